@@ -1,0 +1,64 @@
+//! Avro binary encoding and decoding of rows, driven by a [`Schema`].
+//!
+//! Rows go through serde in both directions, so any `Serialize` /
+//! `Deserialize` type works, and [`Value`] covers rows without a Rust type.
+
+mod compound;
+mod de;
+mod error;
+mod reader;
+mod ser;
+mod value;
+pub(crate) mod varint;
+
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+pub use error::{DecodeError, EncodeError, Problem};
+pub use value::Value;
+
+use crate::engine::schema::Schema;
+
+/// Appends `row` to `out` as one Avro datum of `schema`'s record.
+///
+/// On error `out` is left exactly as it was, and the error names the field.
+#[inline]
+pub fn encode<T: Serialize + ?Sized>(schema: &Schema, row: &T, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let start = out.len();
+    let result = row.serialize(ser::NodeSer { schema, node: schema.root(), out });
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// Reads one datum of `schema`'s record from the front of `input`, advancing
+/// it; strings and bytes may borrow from the input.
+pub fn decode<'de, T: Deserialize<'de>>(schema: &Schema, input: &mut &'de [u8]) -> Result<T, DecodeError> {
+    let mut reader = reader::Reader::new(input);
+    let value = T::deserialize(de::NodeDe { schema, node: schema.root(), reader: &mut reader })?;
+    *input = reader.input;
+    Ok(value)
+}
+
+/// Reads one datum of `schema`'s record from the front of `input` as a
+/// dynamic [`Value`], advancing it.
+pub fn decode_value(schema: &Schema, input: &mut &[u8]) -> Result<Value, DecodeError> {
+    let mut reader = reader::Reader::new(input);
+    let value = value::read(schema, schema.root(), &mut reader, 0)?;
+    *input = reader.input;
+    Ok(value)
+}
+
+/// Reads exactly `rows` datums that fill `bytes` (a chunk's payload).
+pub fn decode_all(schema: &Schema, bytes: &[u8], rows: usize) -> Result<Vec<Value>, DecodeError> {
+    let mut reader = reader::Reader::new(bytes);
+    let mut values = Vec::with_capacity(rows.min(bytes.len()));
+    for _ in 0..rows {
+        values.push(value::read(schema, schema.root(), &mut reader, 0)?);
+    }
+    if !reader.input.is_empty() {
+        return Err(reader.error(alloc::format!("{} bytes left over after {rows} rows", reader.input.len())));
+    }
+    Ok(values)
+}

@@ -1,0 +1,8 @@
+//! The sans-IO core: schemas, Avro encoding, chunked buffers, backoff and
+//! the send pipeline. No clock, no threads, no I/O, no `std`: time comes in
+//! as an argument and what to send goes out as values, so the browser, the
+//! Worker and the tokio drivers share this one implementation.
+
+pub mod avro;
+pub mod json;
+pub mod schema;
