@@ -4,5 +4,10 @@
 //! Worker and the tokio drivers share this one implementation.
 
 pub mod avro;
+pub mod backoff;
+pub mod buffer;
+pub mod chunk;
 pub mod json;
+pub mod pipeline;
 pub mod schema;
+pub mod stats;

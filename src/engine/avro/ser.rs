@@ -125,8 +125,11 @@ impl<'a> NodeSer<'a> {
             Node::Double => self.out.extend_from_slice(&v.to_le_bytes()),
             Node::Float => self.out.extend_from_slice(&(v as f32).to_le_bytes()),
             Node::Int(_) | Node::Long(_) => {
+                if v.fract() != 0.0 {
+                    return Err(self.mismatch("a number that is not whole"));
+                }
                 // 2^63 is exactly representable, so this bound is exact.
-                if v.fract() != 0.0 || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
+                if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
                     return Err(EncodeError::out_of_range(self.schema.describe(self.node), v));
                 }
                 return self.integer(v as i64, found);

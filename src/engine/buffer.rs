@@ -1,0 +1,277 @@
+//! A metric's buffer: rows are encoded straight into the open chunk, which is
+//! sealed when the next row would take it past the max chunk size.
+
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::Serialize;
+
+use crate::engine::avro::{self, EncodeError, Problem};
+use crate::engine::chunk::{Chunk, MetricInfo};
+use crate::engine::schema::Schema;
+
+/// The max chunk size when none is given (castai/metrics' default).
+pub const DEFAULT_MAX_CHUNK_SIZE: usize = 1 << 20;
+/// The largest max chunk size allowed (castai/metrics' cap, and what the
+/// collector accepts).
+pub const MAX_CHUNK_SIZE_LIMIT: usize = 20 << 20;
+/// A chunk is sealed at this many rows even if it has room left (rows of a
+/// record whose fields are all `null` take no bytes at all).
+pub const MAX_ROWS_PER_CHUNK: u32 = 1_000_000;
+
+/// How a metric chunks and labels its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricOptions {
+    /// A chunk is sealed before a row would take it past this many bytes.
+    pub max_chunk_size: usize,
+    /// When true, the collector adds no receive-time column.
+    pub skip_timestamp: bool,
+    /// Name of the collector's receive-time column; `timestamp` when absent.
+    pub timestamp_column: Option<String>,
+}
+
+impl Default for MetricOptions {
+    fn default() -> Self {
+        MetricOptions { max_chunk_size: DEFAULT_MAX_CHUNK_SIZE, skip_timestamp: false, timestamp_column: None }
+    }
+}
+
+/// An option of a metric (or of a client) that is out of its bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    /// The option's name, as the user spells it.
+    pub option: &'static str,
+    /// What is wrong with its value.
+    pub message: String,
+}
+
+impl OptionError {
+    /// An error about `option`.
+    pub fn new(option: &'static str, message: impl Into<String>) -> Self {
+        OptionError { option, message: message.into() }
+    }
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "option \"{}\": {}", self.option, self.message)
+    }
+}
+
+impl serde::ser::StdError for OptionError {}
+
+/// A row of a batch that does not fit the schema: its index in the batch and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// Position of the row in the rows given.
+    pub index: usize,
+    /// Why it does not fit.
+    pub error: EncodeError,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {}: {}", self.index, self.error)
+    }
+}
+
+impl serde::ser::StdError for RowError {}
+
+/// The rows of one metric that are not sealed yet, as Avro bytes.
+#[derive(Debug)]
+pub struct MetricBuffer {
+    schema: Arc<Schema>,
+    info: Arc<MetricInfo>,
+    max_chunk_size: usize,
+    open: Vec<u8>,
+    open_rows: u32,
+    rows_written: u64,
+    /// Rows of `write_all` are encoded here first, so that a bad row leaves
+    /// the open chunk untouched.
+    staging: Vec<u8>,
+    staged_ends: Vec<usize>,
+}
+
+impl MetricBuffer {
+    /// A buffer for rows of `schema`, after checking `options` against it.
+    pub fn new(schema: Arc<Schema>, options: MetricOptions) -> Result<Self, OptionError> {
+        if options.max_chunk_size == 0 || options.max_chunk_size > MAX_CHUNK_SIZE_LIMIT {
+            return Err(OptionError::new(
+                "max_chunk_size",
+                alloc::format!("{} is not between 1 and {MAX_CHUNK_SIZE_LIMIT} bytes", options.max_chunk_size),
+            ));
+        }
+        if let Some(column) = &options.timestamp_column {
+            if !is_avro_name(column) {
+                return Err(OptionError::new(
+                    "timestamp_column",
+                    alloc::format!("\"{column}\" is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)"),
+                ));
+            }
+            if schema.record().fields.iter().any(|field| field.name == *column) {
+                return Err(OptionError::new(
+                    "timestamp_column",
+                    alloc::format!("\"{column}\" is already a field of the record"),
+                ));
+            }
+        }
+        let info = MetricInfo {
+            collection: schema.collection().to_string(),
+            schema: schema.text().to_string(),
+            skip_timestamp: options.skip_timestamp,
+            timestamp_column: options.timestamp_column,
+        };
+        Ok(MetricBuffer {
+            schema,
+            info: Arc::new(info),
+            max_chunk_size: options.max_chunk_size,
+            open: Vec::new(),
+            open_rows: 0,
+            rows_written: 0,
+            staging: Vec::new(),
+            staged_ends: Vec::new(),
+        })
+    }
+
+    /// The schema rows are encoded with.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// What the chunks of this metric carry besides their rows.
+    pub fn info(&self) -> &Arc<MetricInfo> {
+        &self.info
+    }
+
+    /// Rows accepted since the buffer was made.
+    pub fn rows_written(&self) -> u64 {
+        self.rows_written
+    }
+
+    /// Rows in the open (not yet sealed) chunk.
+    pub fn open_rows(&self) -> u32 {
+        self.open_rows
+    }
+
+    /// Bytes in the open chunk.
+    pub fn open_bytes(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Encodes `row` into the open chunk. When the row does not fit, the open
+    /// chunk is sealed and returned, and the row starts the next one.
+    ///
+    /// A row that does not fit the schema, or that alone is larger than the
+    /// max chunk size, is rejected and leaves the buffer as it was.
+    pub fn write<T: Serialize + ?Sized>(&mut self, row: &T) -> Result<Option<Chunk>, EncodeError> {
+        let start = self.open.len();
+        if start == 0 && self.open.capacity() == 0 {
+            self.open.reserve(self.max_chunk_size.min(INITIAL_CAPACITY));
+        }
+        avro::encode(&self.schema, row, &mut self.open)?;
+        let size = self.open.len() - start;
+        if self.open.len() <= self.max_chunk_size && self.open_rows < MAX_ROWS_PER_CHUNK {
+            self.open_rows += 1;
+            self.rows_written += 1;
+            return Ok(None);
+        }
+        if size > self.max_chunk_size {
+            self.open.truncate(start);
+            return Err(EncodeError::new(Problem::RowTooLarge { size, limit: self.max_chunk_size }));
+        }
+        let mut next = self.full_chunk_vec();
+        next.extend_from_slice(&self.open[start..]);
+        self.open.truncate(start);
+        let sealed = self.seal(next);
+        self.open_rows = 1;
+        self.rows_written += 1;
+        Ok(sealed)
+    }
+
+    /// Writes all `rows` or none: when one does not fit the schema, the error
+    /// gives its index and nothing of the batch is buffered. Chunks sealed on
+    /// the way are appended to `sealed`.
+    pub fn write_all<'a, T, I>(&mut self, rows: I, sealed: &mut Vec<Chunk>) -> Result<usize, RowError>
+    where
+        T: Serialize + 'a + ?Sized,
+        I: IntoIterator<Item = &'a T>,
+    {
+        self.staging.clear();
+        self.staged_ends.clear();
+        for (index, row) in rows.into_iter().enumerate() {
+            let start = self.staging.len();
+            let encoded = avro::encode(&self.schema, row, &mut self.staging).and_then(|()| {
+                let size = self.staging.len() - start;
+                match size > self.max_chunk_size {
+                    true => Err(EncodeError::new(Problem::RowTooLarge { size, limit: self.max_chunk_size })),
+                    false => Ok(()),
+                }
+            });
+            if let Err(error) = encoded {
+                self.staging.clear();
+                self.staged_ends.clear();
+                return Err(RowError { index, error });
+            }
+            self.staged_ends.push(self.staging.len());
+        }
+        let count = self.staged_ends.len();
+        let mut start = 0;
+        for index in 0..count {
+            let end = self.staged_ends[index];
+            let size = end - start;
+            if self.open.len() + size > self.max_chunk_size || self.open_rows >= MAX_ROWS_PER_CHUNK {
+                let next = self.full_chunk_vec();
+                sealed.extend(self.seal(next));
+            }
+            self.open.extend_from_slice(&self.staging[start..end]);
+            self.open_rows += 1;
+            start = end;
+        }
+        self.rows_written += count as u64;
+        self.staging.clear();
+        self.staged_ends.clear();
+        Ok(count)
+    }
+
+    /// Seals the open chunk, however full, for a flush; `None` when it holds
+    /// no rows.
+    pub fn take_open(&mut self) -> Option<Chunk> {
+        self.seal(Vec::new())
+    }
+
+    /// Seals the open chunk and makes `next` the open one.
+    fn seal(&mut self, next: Vec<u8>) -> Option<Chunk> {
+        let mut data = core::mem::replace(&mut self.open, next);
+        let rows = core::mem::take(&mut self.open_rows);
+        if rows == 0 {
+            return None;
+        }
+        // Buffered bytes are the SDK's main memory cost: keep the spare
+        // capacity of a sealed chunk under 1% of its bytes.
+        if data.capacity() - data.len() > data.len() / 128 + 64 {
+            data.shrink_to_fit();
+        }
+        Some(Chunk::new(self.info.clone(), data, rows))
+    }
+
+    /// The vec for a chunk that follows a full one: sized for a full chunk,
+    /// plus a little room so that the row that overflows it rarely makes the
+    /// vec grow (which would copy the whole chunk).
+    fn full_chunk_vec(&self) -> Vec<u8> {
+        let slack = (self.max_chunk_size / 128).min(8 << 10);
+        Vec::with_capacity(self.max_chunk_size + slack)
+    }
+}
+
+/// The first chunk of a metric, and each after a flush, start this small and
+/// grow: most metrics in a browser never fill a chunk between flushes.
+const INITIAL_CAPACITY: usize = 4 << 10;
+
+/// Avro's rule for names, which the collector also applies to columns.
+pub(crate) fn is_avro_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

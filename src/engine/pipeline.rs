@@ -1,0 +1,415 @@
+//! The send pipeline, sans-IO: sealed chunks wait here until the collector
+//! acknowledges them. The driver asks [`Pipeline::poll`] what to do, performs
+//! it, and reports back with [`Pipeline::ack`] or [`Pipeline::fail`]; time
+//! is always an argument (milliseconds on any monotonic clock).
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::engine::backoff::{self, Backoff, Jitter};
+use crate::engine::buffer::OptionError;
+use crate::engine::chunk::{Chunk, ChunkId};
+use crate::engine::stats::{DropReason, Event, Stats};
+
+/// The memory cap on buffered bytes when none is given.
+pub const DEFAULT_MAX_BUFFER_BYTES: usize = 64 << 20;
+/// The flush interval when none is given (castai/metrics' default).
+pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 200;
+/// Batches stop growing at this many bytes (a lone chunk may be larger): the
+/// default max message size of gRPC servers.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 << 20;
+/// Events kept for the driver; older ones are discarded (the counters in
+/// [`Stats`] still hold them).
+const MAX_EVENTS: usize = 1024;
+
+/// How the pipeline paces, retries and caps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineConfig {
+    /// Open chunks are sealed and sent this long after their first row.
+    pub flush_interval_ms: u64,
+    /// The first retry waits about this long.
+    pub initial_retry_interval_ms: u64,
+    /// No retry waits longer than this.
+    pub max_retry_interval_ms: u64,
+    /// Sealed, unacknowledged bytes are kept under this; over it the oldest
+    /// chunks are dropped.
+    pub max_buffer_bytes: usize,
+    /// A batch holds chunks up to this many bytes.
+    pub max_batch_bytes: usize,
+    /// Batches on the wire at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            flush_interval_ms: DEFAULT_FLUSH_INTERVAL_MS,
+            initial_retry_interval_ms: backoff::DEFAULT_INITIAL_INTERVAL_MS,
+            max_retry_interval_ms: backoff::DEFAULT_MAX_INTERVAL_MS,
+            max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            max_in_flight: 2,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Checks every value is in its bounds.
+    pub fn validate(&self) -> Result<(), OptionError> {
+        let positive = [
+            ("flush_interval_ms", self.flush_interval_ms),
+            ("initial_retry_interval_ms", self.initial_retry_interval_ms),
+            ("max_retry_interval_ms", self.max_retry_interval_ms),
+            ("max_buffer_bytes", self.max_buffer_bytes as u64),
+            ("max_batch_bytes", self.max_batch_bytes as u64),
+            ("max_in_flight", self.max_in_flight as u64),
+        ];
+        if let Some((option, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(OptionError::new(option, "must be greater than 0"));
+        }
+        if self.max_retry_interval_ms < self.initial_retry_interval_ms {
+            return Err(OptionError::new(
+                "max_retry_interval_ms",
+                format!(
+                    "{} is less than the initial retry interval of {} ms",
+                    self.max_retry_interval_ms, self.initial_retry_interval_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the driver should do next.
+#[derive(Debug)]
+pub enum Action {
+    /// Seal the open chunks of every metric, [`push`](Pipeline::push) them,
+    /// and poll again.
+    Flush,
+    /// Send this batch, then report its outcome.
+    Send(Batch),
+    /// Nothing to do before this time; poll again then (or when something
+    /// is pushed, acked or failed).
+    WaitUntil(u64),
+    /// Nothing to do until something is pushed, acked or failed.
+    Idle,
+}
+
+/// Chunks to send in one request.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Pass it back to [`Pipeline::ack`] or [`Pipeline::fail`].
+    pub id: u64,
+    /// The chunks, oldest first.
+    pub chunks: Vec<Arc<Chunk>>,
+}
+
+impl Batch {
+    /// Rows in all chunks.
+    pub fn rows(&self) -> u64 {
+        self.chunks.iter().map(|chunk| u64::from(chunk.rows())).sum()
+    }
+
+    /// Avro bytes in all chunks.
+    pub fn bytes(&self) -> usize {
+        self.chunks.iter().map(|chunk| chunk.data().len()).sum()
+    }
+}
+
+/// How a send failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth retrying: the collector or the network is away or overloaded.
+    Retryable {
+        /// The transport's error.
+        message: String,
+        /// The collector's `Retry-After`, when it gave one.
+        retry_after_ms: Option<u64>,
+    },
+    /// The collector will never take it (bad data, bad credentials).
+    Permanent {
+        /// The collector's error.
+        message: String,
+    },
+}
+
+#[derive(Debug)]
+struct Queued {
+    chunk: Arc<Chunk>,
+    /// Resent alone, after its batch was rejected, to find the bad chunk.
+    solo: bool,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    chunks: Vec<Queued>,
+}
+
+/// Sealed chunks of all metrics, from `push` until acknowledged or dropped.
+#[derive(Debug)]
+pub struct Pipeline {
+    config: PipelineConfig,
+    session: u64,
+    next_seq: u64,
+    next_batch: u64,
+    queue: VecDeque<Queued>,
+    in_flight: Vec<InFlight>,
+    backoff: Backoff,
+    jitter: Jitter,
+    /// No send before this time (a retry is backing off).
+    retry_at: u64,
+    /// When the open chunks are due to be sealed, if any row is waiting.
+    flush_at: Option<u64>,
+    stats: Stats,
+    events: VecDeque<Event>,
+}
+
+impl Pipeline {
+    /// A pipeline whose chunk ids start with `session` (random per client,
+    /// so ids never repeat across restarts) and whose jitter is seeded by `seed`.
+    pub fn new(config: PipelineConfig, session: u64, seed: u64) -> Result<Self, OptionError> {
+        config.validate()?;
+        Ok(Pipeline {
+            backoff: Backoff::new(config.initial_retry_interval_ms, config.max_retry_interval_ms),
+            config,
+            session,
+            next_seq: 1,
+            next_batch: 1,
+            queue: VecDeque::new(),
+            in_flight: Vec::new(),
+            jitter: Jitter::new(seed),
+            retry_at: 0,
+            flush_at: None,
+            stats: Stats::default(),
+            events: VecDeque::new(),
+        })
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// A row was written into an open chunk at `now`: a flush becomes due one
+    /// flush interval later, unless one is due already.
+    pub fn note_open_rows(&mut self, now: u64) {
+        if self.flush_at.is_none() {
+            self.flush_at = Some(now.saturating_add(self.config.flush_interval_ms));
+        }
+    }
+
+    /// Takes a sealed chunk, gives it its id, and returns the id. Over the
+    /// memory cap, the oldest queued chunks are dropped to make room (or this
+    /// one, when only chunks on the wire are older).
+    pub fn push(&mut self, mut chunk: Chunk) -> ChunkId {
+        chunk.id = ChunkId::new(self.session, self.next_seq);
+        self.next_seq += 1;
+        let id = chunk.id;
+        let bytes = chunk.data.len() as u64;
+        self.stats.chunks_sealed += 1;
+        self.stats.rows_sealed += u64::from(chunk.rows);
+        self.stats.bytes_sealed += bytes;
+        self.add_pending(&chunk);
+        let collection = chunk.metric.collection.clone();
+        self.queue.push_back(Queued { chunk: Arc::new(chunk), solo: false });
+
+        let (mut chunks, mut rows) = (0, 0);
+        let cap = self.config.max_buffer_bytes as u64;
+        while self.stats.bytes_pending > cap {
+            // The newest chunk is at the back, so it goes last, and only when
+            // everything older is already on the wire.
+            let Some(oldest) = self.queue.pop_front() else { break };
+            self.remove_pending(&oldest.chunk);
+            chunks += 1;
+            rows += u64::from(oldest.chunk.rows);
+        }
+        if chunks > 0 {
+            self.stats.chunks_dropped_memory_cap += chunks;
+            self.stats.rows_dropped_memory_cap += rows;
+            let message = format!("buffered bytes exceeded the memory cap of {cap} bytes");
+            self.emit(Event::Dropped { reason: DropReason::MemoryCap, collection, chunks, rows, message });
+        }
+        id
+    }
+
+    /// What the driver should do now.
+    pub fn poll(&mut self, now: u64) -> Action {
+        if self.flush_at.is_some_and(|at| now >= at) {
+            self.flush_at = None;
+            return Action::Flush;
+        }
+        if !self.queue.is_empty() && self.in_flight.len() < self.config.max_in_flight && now >= self.retry_at {
+            return Action::Send(self.next_batch());
+        }
+        let retry = (!self.queue.is_empty() && self.in_flight.len() < self.config.max_in_flight)
+            .then_some(self.retry_at);
+        match (self.flush_at, retry) {
+            (Some(a), Some(b)) => Action::WaitUntil(a.min(b)),
+            (Some(at), None) | (None, Some(at)) => Action::WaitUntil(at),
+            (None, None) => Action::Idle,
+        }
+    }
+
+    fn next_batch(&mut self) -> Batch {
+        let mut chunks = Vec::new();
+        let mut bytes = 0;
+        while let Some(next) = self.queue.front() {
+            let fits = bytes + next.chunk.data.len() <= self.config.max_batch_bytes;
+            if !chunks.is_empty() && (next.solo || !fits) {
+                break;
+            }
+            let queued = self.queue.pop_front().expect("front exists");
+            bytes += queued.chunk.data.len();
+            let solo = queued.solo;
+            chunks.push(queued);
+            if solo {
+                break;
+            }
+        }
+        let id = self.next_batch;
+        self.next_batch += 1;
+        self.stats.batches_sent += 1;
+        self.stats.chunks_sent += chunks.len() as u64;
+        let batch = Batch { id, chunks: chunks.iter().map(|queued| queued.chunk.clone()).collect() };
+        self.in_flight.push(InFlight { id, chunks });
+        batch
+    }
+
+    /// The collector acknowledged batch `id`. Returns false for a batch that
+    /// is not on the wire (acknowledged or failed already), which changes nothing.
+    pub fn ack(&mut self, id: u64) -> bool {
+        let Some(batch) = self.take_in_flight(id) else { return false };
+        for queued in batch.chunks {
+            self.remove_pending(&queued.chunk);
+            self.stats.chunks_acked += 1;
+            self.stats.rows_acked += u64::from(queued.chunk.rows);
+            self.stats.bytes_acked += queued.chunk.data.len() as u64;
+        }
+        self.backoff.reset();
+        self.retry_at = 0;
+        true
+    }
+
+    /// Sending batch `id` failed at `now`. A retryable failure puts its chunks
+    /// back at the front and backs off; a permanent one drops a lone chunk,
+    /// or splits a batch so that its chunks are tried one by one and only the
+    /// bad ones are dropped. Returns false for a batch not on the wire.
+    pub fn fail(&mut self, id: u64, failure: Failure, now: u64) -> bool {
+        let Some(batch) = self.take_in_flight(id) else { return false };
+        match failure {
+            Failure::Retryable { message, retry_after_ms } => {
+                self.requeue(batch.chunks, None);
+                self.stats.retries += 1;
+                let jittered = self.backoff.next_delay(self.jitter.next_u64());
+                let asked = retry_after_ms.unwrap_or(0).min(self.config.max_retry_interval_ms);
+                let delay_ms = jittered.max(asked);
+                self.retry_at = self.retry_at.max(now.saturating_add(delay_ms));
+                let attempt = self.backoff.failures();
+                self.emit(Event::RetryScheduled { attempt, delay_ms, message });
+            }
+            Failure::Permanent { .. } if batch.chunks.len() > 1 => {
+                self.requeue(batch.chunks, Some(true));
+            }
+            Failure::Permanent { message } => {
+                for queued in batch.chunks {
+                    self.remove_pending(&queued.chunk);
+                    let rows = u64::from(queued.chunk.rows);
+                    self.stats.chunks_dropped_rejected += 1;
+                    self.stats.rows_dropped_rejected += rows;
+                    let collection = queued.chunk.metric.collection.clone();
+                    let message = message.clone();
+                    self.emit(Event::Dropped { reason: DropReason::Rejected, collection, chunks: 1, rows, message });
+                }
+            }
+        }
+        true
+    }
+
+    /// Drops everything not yet acknowledged, counted as undelivered at
+    /// shutdown; returns the rows dropped. Acks that arrive later are ignored.
+    pub fn abandon(&mut self, message: &str) -> u64 {
+        let mut chunks: Vec<Queued> = self.queue.drain(..).collect();
+        chunks.extend(self.in_flight.drain(..).flat_map(|batch| batch.chunks));
+        chunks.sort_by_key(|queued| queued.chunk.id);
+        let Some(first) = chunks.first() else { return 0 };
+        let collection = first.chunk.metric.collection.clone();
+        let rows: u64 = chunks.iter().map(|queued| u64::from(queued.chunk.rows)).sum();
+        for queued in &chunks {
+            self.remove_pending(&queued.chunk);
+        }
+        self.stats.chunks_dropped_shutdown += chunks.len() as u64;
+        self.stats.rows_dropped_shutdown += rows;
+        let (chunks, message) = (chunks.len() as u64, message.to_string());
+        self.emit(Event::Dropped { reason: DropReason::Shutdown, collection, chunks, rows, message });
+        rows
+    }
+
+    /// The sequence number the next pushed chunk gets: a flush that sealed
+    /// everything is complete when nothing below this is pending.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Whether some chunk with a sequence number below `seq` is still
+    /// queued or on the wire.
+    pub fn pending_before(&self, seq: u64) -> bool {
+        let in_queue = self.queue.iter().any(|queued| queued.chunk.id.seq() < seq);
+        in_queue || self.in_flight.iter().flat_map(|batch| &batch.chunks).any(|queued| queued.chunk.id.seq() < seq)
+    }
+
+    /// Whether nothing is queued or on the wire.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The next event for the user, oldest first.
+    pub fn pop_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn take_in_flight(&mut self, id: u64) -> Option<InFlight> {
+        let index = self.in_flight.iter().position(|batch| batch.id == id)?;
+        Some(self.in_flight.swap_remove(index))
+    }
+
+    /// Puts chunks back at the front of the queue, in sealing order.
+    fn requeue(&mut self, mut chunks: Vec<Queued>, solo: Option<bool>) {
+        chunks.sort_by_key(|queued| queued.chunk.id);
+        for mut queued in chunks.into_iter().rev() {
+            if let Some(solo) = solo {
+                queued.solo = solo;
+            }
+            self.queue.push_front(queued);
+        }
+        // Another batch may have been sent since: keep the queue in order.
+        self.queue.make_contiguous().sort_by_key(|queued| queued.chunk.id);
+    }
+
+    fn add_pending(&mut self, chunk: &Chunk) {
+        self.stats.chunks_pending += 1;
+        self.stats.rows_pending += u64::from(chunk.rows);
+        self.stats.bytes_pending += chunk.data.len() as u64;
+    }
+
+    fn remove_pending(&mut self, chunk: &Chunk) {
+        self.stats.chunks_pending -= 1;
+        self.stats.rows_pending -= u64::from(chunk.rows);
+        self.stats.bytes_pending -= chunk.data.len() as u64;
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.events.len() == MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+}
