@@ -1,1 +1,37 @@
-//! placeholder
+//! The edgemetrics collector: a reference ingestion server.
+//!
+//! One port serves native gRPC and gRPC-web (`metrics.v1beta.IngestionAPI`,
+//! castai-compatible), `POST /v1/metrics` (protobuf batch, optionally gzip),
+//! the WebSocket subscription `GET /v1/subscribe`, a JSON query API under
+//! `/api/collections`, `/healthz`, `/metrics` (Prometheus) and, with
+//! `--www DIR`, static files. Chunks are validated by decoding them with
+//! `apache-avro` and stored in SQLite, one table per collection.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), edgemetrics_collector::Error> {
+//! use edgemetrics_collector::{Config, Server};
+//! let server = Server::start(Config::for_tests(["secret"])).await?;
+//! println!("listening on {}", server.url());
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod faults;
+pub mod grpc;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod pb;
+pub mod query;
+pub mod schema_map;
+pub mod server;
+pub mod store;
+pub mod subscribe;
+pub mod validate;
+
+pub use config::{Config, Limits};
+pub use faults::Faults;
+pub use server::{Error, RunningServer, Server};

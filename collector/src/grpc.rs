@@ -1,0 +1,252 @@
+//! `metrics.v1beta.IngestionAPI` over gRPC and gRPC-web.
+//!
+//! - `WriteMetrics` (client streaming): every message is validated and stored
+//!   in its own transaction as it arrives. On a bad message the call fails
+//!   with the chunk's index and problem; the chunks before it stay stored
+//!   (they were processed, so acknowledged). The failure carries
+//!   `x-chunks-acked` and `x-rows-stored` metadata (trailers) and its message
+//!   says how many earlier chunks were stored.
+//! - `WriteMetricsBatch` (unary): all chunks are validated, then stored in ONE
+//!   transaction; a bad chunk rejects the whole batch (`chunk <i>: ...`) and
+//!   nothing of it is stored.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::http::{HeaderValue, Request, Response};
+use tonic::codegen::{BoxFuture, Service};
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Status, Streaming};
+
+use crate::ingest::{Ack, IngestError};
+use crate::metrics::{Outcome, Transport};
+use crate::pb::metrics::v1beta::ingestion_api_server::IngestionApi;
+use crate::pb::metrics::v1beta::{
+    WriteMetricsBatchRequest, WriteMetricsRequest, WriteMetricsResponse,
+};
+use crate::server::App;
+
+/// Request extension set for gRPC-web requests (before tonic-web rewrites
+/// the content type), so that metrics can tell the transports apart.
+#[derive(Clone, Copy, Debug)]
+pub struct GrpcWebMarker;
+
+/// The gRPC service.
+pub struct IngestionService {
+    app: Arc<App>,
+}
+
+impl IngestionService {
+    /// A service over the shared state.
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+
+    fn authenticate(&self, md: &MetadataMap) -> Result<String, IngestError> {
+        let auth = md.get("authorization").and_then(|v| v.to_str().ok());
+        let cluster = md.get("x-cluster-id").and_then(|v| v.to_str().ok());
+        self.app.authenticate(auth, cluster)
+    }
+
+    fn finish(
+        &self,
+        transport: Transport,
+        result: Result<Ack, IngestError>,
+    ) -> Result<tonic::Response<WriteMetricsResponse>, IngestError> {
+        match result {
+            Ok(ack) => {
+                self.app.metrics.request(transport, Outcome::Ok);
+                Ok(tonic::Response::new(WriteMetricsResponse {
+                    success: true,
+                    error: None,
+                    rows_stored: ack.rows_stored,
+                    chunks_acked: ack.chunks_acked,
+                }))
+            }
+            Err(e) => {
+                self.app.metrics.request(transport, e.outcome());
+                Err(e)
+            }
+        }
+    }
+}
+
+fn transport_of<T>(req: &tonic::Request<T>, native: Transport) -> Transport {
+    if req.extensions().get::<GrpcWebMarker>().is_some() {
+        Transport::GrpcWeb
+    } else {
+        native
+    }
+}
+
+fn too_large(status: &Status) -> bool {
+    status.code() == Code::OutOfRange && status.message().contains("message length too large")
+}
+
+fn with_progress(mut status: Status, ack: Ack) -> Status {
+    let md = status.metadata_mut();
+    md.insert("x-chunks-acked", MetadataValue::from(ack.chunks_acked));
+    md.insert("x-rows-stored", MetadataValue::from(ack.rows_stored));
+    status
+}
+
+#[tonic::async_trait]
+impl IngestionApi for IngestionService {
+    async fn write_metrics(
+        &self,
+        request: tonic::Request<Streaming<WriteMetricsRequest>>,
+    ) -> Result<tonic::Response<WriteMetricsResponse>, Status> {
+        let transport = transport_of(&request, Transport::GrpcStream);
+        let result = async {
+            let cluster = self.authenticate(request.metadata())?;
+            self.app.injected_fault()?;
+            Ok(cluster)
+        }
+        .await;
+        let cluster = match result {
+            Ok(c) => c,
+            Err(e) => return self.finish(transport, Err(e)).map_err(|e| e.to_status()),
+        };
+        let mut stream = request.into_inner();
+        let mut ack = Ack::default();
+        let mut index = 0usize;
+        let idle = self.app.limits.stream_idle_timeout;
+        let mut shutdown = self.app.shutdown.clone();
+        loop {
+            let next = tokio::select! {
+                r = tokio::time::timeout(idle, stream.message()) => r,
+                _ = crate::server::stopped(&mut shutdown) => {
+                    let e = IngestError::Unavailable(format!(
+                        "server shutting down; {} chunks of this stream were stored", ack.chunks_acked
+                    ));
+                    self.app.metrics.request(transport, e.outcome());
+                    return Err(with_progress(e.to_status(), ack));
+                }
+            };
+            let msg = match next {
+                Err(_) => {
+                    self.app.metrics.request(transport, Outcome::DeadlineExceeded);
+                    return Err(with_progress(
+                        Status::deadline_exceeded(format!(
+                            "no message for {idle:?} (--stream-idle-timeout) after chunk {index}; \
+                             {} earlier chunks of this stream were stored",
+                            ack.chunks_acked
+                        )),
+                        ack,
+                    ));
+                }
+                Ok(Ok(Some(msg))) => msg,
+                Ok(Ok(None)) => break,
+                Ok(Err(status)) => {
+                    let e = if too_large(&status) {
+                        IngestError::TooLarge(format!(
+                            "chunk {index}: message exceeds the limit of {} bytes (--max-message-bytes)",
+                            self.app.limits.max_message_bytes
+                        ))
+                    } else {
+                        IngestError::Invalid(format!(
+                            "chunk {index}: cannot read the message: {}",
+                            status.message()
+                        ))
+                    };
+                    self.app.metrics.request(transport, e.outcome());
+                    return Err(with_progress(stored_before(e, ack).to_status(), ack));
+                }
+            };
+            match self.app.ingest(&cluster, vec![msg], index).await {
+                Ok(a) => ack.add(a),
+                Err(e) => {
+                    self.app.metrics.request(transport, e.outcome());
+                    return Err(with_progress(stored_before(e, ack).to_status(), ack));
+                }
+            }
+            index += 1;
+        }
+        self.finish(transport, Ok(ack)).map_err(|e| e.to_status())
+    }
+
+    async fn write_metrics_batch(
+        &self,
+        request: tonic::Request<WriteMetricsBatchRequest>,
+    ) -> Result<tonic::Response<WriteMetricsResponse>, Status> {
+        let transport = transport_of(&request, Transport::GrpcBatch);
+        let result = async {
+            let cluster = self.authenticate(request.metadata())?;
+            self.app.injected_fault()?;
+            self.app
+                .ingest(&cluster, request.into_inner().chunks, 0)
+                .await
+        }
+        .await;
+        self.finish(transport, result).map_err(|e| e.to_status())
+    }
+}
+
+fn stored_before(e: IngestError, ack: Ack) -> IngestError {
+    let suffix = format!(
+        " ({} earlier chunks of this stream were stored, {} rows)",
+        ack.chunks_acked, ack.rows_stored
+    );
+    match e {
+        IngestError::Invalid(m) => IngestError::Invalid(m + &suffix),
+        IngestError::TooLarge(m) => IngestError::TooLarge(m + &suffix),
+        IngestError::Unavailable(m) => IngestError::Unavailable(m + &suffix),
+        IngestError::Internal(m) => IngestError::Internal(m + &suffix),
+        e @ IngestError::Unauthenticated(_) => e,
+    }
+}
+
+/// Rewrites tonic's "message length too large" (OUT_OF_RANGE), which it
+/// returns before the handler runs for unary calls, into RESOURCE_EXHAUSTED
+/// naming the limit.
+#[derive(Clone)]
+pub struct TooLargeAsResourceExhausted<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S> TooLargeAsResourceExhausted<S> {
+    /// Wraps the gRPC service.
+    pub fn new(inner: S, limit: usize) -> Self {
+        Self { inner, limit }
+    }
+}
+
+impl<S, B, RB> Service<Request<B>> for TooLargeAsResourceExhausted<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let fut = self.inner.call(req);
+        let limit = self.limit;
+        Box::pin(async move {
+            let mut res = fut.await?;
+            let h = res.headers_mut();
+            let is_too_large = h.get("grpc-status").is_some_and(|v| v == "11")
+                && h
+                    .get("grpc-message")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|m| m.contains("message%20length%20too%20large"));
+            if is_too_large {
+                h.insert("grpc-status", HeaderValue::from_static("8"));
+                let msg = format!(
+                    "message exceeds the limit of {limit} bytes (--max-message-bytes)"
+                )
+                .replace(' ', "%20");
+                if let Ok(v) = HeaderValue::from_str(&msg) {
+                    h.insert("grpc-message", v);
+                }
+            }
+            Ok(res)
+        })
+    }
+}

@@ -1,0 +1,280 @@
+//! The JSON query API for dashboards.
+//!
+//! Authentication: the `authorization` header (`Token <t>` / `Bearer <t>`)
+//! or a `?token=<t>` query parameter. Rows come from every cluster.
+//!
+//! - `GET /api/collections` → `{"collections":[{"name","rows","fields":[{"name","type"}]}]}`
+//! - `GET /api/collections/{name}/rows?since_ms=&limit=` → `{"rows":[{..}]}`
+//! - `GET /api/collections/{name}/latest` → `{"row":{..}|null}`
+//! - `GET /api/collections/{name}/stats?since_ms=` → `{"rows":N,"fields":{"f":{"count","min","max","avg","stddev"}}}`
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::types::ValueRef;
+use serde::Deserialize;
+use serde_json::{Map, Value as J, json};
+
+use crate::schema_map::{ColumnKind, float_json, hex, quote};
+use crate::server::App;
+use crate::store::{CollectionMeta, StoreError};
+
+/// Default `limit` of the rows endpoint.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest `limit` of the rows endpoint.
+pub const MAX_LIMIT: u32 = 10_000;
+
+/// Query parameters shared by the endpoints.
+#[derive(Debug, Default, Deserialize)]
+pub struct Params {
+    token: Option<String>,
+    since_ms: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// A JSON error response `{"error": "..."}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "query failed");
+        Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
+    let result = match (&params.token, headers.get(header::AUTHORIZATION)) {
+        (Some(t), _) => app.tokens.check(t),
+        (None, h) => app
+            .tokens
+            .check_header(h.and_then(|v| v.to_str().ok())),
+    };
+    result.map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e.to_string()))
+}
+
+fn collection(app: &App, name: &str) -> Result<Arc<CollectionMeta>, ApiError> {
+    app.store.collection(name).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown collection {name:?}"),
+        )
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("query task failed: {e}"),
+        )
+    })?
+}
+
+/// `GET /api/collections`.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Result<Json<J>, ApiError> {
+    authorize(&app, &headers, &params)?;
+    let app2 = app.clone();
+    blocking(move || {
+        let mut out = Vec::new();
+        for meta in app2.store.collections() {
+            let rows: i64 = app2.store.read(|c| {
+                c.query_row(&format!("SELECT COUNT(*) FROM {}", quote(&meta.name)), [], |r| {
+                    r.get(0)
+                })
+            })?;
+            let fields: Vec<J> = meta
+                .columns
+                .iter()
+                .map(|c| {
+                    let mut f = json!({ "name": c.name, "type": c.avro_type });
+                    if c.server_timestamp {
+                        f["server_timestamp"] = J::Bool(true);
+                    }
+                    f
+                })
+                .collect();
+            out.push(json!({ "name": meta.name, "rows": rows, "fields": fields }));
+        }
+        Ok(Json(json!({ "collections": out })))
+    })
+    .await
+}
+
+fn select_list(meta: &CollectionMeta) -> String {
+    let mut cols: Vec<String> = meta.columns.iter().map(|c| quote(&c.name)).collect();
+    cols.extend(
+        ["_cluster_id", "_received_at_ms", "_chunk_id"]
+            .iter()
+            .map(|c| quote(c)),
+    );
+    cols.join(", ")
+}
+
+fn row_json(meta: &CollectionMeta, row: &rusqlite::Row<'_>) -> rusqlite::Result<J> {
+    let mut obj = Map::with_capacity(meta.columns.len() + 3);
+    for (i, c) in meta.columns.iter().enumerate() {
+        obj.insert(c.name.clone(), cell_json(row.get_ref(i)?, c.kind));
+    }
+    let n = meta.columns.len();
+    obj.insert("_cluster_id".into(), cell_json(row.get_ref(n)?, ColumnKind::Text));
+    obj.insert("_received_at_ms".into(), cell_json(row.get_ref(n + 1)?, ColumnKind::Int));
+    obj.insert("_chunk_id".into(), cell_json(row.get_ref(n + 2)?, ColumnKind::Blob));
+    Ok(J::Object(obj))
+}
+
+fn cell_json(v: ValueRef<'_>, kind: ColumnKind) -> J {
+    match (v, kind) {
+        (ValueRef::Null, _) => J::Null,
+        (ValueRef::Integer(i), ColumnKind::Bool) => J::Bool(i != 0),
+        (ValueRef::Integer(i), _) => J::from(i),
+        (ValueRef::Real(f), _) => float_json(f),
+        (ValueRef::Text(t), ColumnKind::Json) => {
+            serde_json::from_slice(t).unwrap_or_else(|_| J::String(String::from_utf8_lossy(t).into()))
+        }
+        (ValueRef::Text(t), _) => J::String(String::from_utf8_lossy(t).into_owned()),
+        (ValueRef::Blob(b), _) => J::String(hex(b)),
+    }
+}
+
+/// `GET /api/collections/{name}/rows?since_ms=&limit=`: ascending by receive
+/// time, then insertion order.
+pub async fn rows(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Result<Json<J>, ApiError> {
+    authorize(&app, &headers, &params)?;
+    let meta = collection(&app, &name)?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be 1..={MAX_LIMIT}, got {limit}"),
+        ));
+    }
+    let since = params.since_ms.unwrap_or(i64::MIN);
+    blocking(move || {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE \"_received_at_ms\" >= ?1 \
+             ORDER BY \"_received_at_ms\", rowid LIMIT ?2",
+            select_list(&meta),
+            quote(&meta.name)
+        );
+        let rows = app.store.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params![since, limit], |r| row_json(&meta, r))?;
+            rows.collect::<Result<Vec<J>, _>>()
+        })?;
+        Ok(Json(json!({ "rows": rows })))
+    })
+    .await
+}
+
+/// `GET /api/collections/{name}/latest`.
+pub async fn latest(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Result<Json<J>, ApiError> {
+    authorize(&app, &headers, &params)?;
+    let meta = collection(&app, &name)?;
+    blocking(move || {
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY \"_received_at_ms\" DESC, rowid DESC LIMIT 1",
+            select_list(&meta),
+            quote(&meta.name)
+        );
+        let row = app.store.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query_map([], |r| row_json(&meta, r))?;
+            rows.next().transpose()
+        })?;
+        Ok(Json(json!({ "row": row })))
+    })
+    .await
+}
+
+/// `GET /api/collections/{name}/stats?since_ms=`: count, min, max, mean and
+/// population standard deviation of every numeric (int, long, float, double
+/// and logical types on them) column, NULLs ignored.
+pub async fn stats(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Result<Json<J>, ApiError> {
+    authorize(&app, &headers, &params)?;
+    let meta = collection(&app, &name)?;
+    let since = params.since_ms.unwrap_or(i64::MIN);
+    blocking(move || {
+        let table = quote(&meta.name);
+        let out = app.store.read(|c| {
+            let total: i64 = c.query_row(
+                &format!("SELECT COUNT(*) FROM {table} WHERE \"_received_at_ms\" >= ?1"),
+                [since],
+                |r| r.get(0),
+            )?;
+            let mut fields = Map::new();
+            for col in meta.columns.iter().filter(|c| c.kind.is_numeric()) {
+                let q = quote(&col.name);
+                let (count, min, max, avg): (i64, J, J, Option<f64>) = c.query_row(
+                    &format!(
+                        "SELECT COUNT({q}), MIN({q}), MAX({q}), AVG({q}) FROM {table} \
+                         WHERE \"_received_at_ms\" >= ?1"
+                    ),
+                    [since],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            cell_json(r.get_ref(1)?, col.kind),
+                            cell_json(r.get_ref(2)?, col.kind),
+                            r.get(3)?,
+                        ))
+                    },
+                )?;
+                // Two passes (mean, then mean squared deviation) for accuracy.
+                let stddev: Option<f64> = match avg {
+                    Some(mean) => c.query_row(
+                        &format!(
+                            "SELECT AVG((CAST({q} AS REAL) - ?2) * (CAST({q} AS REAL) - ?2)) \
+                             FROM {table} WHERE \"_received_at_ms\" >= ?1 AND {q} IS NOT NULL"
+                        ),
+                        rusqlite::params![since, mean],
+                        |r| r.get::<_, Option<f64>>(0),
+                    )?,
+                    None => None,
+                };
+                fields.insert(
+                    col.name.clone(),
+                    json!({
+                        "count": count,
+                        "min": min,
+                        "max": max,
+                        "avg": avg.map_or(J::Null, float_json),
+                        "stddev": stddev.map_or(J::Null, |v| float_json(v.max(0.0).sqrt())),
+                    }),
+                );
+            }
+            Ok(json!({ "rows": total, "fields": fields }))
+        })?;
+        Ok(Json(out))
+    })
+    .await
+}

@@ -1,0 +1,465 @@
+//! SQLite storage: one table per collection, schema evolution, and chunk
+//! de-duplication, each chunk in a transaction with its dedup record.
+//!
+//! Tables:
+//! - `_collections(name PRIMARY KEY, schema, columns, updated_at_ms)`: the
+//!   latest schema JSON of each collection and its columns (JSON).
+//! - `_chunks(cluster_id, chunk_id, collection, rows, received_at_ms,
+//!   PRIMARY KEY(cluster_id, chunk_id))`: chunks stored with a chunk id.
+//! - one table per collection: the field columns (see [`crate::schema_map`]),
+//!   `_cluster_id TEXT`, `_received_at_ms INTEGER`, `_chunk_id BLOB` and the
+//!   server timestamp column(s).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use apache_avro::types::Value;
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::schema_map::{Column, quote, to_sql};
+use crate::validate::{ParsedSchema, Rejection, ValidChunk};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A chunk is incompatible with what is stored (schema evolution).
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A lock was poisoned by a panic in another request.
+    #[error("database lock poisoned")]
+    Poisoned,
+    /// The stored catalog could not be read.
+    #[error("corrupt _collections entry for {0:?}: {1}")]
+    Catalog(String, String),
+}
+
+/// What the collector knows about one collection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CollectionMeta {
+    /// The collection (table) name.
+    pub name: String,
+    /// The latest schema JSON.
+    pub schema_json: String,
+    /// Its columns, in creation order (meta columns excluded).
+    pub columns: Vec<Column>,
+}
+
+/// The outcome of storing one chunk.
+#[derive(Debug)]
+pub struct Stored {
+    /// The collection.
+    pub collection: String,
+    /// True when the chunk id had been stored before (nothing stored now).
+    pub duplicate: bool,
+    /// Rows stored now.
+    pub rows: u64,
+    /// The schema, for subscribers.
+    pub schema: Arc<ParsedSchema>,
+    /// The Avro datums, for subscribers.
+    pub avro: Vec<u8>,
+    /// When the chunk was stored, Unix milliseconds.
+    pub received_at_ms: i64,
+}
+
+/// The database: a writer connection, a reader connection (the same one for
+/// `:memory:`), and the catalog of collections.
+pub struct Store {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+    catalog: RwLock<HashMap<String, Arc<CollectionMeta>>>,
+}
+
+/// Current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, or an in-memory
+    /// one for `:memory:`.
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        let memory = path == ":memory:";
+        let writer = if memory {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(path)?
+        };
+        writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        if !memory {
+            writer.pragma_update(None, "journal_mode", "WAL")?;
+            writer.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        writer.set_prepared_statement_cache_capacity(64);
+        writer.execute_batch(
+            "CREATE TABLE IF NOT EXISTS _collections (
+                name TEXT PRIMARY KEY NOT NULL,
+                schema TEXT NOT NULL,
+                columns TEXT NOT NULL,
+                updated_at_ms INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS _chunks (
+                cluster_id TEXT NOT NULL,
+                chunk_id BLOB NOT NULL,
+                collection TEXT NOT NULL,
+                rows INTEGER NOT NULL,
+                received_at_ms INTEGER NOT NULL,
+                PRIMARY KEY (cluster_id, chunk_id)
+            ) WITHOUT ROWID;",
+        )?;
+        let catalog = load_catalog(&writer)?;
+        let writer = Arc::new(Mutex::new(writer));
+        let reader = if memory {
+            writer.clone()
+        } else {
+            let r = Connection::open(path)?;
+            r.busy_timeout(std::time::Duration::from_secs(5))?;
+            r.pragma_update(None, "query_only", true)?;
+            Arc::new(Mutex::new(r))
+        };
+        Ok(Self {
+            writer,
+            reader,
+            catalog: RwLock::new(catalog),
+        })
+    }
+
+    /// The collection's metadata, if it exists.
+    pub fn collection(&self, name: &str) -> Option<Arc<CollectionMeta>> {
+        self.catalog.read().ok()?.get(name).cloned()
+    }
+
+    /// All collections, sorted by name.
+    pub fn collections(&self) -> Vec<Arc<CollectionMeta>> {
+        let mut v: Vec<_> = self
+            .catalog
+            .read()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Runs `f` with the read connection (blocking).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        let conn = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
+        Ok(f(&conn)?)
+    }
+
+    /// Stores chunks in ONE transaction: all of them or, on any error, none
+    /// (blocking). Errors are prefixed with `chunk <first_index + i>`.
+    pub fn store(
+        &self,
+        cluster_id: &str,
+        chunks: Vec<ValidChunk>,
+        first_index: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let mut conn: MutexGuard<'_, Connection> =
+            self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let received_at_ms = now_ms();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut pending: HashMap<String, Arc<CollectionMeta>> = HashMap::new();
+        let mut out = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let stored = self
+                .store_one(&tx, &mut pending, cluster_id, chunk, received_at_ms)
+                .map_err(|e| match e {
+                    StoreError::Rejected(r) => StoreError::Rejected(r.in_chunk(first_index + i)),
+                    e => e,
+                })?;
+            out.push(stored);
+        }
+        tx.commit()?;
+        if !pending.is_empty() {
+            let mut catalog = self.catalog.write().map_err(|_| StoreError::Poisoned)?;
+            catalog.extend(pending);
+        }
+        Ok(out)
+    }
+
+    fn store_one(
+        &self,
+        tx: &Connection,
+        pending: &mut HashMap<String, Arc<CollectionMeta>>,
+        cluster_id: &str,
+        chunk: ValidChunk,
+        received_at_ms: i64,
+    ) -> Result<Stored, StoreError> {
+        let ValidChunk {
+            collection,
+            schema,
+            rows,
+            avro,
+            timestamp_column,
+            chunk_id,
+        } = chunk;
+        let row_count = rows.len() as u64;
+        if let Some(id) = &chunk_id {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO _chunks (cluster_id, chunk_id, collection, rows, received_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    cluster_id,
+                    &id[..],
+                    &collection,
+                    row_count as i64,
+                    received_at_ms
+                ])?;
+            if inserted == 0 {
+                return Ok(Stored {
+                    collection,
+                    duplicate: true,
+                    rows: 0,
+                    schema,
+                    avro,
+                    received_at_ms,
+                });
+            }
+        }
+        let current = pending
+            .get(&collection)
+            .cloned()
+            .or_else(|| self.collection(&collection));
+        let meta = evolve(tx, current, &collection, &schema, timestamp_column.as_ref())?;
+        if let Some(meta) = meta {
+            pending.insert(collection.clone(), meta);
+        }
+        insert_rows(
+            tx,
+            &collection,
+            &schema,
+            rows,
+            cluster_id,
+            received_at_ms,
+            chunk_id.as_ref().map(|id| &id[..]),
+            timestamp_column.as_ref().map(|c| c.name.as_str()),
+        )?;
+        Ok(Stored {
+            collection,
+            duplicate: false,
+            rows: row_count,
+            schema,
+            avro,
+            received_at_ms,
+        })
+    }
+}
+
+fn load_catalog(conn: &Connection) -> Result<HashMap<String, Arc<CollectionMeta>>, StoreError> {
+    let mut stmt = conn.prepare("SELECT name, schema, columns FROM _collections")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut map = HashMap::new();
+    for row in rows {
+        let (name, schema_json, columns) = row?;
+        let columns: Vec<Column> = serde_json::from_str(&columns)
+            .map_err(|e| StoreError::Catalog(name.clone(), e.to_string()))?;
+        map.insert(
+            name.clone(),
+            Arc::new(CollectionMeta {
+                name,
+                schema_json,
+                columns,
+            }),
+        );
+    }
+    Ok(map)
+}
+
+fn reject(msg: String) -> StoreError {
+    StoreError::Rejected(Rejection::Invalid(msg))
+}
+
+/// Creates or evolves the collection's table for this schema. Returns the
+/// new metadata when anything changed.
+fn evolve(
+    tx: &Connection,
+    current: Option<Arc<CollectionMeta>>,
+    collection: &str,
+    schema: &ParsedSchema,
+    timestamp: Option<&Column>,
+) -> Result<Option<Arc<CollectionMeta>>, StoreError> {
+    let table = quote(collection);
+    let Some(current) = current else {
+        // SQLite table names ignore case: "Foo" and "foo" would share a table.
+        let exists: Option<String> = tx
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE",
+                [collection],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(existing) = exists {
+            return Err(reject(format!(
+                "collection {collection:?} clashes with the existing table {existing:?} \
+                 (SQLite table names ignore case)"
+            )));
+        }
+        let mut columns: Vec<Column> = schema.columns.clone();
+        columns.extend(timestamp.cloned());
+        let mut ddl = format!("CREATE TABLE {table} (");
+        for c in &columns {
+            ddl.push_str(&format!("{} {}, ", quote(&c.name), c.kind.sql_type()));
+        }
+        ddl.push_str(
+            "\"_cluster_id\" TEXT NOT NULL, \"_received_at_ms\" INTEGER NOT NULL, \"_chunk_id\" BLOB)",
+        );
+        tx.execute_batch(&ddl)?;
+        tx.execute_batch(&format!(
+            "CREATE INDEX {} ON {table} (\"_received_at_ms\")",
+            quote(&format!("_received_{collection}"))
+        ))?;
+        let meta = CollectionMeta {
+            name: collection.to_owned(),
+            schema_json: schema.json.clone(),
+            columns,
+        };
+        save_meta(tx, &meta)?;
+        return Ok(Some(Arc::new(meta)));
+    };
+
+    let mut added: Vec<Column> = Vec::new();
+    for (field, &addable) in schema.columns.iter().zip(&schema.addable) {
+        match current
+            .columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(&field.name))
+        {
+            Some(c) if c.server_timestamp => {
+                return Err(reject(format!(
+                    "field {:?} collides with the server timestamp column {:?} of collection {collection:?}",
+                    field.name, c.name
+                )));
+            }
+            Some(c) if c.name != field.name => {
+                return Err(reject(format!(
+                    "field {:?} differs only in case from the stored column {:?} of collection {collection:?}",
+                    field.name, c.name
+                )));
+            }
+            Some(c) if c.avro_type != field.avro_type => {
+                return Err(reject(format!(
+                    "incompatible schema change: field {:?} of collection {collection:?} changes type from {} to {}",
+                    field.name, c.avro_type, field.avro_type
+                )));
+            }
+            Some(_) => {}
+            None if !addable => {
+                return Err(reject(format!(
+                    "incompatible schema change: new field {:?} of collection {collection:?} has no default and is not nullable",
+                    field.name
+                )));
+            }
+            None => added.push(field.clone()),
+        }
+    }
+    if let Some(ts) = timestamp {
+        match current
+            .columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(&ts.name))
+        {
+            Some(c) if !c.server_timestamp || c.name != ts.name => {
+                return Err(reject(format!(
+                    "timestamp column {:?} collides with the stored column {:?} of collection {collection:?}",
+                    ts.name, c.name
+                )));
+            }
+            Some(_) => {}
+            None => added.push(ts.clone()),
+        }
+    }
+    if added.is_empty() && current.schema_json == schema.json {
+        return Ok(None);
+    }
+    for c in &added {
+        tx.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN {} {}",
+            quote(&c.name),
+            c.kind.sql_type()
+        ))?;
+    }
+    let mut meta = (*current).clone();
+    meta.columns.extend(added);
+    meta.schema_json.clone_from(&schema.json);
+    save_meta(tx, &meta)?;
+    Ok(Some(Arc::new(meta)))
+}
+
+fn save_meta(tx: &Connection, meta: &CollectionMeta) -> Result<(), StoreError> {
+    let columns = serde_json::to_string(&meta.columns)
+        .map_err(|e| StoreError::Catalog(meta.name.clone(), e.to_string()))?;
+    tx.execute(
+        "INSERT INTO _collections (name, schema, columns, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(name) DO UPDATE SET schema = excluded.schema, columns = excluded.columns,
+         updated_at_ms = excluded.updated_at_ms",
+        params![meta.name, meta.schema_json, columns, now_ms()],
+    )?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_rows(
+    tx: &Connection,
+    collection: &str,
+    schema: &ParsedSchema,
+    rows: Vec<Value>,
+    cluster_id: &str,
+    received_at_ms: i64,
+    chunk_id: Option<&[u8]>,
+    timestamp_column: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut names: Vec<String> = schema.columns.iter().map(|c| quote(&c.name)).collect();
+    names.extend(
+        ["_cluster_id", "_received_at_ms", "_chunk_id"]
+            .iter()
+            .map(|n| quote(n)),
+    );
+    names.extend(timestamp_column.map(quote));
+    let placeholders = vec!["?"; names.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({placeholders})",
+        quote(collection),
+        names.join(", ")
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let nfields = schema.columns.len();
+    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(nfields);
+    for row in rows {
+        values.clear();
+        let Value::Record(fields) = row else {
+            return Err(reject("decoded row is not a record".into()));
+        };
+        for ((_, v), col) in fields.into_iter().zip(&schema.columns) {
+            values.push(to_sql(v, col.kind));
+        }
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(names.len());
+        params.extend(values.iter().map(|v| v as &dyn ToSql));
+        params.push(&cluster_id);
+        params.push(&received_at_ms);
+        params.push(&chunk_id);
+        if timestamp_column.is_some() {
+            params.push(&received_at_ms);
+        }
+        stmt.execute(params.as_slice())?;
+    }
+    Ok(())
+}
