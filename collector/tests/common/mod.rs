@@ -1,0 +1,376 @@
+//! Helpers shared by the integration tests: a collector on 127.0.0.1 with a
+//! temporary SQLite file, Avro encoding with apache-avro, and clients for
+//! every transport.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use edgemetrics_collector::pb::edgemetrics::v1::{SubscribeEvent, SubscribeRequest};
+use edgemetrics_collector::pb::metrics::v1beta::ingestion_api_client::IngestionApiClient;
+use edgemetrics_collector::pb::metrics::v1beta::{MetricsMetadata, WriteMetricsRequest};
+use edgemetrics_collector::{Config, RunningServer, Server};
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tonic::transport::Channel;
+
+pub const TOKEN: &str = "test-token";
+pub const CLUSTER: &str = "cluster-1";
+
+/// The containerMetrics record of castai/metrics' benchmark.
+pub const CONTAINER_SCHEMA: &str = r#"{"type":"record","name":"containerMetrics","fields":[
+    {"name":"container_id","type":"string"},
+    {"name":"memory_usage","type":"long"},
+    {"name":"cpu_usage","type":"long"},
+    {"name":"memory_request","type":"long"},
+    {"name":"cpu_request","type":"long"}]}"#;
+
+/// One containerMetrics row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Container {
+    pub container_id: String,
+    pub memory_usage: i64,
+    pub cpu_usage: i64,
+    pub memory_request: i64,
+    pub cpu_request: i64,
+}
+
+impl Container {
+    pub fn value(&self) -> Value {
+        Value::Record(vec![
+            ("container_id".into(), Value::String(self.container_id.clone())),
+            ("memory_usage".into(), Value::Long(self.memory_usage)),
+            ("cpu_usage".into(), Value::Long(self.cpu_usage)),
+            ("memory_request".into(), Value::Long(self.memory_request)),
+            ("cpu_request".into(), Value::Long(self.cpu_request)),
+        ])
+    }
+
+    /// Compares with a row of the query API, field by field.
+    pub fn assert_json(&self, row: &serde_json::Value) {
+        assert_eq!(row["container_id"], self.container_id.as_str(), "{row}");
+        assert_eq!(row["memory_usage"], self.memory_usage, "{row}");
+        assert_eq!(row["cpu_usage"], self.cpu_usage, "{row}");
+        assert_eq!(row["memory_request"], self.memory_request, "{row}");
+        assert_eq!(row["cpu_request"], self.cpu_request, "{row}");
+    }
+}
+
+/// Deterministic rows: `n` rows numbered from `start`.
+pub fn containers(start: i64, n: usize) -> Vec<Container> {
+    (start..start + n as i64)
+        .map(|i| Container {
+            container_id: format!("container-{i}"),
+            memory_usage: i * 1024 + 7,
+            cpu_usage: (i * 37) % 10_000,
+            memory_request: i * 2048 - 3,
+            cpu_request: -i,
+        })
+        .collect()
+}
+
+/// Avro binary datums, concatenated, written by apache-avro.
+pub fn encode(schema_json: &str, values: &[Value]) -> Vec<u8> {
+    let schema = Schema::parse_str(schema_json).expect("test schema parses");
+    let mut out = Vec::new();
+    for v in values {
+        out.extend(apache_avro::to_avro_datum(&schema, v.clone()).expect("test row encodes"));
+    }
+    out
+}
+
+/// A chunk of containerMetrics rows.
+pub fn chunk(rows: &[Container], chunk_id: Option<[u8; 16]>) -> WriteMetricsRequest {
+    let values: Vec<Value> = rows.iter().map(Container::value).collect();
+    raw_chunk(
+        "containerMetrics",
+        CONTAINER_SCHEMA,
+        encode(CONTAINER_SCHEMA, &values),
+        rows.len() as u64,
+        chunk_id,
+    )
+}
+
+/// A chunk from its parts.
+pub fn raw_chunk(
+    collection: &str,
+    schema: &str,
+    metrics: Vec<u8>,
+    rows: u64,
+    chunk_id: Option<[u8; 16]>,
+) -> WriteMetricsRequest {
+    WriteMetricsRequest {
+        collection: collection.into(),
+        metrics,
+        schema: schema.as_bytes().to_vec(),
+        metadata: Some(MetricsMetadata {
+            rows,
+            skip_timestamp: false,
+            timestamp_column: None,
+        }),
+        chunk_id: chunk_id.map(|c| c.to_vec()).unwrap_or_default(),
+    }
+}
+
+/// A distinct 16-byte chunk id.
+pub fn chunk_id(n: u8) -> [u8; 16] {
+    let mut id = [0xA5u8; 16];
+    id[15] = n;
+    id
+}
+
+/// A running collector with its temporary database file.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub db: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("collector.db");
+        let mut config = Config::for_tests([TOKEN]);
+        config.db = db.to_string_lossy().into_owned();
+        tweak(&mut config);
+        let server = Server::start(config).await.expect("collector starts");
+        Self {
+            server,
+            db,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/subscribe", self.server.local_addr())
+    }
+
+    pub async fn grpc(&self) -> IngestionApiClient<Channel> {
+        IngestionApiClient::connect(self.server.url())
+            .await
+            .expect("gRPC connects")
+    }
+
+    /// A read-only SQLite connection to the collector's database file.
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            &self.db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("db opens")
+    }
+
+    /// Rows in every collection table, plus the dedup records.
+    pub fn stored_counts(&self) -> (i64, i64) {
+        let db = self.sqlite();
+        let names: Vec<String> = db
+            .prepare("SELECT name FROM _collections")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut rows = 0;
+        for n in names {
+            rows += db
+                .query_row(&format!("SELECT COUNT(*) FROM \"{n}\""), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap();
+        }
+        let chunks = db
+            .query_row("SELECT COUNT(*) FROM _chunks", [], |r| r.get(0))
+            .unwrap();
+        (rows, chunks)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = http()
+            .get(self.url(path))
+            .header("authorization", format!("Token {TOKEN}"))
+            .send()
+            .await
+            .expect("GET");
+        let status = res.status().as_u16();
+        let body = res.bytes().await.expect("body");
+        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Stops the server (and checks that it stops).
+    pub async fn stop(self) {
+        tokio::time::timeout(Duration::from_secs(15), self.server.shutdown())
+            .await
+            .expect("shutdown in time")
+            .expect("clean shutdown");
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Adds `authorization: Token <TOKEN>` and `x-cluster-id`.
+pub fn authed<T>(msg: T) -> tonic::Request<T> {
+    with_auth(msg, Some(&format!("Token {TOKEN}")), Some(CLUSTER))
+}
+
+pub fn with_auth<T>(msg: T, auth: Option<&str>, cluster: Option<&str>) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if let Some(a) = auth {
+        req.metadata_mut()
+            .insert("authorization", a.parse().expect("ascii"));
+    }
+    if let Some(c) = cluster {
+        req.metadata_mut()
+            .insert("x-cluster-id", c.parse().expect("ascii"));
+    }
+    req
+}
+
+/// Frames one gRPC-web message.
+pub fn grpc_web_frame(msg: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend((msg.len() as u32).to_be_bytes());
+    out.extend(msg);
+    out
+}
+
+/// A parsed gRPC-web response: the message (if any), grpc-status and
+/// grpc-message from the trailer frame or, for trailers-only responses, the
+/// headers.
+#[derive(Debug)]
+pub struct GrpcWebReply {
+    pub message: Option<Vec<u8>>,
+    pub status: u32,
+    pub grpc_message: String,
+}
+
+pub fn parse_grpc_web(headers: &reqwest::header::HeaderMap, body: &[u8]) -> GrpcWebReply {
+    let mut message = None;
+    let mut trailers = String::new();
+    let mut rest = body;
+    while rest.len() >= 5 {
+        let flag = rest[0];
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let payload = &rest[5..5 + len];
+        if flag & 0x80 != 0 {
+            trailers = String::from_utf8_lossy(payload).into_owned();
+        } else {
+            message = Some(payload.to_vec());
+        }
+        rest = &rest[5 + len..];
+    }
+    assert!(rest.is_empty(), "trailing bytes in the gRPC-web body");
+    let mut status = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut grpc_message = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    for line in trailers.split("\r\n") {
+        if let Some((k, v)) = line.split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "grpc-status" => status = v.trim().parse().ok(),
+                "grpc-message" => grpc_message = Some(v.trim().to_owned()),
+                _ => {}
+            }
+        }
+    }
+    GrpcWebReply {
+        message,
+        status: status.expect("grpc-status present"),
+        grpc_message: percent_decode(&grpc_message.unwrap_or_default()),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<
+    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+>;
+
+pub async fn ws_connect(server: &TestServer) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+        .await
+        .expect("WebSocket connects");
+    ws
+}
+
+pub async fn ws_send_request(ws: &mut Ws, token: &str, collections: &[&str]) {
+    let req = SubscribeRequest {
+        token: token.into(),
+        cluster_id: CLUSTER.into(),
+        collections: collections.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    ws.send(WsMessage::Binary(req.encode_to_vec().into()))
+        .await
+        .expect("send SubscribeRequest");
+}
+
+/// Subscribes and waits for `Subscribed`.
+pub async fn subscribe(server: &TestServer, collections: &[&str]) -> Ws {
+    let mut ws = ws_connect(server).await;
+    ws_send_request(&mut ws, TOKEN, collections).await;
+    match ws_next_event(&mut ws).await {
+        Some(edgemetrics_collector::pb::edgemetrics::v1::subscribe_event::Event::Subscribed(_)) => ws,
+        other => panic!("expected Subscribed, got {other:?}"),
+    }
+}
+
+/// The next SubscribeEvent (None when the socket closed).
+pub async fn ws_next_event(
+    ws: &mut Ws,
+) -> Option<edgemetrics_collector::pb::edgemetrics::v1::subscribe_event::Event> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a WebSocket frame in time");
+        match msg {
+            None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return None,
+            Some(Ok(WsMessage::Binary(b))) => {
+                return SubscribeEvent::decode(&b[..]).expect("SubscribeEvent").event;
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Asserts that the socket is closed next (after any close frame).
+pub async fn ws_expect_closed(ws: &mut Ws) {
+    assert!(ws_next_event(ws).await.is_none(), "expected the socket to close");
+}
