@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, Method, Request, header};
-use axum::routing::{get, post};
+use axum::routing::{any_service, get, post};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -251,11 +251,9 @@ fn router(app: Arc<App>, config: &Config) -> Router {
     let grpc = IngestionApiServer::new(IngestionService::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(64 * 1024);
-    let grpc = Router::new()
-        .route_service(
-            &format!("/{SERVICE_NAME}/{{*method}}"),
-            TooLargeAsResourceExhausted::new(grpc, limit),
-        )
+    // Layers go on the method router (not on a Router), so they wrap only
+    // the gRPC path and never the fallback.
+    let grpc = any_service(TooLargeAsResourceExhausted::new(grpc, limit))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(axum::middleware::map_request(mark_grpc_web));
 
@@ -274,7 +272,9 @@ fn router(app: Arc<App>, config: &Config) -> Router {
             post(http::set_faults).get(http::get_faults),
         );
     }
-    let mut router = api.with_state(app).merge(grpc);
+    let mut router = api
+        .route(&format!("/{SERVICE_NAME}/{{*method}}"), grpc)
+        .with_state(app);
     if let Some(dir) = &config.www {
         router = router.fallback_service(
             ServeDir::new(dir).append_index_html_on_directories(true),

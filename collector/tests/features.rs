@@ -1,0 +1,470 @@
+//! Storage of every Avro type, timestamp options, schema evolution, stream
+//! semantics, fault injection, /healthz, /metrics, --www, and the binary.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use apache_avro::types::Value;
+use common::*;
+use edgemetrics_collector::pb::metrics::v1beta::WriteMetricsBatchRequest;
+use serde_json::json;
+use tonic::Code;
+
+const TYPES_SCHEMA: &str = r#"{"type":"record","name":"everything","namespace":"test.ns","fields":[
+    {"name":"b","type":"boolean"},
+    {"name":"i","type":"int"},
+    {"name":"l","type":"long"},
+    {"name":"f","type":"float"},
+    {"name":"d","type":"double"},
+    {"name":"s","type":"string"},
+    {"name":"by","type":"bytes"},
+    {"name":"e","type":{"type":"enum","name":"Color","symbols":["RED","GREEN"]}},
+    {"name":"fx","type":{"type":"fixed","name":"Four","size":4}},
+    {"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
+    {"name":"n","type":["null","long"]},
+    {"name":"arr","type":{"type":"array","items":"long"}},
+    {"name":"m","type":{"type":"map","values":"string"}},
+    {"name":"rec","type":{"type":"record","name":"Inner","fields":[{"name":"x","type":"double"}]}},
+    {"name":"u","type":["null","long","string"]}
+]}"#;
+
+fn everything(k: i64, null: bool) -> Value {
+    Value::Record(vec![
+        ("b".into(), Value::Boolean(k % 2 == 0)),
+        ("i".into(), Value::Int(k as i32 - 5)),
+        ("l".into(), Value::Long(k * 1_000_000_007)),
+        ("f".into(), Value::Float(1.5)),
+        ("d".into(), Value::Double(k as f64 / 4.0)),
+        ("s".into(), Value::String(format!("s\"'; {k}"))),
+        ("by".into(), Value::Bytes(vec![0, 1, 254, k as u8])),
+        ("e".into(), Value::Enum(1, "GREEN".into())),
+        ("fx".into(), Value::Fixed(4, vec![9, 8, 7, 6])),
+        ("ts".into(), Value::TimestampMillis(1_700_000_000_000 + k)),
+        (
+            "n".into(),
+            if null {
+                Value::Union(0, Box::new(Value::Null))
+            } else {
+                Value::Union(1, Box::new(Value::Long(k)))
+            },
+        ),
+        ("arr".into(), Value::Array(vec![Value::Long(1), Value::Long(k)])),
+        (
+            "m".into(),
+            Value::Map(HashMap::from([("a".to_owned(), Value::String("b".into()))])),
+        ),
+        ("rec".into(), Value::Record(vec![("x".into(), Value::Double(0.25))])),
+        ("u".into(), Value::Union(2, Box::new(Value::String("str".into())))),
+    ])
+}
+
+#[tokio::test]
+async fn every_type_is_stored_and_read_back() {
+    let t = TestServer::start().await;
+    let values = vec![everything(2, false), everything(3, true)];
+    let mut c = raw_chunk("everything", TYPES_SCHEMA, encode(TYPES_SCHEMA, &values), 2, None);
+    c.metadata.as_mut().unwrap().timestamp_column = Some("server_ts".into());
+    let batch = WriteMetricsBatchRequest { chunks: vec![c] };
+    t.grpc().await.write_metrics_batch(authed(batch)).await.unwrap();
+
+    let (_, body) = t.get_json("/api/collections/everything/rows").await;
+    let r = &body["rows"][0];
+    assert_eq!(r["b"], true);
+    assert_eq!(r["i"], -3);
+    assert_eq!(r["l"], 2_000_000_014i64);
+    assert_eq!(r["f"], 1.5);
+    assert_eq!(r["d"], 0.5);
+    assert_eq!(r["s"], "s\"'; 2");
+    assert_eq!(r["by"], "0001fe02");
+    assert_eq!(r["e"], "GREEN");
+    assert_eq!(r["fx"], "09080706");
+    assert_eq!(r["ts"], 1_700_000_000_002i64);
+    assert_eq!(r["n"], 2);
+    assert_eq!(r["arr"], json!([1, 2]));
+    assert_eq!(r["m"], json!({"a": "b"}));
+    assert_eq!(r["rec"], json!({"x": 0.25}));
+    assert_eq!(r["u"], "str");
+    assert_eq!(r["server_ts"], r["_received_at_ms"]);
+    assert!(r.get("timestamp").is_none());
+    assert_eq!(body["rows"][1]["n"], serde_json::Value::Null);
+    assert_eq!(body["rows"][1]["b"], false);
+
+    // SQLite column types.
+    let db = t.sqlite();
+    let types: Vec<(String, String)> = db
+        .prepare("SELECT name, type FROM pragma_table_info('everything')")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ty = |n: &str| types.iter().find(|(c, _)| c == n).unwrap().1.clone();
+    for (col, want) in [
+        ("b", "INTEGER"),
+        ("l", "INTEGER"),
+        ("d", "REAL"),
+        ("s", "TEXT"),
+        ("by", "BLOB"),
+        ("e", "TEXT"),
+        ("fx", "BLOB"),
+        ("ts", "INTEGER"),
+        ("n", "INTEGER"),
+        ("arr", "TEXT"),
+        ("server_ts", "INTEGER"),
+        ("_cluster_id", "TEXT"),
+        ("_received_at_ms", "INTEGER"),
+        ("_chunk_id", "BLOB"),
+    ] {
+        assert_eq!(ty(col), want, "column {col}");
+    }
+    let by: Vec<u8> = db
+        .query_row("SELECT by FROM everything LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(by, vec![0, 1, 254, 2]);
+    let arr: String = db
+        .query_row("SELECT arr FROM everything LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(arr, "[1,2]");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn skip_timestamp_adds_no_column() {
+    let t = TestServer::start().await;
+    let mut c = chunk(&containers(0, 3), None);
+    c.metadata.as_mut().unwrap().skip_timestamp = true;
+    t.grpc()
+        .await
+        .write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: vec![c] }))
+        .await
+        .unwrap();
+    let (_, body) = t.get_json("/api/collections/containerMetrics/latest").await;
+    assert!(body["row"].get("timestamp").is_none(), "{body}");
+    containers(0, 3)[2].assert_json(&body["row"]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn compatible_schema_change_evolves_the_table() {
+    let t = TestServer::start().await;
+    let mut client = t.grpc().await;
+    client
+        .write_metrics_batch(authed(WriteMetricsBatchRequest {
+            chunks: vec![chunk(&containers(0, 2), None)],
+        }))
+        .await
+        .unwrap();
+    // v2: cpu_request removed, a nullable field and a field with a default added.
+    let v2 = r#"{"type":"record","name":"containerMetrics","fields":[
+        {"name":"container_id","type":"string"},
+        {"name":"memory_usage","type":"long"},
+        {"name":"cpu_usage","type":"long"},
+        {"name":"memory_request","type":"long"},
+        {"name":"node","type":["null","string"],"default":null},
+        {"name":"zone","type":"string","default":"eu"}]}"#;
+    let row = Value::Record(vec![
+        ("container_id".into(), Value::String("c-v2".into())),
+        ("memory_usage".into(), Value::Long(1)),
+        ("cpu_usage".into(), Value::Long(2)),
+        ("memory_request".into(), Value::Long(3)),
+        ("node".into(), Value::Union(1, Box::new(Value::String("n1".into())))),
+        ("zone".into(), Value::String("us".into())),
+    ]);
+    let res = client
+        .write_metrics_batch(authed(WriteMetricsBatchRequest {
+            chunks: vec![raw_chunk("containerMetrics", v2, encode(v2, &[row]), 1, None)],
+        }))
+        .await
+        .expect("compatible change accepted")
+        .into_inner();
+    assert_eq!(res.rows_stored, 1);
+    // The old schema still works afterwards.
+    client
+        .write_metrics_batch(authed(WriteMetricsBatchRequest {
+            chunks: vec![chunk(&containers(10, 1), None)],
+        }))
+        .await
+        .expect("old schema still accepted");
+    let (_, body) = t.get_json("/api/collections/containerMetrics/rows").await;
+    let rows = body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["node"], serde_json::Value::Null);
+    assert_eq!(rows[2]["node"], "n1");
+    assert_eq!(rows[2]["zone"], "us");
+    assert_eq!(rows[2]["cpu_request"], serde_json::Value::Null);
+    containers(10, 1)[0].assert_json(&rows[3]);
+    let (_, list) = t.get_json("/api/collections").await;
+    let names: Vec<&str> = list["collections"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "container_id",
+            "memory_usage",
+            "cpu_usage",
+            "memory_request",
+            "cpu_request",
+            "timestamp",
+            "node",
+            "zone"
+        ]
+    );
+    t.stop().await;
+}
+
+/// A stream stores chunk by chunk: a bad chunk fails the call naming its
+/// index, and the chunks before it stay stored (reported in the status
+/// metadata).
+#[tokio::test]
+async fn stream_failure_keeps_earlier_chunks() {
+    let t = TestServer::start().await;
+    let mut bad = chunk(&containers(10, 2), Some(chunk_id(2)));
+    bad.metadata.as_mut().unwrap().rows = 3;
+    let msgs = vec![
+        chunk(&containers(0, 5), Some(chunk_id(1))),
+        bad,
+        chunk(&containers(20, 5), Some(chunk_id(3))),
+    ];
+    let err = t
+        .grpc()
+        .await
+        .write_metrics(authed(futures_util::stream::iter(msgs)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message()
+            .starts_with("chunk 1: metadata.rows is 3 but the Avro bytes hold 2 rows"),
+        "{}",
+        err.message()
+    );
+    assert!(err.message().contains("1 earlier chunks of this stream were stored, 5 rows"));
+    assert_eq!(err.metadata().get("x-chunks-acked").unwrap(), "1");
+    assert_eq!(err.metadata().get("x-rows-stored").unwrap(), "5");
+    assert_eq!(t.stored_counts(), (5, 1));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn fault_injection_over_http_admin_and_library() {
+    let t = TestServer::start().await;
+    let set = http()
+        .post(t.url("/admin/faults"))
+        .header("authorization", format!("Token {TOKEN}"))
+        .body(r#"{"unavailable": 2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&set.bytes().await.unwrap()).unwrap()["unavailable"], 2);
+
+    let batch = || WriteMetricsBatchRequest {
+        chunks: vec![chunk(&containers(0, 2), Some(chunk_id(1)))],
+    };
+    let mut client = t.grpc().await;
+    let err = client.write_metrics_batch(authed(batch())).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let res = http()
+        .post(t.url("/v1/metrics"))
+        .header("authorization", format!("Token {TOKEN}"))
+        .header("x-cluster-id", CLUSTER)
+        .body(prost::Message::encode_to_vec(&batch()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(t.stored_counts(), (0, 0), "nothing stored while failing");
+    let ok = client.write_metrics_batch(authed(batch())).await.unwrap();
+    assert_eq!(ok.into_inner().rows_stored, 2);
+
+    // The same through the library handle; 0 clears.
+    t.server.faults().set_unavailable(5);
+    assert_eq!(t.server.faults().unavailable_remaining(), 5);
+    t.server.faults().set_unavailable(0);
+    client.write_metrics_batch(authed(batch())).await.unwrap();
+    t.stop().await;
+
+    // Without --enable-fault-injection the endpoint does not exist.
+    let t = TestServer::start_with(|c| c.enable_fault_injection = false).await;
+    let res = http()
+        .post(t.url("/admin/faults"))
+        .header("authorization", format!("Token {TOKEN}"))
+        .body(r#"{"unavailable": 2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    t.server.faults().set_unavailable(3);
+    assert_eq!(t.server.faults().unavailable_remaining(), 0);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_metrics_and_query_auth() {
+    let t = TestServer::start().await;
+    let res = http().get(t.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "ok");
+    t.grpc()
+        .await
+        .write_metrics_batch(authed(WriteMetricsBatchRequest {
+            chunks: vec![chunk(&containers(0, 4), Some(chunk_id(1)))],
+        }))
+        .await
+        .unwrap();
+    let _ = t
+        .grpc()
+        .await
+        .write_metrics_batch(tonic::Request::new(WriteMetricsBatchRequest::default()))
+        .await;
+    let text = http()
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "edgemetrics_collector_requests_total{transport=\"grpc_batch\",outcome=\"ok\"} 1",
+        "edgemetrics_collector_requests_total{transport=\"grpc_batch\",outcome=\"unauthenticated\"} 1",
+        "edgemetrics_collector_rejected_requests_total{reason=\"unauthenticated\"} 1",
+        "edgemetrics_collector_rows_stored_total 4",
+        "edgemetrics_collector_chunks_stored_total 1",
+        "edgemetrics_collector_subscribers 0",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    // Query API: header or ?token=, else 401.
+    let no = http().get(t.url("/api/collections")).send().await.unwrap();
+    assert_eq!(no.status(), 401);
+    let q = http()
+        .get(t.url(&format!("/api/collections?token={TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(q.status(), 200);
+    assert_eq!(q.headers()["access-control-allow-origin"], "*");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn www_serves_static_files() {
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("index.html"), "<h1>dashboard</h1>").unwrap();
+    let dir = www.path().to_owned();
+    let t = TestServer::start_with(move |c| c.www = Some(dir)).await;
+    let page = http().get(t.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.text().await.unwrap(), "<h1>dashboard</h1>");
+    let missing = http().get(t.url("/nope.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let health = http().get(t.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db").to_string_lossy().into_owned();
+    let mut config = edgemetrics_collector::Config::for_tests([TOKEN]);
+    config.db = db.clone();
+    let s = edgemetrics_collector::Server::start(config.clone()).await.unwrap();
+    let mut client =
+        edgemetrics_collector::pb::metrics::v1beta::ingestion_api_client::IngestionApiClient::connect(s.url())
+            .await
+            .unwrap();
+    let batch = WriteMetricsBatchRequest {
+        chunks: vec![chunk(&containers(0, 3), Some(chunk_id(1)))],
+    };
+    client.write_metrics_batch(authed(batch.clone())).await.unwrap();
+    s.shutdown().await.unwrap();
+    let s = edgemetrics_collector::Server::start(config).await.unwrap();
+    let mut client =
+        edgemetrics_collector::pb::metrics::v1beta::ingestion_api_client::IngestionApiClient::connect(s.url())
+            .await
+            .unwrap();
+    // The dedup record survived: the retry is acknowledged, not stored.
+    let res = client.write_metrics_batch(authed(batch)).await.unwrap().into_inner();
+    assert_eq!((res.rows_stored, res.chunks_acked), (0, 1));
+    let res = client
+        .write_metrics_batch(authed(WriteMetricsBatchRequest {
+            chunks: vec![chunk(&containers(3, 2), None)],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(res.rows_stored, 2);
+    s.shutdown().await.unwrap();
+}
+
+#[test]
+fn binary_prints_listening_line_and_refuses_no_token() {
+    let exe = env!("CARGO_BIN_EXE_edgemetrics-collector");
+    let mut child = Command::new(exe)
+        .args(["--addr", "127.0.0.1:0", "--db", ":memory:", "--token", "t1"])
+        .env_remove("EDGEMETRICS_TOKENS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let body = rt.block_on(async {
+        http()
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert_eq!(body, "ok");
+    // SIGTERM stops it cleanly.
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("collector did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+
+    let out = Command::new(exe)
+        .args(["--addr", "127.0.0.1:0", "--db", ":memory:"])
+        .env_remove("EDGEMETRICS_TOKENS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no API token configured"), "{err}");
+    assert!(out.stdout.is_empty());
+}
