@@ -12,13 +12,15 @@ use serde::ser::{self, Serialize};
 use super::compound::{Compound, MapSer, RecordSer, SeqMode, SeqSer};
 use super::error::{EncodeError, Problem};
 use super::varint::{put_len, put_long};
-use crate::engine::schema::{Node, NodeId, Record, Schema, StringLogical, Union};
+use crate::engine::schema::{Hint, Node, NodeId, Record, Schema, StringLogical, Union};
 
 /// Serializes one value against one schema node.
 pub(crate) struct NodeSer<'a> {
     pub schema: &'a Schema,
     pub node: NodeId,
     pub out: &'a mut Vec<u8>,
+    /// The node's kind when the caller knows it for free (record fields).
+    pub hint: Hint,
 }
 
 /// Which union branch kinds a scalar prefers before lenient conversions.
@@ -63,28 +65,46 @@ impl<'a> NodeSer<'a> {
                     continue;
                 }
                 put_len(self.out, index);
-                match write(NodeSer { schema: self.schema, node: branch, out: self.out }) {
+                match write(NodeSer {
+                    schema: self.schema,
+                    node: branch,
+                    out: self.out,
+                    hint: Hint::Other,
+                }) {
                     Ok(()) => return Ok(()),
                     Err(_) => self.out.truncate(start),
                 }
             }
         }
-        Err(EncodeError::new(Problem::NoUnionBranch { branches: self.union_text(u), found }))
+        Err(EncodeError::new(Problem::NoUnionBranch {
+            branches: self.union_text(u),
+            found,
+        }))
     }
 
     /// Picks the union branch for a compound value: the first for which
     /// `fits` holds, writing its index.
-    fn union_compound(&mut self, found: &'static str, fits: impl Fn(&Node) -> bool) -> Result<NodeId, EncodeError> {
-        let Node::Union(u) = self.node() else { return Ok(self.node) };
+    fn union_compound(
+        &mut self,
+        found: &'static str,
+        fits: impl Fn(&Node) -> bool,
+    ) -> Result<NodeId, EncodeError> {
+        let Node::Union(u) = self.node() else {
+            return Ok(self.node);
+        };
         match u.branches.iter().position(|&b| fits(self.schema.node(b))) {
             Some(index) => {
                 put_len(self.out, index);
                 Ok(u.branches[index])
             }
-            None => Err(EncodeError::new(Problem::NoUnionBranch { branches: self.union_text(u), found })),
+            None => Err(EncodeError::new(Problem::NoUnionBranch {
+                branches: self.union_text(u),
+                found,
+            })),
         }
     }
 
+    #[inline(never)]
     fn integer(self, v: i64, found: &'static str) -> Result<(), EncodeError> {
         match self.node() {
             Node::Long(_) => put_long(self.out, v),
@@ -111,9 +131,18 @@ impl<'a> NodeSer<'a> {
         match i64::try_from(v) {
             Ok(i) => self.integer(i, found),
             Err(_) => match self.node() {
-                Node::Double => Ok(self.out.extend_from_slice(&(v as f64).to_le_bytes())),
-                Node::Float => Ok(self.out.extend_from_slice(&(v as f32).to_le_bytes())),
-                _ => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
+                Node::Double => {
+                    self.out.extend_from_slice(&(v as f64).to_le_bytes());
+                    Ok(())
+                }
+                Node::Float => {
+                    self.out.extend_from_slice(&(v as f32).to_le_bytes());
+                    Ok(())
+                }
+                _ => Err(EncodeError::out_of_range(
+                    self.schema.describe(self.node),
+                    v,
+                )),
             },
         }
     }
@@ -125,14 +154,18 @@ impl<'a> NodeSer<'a> {
             Node::Double => self.out.extend_from_slice(&v.to_le_bytes()),
             Node::Float => self.out.extend_from_slice(&(v as f32).to_le_bytes()),
             Node::Int(_) | Node::Long(_) => {
-                if v.fract() != 0.0 {
-                    return Err(self.mismatch("a number that is not whole"));
-                }
                 // 2^63 is exactly representable, so this bound is exact.
                 if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
-                    return Err(EncodeError::out_of_range(self.schema.describe(self.node), v));
+                    return Err(EncodeError::out_of_range(
+                        self.schema.describe(self.node),
+                        v,
+                    ));
                 }
-                return self.integer(v as i64, found);
+                let whole = v as i64;
+                if whole as f64 != v {
+                    return Err(self.mismatch("a number that is not whole"));
+                }
+                return self.integer(whole, found);
             }
             Node::Union(u) => {
                 let prefer: Prefer = if found == "an f32" {
@@ -155,7 +188,10 @@ impl<'a> NodeSer<'a> {
             }
             Node::Fixed(f) => {
                 if v.len() != f.size {
-                    return Err(EncodeError::new(Problem::FixedSize { expected: f.size, found: v.len() }));
+                    return Err(EncodeError::new(Problem::FixedSize {
+                        expected: f.size,
+                        found: v.len(),
+                    }));
                 }
                 self.out.extend_from_slice(v);
             }
@@ -164,9 +200,12 @@ impl<'a> NodeSer<'a> {
                 Err(_) => return Err(self.mismatch("bytes that are not UTF-8")),
             },
             Node::Union(u) => {
-                return self.union_scalar(u, "bytes", |n| matches!(n, Node::Bytes(_) | Node::Fixed(_)), |s| {
-                    s.bytes_like(v)
-                });
+                return self.union_scalar(
+                    u,
+                    "bytes",
+                    |n| matches!(n, Node::Bytes(_) | Node::Fixed(_)),
+                    |s| s.bytes_like(v),
+                );
             }
             _ => return Err(self.mismatch("bytes")),
         }
@@ -196,7 +235,12 @@ impl<'a> NodeSer<'a> {
                 self.out.extend_from_slice(v.as_bytes());
             }
             Node::Union(u) => {
-                return self.union_scalar(u, "a string", |n| matches!(n, Node::String(_)), |s| s.string(v));
+                return self.union_scalar(
+                    u,
+                    "a string",
+                    |n| matches!(n, Node::String(_)),
+                    |s| s.string(v),
+                );
             }
             _ => return Err(self.mismatch("a string")),
         }
@@ -206,7 +250,10 @@ impl<'a> NodeSer<'a> {
     fn null(self) -> Result<(), EncodeError> {
         match self.node() {
             Node::Null => Ok(()),
-            Node::Union(Union { null_branch: Some(index), .. }) => {
+            Node::Union(Union {
+                null_branch: Some(index),
+                ..
+            }) => {
                 put_len(self.out, *index as usize);
                 Ok(())
             }
@@ -225,7 +272,8 @@ impl<'a> NodeSer<'a> {
                 put_len(self.out, index);
                 self.node = u.branches[index];
             } else {
-                self.node = self.union_compound("a struct", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
+                self.node = self
+                    .union_compound("a struct", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
             }
         }
         match self.node() {
@@ -261,7 +309,12 @@ impl<'a> ser::Serializer for NodeSer<'a> {
                 self.out.push(v as u8);
                 Ok(())
             }
-            Node::Union(u) => self.union_scalar(u, "a boolean", |n| matches!(n, Node::Boolean), |s| s.serialize_bool(v)),
+            Node::Union(u) => self.union_scalar(
+                u,
+                "a boolean",
+                |n| matches!(n, Node::Boolean),
+                |s| s.serialize_bool(v),
+            ),
             _ => Err(self.mismatch("a boolean")),
         }
     }
@@ -272,18 +325,32 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_i16(self, v: i16) -> Result<(), EncodeError> {
         self.integer(v as i64, "an i16")
     }
-    #[inline]
+    #[inline(always)]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
+        if matches!(self.hint, Hint::Int | Hint::Long)
+            || matches!(self.node(), Node::Int(_) | Node::Long(_))
+        {
+            put_long(self.out, v as i64);
+            return Ok(());
+        }
         self.integer(v as i64, "an i32")
     }
-    #[inline]
+    #[inline(always)]
     fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
+        // The common case inline; conversions and unions out of line.
+        if self.hint == Hint::Long || matches!(self.node(), Node::Long(_)) {
+            put_long(self.out, v);
+            return Ok(());
+        }
         self.integer(v, "an i64")
     }
     fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
         match i64::try_from(v) {
             Ok(i) => self.integer(i, "an i128"),
-            Err(_) => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
+            Err(_) => Err(EncodeError::out_of_range(
+                self.schema.describe(self.node),
+                v,
+            )),
         }
     }
     fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
@@ -303,7 +370,10 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         match u64::try_from(v) {
             Ok(u) => self.unsigned(u, "a u128"),
-            Err(_) => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
+            Err(_) => Err(EncodeError::out_of_range(
+                self.schema.describe(self.node),
+                v,
+            )),
         }
     }
     fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
@@ -315,8 +385,13 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_char(self, v: char) -> Result<(), EncodeError> {
         self.string(v.encode_utf8(&mut [0u8; 4]))
     }
-    #[inline]
+    #[inline(always)]
     fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
+        if self.hint == Hint::String || matches!(self.node(), Node::String(StringLogical::None)) {
+            put_len(self.out, v.len());
+            self.out.extend_from_slice(v.as_bytes());
+            return Ok(());
+        }
         self.string(v)
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), EncodeError> {
@@ -326,11 +401,21 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         self.null()
     }
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), EncodeError> {
-        if let Node::Union(Union { branches, null_branch: Some(null), .. }) = self.node() {
+        if let Node::Union(Union {
+            branches,
+            null_branch: Some(null),
+            ..
+        }) = self.node()
+        {
             if branches.len() == 2 {
                 let index = 1 - *null as usize;
                 put_len(self.out, index);
-                return value.serialize(NodeSer { schema: self.schema, node: branches[index], out: self.out });
+                return value.serialize(NodeSer {
+                    schema: self.schema,
+                    node: branches[index],
+                    out: self.out,
+                    hint: Hint::Other,
+                });
             }
         }
         value.serialize(self)
@@ -341,13 +426,27 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), EncodeError> {
         self.null()
     }
-    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), EncodeError> {
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), EncodeError> {
         match self.node() {
-            Node::Union(u) => self.union_scalar(u, "an enum variant", |n| matches!(n, Node::Enum(_)), |s| s.string(variant)),
+            Node::Union(u) => self.union_scalar(
+                u,
+                "an enum variant",
+                |n| matches!(n, Node::Enum(_)),
+                |s| s.string(variant),
+            ),
             _ => self.string(variant),
         }
     }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _name: &'static str, value: &T) -> Result<(), EncodeError> {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
         value.serialize(self)
     }
     /// A newtype variant selects the union branch of its name (`"int"`,
@@ -370,13 +469,23 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         match position {
             Some(index) => {
                 put_len(self.out, index);
-                value.serialize(NodeSer { schema, node: u.branches[index], out: self.out })
+                value.serialize(NodeSer {
+                    schema,
+                    node: u.branches[index],
+                    out: self.out,
+                    hint: Hint::Other,
+                })
             }
-            None => Err(EncodeError::new(Problem::NoUnionBranch { branches: self.union_text(u), found: variant_found(variant) })),
+            None => Err(EncodeError::new(Problem::NoUnionBranch {
+                branches: self.union_text(u),
+                found: variant_found(variant),
+            })),
         }
     }
     fn serialize_seq(mut self, len: Option<usize>) -> Result<SeqSer<'a>, EncodeError> {
-        let node = self.union_compound("a sequence", |n| matches!(n, Node::Array(_) | Node::Bytes(_) | Node::Fixed(_)))?;
+        let node = self.union_compound("a sequence", |n| {
+            matches!(n, Node::Array(_) | Node::Bytes(_) | Node::Fixed(_))
+        })?;
         let mode = match self.schema.node(node) {
             Node::Array(items) => SeqMode::Array(*items),
             Node::Bytes(_) => SeqMode::Bytes,
@@ -388,7 +497,11 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_tuple(self, len: usize) -> Result<SeqSer<'a>, EncodeError> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<SeqSer<'a>, EncodeError> {
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<SeqSer<'a>, EncodeError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -404,20 +517,38 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         let node = self.union_compound("a map", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
         match self.schema.node(node) {
             Node::Record(r) => Ok(Compound::Record(RecordSer::new(self.schema, r, self.out))),
-            Node::Map(values) => Ok(Compound::Map(MapSer::new(self.schema, *values, self.out, len))),
+            Node::Map(values) => Ok(Compound::Map(MapSer::new(
+                self.schema,
+                *values,
+                self.out,
+                len,
+            ))),
             _ => Err(self.mismatch("a map")),
         }
     }
-    #[inline]
-    fn serialize_struct(mut self, name: &'static str, len: usize) -> Result<Compound<'a>, EncodeError> {
+    #[inline(always)]
+    fn serialize_struct(
+        mut self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a>, EncodeError> {
         if let Node::Record(r) = self.node() {
             return Ok(Compound::Record(RecordSer::new(self.schema, r, self.out)));
         }
         if let Node::Map(values) = self.node() {
-            return Ok(Compound::Map(MapSer::new(self.schema, *values, self.out, Some(len))));
+            return Ok(Compound::Map(MapSer::new(
+                self.schema,
+                *values,
+                self.out,
+                Some(len),
+            )));
         }
         let record = self.record_branch(name)?;
-        Ok(Compound::Record(RecordSer::new(self.schema, record, self.out)))
+        Ok(Compound::Record(RecordSer::new(
+            self.schema,
+            record,
+            self.out,
+        )))
     }
     fn serialize_struct_variant(
         mut self,

@@ -3,32 +3,41 @@
 use alloc::vec::Vec;
 
 /// Appends `value` as a zig-zag varint (Avro `int` and `long`).
-#[inline]
+#[inline(always)]
 pub fn put_long(out: &mut Vec<u8>, value: i64) {
     put_unsigned(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 
 /// Appends a non-negative length or count.
-#[inline]
+#[inline(always)]
 pub fn put_len(out: &mut Vec<u8>, len: usize) {
     put_long(out, len as i64);
 }
 
-#[inline]
+#[inline(always)]
 fn put_unsigned(out: &mut Vec<u8>, mut v: u64) {
-    if v < 0x80 {
-        out.push(v as u8);
+    if v < 1 << 56 {
+        // Up to 8 bytes: assemble them in a word, append the whole word (one
+        // fixed-size store) and cut it back. Byte pushes paid a capacity
+        // check each, and copying a variable-length slice called `memmove`.
+        let mut word = 0u64;
+        let mut shift = 0;
+        while v >= 0x80 {
+            word |= ((v & 0x7f) | 0x80) << shift;
+            v >>= 7;
+            shift += 8;
+        }
+        word |= v << shift;
+        let len = out.len() + shift / 8 + 1;
+        out.extend_from_slice(&word.to_le_bytes());
+        out.truncate(len);
         return;
     }
-    let mut buf = [0u8; 10];
-    let mut n = 0;
     while v >= 0x80 {
-        buf[n] = (v as u8) | 0x80;
+        out.push((v as u8) | 0x80);
         v >>= 7;
-        n += 1;
     }
-    buf[n] = v as u8;
-    out.extend_from_slice(&buf[..=n]);
+    out.push(v as u8);
 }
 
 /// Reads a zig-zag varint of at most 10 bytes; `None` when the input ends
@@ -55,7 +64,18 @@ mod tests {
 
     #[test]
     fn round_trips_edges() {
-        for v in [0i64, -1, 1, 63, -64, 64, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN] {
+        for v in [
+            0i64,
+            -1,
+            1,
+            63,
+            -64,
+            64,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i64::MAX,
+            i64::MIN,
+        ] {
             let mut out = Vec::new();
             put_long(&mut out, v);
             let mut input = out.as_slice();
@@ -72,6 +92,9 @@ mod tests {
     fn refuses_truncated_and_overlong() {
         assert_eq!(get_long(&mut &[0x80u8][..]), None);
         assert_eq!(get_long(&mut &[0xffu8; 10][..]), None);
-        assert_eq!(get_long(&mut &[0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..]), None);
+        assert_eq!(
+            get_long(&mut &[0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..]),
+            None
+        );
     }
 }

@@ -6,14 +6,21 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::{
-    Decimal, Enum, Field, Fixed, IntLogical, LongLogical, Name, Node, NodeId, Record, Schema,
+    Decimal, Enum, Field, Fixed, Hint, IntLogical, LongLogical, Name, Node, NodeId, Record, Schema,
     SchemaError, StringLogical, Union, canonical, default,
 };
 use crate::engine::json::{self, Json};
 
 pub(super) fn parse(text: &str) -> Result<Schema, SchemaError> {
-    let json = json::parse(text).map_err(|e| SchemaError { path: String::new(), message: e.to_string() })?;
-    let mut parser = Parser { nodes: Vec::new(), names: Vec::new(), defaults: Vec::new() };
+    let json = json::parse(text).map_err(|e| SchemaError {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
+    let mut parser = Parser {
+        nodes: Vec::new(),
+        names: Vec::new(),
+        defaults: Vec::new(),
+    };
     // Reserve the root slot so the top-level record is always node 0.
     if json.get("type").and_then(Json::as_str) != Some("record") {
         let found = match &json {
@@ -31,16 +38,31 @@ pub(super) fn parse(text: &str) -> Result<Schema, SchemaError> {
     }
     parser.parse_type(&json, "", "")?;
     for pending in core::mem::take(&mut parser.defaults) {
-        let Node::Record(record) = &parser.nodes[pending.record as usize] else { unreachable!() };
+        let Node::Record(record) = &parser.nodes[pending.record as usize] else {
+            unreachable!()
+        };
         let node = record.fields[pending.field].node;
-        let bytes = default::encode(&parser.nodes, node, &pending.value)
-            .map_err(|message| SchemaError { path: pending.path.clone(), message: format!("invalid default: {message}") })?;
-        let Node::Record(record) = &mut parser.nodes[pending.record as usize] else { unreachable!() };
+        let bytes = default::encode(&parser.nodes, node, &pending.value).map_err(|message| {
+            SchemaError {
+                path: pending.path.clone(),
+                message: format!("invalid default: {message}"),
+            }
+        })?;
+        let Node::Record(record) = &mut parser.nodes[pending.record as usize] else {
+            unreachable!()
+        };
         record.fields[pending.field].default = Some(bytes);
     }
     let canonical = canonical::canonical_form(&parser.nodes);
     let fingerprint = canonical::rabin_fingerprint(canonical.as_bytes());
-    Ok(Schema { nodes: parser.nodes, text: text.to_owned(), canonical, fingerprint })
+    let mut nodes = parser.nodes;
+    set_field_hints(&mut nodes);
+    Ok(Schema {
+        nodes,
+        text: text.to_owned(),
+        canonical,
+        fingerprint,
+    })
 }
 
 struct PendingDefault {
@@ -57,7 +79,10 @@ struct Parser {
 }
 
 fn err<T>(path: &str, message: impl Into<String>) -> Result<T, SchemaError> {
-    Err(SchemaError { path: path.to_owned(), message: message.into() })
+    Err(SchemaError {
+        path: path.to_owned(),
+        message: message.into(),
+    })
 }
 
 fn valid_name(name: &str) -> bool {
@@ -81,7 +106,11 @@ fn primitive(name: &str) -> Option<Node> {
 }
 
 fn child_path(path: &str, field: &str) -> String {
-    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
 }
 
 /// Reads `precision` and `scale` of a decimal; `None` when they are invalid,
@@ -135,7 +164,12 @@ impl Parser {
     }
 
     fn lookup(&self, name: &str, namespace: &str) -> Option<NodeId> {
-        let find = |full: &str| self.names.iter().find(|(n, _)| n == full).map(|(_, id)| *id);
+        let find = |full: &str| {
+            self.names
+                .iter()
+                .find(|(n, _)| n == full)
+                .map(|(_, id)| *id)
+        };
         if name.contains('.') || namespace.is_empty() {
             find(name)
         } else {
@@ -143,23 +177,45 @@ impl Parser {
         }
     }
 
-    fn parse_type(&mut self, json: &Json, namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
+    fn parse_type(
+        &mut self,
+        json: &Json,
+        namespace: &str,
+        path: &str,
+    ) -> Result<NodeId, SchemaError> {
         match json {
             Json::String(name) => self.named_or_primitive(name, namespace, path),
             Json::Array(branches) => self.union(branches, namespace, path),
             Json::Object(_) => self.object(json, namespace, path),
-            other => err(path, format!("expected a type name, an object or an array, found {}", other.kind())),
+            other => err(
+                path,
+                format!(
+                    "expected a type name, an object or an array, found {}",
+                    other.kind()
+                ),
+            ),
         }
     }
 
-    fn named_or_primitive(&mut self, name: &str, namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
+    fn named_or_primitive(
+        &mut self,
+        name: &str,
+        namespace: &str,
+        path: &str,
+    ) -> Result<NodeId, SchemaError> {
         if let Some(node) = primitive(name) {
             return Ok(self.push(node));
         }
-        self.lookup(name, namespace).map_or_else(|| err(path, format!("unknown type \"{name}\"")), Ok)
+        self.lookup(name, namespace)
+            .map_or_else(|| err(path, format!("unknown type \"{name}\"")), Ok)
     }
 
-    fn union(&mut self, branches: &[Json], namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
+    fn union(
+        &mut self,
+        branches: &[Json],
+        namespace: &str,
+        path: &str,
+    ) -> Result<NodeId, SchemaError> {
         if branches.is_empty() {
             return err(path, "a union needs at least one branch");
         }
@@ -173,14 +229,20 @@ impl Parser {
             }
             let key = self.branch_key(id);
             if ids.iter().any(|&other| self.branch_key(other) == key) {
-                return err(path, format!("the union has two branches of type \"{key}\""));
+                return err(
+                    path,
+                    format!("the union has two branches of type \"{key}\""),
+                );
             }
             if matches!(node, Node::Null) {
                 null_branch = Some(ids.len() as u32);
             }
             ids.push(id);
         }
-        Ok(self.push(Node::Union(Union { branches: ids, null_branch })))
+        Ok(self.push(Node::Union(Union {
+            branches: ids,
+            null_branch,
+        })))
     }
 
     /// What makes two union branches the same for the "no duplicates" rule.
@@ -206,8 +268,15 @@ impl Parser {
     fn object(&mut self, json: &Json, namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
         let ty = match json.get("type") {
             Some(Json::String(t)) => t.as_str(),
-            Some(nested @ (Json::Object(_) | Json::Array(_))) => return self.parse_type(nested, namespace, path),
-            Some(other) => return err(path, format!("\"type\" must be a string, found {}", other.kind())),
+            Some(nested @ (Json::Object(_) | Json::Array(_))) => {
+                return self.parse_type(nested, namespace, path);
+            }
+            Some(other) => {
+                return err(
+                    path,
+                    format!("\"type\" must be a string, found {}", other.kind()),
+                );
+            }
             None => return err(path, "missing \"type\""),
         };
         let logical = json.get("logicalType").and_then(Json::as_str);
@@ -262,10 +331,20 @@ impl Parser {
 
     /// Reads `name` and `namespace` of a named type and reserves its node,
     /// so that the type can refer to itself.
-    fn define(&mut self, json: &Json, namespace: &str, path: &str) -> Result<(Name, NodeId), SchemaError> {
+    fn define(
+        &mut self,
+        json: &Json,
+        namespace: &str,
+        path: &str,
+    ) -> Result<(Name, NodeId), SchemaError> {
         let name = match json.get("name") {
             Some(Json::String(n)) => n.as_str(),
-            Some(other) => return err(path, format!("\"name\" must be a string, found {}", other.kind())),
+            Some(other) => {
+                return err(
+                    path,
+                    format!("\"name\" must be a string, found {}", other.kind()),
+                );
+            }
             None => return err(path, "a named type needs a \"name\""),
         };
         let full = if name.contains('.') {
@@ -274,16 +353,29 @@ impl Parser {
             match json.get("namespace") {
                 Some(Json::String(ns)) if !ns.is_empty() => format!("{ns}.{name}"),
                 Some(Json::String(_) | Json::Null) => name.to_owned(),
-                Some(other) => return err(path, format!("\"namespace\" must be a string, found {}", other.kind())),
+                Some(other) => {
+                    return err(
+                        path,
+                        format!("\"namespace\" must be a string, found {}", other.kind()),
+                    );
+                }
                 None if namespace.is_empty() => name.to_owned(),
                 None => format!("{namespace}.{name}"),
             }
         };
         if !full.split('.').all(valid_name) {
-            return err(path, format!("invalid name \"{full}\": names start with a letter or _ and hold letters, digits and _"));
+            return err(
+                path,
+                format!(
+                    "invalid name \"{full}\": names start with a letter or _ and hold letters, digits and _"
+                ),
+            );
         }
         if primitive(&full).is_some() {
-            return err(path, format!("\"{full}\" is a primitive type and cannot be redefined"));
+            return err(
+                path,
+                format!("\"{full}\" is a primitive type and cannot be redefined"),
+            );
         }
         if self.names.iter().any(|(n, _)| *n == full) {
             return err(path, format!("type \"{full}\" is defined twice"));
@@ -297,10 +389,16 @@ impl Parser {
         let (name, id) = self.define(json, namespace, path)?;
         let inner_ns = name.namespace().to_owned();
         let Some(Json::Array(fields_json)) = json.get("fields") else {
-            return err(path, format!("record \"{}\" needs a \"fields\" array", name.full));
+            return err(
+                path,
+                format!("record \"{}\" needs a \"fields\" array", name.full),
+            );
         };
         // Install an empty record now so that self-references resolve.
-        self.nodes[id as usize] = Node::Record(Record { name, fields: Vec::new() });
+        self.nodes[id as usize] = Node::Record(Record {
+            name,
+            fields: Vec::new(),
+        });
         let mut fields: Vec<Field> = Vec::with_capacity(fields_json.len());
         for field in fields_json {
             let field_name = match field.get("name") {
@@ -309,7 +407,10 @@ impl Parser {
             };
             let fpath = child_path(path, &field_name);
             if !valid_name(&field_name) {
-                return err(&fpath, "invalid field name: names start with a letter or _ and hold letters, digits and _");
+                return err(
+                    &fpath,
+                    "invalid field name: names start with a letter or _ and hold letters, digits and _",
+                );
             }
             if fields.iter().any(|f| f.name == field_name) {
                 return err(&fpath, "the field is defined twice");
@@ -319,54 +420,132 @@ impl Parser {
             };
             let node = self.parse_type(ty, &inner_ns, &fpath)?;
             if let Some(value) = field.get("default") {
-                self.defaults.push(PendingDefault { record: id, field: fields.len(), value: value.clone(), path: fpath });
+                self.defaults.push(PendingDefault {
+                    record: id,
+                    field: fields.len(),
+                    value: value.clone(),
+                    path: fpath,
+                });
             }
-            fields.push(Field { name: field_name, node, default: None });
+            fields.push(Field {
+                name: field_name,
+                node,
+                default: None,
+                hint: Hint::Other,
+                key_seen: Default::default(),
+            });
         }
-        let Node::Record(record) = &mut self.nodes[id as usize] else { unreachable!() };
+        let Node::Record(record) = &mut self.nodes[id as usize] else {
+            unreachable!()
+        };
         record.fields = fields;
         Ok(id)
     }
 
-    fn enumeration(&mut self, json: &Json, namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
+    fn enumeration(
+        &mut self,
+        json: &Json,
+        namespace: &str,
+        path: &str,
+    ) -> Result<NodeId, SchemaError> {
         let (name, id) = self.define(json, namespace, path)?;
         let Some(Json::Array(symbols_json)) = json.get("symbols") else {
-            return err(path, format!("enum \"{}\" needs a \"symbols\" array", name.full));
+            return err(
+                path,
+                format!("enum \"{}\" needs a \"symbols\" array", name.full),
+            );
         };
         let mut symbols: Vec<String> = Vec::with_capacity(symbols_json.len());
         for symbol in symbols_json {
             let Json::String(s) = symbol else {
-                return err(path, format!("enum \"{}\": symbols must be strings", name.full));
+                return err(
+                    path,
+                    format!("enum \"{}\": symbols must be strings", name.full),
+                );
             };
             if !valid_name(s) {
-                return err(path, format!("enum \"{}\": invalid symbol \"{s}\"", name.full));
+                return err(
+                    path,
+                    format!("enum \"{}\": invalid symbol \"{s}\"", name.full),
+                );
             }
             if symbols.contains(s) {
-                return err(path, format!("enum \"{}\": symbol \"{s}\" appears twice", name.full));
+                return err(
+                    path,
+                    format!("enum \"{}\": symbol \"{s}\" appears twice", name.full),
+                );
             }
             symbols.push(s.clone());
         }
         if let Some(default) = json.get("default") {
-            if !default.as_str().is_some_and(|d| symbols.iter().any(|s| s == d)) {
-                return err(path, format!("enum \"{}\": the default {default} is not one of its symbols", name.full));
+            if !default
+                .as_str()
+                .is_some_and(|d| symbols.iter().any(|s| s == d))
+            {
+                return err(
+                    path,
+                    format!(
+                        "enum \"{}\": the default {default} is not one of its symbols",
+                        name.full
+                    ),
+                );
             }
         }
         self.nodes[id as usize] = Node::Enum(Enum { name, symbols });
         Ok(id)
     }
 
-    fn fixed(&mut self, json: &Json, namespace: &str, path: &str, logical: Option<&str>) -> Result<NodeId, SchemaError> {
+    fn fixed(
+        &mut self,
+        json: &Json,
+        namespace: &str,
+        path: &str,
+        logical: Option<&str>,
+    ) -> Result<NodeId, SchemaError> {
         let (name, id) = self.define(json, namespace, path)?;
         let size = match json.get("size") {
             Some(Json::Int(s)) if *s >= 0 => *s as usize,
-            _ => return err(path, format!("fixed \"{}\" needs a non-negative integer \"size\"", name.full)),
+            _ => {
+                return err(
+                    path,
+                    format!(
+                        "fixed \"{}\" needs a non-negative integer \"size\"",
+                        name.full
+                    ),
+                );
+            }
         };
         let decimal = match logical {
             Some("decimal") => decimal(json, Some(fixed_max_precision(size))),
             _ => None,
         };
-        self.nodes[id as usize] = Node::Fixed(Fixed { name, size, decimal });
+        self.nodes[id as usize] = Node::Fixed(Fixed {
+            name,
+            size,
+            decimal,
+        });
         Ok(id)
+    }
+}
+
+/// Copies the kind of each field's type into the field, where the encoder
+/// finds it without a second lookup.
+fn set_field_hints(nodes: &mut [Node]) {
+    let hints: Vec<Hint> = nodes
+        .iter()
+        .map(|node| match node {
+            Node::Long(_) => Hint::Long,
+            Node::Int(_) => Hint::Int,
+            Node::String(StringLogical::None) => Hint::String,
+            _ => Hint::Other,
+        })
+        .collect();
+    for node in nodes.iter_mut() {
+        if let Node::Record(record) = node {
+            for field in &mut record.fields {
+                field.hint = hints[field.node as usize];
+            }
+        }
     }
 }
 
@@ -384,15 +563,24 @@ mod tests {
     fn names_the_field_and_the_problem() {
         let text = r#"{"type":"record","name":"containerMetrics","fields":[
             {"name":"container_id","type":"string"},{"name":"memory_usage","type":"itn"}]}"#;
-        assert_eq!(error_of(text), "field \"memory_usage\": unknown type \"itn\"");
+        assert_eq!(
+            error_of(text),
+            "field \"memory_usage\": unknown type \"itn\""
+        );
         let nested = r#"{"type":"record","name":"r","fields":[{"name":"outer","type":
             {"type":"record","name":"o","fields":[{"name":"inner","type":{"type":"array"}}]}}]}"#;
-        assert_eq!(error_of(nested), "field \"outer.inner\": an array needs \"items\"");
+        assert_eq!(
+            error_of(nested),
+            "field \"outer.inner\": an array needs \"items\""
+        );
     }
 
     #[test]
     fn top_level_must_be_a_record() {
-        assert_eq!(error_of(r#""int""#), "schema: the top level must be a record, found \"int\"");
+        assert_eq!(
+            error_of(r#""int""#),
+            "schema: the top level must be a record, found \"int\""
+        );
         assert_eq!(
             error_of(r#"{"type":"enum","name":"e","symbols":["A"]}"#),
             "schema: the top level must be a record, found a schema of type \"enum\""
@@ -403,14 +591,38 @@ mod tests {
     #[test]
     fn rejects_malformed_definitions() {
         let cases = [
-            (r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"},{"name":"a","type":"int"}]}"#, "field \"a\": the field is defined twice"),
-            (r#"{"type":"record","name":"r","fields":[{"name":"a","type":["int","int"]}]}"#, "field \"a\": the union has two branches of type \"int\""),
-            (r#"{"type":"record","name":"r","fields":[{"name":"a","type":["int",["null"]]}]}"#, "field \"a\": a union may not directly contain another union"),
-            (r#"{"type":"record","name":"r","fields":[{"name":"a","type":{"type":"enum","name":"e","symbols":["A","A"]}}]}"#, "field \"a\": enum \"e\": symbol \"A\" appears twice"),
-            (r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int","default":"x"}]}"#, "field \"a\": invalid default: expected an int, found a string"),
-            (r#"{"type":"record","name":"r","fields":[{"name":"a b","type":"int"}]}"#, "field \"a b\": invalid field name: names start with a letter or _ and hold letters, digits and _"),
-            (r#"{"type":"record","name":"r","fields":[{"name":"a","type":{"type":"fixed","name":"f"}}]}"#, "field \"a\": fixed \"f\" needs a non-negative integer \"size\""),
-            (r#"{"type":"record","name":"r","fields":[]," namespace":1}"#, ""),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"},{"name":"a","type":"int"}]}"#,
+                "field \"a\": the field is defined twice",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":["int","int"]}]}"#,
+                "field \"a\": the union has two branches of type \"int\"",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":["int",["null"]]}]}"#,
+                "field \"a\": a union may not directly contain another union",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":{"type":"enum","name":"e","symbols":["A","A"]}}]}"#,
+                "field \"a\": enum \"e\": symbol \"A\" appears twice",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int","default":"x"}]}"#,
+                "field \"a\": invalid default: expected an int, found a string",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a b","type":"int"}]}"#,
+                "field \"a b\": invalid field name: names start with a letter or _ and hold letters, digits and _",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[{"name":"a","type":{"type":"fixed","name":"f"}}]}"#,
+                "field \"a\": fixed \"f\" needs a non-negative integer \"size\"",
+            ),
+            (
+                r#"{"type":"record","name":"r","fields":[]," namespace":1}"#,
+                "",
+            ),
         ];
         for (text, expected) in cases {
             if expected.is_empty() {
