@@ -51,12 +51,7 @@ fn hand_written(row: &ContainerMetrics, out: &mut Vec<u8>) {
     }
     long(out, row.container_id.len() as i64);
     out.extend_from_slice(row.container_id.as_bytes());
-    for v in [
-        row.memory_usage,
-        row.cpu_usage,
-        row.memory_request,
-        row.cpu_request,
-    ] {
+    for v in [row.memory_usage, row.cpu_usage, row.memory_request, row.cpu_request] {
         long(out, v);
     }
 }
@@ -72,8 +67,7 @@ fn encode(c: &mut Criterion) {
     let mut expected = Vec::new();
     rows.iter().for_each(|row| hand_written(row, &mut expected));
     let mut buf = Vec::new();
-    rows.iter()
-        .for_each(|row| avro::encode(&ours, row, &mut buf).unwrap());
+    rows.iter().for_each(|row| avro::encode(&ours, row, &mut buf).unwrap());
     assert_eq!(buf, expected, "edgemetrics");
     buf.clear();
     rows.iter().for_each(|row| {
@@ -82,9 +76,7 @@ fn encode(c: &mut Criterion) {
     assert_eq!(buf, expected, "apache-avro write_avro_datum_ref");
     let datums: Vec<u8> = rows
         .iter()
-        .flat_map(|row| {
-            apache_avro::to_avro_datum(&apache, apache_avro::to_value(row).unwrap()).unwrap()
-        })
+        .flat_map(|row| apache_avro::to_avro_datum(&apache, apache_avro::to_value(row).unwrap()).unwrap())
         .collect();
     assert_eq!(datums, expected, "apache-avro to_avro_datum");
     buf.clear();
@@ -131,12 +123,7 @@ fn encode(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for row in &rows {
-                out = serde_avro_fast::to_datum(
-                    black_box(row),
-                    std::mem::take(&mut out),
-                    &mut fast_config,
-                )
-                .unwrap();
+                out = serde_avro_fast::to_datum(black_box(row), std::mem::take(&mut out), &mut fast_config).unwrap();
             }
             black_box(&out);
         })
@@ -184,8 +171,7 @@ fn decode(c: &mut Criterion) {
         b.iter(|| {
             let mut input = black_box(&bytes[..]);
             for _ in 0..ROWS {
-                let row: ContainerMetrics =
-                    serde_avro_fast::from_datum_reader(&mut input, &fast).unwrap();
+                let row: ContainerMetrics = serde_avro_fast::from_datum_reader(&mut input, &fast).unwrap();
                 black_box(row);
             }
         })
@@ -203,9 +189,7 @@ fn decode(c: &mut Criterion) {
 
     // Decoding gives the rows back, in every implementation.
     let mut input = &bytes[..];
-    let decoded: Vec<ContainerMetrics> = (0..ROWS)
-        .map(|_| avro::decode(&ours, &mut input).unwrap())
-        .collect();
+    let decoded: Vec<ContainerMetrics> = (0..ROWS).map(|_| avro::decode(&ours, &mut input).unwrap()).collect();
     assert_eq!(decoded, rows);
 }
 

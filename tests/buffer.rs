@@ -33,21 +33,12 @@ fn row(i: i64) -> ContainerMetrics {
 
 fn buffer(max_chunk_size: usize) -> MetricBuffer {
     let schema = Arc::new(Schema::parse(CONTAINER_METRICS).unwrap());
-    MetricBuffer::new(
-        schema,
-        MetricOptions {
-            max_chunk_size,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    MetricBuffer::new(schema, MetricOptions { max_chunk_size, ..Default::default() }).unwrap()
 }
 
 fn decode_chunk(buffer: &MetricBuffer, chunk: &Chunk) -> Vec<ContainerMetrics> {
     let mut input = chunk.data();
-    let rows = (0..chunk.rows())
-        .map(|_| avro::decode(buffer.schema(), &mut input).unwrap())
-        .collect();
+    let rows = (0..chunk.rows()).map(|_| avro::decode(buffer.schema(), &mut input).unwrap()).collect();
     assert!(input.is_empty(), "no bytes left over");
     rows
 }
@@ -61,24 +52,14 @@ fn chunks_are_sealed_before_passing_the_max_size_and_keep_every_row_in_order() {
     }
     chunks.extend(buffer.take_open());
     assert!(chunks.len() > 10, "{} chunks", chunks.len());
-    assert!(
-        chunks
-            .iter()
-            .all(|chunk| chunk.data().len() <= 128 && chunk.rows() > 0)
-    );
+    assert!(chunks.iter().all(|chunk| chunk.data().len() <= 128 && chunk.rows() > 0));
     assert_eq!(chunks.iter().map(|c| c.rows() as u64).sum::<u64>(), 100);
-    let decoded: Vec<_> = chunks
-        .iter()
-        .flat_map(|chunk| decode_chunk(&buffer, chunk))
-        .collect();
+    let decoded: Vec<_> = chunks.iter().flat_map(|chunk| decode_chunk(&buffer, chunk)).collect();
     assert_eq!(decoded, (0..100).map(row).collect::<Vec<_>>());
     assert_eq!(buffer.rows_written(), 100);
     assert!(buffer.take_open().is_none(), "nothing left open");
     let metric = chunks[0].metric();
-    assert_eq!(
-        (metric.collection.as_str(), metric.schema.as_str()),
-        ("containerMetrics", CONTAINER_METRICS)
-    );
+    assert_eq!((metric.collection.as_str(), metric.schema.as_str()), ("containerMetrics", CONTAINER_METRICS));
 }
 
 #[test]
@@ -88,18 +69,8 @@ fn a_bad_row_names_the_field_and_leaves_the_buffer_as_it_was() {
     let before = buffer.open_bytes();
     let bad = serde_json::json!({"container_id": "c", "memory_usage": "lots", "cpu_usage": 1, "memory_request": 1, "cpu_request": 1});
     let error = buffer.write(&bad).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "field \"memory_usage\": expected long, found a string"
-    );
-    assert_eq!(
-        (
-            buffer.open_bytes(),
-            buffer.open_rows(),
-            buffer.rows_written()
-        ),
-        (before, 1, 1)
-    );
+    assert_eq!(error.to_string(), "field \"memory_usage\": expected long, found a string");
+    assert_eq!((buffer.open_bytes(), buffer.open_rows(), buffer.rows_written()), (before, 1, 1));
     let chunk = buffer.take_open().unwrap();
     assert_eq!(decode_chunk(&buffer, &chunk), vec![row(1)]);
 }
@@ -111,10 +82,7 @@ fn a_row_larger_than_the_max_chunk_size_is_rejected() {
     let mut huge = row(2);
     huge.container_id = "x".repeat(100);
     let error = buffer.write(&huge).unwrap_err();
-    assert!(
-        matches!(error.problem(), Problem::RowTooLarge { size, limit: 64 } if *size > 100),
-        "{error}"
-    );
+    assert!(matches!(error.problem(), Problem::RowTooLarge { size, limit: 64 } if *size > 100), "{error}");
     assert_eq!(buffer.open_rows(), 1);
     assert_eq!(buffer.rows_written(), 1);
 }
@@ -124,25 +92,17 @@ fn write_all_is_all_or_nothing() {
     let mut buffer = buffer(100);
     let mut sealed = Vec::new();
     buffer.write(&row(0)).unwrap();
-    let mut rows: Vec<serde_json::Value> = (1..20)
-        .map(|i| serde_json::to_value(row(i)).unwrap())
-        .collect();
+    let mut rows: Vec<serde_json::Value> = (1..20).map(|i| serde_json::to_value(row(i)).unwrap()).collect();
     rows[7]["cpu_request"] = serde_json::json!(1.5);
     let error = buffer.write_all(&rows, &mut sealed).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "row 7: field \"cpu_request\": expected long, found a number that is not whole"
-    );
+    assert_eq!(error.to_string(), "row 7: field \"cpu_request\": expected long, found a number that is not whole");
     assert!(sealed.is_empty());
     assert_eq!((buffer.open_rows(), buffer.rows_written()), (1, 1));
 
     rows[7]["cpu_request"] = serde_json::json!(8);
     assert_eq!(buffer.write_all(&rows, &mut sealed).unwrap(), 19);
     sealed.extend(buffer.take_open());
-    let decoded: Vec<_> = sealed
-        .iter()
-        .flat_map(|chunk| decode_chunk(&buffer, chunk))
-        .collect();
+    let decoded: Vec<_> = sealed.iter().flat_map(|chunk| decode_chunk(&buffer, chunk)).collect();
     assert_eq!(decoded, (0..20).map(row).collect::<Vec<_>>());
     assert!(sealed.iter().all(|chunk| chunk.data().len() <= 100));
 }
@@ -150,35 +110,15 @@ fn write_all_is_all_or_nothing() {
 #[test]
 fn options_are_checked() {
     let schema = Arc::new(Schema::parse(CONTAINER_METRICS).unwrap());
-    let too_big = MetricOptions {
-        max_chunk_size: MAX_CHUNK_SIZE_LIMIT + 1,
-        ..Default::default()
-    };
+    let too_big = MetricOptions { max_chunk_size: MAX_CHUNK_SIZE_LIMIT + 1, ..Default::default() };
     let error = MetricBuffer::new(schema.clone(), too_big).unwrap_err();
     assert_eq!(error.option, "max_chunk_size");
-    assert!(
-        error
-            .to_string()
-            .contains("20971521 is not between 1 and 20971520"),
-        "{error}"
-    );
-    let clash = MetricOptions {
-        timestamp_column: Some("cpu_usage".into()),
-        ..Default::default()
-    };
+    assert!(error.to_string().contains("20971521 is not between 1 and 20971520"), "{error}");
+    let clash = MetricOptions { timestamp_column: Some("cpu_usage".into()), ..Default::default() };
     let error = MetricBuffer::new(schema.clone(), clash).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "option \"timestamp_column\": \"cpu_usage\" is already a field of the record"
-    );
-    let injection = MetricOptions {
-        timestamp_column: Some("ts\"; DROP TABLE x".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        MetricBuffer::new(schema, injection).unwrap_err().option,
-        "timestamp_column"
-    );
+    assert_eq!(error.to_string(), "option \"timestamp_column\": \"cpu_usage\" is already a field of the record");
+    let injection = MetricOptions { timestamp_column: Some("ts\"; DROP TABLE x".into()), ..Default::default() };
+    assert_eq!(MetricBuffer::new(schema, injection).unwrap_err().option, "timestamp_column");
 }
 
 #[test]
@@ -195,9 +135,6 @@ fn sealed_chunks_waste_under_one_percent() {
     for chunk in &chunks {
         let (len, capacity) = (chunk.data().len(), chunk.allocated_bytes());
         assert!(len <= 1 << 20);
-        assert!(
-            capacity - len <= len / 100,
-            "{len} bytes in {capacity} allocated"
-        );
+        assert!(capacity - len <= len / 100, "{len} bytes in {capacity} allocated");
     }
 }

@@ -32,32 +32,18 @@ fn expect_send(pipeline: &mut Pipeline, now: u64) -> Batch {
 }
 
 fn retryable() -> Failure {
-    Failure::Retryable {
-        message: "unavailable".into(),
-        retry_after_ms: None,
-    }
+    Failure::Retryable { message: "unavailable".into(), retry_after_ms: None }
 }
 
 /// Rows are conserved: sealed = pending + acked + dropped.
 fn assert_conserved(stats: &Stats) {
-    assert_eq!(
-        stats.rows_sealed,
-        stats.rows_pending + stats.rows_acked + stats.rows_dropped(),
-        "{stats:?}"
-    );
-    assert_eq!(
-        stats.chunks_sealed,
-        stats.chunks_pending + stats.chunks_acked + stats.chunks_dropped(),
-        "{stats:?}"
-    );
+    assert_eq!(stats.rows_sealed, stats.rows_pending + stats.rows_acked + stats.rows_dropped(), "{stats:?}");
+    assert_eq!(stats.chunks_sealed, stats.chunks_pending + stats.chunks_acked + stats.chunks_dropped(), "{stats:?}");
 }
 
 #[test]
 fn flush_comes_one_interval_after_the_first_open_row() {
-    let mut p = pipeline(PipelineConfig {
-        flush_interval_ms: 200,
-        ..Default::default()
-    });
+    let mut p = pipeline(PipelineConfig { flush_interval_ms: 200, ..Default::default() });
     assert!(matches!(p.poll(0), Action::Idle));
     p.note_open_rows(1_000);
     p.note_open_rows(1_150); // a second row does not push the flush back
@@ -68,17 +54,11 @@ fn flush_comes_one_interval_after_the_first_open_row() {
     p.push(chunk(3, 30));
     let batch = expect_send(&mut p, 1_200);
     assert_eq!(batch.rows(), 3);
-    assert!(
-        matches!(p.poll(1_200), Action::Idle),
-        "nothing due until the ack"
-    );
+    assert!(matches!(p.poll(1_200), Action::Idle), "nothing due until the ack");
     assert!(p.ack(batch.id));
     assert!(p.is_empty());
     let stats = p.stats();
-    assert_eq!(
-        (stats.rows_acked, stats.chunks_acked, stats.bytes_acked),
-        (3, 1, 30)
-    );
+    assert_eq!((stats.rows_acked, stats.chunks_acked, stats.bytes_acked), (3, 1, 30));
     assert_conserved(&stats);
 }
 
@@ -91,19 +71,13 @@ fn chunk_ids_are_unique_and_ordered_within_a_session() {
         assert_eq!(pair[1].seq(), pair[0].seq() + 1);
     }
     assert_eq!(&ids[0].0[..8], &42u64.to_be_bytes());
-    let other = Pipeline::new(PipelineConfig::default(), 43, 7)
-        .unwrap()
-        .push(chunk(1, 1));
+    let other = Pipeline::new(PipelineConfig::default(), 43, 7).unwrap().push(chunk(1, 1));
     assert_ne!(other, ids[0], "another session never reuses an id");
 }
 
 #[test]
 fn batches_respect_max_batch_bytes_and_in_flight() {
-    let config = PipelineConfig {
-        max_batch_bytes: 100,
-        max_in_flight: 2,
-        ..Default::default()
-    };
+    let config = PipelineConfig { max_batch_bytes: 100, max_in_flight: 2, ..Default::default() };
     let mut p = pipeline(config);
     for _ in 0..5 {
         p.push(chunk(10, 40));
@@ -112,17 +86,10 @@ fn batches_respect_max_batch_bytes_and_in_flight() {
     let first = expect_send(&mut p, 0);
     let second = expect_send(&mut p, 0);
     assert_eq!((first.chunks.len(), second.chunks.len()), (2, 2));
-    assert!(
-        matches!(p.poll(0), Action::Idle),
-        "two batches on the wire is the limit"
-    );
+    assert!(matches!(p.poll(0), Action::Idle), "two batches on the wire is the limit");
     p.ack(first.id);
     let third = expect_send(&mut p, 0);
-    assert_eq!(
-        third.chunks.len(),
-        1,
-        "the 40-byte chunk, the 500-byte one does not fit with it"
-    );
+    assert_eq!(third.chunks.len(), 1, "the 40-byte chunk, the 500-byte one does not fit with it");
     p.ack(second.id);
     let fourth = expect_send(&mut p, 0);
     assert_eq!((fourth.chunks.len(), fourth.bytes()), (1, 500));
@@ -148,22 +115,12 @@ fn retries_back_off_growing_up_to_the_max_then_succeed() {
         let batch = expect_send(&mut p, now);
         assert_eq!(batch.rows(), 5, "the same rows come back");
         p.fail(batch.id, retryable(), now);
-        let Action::WaitUntil(at) = p.poll(now) else {
-            panic!("expected a wait")
-        };
+        let Action::WaitUntil(at) = p.poll(now) else { panic!("expected a wait") };
         let delay = at - now;
         let base = (100u64 << (attempt - 1)).min(15_000);
-        assert!(
-            delay >= base / 2 && delay <= base,
-            "attempt {attempt}: delay {delay} not in [{}, {base}]",
-            base / 2
-        );
+        assert!(delay >= base / 2 && delay <= base, "attempt {attempt}: delay {delay} not in [{}, {base}]", base / 2);
         match p.pop_event() {
-            Some(Event::RetryScheduled {
-                attempt: a,
-                delay_ms,
-                ..
-            }) => assert_eq!((a, delay_ms), (attempt, delay)),
+            Some(Event::RetryScheduled { attempt: a, delay_ms, .. }) => assert_eq!((a, delay_ms), (attempt, delay)),
             other => panic!("expected a retry event, got {other:?}"),
         }
         // Nothing goes out before the deadline.
@@ -172,121 +129,61 @@ fn retries_back_off_growing_up_to_the_max_then_succeed() {
         now = at;
     }
     assert!(delays.iter().all(|&d| d <= 15_000));
-    assert!(
-        delays[9..].iter().all(|&d| d >= 7_500),
-        "capped delays stay in the top half: {delays:?}"
-    );
+    assert!(delays[9..].iter().all(|&d| d >= 7_500), "capped delays stay in the top half: {delays:?}");
     assert!(delays[0] < delays[5] && delays[5] < delays[9], "{delays:?}");
     let batch = expect_send(&mut p, now);
     p.ack(batch.id);
     let stats = p.stats();
-    assert_eq!(
-        (stats.retries, stats.rows_acked, stats.batches_sent),
-        (12, 5, 13)
-    );
+    assert_eq!((stats.retries, stats.rows_acked, stats.batches_sent), (12, 5, 13));
     assert_conserved(&stats);
     // A success resets the backoff: the next failure waits about the initial interval.
     p.push(chunk(1, 1));
     let batch = expect_send(&mut p, now);
     p.fail(batch.id, retryable(), now);
-    let Action::WaitUntil(at) = p.poll(now) else {
-        panic!()
-    };
+    let Action::WaitUntil(at) = p.poll(now) else { panic!() };
     assert!(at - now <= 100);
 }
 
 #[test]
 fn retry_after_from_the_server_is_honoured_up_to_the_max() {
-    let config = PipelineConfig {
-        max_retry_interval_ms: 5_000,
-        ..Default::default()
-    };
+    let config = PipelineConfig { max_retry_interval_ms: 5_000, ..Default::default() };
     let mut p = pipeline(config);
     p.push(chunk(1, 1));
     let batch = expect_send(&mut p, 0);
-    p.fail(
-        batch.id,
-        Failure::Retryable {
-            message: "503".into(),
-            retry_after_ms: Some(3_000),
-        },
-        0,
-    );
+    p.fail(batch.id, Failure::Retryable { message: "503".into(), retry_after_ms: Some(3_000) }, 0);
     assert!(matches!(p.poll(0), Action::WaitUntil(3_000)));
     let batch = expect_send(&mut p, 3_000);
-    p.fail(
-        batch.id,
-        Failure::Retryable {
-            message: "503".into(),
-            retry_after_ms: Some(60_000),
-        },
-        3_000,
-    );
-    assert!(
-        matches!(p.poll(3_000), Action::WaitUntil(8_000)),
-        "capped at the max retry interval"
-    );
+    p.fail(batch.id, Failure::Retryable { message: "503".into(), retry_after_ms: Some(60_000) }, 3_000);
+    assert!(matches!(p.poll(3_000), Action::WaitUntil(8_000)), "capped at the max retry interval");
 }
 
 #[test]
 fn a_permanent_failure_drops_only_the_bad_chunk_and_counts_it() {
-    let mut p = pipeline(PipelineConfig {
-        max_in_flight: 1,
-        ..Default::default()
-    });
+    let mut p = pipeline(PipelineConfig { max_in_flight: 1, ..Default::default() });
     for rows in [1, 2, 3] {
         p.push(chunk(rows, 10));
     }
     let batch = expect_send(&mut p, 0);
     assert_eq!(batch.chunks.len(), 3);
-    p.fail(
-        batch.id,
-        Failure::Permanent {
-            message: "chunk 1: bad rows".into(),
-        },
-        0,
-    );
-    assert_eq!(
-        p.stats().rows_dropped(),
-        0,
-        "a rejected batch is split, not dropped"
-    );
+    p.fail(batch.id, Failure::Permanent { message: "chunk 1: bad rows".into() }, 0);
+    assert_eq!(p.stats().rows_dropped(), 0, "a rejected batch is split, not dropped");
     // The chunks now go one by one, without backoff.
     let mut acked = 0;
     for expected_rows in [1u64, 2, 3] {
         let solo = expect_send(&mut p, 0);
         assert_eq!((solo.chunks.len(), solo.rows()), (1, expected_rows));
         if expected_rows == 2 {
-            p.fail(
-                solo.id,
-                Failure::Permanent {
-                    message: "bad rows".into(),
-                },
-                0,
-            );
+            p.fail(solo.id, Failure::Permanent { message: "bad rows".into() }, 0);
         } else {
             p.ack(solo.id);
             acked += expected_rows;
         }
     }
     let stats = p.stats();
-    assert_eq!(
-        (
-            stats.rows_acked,
-            stats.rows_dropped_rejected,
-            stats.chunks_dropped_rejected
-        ),
-        (acked, 2, 1)
-    );
+    assert_eq!((stats.rows_acked, stats.rows_dropped_rejected, stats.chunks_dropped_rejected), (acked, 2, 1));
     assert_eq!(stats.retries, 0);
     match p.pop_event() {
-        Some(Event::Dropped {
-            reason: DropReason::Rejected,
-            rows: 2,
-            chunks: 1,
-            message,
-            collection,
-        }) => {
+        Some(Event::Dropped { reason: DropReason::Rejected, rows: 2, chunks: 1, message, collection }) => {
             assert_eq!((message.as_str(), collection.as_str()), ("bad rows", "cpu"));
         }
         other => panic!("expected a drop event, got {other:?}"),
@@ -297,11 +194,7 @@ fn a_permanent_failure_drops_only_the_bad_chunk_and_counts_it() {
 
 #[test]
 fn memory_cap_drops_the_oldest_queued_chunks_with_exact_counts() {
-    let config = PipelineConfig {
-        max_buffer_bytes: 1_000,
-        max_in_flight: 1,
-        ..Default::default()
-    };
+    let config = PipelineConfig { max_buffer_bytes: 1_000, max_in_flight: 1, ..Default::default() };
     let mut p = pipeline(config);
     p.push(chunk(10, 300));
     let on_the_wire = expect_send(&mut p, 0);
@@ -310,40 +203,17 @@ fn memory_cap_drops_the_oldest_queued_chunks_with_exact_counts() {
         p.push(chunk(rows, 300));
     }
     let stats = p.stats();
-    assert_eq!(
-        (
-            stats.chunks_dropped_memory_cap,
-            stats.rows_dropped_memory_cap
-        ),
-        (1, 11)
-    );
+    assert_eq!((stats.chunks_dropped_memory_cap, stats.rows_dropped_memory_cap), (1, 11));
     assert_eq!(stats.bytes_pending, 900);
     // A chunk bigger than the whole cap evicts everything queued, then itself;
     // the chunk on the wire stays.
     p.push(chunk(99, 1_500));
     let stats = p.stats();
-    assert_eq!(
-        (
-            stats.chunks_dropped_memory_cap,
-            stats.rows_dropped_memory_cap
-        ),
-        (4, 11 + 12 + 13 + 99)
-    );
-    assert_eq!(
-        (
-            stats.chunks_pending,
-            stats.rows_pending,
-            stats.bytes_pending
-        ),
-        (1, 10, 300)
-    );
+    assert_eq!((stats.chunks_dropped_memory_cap, stats.rows_dropped_memory_cap), (4, 11 + 12 + 13 + 99));
+    assert_eq!((stats.chunks_pending, stats.rows_pending, stats.bytes_pending), (1, 10, 300));
     let drops: u64 = std::iter::from_fn(|| p.pop_event())
         .map(|event| match event {
-            Event::Dropped {
-                reason: DropReason::MemoryCap,
-                rows,
-                ..
-            } => rows,
+            Event::Dropped { reason: DropReason::MemoryCap, rows, .. } => rows,
             other => panic!("unexpected {other:?}"),
         })
         .sum();
@@ -359,30 +229,17 @@ fn nothing_is_acked_twice() {
     p.push(chunk(4, 8));
     let batch = expect_send(&mut p, 0);
     assert!(p.ack(batch.id));
-    assert!(
-        !p.ack(batch.id),
-        "a second ack of the same batch is ignored"
-    );
-    assert!(
-        !p.fail(batch.id, retryable(), 0),
-        "and so is a failure after the ack"
-    );
+    assert!(!p.ack(batch.id), "a second ack of the same batch is ignored");
+    assert!(!p.fail(batch.id, retryable(), 0), "and so is a failure after the ack");
     assert!(!p.ack(9_999), "unknown batches are ignored");
     let stats = p.stats();
-    assert_eq!(
-        (stats.rows_acked, stats.chunks_acked, stats.retries),
-        (4, 1, 0)
-    );
+    assert_eq!((stats.rows_acked, stats.chunks_acked, stats.retries), (4, 1, 0));
     assert_conserved(&stats);
 }
 
 #[test]
 fn a_retried_batch_keeps_its_chunk_ids_and_order() {
-    let mut p = pipeline(PipelineConfig {
-        max_batch_bytes: 10,
-        max_in_flight: 2,
-        ..Default::default()
-    });
+    let mut p = pipeline(PipelineConfig { max_batch_bytes: 10, max_in_flight: 2, ..Default::default() });
     let ids: Vec<_> = (0..3).map(|_| p.push(chunk(1, 10))).collect();
     let first = expect_send(&mut p, 0);
     let second = expect_send(&mut p, 0);
@@ -410,43 +267,23 @@ fn flush_completion_is_tracked_by_sequence() {
 
 #[test]
 fn abandon_counts_everything_undelivered_and_ignores_late_acks() {
-    let mut p = pipeline(PipelineConfig {
-        max_batch_bytes: 1,
-        ..Default::default()
-    });
+    let mut p = pipeline(PipelineConfig { max_batch_bytes: 1, ..Default::default() });
     for _ in 0..3 {
         p.push(chunk(5, 1));
     }
     let on_the_wire = expect_send(&mut p, 0);
     assert_eq!(p.abandon("shutdown before delivery"), 15);
     let stats = p.stats();
-    assert_eq!(
-        (
-            stats.rows_dropped_shutdown,
-            stats.chunks_dropped_shutdown,
-            stats.rows_pending
-        ),
-        (15, 3, 0)
-    );
+    assert_eq!((stats.rows_dropped_shutdown, stats.chunks_dropped_shutdown, stats.rows_pending), (15, 3, 0));
     assert!(!p.ack(on_the_wire.id));
     assert_conserved(&p.stats());
 }
 
 #[test]
 fn bad_configs_name_the_option() {
-    let zero = PipelineConfig {
-        flush_interval_ms: 0,
-        ..Default::default()
-    };
-    assert_eq!(
-        Pipeline::new(zero, 1, 1).unwrap_err().option,
-        "flush_interval_ms"
-    );
-    let inverted = PipelineConfig {
-        initial_retry_interval_ms: 500,
-        max_retry_interval_ms: 100,
-        ..Default::default()
-    };
+    let zero = PipelineConfig { flush_interval_ms: 0, ..Default::default() };
+    assert_eq!(Pipeline::new(zero, 1, 1).unwrap_err().option, "flush_interval_ms");
+    let inverted = PipelineConfig { initial_retry_interval_ms: 500, max_retry_interval_ms: 100, ..Default::default() };
     let error = Pipeline::new(inverted, 1, 1).unwrap_err();
     assert_eq!(
         error.to_string(),

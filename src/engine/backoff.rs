@@ -20,11 +20,7 @@ impl Backoff {
     /// Backoff from `initial_ms` doubling up to `max_ms` (at least `initial_ms`).
     pub fn new(initial_ms: u64, max_ms: u64) -> Self {
         let initial_ms = initial_ms.max(1);
-        Backoff {
-            initial_ms,
-            max_ms: max_ms.max(initial_ms),
-            failures: 0,
-        }
+        Backoff { initial_ms, max_ms: max_ms.max(initial_ms), failures: 0 }
     }
 
     /// The delay before the next retry, after one more failure. `random` is
@@ -39,9 +35,7 @@ impl Backoff {
     /// The base of the next delay: the upper bound the jitter draws under.
     pub fn base(&self) -> u64 {
         let doublings = self.failures.min(63);
-        self.initial_ms
-            .saturating_mul(1u64 << doublings)
-            .min(self.max_ms)
+        self.initial_ms.saturating_mul(1u64 << doublings).min(self.max_ms)
     }
 
     /// Failures since the last success.
@@ -97,11 +91,7 @@ mod tests {
             assert_eq!(base, expected, "base after {failure} failures");
             assert!(base >= previous_base);
             let delay = backoff.next_delay(jitter.next_u64());
-            assert!(
-                delay >= base - base / 2 && delay <= base,
-                "delay {delay} outside [{}, {base}]",
-                base - base / 2
-            );
+            assert!(delay >= base - base / 2 && delay <= base, "delay {delay} outside [{}, {base}]", base - base / 2);
             previous_base = base;
         }
         assert_eq!(backoff.base(), 15_000);

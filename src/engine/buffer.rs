@@ -34,11 +34,7 @@ pub struct MetricOptions {
 
 impl Default for MetricOptions {
     fn default() -> Self {
-        MetricOptions {
-            max_chunk_size: DEFAULT_MAX_CHUNK_SIZE,
-            skip_timestamp: false,
-            timestamp_column: None,
-        }
+        MetricOptions { max_chunk_size: DEFAULT_MAX_CHUNK_SIZE, skip_timestamp: false, timestamp_column: None }
     }
 }
 
@@ -54,10 +50,7 @@ pub struct OptionError {
 impl OptionError {
     /// An error about `option`.
     pub fn new(option: &'static str, message: impl Into<String>) -> Self {
-        OptionError {
-            option,
-            message: message.into(),
-        }
+        OptionError { option, message: message.into() }
     }
 }
 
@@ -107,27 +100,17 @@ impl MetricBuffer {
         if options.max_chunk_size == 0 || options.max_chunk_size > MAX_CHUNK_SIZE_LIMIT {
             return Err(OptionError::new(
                 "max_chunk_size",
-                alloc::format!(
-                    "{} is not between 1 and {MAX_CHUNK_SIZE_LIMIT} bytes",
-                    options.max_chunk_size
-                ),
+                alloc::format!("{} is not between 1 and {MAX_CHUNK_SIZE_LIMIT} bytes", options.max_chunk_size),
             ));
         }
         if let Some(column) = &options.timestamp_column {
             if !is_avro_name(column) {
                 return Err(OptionError::new(
                     "timestamp_column",
-                    alloc::format!(
-                        "\"{column}\" is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)"
-                    ),
+                    alloc::format!("\"{column}\" is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)"),
                 ));
             }
-            if schema
-                .record()
-                .fields
-                .iter()
-                .any(|field| field.name == *column)
-            {
+            if schema.record().fields.iter().any(|field| field.name == *column) {
                 return Err(OptionError::new(
                     "timestamp_column",
                     alloc::format!("\"{column}\" is already a field of the record"),
@@ -196,10 +179,7 @@ impl MetricBuffer {
         }
         if size > self.max_chunk_size {
             self.open.truncate(start);
-            return Err(EncodeError::new(Problem::RowTooLarge {
-                size,
-                limit: self.max_chunk_size,
-            }));
+            return Err(EncodeError::new(Problem::RowTooLarge { size, limit: self.max_chunk_size }));
         }
         let mut next = self.full_chunk_vec();
         next.extend_from_slice(&self.open[start..]);
@@ -213,11 +193,7 @@ impl MetricBuffer {
     /// Writes all `rows` or none: when one does not fit the schema, the error
     /// gives its index and nothing of the batch is buffered. Chunks sealed on
     /// the way are appended to `sealed`.
-    pub fn write_all<'a, T, I>(
-        &mut self,
-        rows: I,
-        sealed: &mut Vec<Chunk>,
-    ) -> Result<usize, RowError>
+    pub fn write_all<'a, T, I>(&mut self, rows: I, sealed: &mut Vec<Chunk>) -> Result<usize, RowError>
     where
         T: Serialize + 'a + ?Sized,
         I: IntoIterator<Item = &'a T>,
@@ -229,10 +205,7 @@ impl MetricBuffer {
             let encoded = avro::encode(&self.schema, row, &mut self.staging).and_then(|()| {
                 let size = self.staging.len() - start;
                 match size > self.max_chunk_size {
-                    true => Err(EncodeError::new(Problem::RowTooLarge {
-                        size,
-                        limit: self.max_chunk_size,
-                    })),
+                    true => Err(EncodeError::new(Problem::RowTooLarge { size, limit: self.max_chunk_size })),
                     false => Ok(()),
                 }
             });
@@ -248,8 +221,7 @@ impl MetricBuffer {
         for index in 0..count {
             let end = self.staged_ends[index];
             let size = end - start;
-            if self.open.len() + size > self.max_chunk_size || self.open_rows >= MAX_ROWS_PER_CHUNK
-            {
+            if self.open.len() + size > self.max_chunk_size || self.open_rows >= MAX_ROWS_PER_CHUNK {
                 let next = self.full_chunk_vec();
                 sealed.extend(self.seal(next));
             }

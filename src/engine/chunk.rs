@@ -60,12 +60,7 @@ impl Chunk {
     /// A chunk of `rows` datums in `data`; its id is given when the
     /// [`Pipeline`](crate::engine::pipeline::Pipeline) takes it.
     pub fn new(metric: Arc<MetricInfo>, data: Vec<u8>, rows: u32) -> Self {
-        Chunk {
-            id: ChunkId::default(),
-            metric,
-            data,
-            rows,
-        }
+        Chunk { id: ChunkId::default(), metric, data, rows }
     }
 
     /// The de-duplication id (all zeros until the pipeline took the chunk).

@@ -78,10 +78,7 @@ const MAX_DEPTH: usize = 128;
 
 /// Parses a whole JSON document.
 pub fn parse(text: &str) -> Result<Json, JsonError> {
-    let mut reader = Reader {
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
+    let mut reader = Reader { bytes: text.as_bytes(), pos: 0 };
     let value = reader.value(0)?;
     reader.skip_ws();
     if reader.pos != reader.bytes.len() {
@@ -97,10 +94,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn error(&self, message: &'static str) -> JsonError {
-        JsonError {
-            offset: self.pos,
-            message,
-        }
+        JsonError { offset: self.pos, message }
     }
 
     fn skip_ws(&mut self) {
@@ -195,15 +189,10 @@ impl Reader<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let digits = self
-            .bytes
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.error("truncated \\u escape"))?;
+        let digits = self.bytes.get(self.pos..self.pos + 4).ok_or_else(|| self.error("truncated \\u escape"))?;
         let mut code = 0u32;
         for &d in digits {
-            let v = (d as char)
-                .to_digit(16)
-                .ok_or_else(|| self.error("bad \\u escape"))?;
+            let v = (d as char).to_digit(16).ok_or_else(|| self.error("bad \\u escape"))?;
             code = code * 16 + v;
         }
         self.pos += 4;
@@ -232,10 +221,7 @@ impl Reader<'_> {
                 }
                 Some(b'\\') => {
                     self.pos += 1;
-                    let esc = *self
-                        .bytes
-                        .get(self.pos)
-                        .ok_or_else(|| self.error("truncated escape"))?;
+                    let esc = *self.bytes.get(self.pos).ok_or_else(|| self.error("truncated escape"))?;
                     self.pos += 1;
                     match esc {
                         b'"' => out.push('"'),
@@ -259,10 +245,7 @@ impl Reader<'_> {
                                 }
                                 code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
                             }
-                            out.push(
-                                char::from_u32(code)
-                                    .ok_or_else(|| self.error("lone surrogate in \\u escape"))?,
-                            );
+                            out.push(char::from_u32(code).ok_or_else(|| self.error("lone surrogate in \\u escape"))?);
                         }
                         _ => return Err(self.error("unknown escape")),
                     }
@@ -292,10 +275,7 @@ impl Reader<'_> {
                 return Ok(Json::Int(i));
             }
         }
-        text.parse::<f64>().map(Json::Float).map_err(|_| JsonError {
-            offset: start,
-            message: "invalid number",
-        })
+        text.parse::<f64>().map(Json::Float).map_err(|_| JsonError { offset: start, message: "invalid number" })
     }
 }
 
@@ -365,9 +345,7 @@ mod tests {
 
     #[test]
     fn parses_every_kind() {
-        let v =
-            parse(r#" {"a": [1, -2.5e1, "x\"\u00e9\ud83d\ude00", true, false, null], "b": {}} "#)
-                .unwrap();
+        let v = parse(r#" {"a": [1, -2.5e1, "x\"\u00e9\ud83d\ude00", true, false, null], "b": {}} "#).unwrap();
         assert_eq!(
             v,
             Json::Object(vec![
@@ -390,10 +368,7 @@ mod tests {
     #[test]
     fn rejects_bad_text_with_offset() {
         assert_eq!(parse("[1,]").unwrap_err().offset, 3);
-        assert_eq!(
-            parse("{\"a\":1,\"a\":2}").unwrap_err().message,
-            "duplicate key in object"
-        );
+        assert_eq!(parse("{\"a\":1,\"a\":2}").unwrap_err().message, "duplicate key in object");
         assert!(parse("\"abc").is_err());
         assert!(parse("1 2").is_err());
         assert!(parse("\"\\ud800\"").is_err());

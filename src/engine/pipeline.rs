@@ -110,10 +110,7 @@ pub struct Batch {
 impl Batch {
     /// Rows in all chunks.
     pub fn rows(&self) -> u64 {
-        self.chunks
-            .iter()
-            .map(|chunk| u64::from(chunk.rows()))
-            .sum()
+        self.chunks.iter().map(|chunk| u64::from(chunk.rows())).sum()
     }
 
     /// Avro bytes in all chunks.
@@ -177,10 +174,7 @@ impl Pipeline {
     pub fn new(config: PipelineConfig, session: u64, seed: u64) -> Result<Self, OptionError> {
         config.validate()?;
         Ok(Pipeline {
-            backoff: Backoff::new(
-                config.initial_retry_interval_ms,
-                config.max_retry_interval_ms,
-            ),
+            backoff: Backoff::new(config.initial_retry_interval_ms, config.max_retry_interval_ms),
             config,
             session,
             next_seq: 1,
@@ -221,10 +215,7 @@ impl Pipeline {
         self.stats.bytes_sealed += bytes;
         self.add_pending(&chunk);
         let collection = chunk.metric.collection.clone();
-        self.queue.push_back(Queued {
-            chunk: Arc::new(chunk),
-            solo: false,
-        });
+        self.queue.push_back(Queued { chunk: Arc::new(chunk), solo: false });
 
         let (mut chunks, mut rows) = (0, 0);
         let cap = self.config.max_buffer_bytes as u64;
@@ -242,13 +233,7 @@ impl Pipeline {
             self.stats.chunks_dropped_memory_cap += chunks;
             self.stats.rows_dropped_memory_cap += rows;
             let message = format!("buffered bytes exceeded the memory cap of {cap} bytes");
-            self.emit(Event::Dropped {
-                reason: DropReason::MemoryCap,
-                collection,
-                chunks,
-                rows,
-                message,
-            });
+            self.emit(Event::Dropped { reason: DropReason::MemoryCap, collection, chunks, rows, message });
         }
         id
     }
@@ -259,14 +244,11 @@ impl Pipeline {
             self.flush_at = None;
             return Action::Flush;
         }
-        if !self.queue.is_empty()
-            && self.in_flight.len() < self.config.max_in_flight
-            && now >= self.retry_at
-        {
+        if !self.queue.is_empty() && self.in_flight.len() < self.config.max_in_flight && now >= self.retry_at {
             return Action::Send(self.next_batch());
         }
-        let retry = (!self.queue.is_empty() && self.in_flight.len() < self.config.max_in_flight)
-            .then_some(self.retry_at);
+        let retry =
+            (!self.queue.is_empty() && self.in_flight.len() < self.config.max_in_flight).then_some(self.retry_at);
         match (self.flush_at, retry) {
             (Some(a), Some(b)) => Action::WaitUntil(a.min(b)),
             (Some(at), None) | (None, Some(at)) => Action::WaitUntil(at),
@@ -294,10 +276,7 @@ impl Pipeline {
         self.next_batch += 1;
         self.stats.batches_sent += 1;
         self.stats.chunks_sent += chunks.len() as u64;
-        let batch = Batch {
-            id,
-            chunks: chunks.iter().map(|queued| queued.chunk.clone()).collect(),
-        };
+        let batch = Batch { id, chunks: chunks.iter().map(|queued| queued.chunk.clone()).collect() };
         self.in_flight.push(InFlight { id, chunks });
         batch
     }
@@ -328,24 +307,15 @@ impl Pipeline {
             return false;
         };
         match failure {
-            Failure::Retryable {
-                message,
-                retry_after_ms,
-            } => {
+            Failure::Retryable { message, retry_after_ms } => {
                 self.requeue(batch.chunks, None);
                 self.stats.retries += 1;
                 let jittered = self.backoff.next_delay(self.jitter.next_u64());
-                let asked = retry_after_ms
-                    .unwrap_or(0)
-                    .min(self.config.max_retry_interval_ms);
+                let asked = retry_after_ms.unwrap_or(0).min(self.config.max_retry_interval_ms);
                 let delay_ms = jittered.max(asked);
                 self.retry_at = self.retry_at.max(now.saturating_add(delay_ms));
                 let attempt = self.backoff.failures();
-                self.emit(Event::RetryScheduled {
-                    attempt,
-                    delay_ms,
-                    message,
-                });
+                self.emit(Event::RetryScheduled { attempt, delay_ms, message });
             }
             Failure::Permanent { .. } if batch.chunks.len() > 1 => {
                 self.requeue(batch.chunks, Some(true));
@@ -358,13 +328,7 @@ impl Pipeline {
                     self.stats.rows_dropped_rejected += rows;
                     let collection = queued.chunk.metric.collection.clone();
                     let message = message.clone();
-                    self.emit(Event::Dropped {
-                        reason: DropReason::Rejected,
-                        collection,
-                        chunks: 1,
-                        rows,
-                        message,
-                    });
+                    self.emit(Event::Dropped { reason: DropReason::Rejected, collection, chunks: 1, rows, message });
                 }
             }
         }
@@ -381,23 +345,14 @@ impl Pipeline {
             return 0;
         };
         let collection = first.chunk.metric.collection.clone();
-        let rows: u64 = chunks
-            .iter()
-            .map(|queued| u64::from(queued.chunk.rows))
-            .sum();
+        let rows: u64 = chunks.iter().map(|queued| u64::from(queued.chunk.rows)).sum();
         for queued in &chunks {
             self.remove_pending(&queued.chunk);
         }
         self.stats.chunks_dropped_shutdown += chunks.len() as u64;
         self.stats.rows_dropped_shutdown += rows;
         let (chunks, message) = (chunks.len() as u64, message.to_string());
-        self.emit(Event::Dropped {
-            reason: DropReason::Shutdown,
-            collection,
-            chunks,
-            rows,
-            message,
-        });
+        self.emit(Event::Dropped { reason: DropReason::Shutdown, collection, chunks, rows, message });
         rows
     }
 
@@ -411,12 +366,7 @@ impl Pipeline {
     /// queued or on the wire.
     pub fn pending_before(&self, seq: u64) -> bool {
         let in_queue = self.queue.iter().any(|queued| queued.chunk.id.seq() < seq);
-        in_queue
-            || self
-                .in_flight
-                .iter()
-                .flat_map(|batch| &batch.chunks)
-                .any(|queued| queued.chunk.id.seq() < seq)
+        in_queue || self.in_flight.iter().flat_map(|batch| &batch.chunks).any(|queued| queued.chunk.id.seq() < seq)
     }
 
     /// Whether nothing is queued or on the wire.
@@ -449,9 +399,7 @@ impl Pipeline {
             self.queue.push_front(queued);
         }
         // Another batch may have been sent since: keep the queue in order.
-        self.queue
-            .make_contiguous()
-            .sort_by_key(|queued| queued.chunk.id);
+        self.queue.make_contiguous().sort_by_key(|queued| queued.chunk.id);
     }
 
     fn add_pending(&mut self, chunk: &Chunk) {

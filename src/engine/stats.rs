@@ -125,27 +125,11 @@ pub enum Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Dropped {
-                reason,
-                collection,
-                chunks,
-                rows,
-                message,
-            } => {
-                write!(
-                    f,
-                    "dropped {rows} rows in {chunks} chunks of \"{collection}\" ({reason}): {message}"
-                )
+            Event::Dropped { reason, collection, chunks, rows, message } => {
+                write!(f, "dropped {rows} rows in {chunks} chunks of \"{collection}\" ({reason}): {message}")
             }
-            Event::RetryScheduled {
-                attempt,
-                delay_ms,
-                message,
-            } => {
-                write!(
-                    f,
-                    "send failed (attempt {attempt}), retrying in {delay_ms} ms: {message}"
-                )
+            Event::RetryScheduled { attempt, delay_ms, message } => {
+                write!(f, "send failed (attempt {attempt}), retrying in {delay_ms} ms: {message}")
             }
         }
     }

@@ -31,12 +31,7 @@ pub(crate) struct SeqSer<'a> {
 }
 
 impl<'a> SeqSer<'a> {
-    pub(crate) fn new(
-        schema: &'a Schema,
-        out: &'a mut Vec<u8>,
-        mode: SeqMode,
-        len: Option<usize>,
-    ) -> Self {
+    pub(crate) fn new(schema: &'a Schema, out: &'a mut Vec<u8>, mode: SeqMode, len: Option<usize>) -> Self {
         let announced = match mode {
             SeqMode::Fixed(_) => None,
             _ => len,
@@ -46,14 +41,7 @@ impl<'a> SeqSer<'a> {
             _ => {}
         }
         let start = out.len();
-        SeqSer {
-            schema,
-            out,
-            mode,
-            announced,
-            start,
-            count: 0,
-        }
+        SeqSer { schema, out, mode, announced, start, count: 0 }
     }
 
     fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
@@ -61,17 +49,10 @@ impl<'a> SeqSer<'a> {
         self.count += 1;
         match self.mode {
             SeqMode::Array(items) => value
-                .serialize(NodeSer {
-                    schema: self.schema,
-                    node: items,
-                    out: self.out,
-                    hint: Hint::Other,
-                })
+                .serialize(NodeSer { schema: self.schema, node: items, out: self.out, hint: Hint::Other })
                 .map_err(|e| e.within(format!("[{index}]"))),
             SeqMode::Bytes | SeqMode::Fixed(_) => {
-                let byte = value
-                    .serialize(ByteSer)
-                    .map_err(|e| e.within(format!("[{index}]")))?;
+                let byte = value.serialize(ByteSer).map_err(|e| e.within(format!("[{index}]")))?;
                 self.out.push(byte);
                 Ok(())
             }
@@ -81,10 +62,7 @@ impl<'a> SeqSer<'a> {
     fn finish(self) -> Result<(), EncodeError> {
         match (self.mode, self.announced) {
             (SeqMode::Fixed(size), _) if size != self.count => {
-                Err(EncodeError::new(Problem::FixedSize {
-                    expected: size,
-                    found: self.count,
-                }))
+                Err(EncodeError::new(Problem::FixedSize { expected: size, found: self.count }))
             }
             (SeqMode::Fixed(_), _) => Ok(()),
             (mode, Some(n)) => {
@@ -146,24 +124,12 @@ pub(crate) struct MapSer<'a> {
 }
 
 impl<'a> MapSer<'a> {
-    pub(crate) fn new(
-        schema: &'a Schema,
-        values: NodeId,
-        out: &'a mut Vec<u8>,
-        len: Option<usize>,
-    ) -> Self {
+    pub(crate) fn new(schema: &'a Schema, values: NodeId, out: &'a mut Vec<u8>, len: Option<usize>) -> Self {
         if let Some(n @ 1..) = len {
             put_len(out, n);
         }
         let start = out.len();
-        MapSer {
-            schema,
-            values,
-            out,
-            announced: len,
-            start,
-            count: 0,
-        }
+        MapSer { schema, values, out, announced: len, start, count: 0 }
     }
 
     fn key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
@@ -173,22 +139,14 @@ impl<'a> MapSer<'a> {
 
     fn value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
         value
-            .serialize(NodeSer {
-                schema: self.schema,
-                node: self.values,
-                out: self.out,
-                hint: Hint::Other,
-            })
+            .serialize(NodeSer { schema: self.schema, node: self.values, out: self.out, hint: Hint::Other })
             .map_err(|e| e.within(format!("[{}]", self.count - 1)))
     }
 
     fn finish(&mut self) -> Result<(), EncodeError> {
         match self.announced {
             Some(n) if n != self.count => {
-                return Err(ser::Error::custom(format!(
-                    "the map announced {n} entries and gave {}",
-                    self.count
-                )));
+                return Err(ser::Error::custom(format!("the map announced {n} entries and gave {}", self.count)));
             }
             Some(_) => {}
             None if self.count > 0 => {
@@ -224,15 +182,7 @@ pub(crate) struct RecordSer<'a> {
 impl<'a> RecordSer<'a> {
     #[inline]
     pub(crate) fn new(schema: &'a Schema, record: &'a Record, out: &'a mut Vec<u8>) -> Self {
-        RecordSer {
-            schema,
-            record,
-            out,
-            next: 0,
-            mark: 0,
-            spans: Vec::new(),
-            pending: 0,
-        }
+        RecordSer { schema, record, out, next: 0, mark: 0, spans: Vec::new(), pending: 0 }
     }
 
     fn field_index(&self, key: &str) -> Result<usize, EncodeError> {
@@ -241,10 +191,7 @@ impl<'a> RecordSer<'a> {
             return Ok(self.next);
         }
         let index = fields.iter().position(|f| f.name == key).ok_or_else(|| {
-            EncodeError::new(Problem::UnknownField {
-                record: self.record.name.full.clone(),
-            })
-            .within(key)
+            EncodeError::new(Problem::UnknownField { record: self.record.name.full.clone() }).within(key)
         })?;
         if (index < self.next && self.spans.is_empty()) || self.spans.iter().any(|s| s.0 == index) {
             return Err(EncodeError::new(Problem::DuplicateField).within(key));
@@ -261,12 +208,7 @@ impl<'a> RecordSer<'a> {
         }
         let start = self.out.len();
         value
-            .serialize(NodeSer {
-                schema: self.schema,
-                node: field.node,
-                out: self.out,
-                hint: field.hint,
-            })
+            .serialize(NodeSer { schema: self.schema, node: field.node, out: self.out, hint: field.hint })
             .map_err(|e| e.within(field.name.as_str()))?;
         if in_order {
             self.next += 1;
@@ -280,8 +222,7 @@ impl<'a> RecordSer<'a> {
         for index in from..self.record.fields.len() {
             let field = &self.record.fields[index];
             if let Some(&(_, start, end)) = self.spans.iter().find(|s| s.0 == index) {
-                self.out
-                    .extend_from_slice(&tail[start - self.mark..end - self.mark]);
+                self.out.extend_from_slice(&tail[start - self.mark..end - self.mark]);
             } else if let Some(default) = &field.default {
                 self.out.extend_from_slice(default);
             } else {
@@ -311,11 +252,7 @@ impl ser::SerializeStruct for RecordSer<'_> {
     type Ok = ();
     type Error = EncodeError;
     #[inline(always)]
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
         let index = match self.record.fields.get(self.next) {
             Some(field) if field.key_seen.matches(key, &field.name) => self.next,
             Some(field) if field.name == key => {
@@ -337,11 +274,7 @@ impl ser::SerializeStruct for RecordSer<'_> {
 impl ser::SerializeStructVariant for RecordSer<'_> {
     type Ok = ();
     type Error = EncodeError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
         ser::SerializeStruct::serialize_field(self, key, value)
     }
     fn end(mut self) -> Result<(), EncodeError> {
@@ -397,11 +330,7 @@ impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
     type Error = EncodeError;
     #[inline(always)]
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
         match self {
             Compound::Record(r) => ser::SerializeStruct::serialize_field(r, key, value),
             Compound::Map(m) => {

@@ -16,11 +16,7 @@ pub(crate) struct NodeDe<'s, 'r, 'de> {
 
 impl<'s, 'r, 'de> NodeDe<'s, 'r, 'de> {
     fn at(&mut self, node: NodeId) -> NodeDe<'s, '_, 'de> {
-        NodeDe {
-            schema: self.schema,
-            node,
-            reader: self.reader,
-        }
+        NodeDe { schema: self.schema, node, reader: self.reader }
     }
 }
 
@@ -50,18 +46,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, 'de> {
                     _ => self.at(u.branches[i]).deserialize_any(visitor),
                 }
             }
-            Node::Record(record) => visitor.visit_map(RecordAccess {
-                schema,
-                record,
-                reader: self.reader,
-                next: 0,
-            }),
-            Node::Array(items) => {
-                visitor.visit_seq(BlockAccess::new(schema, *items, self.reader, false))
-            }
-            Node::Map(values) => {
-                visitor.visit_map(BlockAccess::new(schema, *values, self.reader, true))
-            }
+            Node::Record(record) => visitor.visit_map(RecordAccess { schema, record, reader: self.reader, next: 0 }),
+            Node::Array(items) => visitor.visit_seq(BlockAccess::new(schema, *items, self.reader, false)),
+            Node::Map(values) => visitor.visit_map(BlockAccess::new(schema, *values, self.reader, true)),
         }
     }
 
@@ -95,18 +82,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, 'de> {
             Node::Union(u) => {
                 let i = self.reader.index(u.branches.len(), "union branch")?;
                 let branch = u.branches[i];
-                visitor.visit_enum(UnionAccess {
-                    de: self.at(branch),
-                })
+                visitor.visit_enum(UnionAccess { de: self.at(branch) })
             }
             Node::String(_) => {
                 let s = self.reader.str()?;
                 visitor.visit_enum(s.into_deserializer())
             }
-            _ => Err(self.reader.error(alloc::format!(
-                "cannot read {} as an enum",
-                schema.describe(self.node)
-            ))),
+            _ => Err(self.reader.error(alloc::format!("cannot read {} as an enum", schema.describe(self.node)))),
         }
     }
 
@@ -118,11 +100,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, 'de> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, DecodeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DecodeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -146,9 +124,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, 'de> {
 }
 
 /// Bytes as a sequence of `u8`, for `Vec<u8>` and `[u8; N]` targets.
-fn byte_seq(
-    bytes: &[u8],
-) -> de::value::SeqDeserializer<core::iter::Copied<core::slice::Iter<'_, u8>>, DecodeError> {
+fn byte_seq(bytes: &[u8]) -> de::value::SeqDeserializer<core::iter::Copied<core::slice::Iter<'_, u8>>, DecodeError> {
     de::value::SeqDeserializer::new(bytes.iter().copied())
 }
 
@@ -162,29 +138,17 @@ struct RecordAccess<'s, 'r, 'de> {
 impl<'de> de::MapAccess<'de> for RecordAccess<'_, '_, 'de> {
     type Error = DecodeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DecodeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DecodeError> {
         match self.record.fields.get(self.next) {
-            Some(field) => seed
-                .deserialize(field.name.as_str().into_deserializer())
-                .map(Some),
+            Some(field) => seed.deserialize(field.name.as_str().into_deserializer()).map(Some),
             None => Ok(None),
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(
-        &mut self,
-        seed: V,
-    ) -> Result<V::Value, DecodeError> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
         let field = &self.record.fields[self.next];
         self.next += 1;
-        seed.deserialize(NodeDe {
-            schema: self.schema,
-            node: field.node,
-            reader: self.reader,
-        })
+        seed.deserialize(NodeDe { schema: self.schema, node: field.node, reader: self.reader })
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -204,14 +168,7 @@ struct BlockAccess<'s, 'r, 'de> {
 
 impl<'s, 'r, 'de> BlockAccess<'s, 'r, 'de> {
     fn new(schema: &'s Schema, node: NodeId, reader: &'r mut Reader<'de>, keyed: bool) -> Self {
-        BlockAccess {
-            schema,
-            node,
-            reader,
-            left: 0,
-            done: false,
-            keyed,
-        }
+        BlockAccess { schema, node, reader, left: 0, done: false, keyed }
     }
 
     fn advance(&mut self) -> Result<bool, DecodeError> {
@@ -233,47 +190,28 @@ impl<'s, 'r, 'de> BlockAccess<'s, 'r, 'de> {
 impl<'de> de::SeqAccess<'de> for BlockAccess<'_, '_, 'de> {
     type Error = DecodeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DecodeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DecodeError> {
         if !self.advance()? {
             return Ok(None);
         }
-        seed.deserialize(NodeDe {
-            schema: self.schema,
-            node: self.node,
-            reader: self.reader,
-        })
-        .map(Some)
+        seed.deserialize(NodeDe { schema: self.schema, node: self.node, reader: self.reader }).map(Some)
     }
 }
 
 impl<'de> de::MapAccess<'de> for BlockAccess<'_, '_, 'de> {
     type Error = DecodeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DecodeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DecodeError> {
         debug_assert!(self.keyed);
         if !self.advance()? {
             return Ok(None);
         }
         let key = self.reader.str()?;
-        seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
-            .map(Some)
+        seed.deserialize(de::value::BorrowedStrDeserializer::new(key)).map(Some)
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(
-        &mut self,
-        seed: V,
-    ) -> Result<V::Value, DecodeError> {
-        seed.deserialize(NodeDe {
-            schema: self.schema,
-            node: self.node,
-            reader: self.reader,
-        })
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
+        seed.deserialize(NodeDe { schema: self.schema, node: self.node, reader: self.reader })
     }
 }
 
@@ -286,10 +224,7 @@ impl<'s, 'r, 'de> de::EnumAccess<'de> for UnionAccess<'s, 'r, 'de> {
     type Error = DecodeError;
     type Variant = NodeDe<'s, 'r, 'de>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(
-        self,
-        seed: V,
-    ) -> Result<(V::Value, Self::Variant), DecodeError> {
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), DecodeError> {
         let full = self.de.schema.branch_name(self.de.node);
         let short = full.rsplit('.').next().unwrap_or(full);
         let value = seed.deserialize(short.into_deserializer())?;
@@ -304,18 +239,11 @@ impl<'de> de::VariantAccess<'de> for NodeDe<'_, '_, 'de> {
         skip(self.schema, self.node, self.reader, 0)
     }
 
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
-        self,
-        seed: T,
-    ) -> Result<T::Value, DecodeError> {
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DecodeError> {
         seed.deserialize(self)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, DecodeError> {
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DecodeError> {
         de::Deserializer::deserialize_seq(self, visitor)
     }
 

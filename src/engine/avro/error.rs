@@ -84,24 +84,15 @@ pub enum Problem {
 
 impl EncodeError {
     pub(crate) fn new(problem: Problem) -> Self {
-        EncodeError(Box::new(Inner {
-            reversed_path: Vec::new(),
-            problem,
-        }))
+        EncodeError(Box::new(Inner { reversed_path: Vec::new(), problem }))
     }
 
     pub(crate) fn mismatch(expected: &str, found: &'static str) -> Self {
-        Self::new(Problem::Mismatch {
-            expected: expected.into(),
-            found,
-        })
+        Self::new(Problem::Mismatch { expected: expected.into(), found })
     }
 
     pub(crate) fn out_of_range(expected: &str, value: impl fmt::Display) -> Self {
-        Self::new(Problem::OutOfRange {
-            expected: expected.into(),
-            value: value.to_string(),
-        })
+        Self::new(Problem::OutOfRange { expected: expected.into(), value: value.to_string() })
     }
 
     /// Adds an outer path segment: a field name, or `[i]` for an array item.
@@ -141,10 +132,7 @@ impl fmt::Display for Problem {
             Problem::MissingField => f.write_str("missing, and the schema gives no default"),
             Problem::UnknownField { record } => write!(f, "not a field of record \"{record}\""),
             Problem::DuplicateField => f.write_str("given twice"),
-            Problem::UnknownSymbol {
-                enumeration,
-                symbol,
-            } => {
+            Problem::UnknownSymbol { enumeration, symbol } => {
                 write!(f, "\"{symbol}\" is not a symbol of enum \"{enumeration}\"")
             }
             Problem::NoUnionBranch { branches, found } => {
@@ -153,15 +141,10 @@ impl fmt::Display for Problem {
             Problem::FixedSize { expected, found } => {
                 write!(f, "expected exactly {expected} bytes, found {found}")
             }
-            Problem::InvalidUuid => {
-                f.write_str("not a UUID (expected 8-4-4-4-12 hexadecimal digits)")
-            }
+            Problem::InvalidUuid => f.write_str("not a UUID (expected 8-4-4-4-12 hexadecimal digits)"),
             Problem::KeyNotString => f.write_str("map keys must be strings"),
             Problem::RowTooLarge { size, limit } => {
-                write!(
-                    f,
-                    "the encoded row is {size} bytes, more than the max chunk size of {limit} bytes"
-                )
+                write!(f, "the encoded row is {size} bytes, more than the max chunk size of {limit} bytes")
             }
             Problem::Custom(message) => f.write_str(message),
         }
@@ -198,11 +181,7 @@ pub struct DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid Avro data at byte {}: {}",
-            self.offset, self.message
-        )
+        write!(f, "invalid Avro data at byte {}: {}", self.offset, self.message)
     }
 }
 
@@ -210,9 +189,6 @@ impl serde::de::StdError for DecodeError {}
 
 impl serde::de::Error for DecodeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DecodeError {
-            offset: 0,
-            message: msg.to_string(),
-        }
+        DecodeError { offset: 0, message: msg.to_string() }
     }
 }

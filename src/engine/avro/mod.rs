@@ -23,18 +23,9 @@ use crate::engine::schema::{Hint, Schema};
 ///
 /// On error `out` is left exactly as it was, and the error names the field.
 #[inline]
-pub fn encode<T: Serialize + ?Sized>(
-    schema: &Schema,
-    row: &T,
-    out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
+pub fn encode<T: Serialize + ?Sized>(schema: &Schema, row: &T, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let start = out.len();
-    let result = row.serialize(ser::NodeSer {
-        schema,
-        node: schema.root(),
-        out,
-        hint: Hint::Other,
-    });
+    let result = row.serialize(ser::NodeSer { schema, node: schema.root(), out, hint: Hint::Other });
     if result.is_err() {
         out.truncate(start);
     }
@@ -43,16 +34,9 @@ pub fn encode<T: Serialize + ?Sized>(
 
 /// Reads one datum of `schema`'s record from the front of `input`, advancing
 /// it; strings and bytes may borrow from the input.
-pub fn decode<'de, T: Deserialize<'de>>(
-    schema: &Schema,
-    input: &mut &'de [u8],
-) -> Result<T, DecodeError> {
+pub fn decode<'de, T: Deserialize<'de>>(schema: &Schema, input: &mut &'de [u8]) -> Result<T, DecodeError> {
     let mut reader = reader::Reader::new(input);
-    let value = T::deserialize(de::NodeDe {
-        schema,
-        node: schema.root(),
-        reader: &mut reader,
-    })?;
+    let value = T::deserialize(de::NodeDe { schema, node: schema.root(), reader: &mut reader })?;
     *input = reader.input;
     Ok(value)
 }
@@ -74,10 +58,7 @@ pub fn decode_all(schema: &Schema, bytes: &[u8], rows: usize) -> Result<Vec<Valu
         values.push(value::read(schema, schema.root(), &mut reader, 0)?);
     }
     if !reader.input.is_empty() {
-        return Err(reader.error(alloc::format!(
-            "{} bytes left over after {rows} rows",
-            reader.input.len()
-        )));
+        return Err(reader.error(alloc::format!("{} bytes left over after {rows} rows", reader.input.len())));
     }
     Ok(values)
 }

@@ -13,10 +13,7 @@ pub(crate) struct Reader<'de> {
 
 impl<'de> Reader<'de> {
     pub fn new(input: &'de [u8]) -> Self {
-        Reader {
-            input,
-            total: input.len(),
-        }
+        Reader { input, total: input.len() }
     }
 
     pub fn offset(&self) -> usize {
@@ -24,15 +21,11 @@ impl<'de> Reader<'de> {
     }
 
     pub fn error(&self, message: impl Into<alloc::string::String>) -> DecodeError {
-        DecodeError {
-            offset: self.offset(),
-            message: message.into(),
-        }
+        DecodeError { offset: self.offset(), message: message.into() }
     }
 
     pub fn long(&mut self) -> Result<i64, DecodeError> {
-        get_long(&mut self.input)
-            .ok_or_else(|| self.error("truncated or overlong variable-length integer"))
+        get_long(&mut self.input).ok_or_else(|| self.error("truncated or overlong variable-length integer"))
     }
 
     pub fn int(&mut self) -> Result<i32, DecodeError> {
@@ -45,10 +38,9 @@ impl<'de> Reader<'de> {
     pub fn len(&mut self) -> Result<usize, DecodeError> {
         let v = self.long()?;
         if v < 0 || v as u64 > self.input.len() as u64 {
-            return Err(self.error(format!(
-                "length {v} is negative or longer than the {} bytes left",
-                self.input.len()
-            )));
+            return Err(
+                self.error(format!("length {v} is negative or longer than the {} bytes left", self.input.len()))
+            );
         }
         Ok(v as usize)
     }
@@ -70,10 +62,7 @@ impl<'de> Reader<'de> {
     pub fn str(&mut self) -> Result<&'de str, DecodeError> {
         let at = self.offset();
         let bytes = self.bytes_with_len()?;
-        core::str::from_utf8(bytes).map_err(|_| DecodeError {
-            offset: at,
-            message: "string is not UTF-8".into(),
-        })
+        core::str::from_utf8(bytes).map_err(|_| DecodeError { offset: at, message: "string is not UTF-8".into() })
     }
 
     pub fn boolean(&mut self) -> Result<bool, DecodeError> {
@@ -118,10 +107,9 @@ impl<'de> Reader<'de> {
         };
         let limit = (self.input.len() as u64).max(1) * 64;
         if count > limit {
-            return Err(self.error(format!(
-                "block of {count} items is implausible for the {} bytes left",
-                self.input.len()
-            )));
+            return Err(
+                self.error(format!("block of {count} items is implausible for the {} bytes left", self.input.len()))
+            );
         }
         Ok(count as usize)
     }

@@ -65,30 +65,18 @@ impl<'a> NodeSer<'a> {
                     continue;
                 }
                 put_len(self.out, index);
-                match write(NodeSer {
-                    schema: self.schema,
-                    node: branch,
-                    out: self.out,
-                    hint: Hint::Other,
-                }) {
+                match write(NodeSer { schema: self.schema, node: branch, out: self.out, hint: Hint::Other }) {
                     Ok(()) => return Ok(()),
                     Err(_) => self.out.truncate(start),
                 }
             }
         }
-        Err(EncodeError::new(Problem::NoUnionBranch {
-            branches: self.union_text(u),
-            found,
-        }))
+        Err(EncodeError::new(Problem::NoUnionBranch { branches: self.union_text(u), found }))
     }
 
     /// Picks the union branch for a compound value: the first for which
     /// `fits` holds, writing its index.
-    fn union_compound(
-        &mut self,
-        found: &'static str,
-        fits: impl Fn(&Node) -> bool,
-    ) -> Result<NodeId, EncodeError> {
+    fn union_compound(&mut self, found: &'static str, fits: impl Fn(&Node) -> bool) -> Result<NodeId, EncodeError> {
         let Node::Union(u) = self.node() else {
             return Ok(self.node);
         };
@@ -97,10 +85,7 @@ impl<'a> NodeSer<'a> {
                 put_len(self.out, index);
                 Ok(u.branches[index])
             }
-            None => Err(EncodeError::new(Problem::NoUnionBranch {
-                branches: self.union_text(u),
-                found,
-            })),
+            None => Err(EncodeError::new(Problem::NoUnionBranch { branches: self.union_text(u), found })),
         }
     }
 
@@ -115,11 +100,8 @@ impl<'a> NodeSer<'a> {
             Node::Double => self.out.extend_from_slice(&(v as f64).to_le_bytes()),
             Node::Float => self.out.extend_from_slice(&(v as f32).to_le_bytes()),
             Node::Union(u) => {
-                let prefer: Prefer = if found == "an i64" {
-                    |n| matches!(n, Node::Long(_))
-                } else {
-                    |n| matches!(n, Node::Int(_))
-                };
+                let prefer: Prefer =
+                    if found == "an i64" { |n| matches!(n, Node::Long(_)) } else { |n| matches!(n, Node::Int(_)) };
                 return self.union_scalar(u, found, prefer, |s| s.integer(v, found));
             }
             _ => return Err(self.mismatch(found)),
@@ -139,10 +121,7 @@ impl<'a> NodeSer<'a> {
                     self.out.extend_from_slice(&(v as f32).to_le_bytes());
                     Ok(())
                 }
-                _ => Err(EncodeError::out_of_range(
-                    self.schema.describe(self.node),
-                    v,
-                )),
+                _ => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
             },
         }
     }
@@ -156,10 +135,7 @@ impl<'a> NodeSer<'a> {
             Node::Int(_) | Node::Long(_) => {
                 // 2^63 is exactly representable, so this bound is exact.
                 if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
-                    return Err(EncodeError::out_of_range(
-                        self.schema.describe(self.node),
-                        v,
-                    ));
+                    return Err(EncodeError::out_of_range(self.schema.describe(self.node), v));
                 }
                 let whole = v as i64;
                 if whole as f64 != v {
@@ -168,11 +144,8 @@ impl<'a> NodeSer<'a> {
                 return self.integer(whole, found);
             }
             Node::Union(u) => {
-                let prefer: Prefer = if found == "an f32" {
-                    |n| matches!(n, Node::Float)
-                } else {
-                    |n| matches!(n, Node::Double)
-                };
+                let prefer: Prefer =
+                    if found == "an f32" { |n| matches!(n, Node::Float) } else { |n| matches!(n, Node::Double) };
                 return self.union_scalar(u, found, prefer, |s| s.float(v, found));
             }
             _ => return Err(self.mismatch(found)),
@@ -188,10 +161,7 @@ impl<'a> NodeSer<'a> {
             }
             Node::Fixed(f) => {
                 if v.len() != f.size {
-                    return Err(EncodeError::new(Problem::FixedSize {
-                        expected: f.size,
-                        found: v.len(),
-                    }));
+                    return Err(EncodeError::new(Problem::FixedSize { expected: f.size, found: v.len() }));
                 }
                 self.out.extend_from_slice(v);
             }
@@ -235,12 +205,7 @@ impl<'a> NodeSer<'a> {
                 self.out.extend_from_slice(v.as_bytes());
             }
             Node::Union(u) => {
-                return self.union_scalar(
-                    u,
-                    "a string",
-                    |n| matches!(n, Node::String(_)),
-                    |s| s.string(v),
-                );
+                return self.union_scalar(u, "a string", |n| matches!(n, Node::String(_)), |s| s.string(v));
             }
             _ => return Err(self.mismatch("a string")),
         }
@@ -250,10 +215,7 @@ impl<'a> NodeSer<'a> {
     fn null(self) -> Result<(), EncodeError> {
         match self.node() {
             Node::Null => Ok(()),
-            Node::Union(Union {
-                null_branch: Some(index),
-                ..
-            }) => {
+            Node::Union(Union { null_branch: Some(index), .. }) => {
                 put_len(self.out, *index as usize);
                 Ok(())
             }
@@ -265,15 +227,14 @@ impl<'a> NodeSer<'a> {
         let schema = self.schema;
         if let Node::Union(u) = self.node() {
             // A struct prefers the record branch of its own name.
-            let named = u.branches.iter().position(|&b| {
-                matches!(schema.node(b), Node::Record(r) if r.name.short() == name || r.name.full == name)
-            });
+            let named = u.branches.iter().position(
+                |&b| matches!(schema.node(b), Node::Record(r) if r.name.short() == name || r.name.full == name),
+            );
             if let Some(index) = named {
                 put_len(self.out, index);
                 self.node = u.branches[index];
             } else {
-                self.node = self
-                    .union_compound("a struct", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
+                self.node = self.union_compound("a struct", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
             }
         }
         match self.node() {
@@ -309,12 +270,9 @@ impl<'a> ser::Serializer for NodeSer<'a> {
                 self.out.push(v as u8);
                 Ok(())
             }
-            Node::Union(u) => self.union_scalar(
-                u,
-                "a boolean",
-                |n| matches!(n, Node::Boolean),
-                |s| s.serialize_bool(v),
-            ),
+            Node::Union(u) => {
+                self.union_scalar(u, "a boolean", |n| matches!(n, Node::Boolean), |s| s.serialize_bool(v))
+            }
             _ => Err(self.mismatch("a boolean")),
         }
     }
@@ -327,9 +285,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     }
     #[inline(always)]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
-        if matches!(self.hint, Hint::Int | Hint::Long)
-            || matches!(self.node(), Node::Int(_) | Node::Long(_))
-        {
+        if matches!(self.hint, Hint::Int | Hint::Long) || matches!(self.node(), Node::Int(_) | Node::Long(_)) {
             put_long(self.out, v as i64);
             return Ok(());
         }
@@ -347,10 +303,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
         match i64::try_from(v) {
             Ok(i) => self.integer(i, "an i128"),
-            Err(_) => Err(EncodeError::out_of_range(
-                self.schema.describe(self.node),
-                v,
-            )),
+            Err(_) => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
         }
     }
     fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
@@ -370,10 +323,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         match u64::try_from(v) {
             Ok(u) => self.unsigned(u, "a u128"),
-            Err(_) => Err(EncodeError::out_of_range(
-                self.schema.describe(self.node),
-                v,
-            )),
+            Err(_) => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
         }
     }
     fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
@@ -401,12 +351,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         self.null()
     }
     fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), EncodeError> {
-        if let Node::Union(Union {
-            branches,
-            null_branch: Some(null),
-            ..
-        }) = self.node()
-        {
+        if let Node::Union(Union { branches, null_branch: Some(null), .. }) = self.node() {
             if branches.len() == 2 {
                 let index = 1 - *null as usize;
                 put_len(self.out, index);
@@ -433,12 +378,9 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         variant: &'static str,
     ) -> Result<(), EncodeError> {
         match self.node() {
-            Node::Union(u) => self.union_scalar(
-                u,
-                "an enum variant",
-                |n| matches!(n, Node::Enum(_)),
-                |s| s.string(variant),
-            ),
+            Node::Union(u) => {
+                self.union_scalar(u, "an enum variant", |n| matches!(n, Node::Enum(_)), |s| s.string(variant))
+            }
             _ => self.string(variant),
         }
     }
@@ -469,12 +411,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         match position {
             Some(index) => {
                 put_len(self.out, index);
-                value.serialize(NodeSer {
-                    schema,
-                    node: u.branches[index],
-                    out: self.out,
-                    hint: Hint::Other,
-                })
+                value.serialize(NodeSer { schema, node: u.branches[index], out: self.out, hint: Hint::Other })
             }
             None => Err(EncodeError::new(Problem::NoUnionBranch {
                 branches: self.union_text(u),
@@ -483,9 +420,8 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         }
     }
     fn serialize_seq(mut self, len: Option<usize>) -> Result<SeqSer<'a>, EncodeError> {
-        let node = self.union_compound("a sequence", |n| {
-            matches!(n, Node::Array(_) | Node::Bytes(_) | Node::Fixed(_))
-        })?;
+        let node =
+            self.union_compound("a sequence", |n| matches!(n, Node::Array(_) | Node::Bytes(_) | Node::Fixed(_)))?;
         let mode = match self.schema.node(node) {
             Node::Array(items) => SeqMode::Array(*items),
             Node::Bytes(_) => SeqMode::Bytes,
@@ -497,11 +433,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_tuple(self, len: usize) -> Result<SeqSer<'a>, EncodeError> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        len: usize,
-    ) -> Result<SeqSer<'a>, EncodeError> {
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<SeqSer<'a>, EncodeError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -517,38 +449,20 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         let node = self.union_compound("a map", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
         match self.schema.node(node) {
             Node::Record(r) => Ok(Compound::Record(RecordSer::new(self.schema, r, self.out))),
-            Node::Map(values) => Ok(Compound::Map(MapSer::new(
-                self.schema,
-                *values,
-                self.out,
-                len,
-            ))),
+            Node::Map(values) => Ok(Compound::Map(MapSer::new(self.schema, *values, self.out, len))),
             _ => Err(self.mismatch("a map")),
         }
     }
     #[inline(always)]
-    fn serialize_struct(
-        mut self,
-        name: &'static str,
-        len: usize,
-    ) -> Result<Compound<'a>, EncodeError> {
+    fn serialize_struct(mut self, name: &'static str, len: usize) -> Result<Compound<'a>, EncodeError> {
         if let Node::Record(r) = self.node() {
             return Ok(Compound::Record(RecordSer::new(self.schema, r, self.out)));
         }
         if let Node::Map(values) = self.node() {
-            return Ok(Compound::Map(MapSer::new(
-                self.schema,
-                *values,
-                self.out,
-                Some(len),
-            )));
+            return Ok(Compound::Map(MapSer::new(self.schema, *values, self.out, Some(len))));
         }
         let record = self.record_branch(name)?;
-        Ok(Compound::Record(RecordSer::new(
-            self.schema,
-            record,
-            self.out,
-        )))
+        Ok(Compound::Record(RecordSer::new(self.schema, record, self.out)))
     }
     fn serialize_struct_variant(
         mut self,

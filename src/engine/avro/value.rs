@@ -56,12 +56,7 @@ impl Value {
 /// Nesting deeper than this is refused (recursive schemas and hostile input).
 const MAX_DEPTH: u32 = 256;
 
-pub(crate) fn read(
-    schema: &Schema,
-    node: NodeId,
-    r: &mut Reader<'_>,
-    depth: u32,
-) -> Result<Value, DecodeError> {
+pub(crate) fn read(schema: &Schema, node: NodeId, r: &mut Reader<'_>, depth: u32) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
         return Err(r.error("values nested too deeply"));
     }
@@ -81,10 +76,7 @@ pub(crate) fn read(
         }
         Node::Union(u) => {
             let i = r.index(u.branches.len(), "union branch")?;
-            Value::Union(
-                i as u32,
-                Box::new(read(schema, u.branches[i], r, depth + 1)?),
-            )
+            Value::Union(i as u32, Box::new(read(schema, u.branches[i], r, depth + 1)?))
         }
         Node::Record(rec) => {
             let mut fields = Vec::with_capacity(rec.fields.len());
@@ -126,12 +118,7 @@ pub(crate) fn read(
 }
 
 /// Reads past one value without building it.
-pub(crate) fn skip(
-    schema: &Schema,
-    node: NodeId,
-    r: &mut Reader<'_>,
-    depth: u32,
-) -> Result<(), DecodeError> {
+pub(crate) fn skip(schema: &Schema, node: NodeId, r: &mut Reader<'_>, depth: u32) -> Result<(), DecodeError> {
     if depth > MAX_DEPTH {
         return Err(r.error("values nested too deeply"));
     }

@@ -64,18 +64,7 @@ mod tests {
 
     #[test]
     fn round_trips_edges() {
-        for v in [
-            0i64,
-            -1,
-            1,
-            63,
-            -64,
-            64,
-            i32::MAX as i64,
-            i32::MIN as i64,
-            i64::MAX,
-            i64::MIN,
-        ] {
+        for v in [0i64, -1, 1, 63, -64, 64, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN] {
             let mut out = Vec::new();
             put_long(&mut out, v);
             let mut input = out.as_slice();
@@ -92,9 +81,6 @@ mod tests {
     fn refuses_truncated_and_overlong() {
         assert_eq!(get_long(&mut &[0x80u8][..]), None);
         assert_eq!(get_long(&mut &[0xffu8; 10][..]), None);
-        assert_eq!(
-            get_long(&mut &[0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..]),
-            None
-        );
+        assert_eq!(get_long(&mut &[0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..]), None);
     }
 }

@@ -116,9 +116,7 @@ const TABLE: [u64; 256] = {
 /// CRC-64-AVRO of `bytes`: the 64-bit Rabin fingerprint the Avro
 /// specification uses to identify a schema by its canonical form.
 pub fn rabin_fingerprint(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(EMPTY, |fp, &b| {
-        (fp >> 8) ^ TABLE[((fp ^ b as u64) & 0xff) as usize]
-    })
+    bytes.iter().fold(EMPTY, |fp, &b| (fp >> 8) ^ TABLE[((fp ^ b as u64) & 0xff) as usize])
 }
 
 #[cfg(test)]

@@ -25,12 +25,8 @@ fn expected(what: &str, value: &Json) -> String {
 fn latin1(s: &str) -> Result<Vec<u8>, String> {
     s.chars()
         .map(|c| {
-            u8::try_from(c as u32).map_err(|_| {
-                format!(
-                    "byte strings take code points up to 255, found U+{:04X}",
-                    c as u32
-                )
-            })
+            u8::try_from(c as u32)
+                .map_err(|_| format!("byte strings take code points up to 255, found U+{:04X}", c as u32))
         })
         .collect()
 }
@@ -68,21 +64,17 @@ fn write(nodes: &[Node], id: NodeId, value: &Json, out: &mut Vec<u8>) -> Result<
         (Node::Fixed(f), Json::String(s)) => {
             let bytes = latin1(s)?;
             if bytes.len() != f.size {
-                return Err(format!(
-                    "fixed \"{}\" takes {} bytes, found {}",
-                    f.name.full,
-                    f.size,
-                    bytes.len()
-                ));
+                return Err(format!("fixed \"{}\" takes {} bytes, found {}", f.name.full, f.size, bytes.len()));
             }
             out.extend_from_slice(&bytes);
         }
         (Node::Fixed(_), v) => return Err(expected("a string", v)),
         (Node::Enum(e), Json::String(s)) => {
-            let index =
-                e.symbols.iter().position(|sym| sym == s).ok_or_else(|| {
-                    format!("\"{s}\" is not a symbol of enum \"{}\"", e.name.full)
-                })?;
+            let index = e
+                .symbols
+                .iter()
+                .position(|sym| sym == s)
+                .ok_or_else(|| format!("\"{s}\" is not a symbol of enum \"{}\"", e.name.full))?;
             put_len(out, index);
         }
         (Node::Enum(_), v) => return Err(expected("a string", v)),
@@ -116,8 +108,7 @@ fn write(nodes: &[Node], id: NodeId, value: &Json, out: &mut Vec<u8>) -> Result<
         (Node::Record(r), Json::Object(members)) => {
             for field in &r.fields {
                 match members.iter().find(|(k, _)| *k == field.name) {
-                    Some((_, v)) => write(nodes, field.node, v, out)
-                        .map_err(|e| format!("{}: {e}", field.name))?,
+                    Some((_, v)) => write(nodes, field.node, v, out).map_err(|e| format!("{}: {e}", field.name))?,
                     None => match &field.default {
                         Some(bytes) => out.extend_from_slice(bytes),
                         None => return Err(format!("missing field \"{}\"", field.name)),

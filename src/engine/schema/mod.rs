@@ -119,10 +119,7 @@ pub struct Name {
 impl Name {
     pub(crate) fn new(full: String) -> Self {
         let namespace_len = full.rfind('.').unwrap_or(0);
-        Name {
-            full,
-            namespace_len,
-        }
+        Name { full, namespace_len }
     }
 
     /// The name without its namespace.

@@ -6,21 +6,14 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::{
-    Decimal, Enum, Field, Fixed, Hint, IntLogical, LongLogical, Name, Node, NodeId, Record, Schema,
-    SchemaError, StringLogical, Union, canonical, default,
+    Decimal, Enum, Field, Fixed, Hint, IntLogical, LongLogical, Name, Node, NodeId, Record, Schema, SchemaError,
+    StringLogical, Union, canonical, default,
 };
 use crate::engine::json::{self, Json};
 
 pub(super) fn parse(text: &str) -> Result<Schema, SchemaError> {
-    let json = json::parse(text).map_err(|e| SchemaError {
-        path: String::new(),
-        message: e.to_string(),
-    })?;
-    let mut parser = Parser {
-        nodes: Vec::new(),
-        names: Vec::new(),
-        defaults: Vec::new(),
-    };
+    let json = json::parse(text).map_err(|e| SchemaError { path: String::new(), message: e.to_string() })?;
+    let mut parser = Parser { nodes: Vec::new(), names: Vec::new(), defaults: Vec::new() };
     // Reserve the root slot so the top-level record is always node 0.
     if json.get("type").and_then(Json::as_str) != Some("record") {
         let found = match &json {
@@ -38,31 +31,20 @@ pub(super) fn parse(text: &str) -> Result<Schema, SchemaError> {
     }
     parser.parse_type(&json, "", "")?;
     for pending in core::mem::take(&mut parser.defaults) {
-        let Node::Record(record) = &parser.nodes[pending.record as usize] else {
-            unreachable!()
-        };
+        let Node::Record(record) = &parser.nodes[pending.record as usize] else { unreachable!() };
         let node = record.fields[pending.field].node;
-        let bytes = default::encode(&parser.nodes, node, &pending.value).map_err(|message| {
-            SchemaError {
-                path: pending.path.clone(),
-                message: format!("invalid default: {message}"),
-            }
+        let bytes = default::encode(&parser.nodes, node, &pending.value).map_err(|message| SchemaError {
+            path: pending.path.clone(),
+            message: format!("invalid default: {message}"),
         })?;
-        let Node::Record(record) = &mut parser.nodes[pending.record as usize] else {
-            unreachable!()
-        };
+        let Node::Record(record) = &mut parser.nodes[pending.record as usize] else { unreachable!() };
         record.fields[pending.field].default = Some(bytes);
     }
     let canonical = canonical::canonical_form(&parser.nodes);
     let fingerprint = canonical::rabin_fingerprint(canonical.as_bytes());
     let mut nodes = parser.nodes;
     set_field_hints(&mut nodes);
-    Ok(Schema {
-        nodes,
-        text: text.to_owned(),
-        canonical,
-        fingerprint,
-    })
+    Ok(Schema { nodes, text: text.to_owned(), canonical, fingerprint })
 }
 
 struct PendingDefault {
@@ -79,10 +61,7 @@ struct Parser {
 }
 
 fn err<T>(path: &str, message: impl Into<String>) -> Result<T, SchemaError> {
-    Err(SchemaError {
-        path: path.to_owned(),
-        message: message.into(),
-    })
+    Err(SchemaError { path: path.to_owned(), message: message.into() })
 }
 
 fn valid_name(name: &str) -> bool {
@@ -106,11 +85,7 @@ fn primitive(name: &str) -> Option<Node> {
 }
 
 fn child_path(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{path}.{field}")
-    }
+    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
 }
 
 /// Reads `precision` and `scale` of a decimal; `None` when they are invalid,
@@ -164,12 +139,7 @@ impl Parser {
     }
 
     fn lookup(&self, name: &str, namespace: &str) -> Option<NodeId> {
-        let find = |full: &str| {
-            self.names
-                .iter()
-                .find(|(n, _)| n == full)
-                .map(|(_, id)| *id)
-        };
+        let find = |full: &str| self.names.iter().find(|(n, _)| n == full).map(|(_, id)| *id);
         if name.contains('.') || namespace.is_empty() {
             find(name)
         } else {
@@ -177,45 +147,23 @@ impl Parser {
         }
     }
 
-    fn parse_type(
-        &mut self,
-        json: &Json,
-        namespace: &str,
-        path: &str,
-    ) -> Result<NodeId, SchemaError> {
+    fn parse_type(&mut self, json: &Json, namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
         match json {
             Json::String(name) => self.named_or_primitive(name, namespace, path),
             Json::Array(branches) => self.union(branches, namespace, path),
             Json::Object(_) => self.object(json, namespace, path),
-            other => err(
-                path,
-                format!(
-                    "expected a type name, an object or an array, found {}",
-                    other.kind()
-                ),
-            ),
+            other => err(path, format!("expected a type name, an object or an array, found {}", other.kind())),
         }
     }
 
-    fn named_or_primitive(
-        &mut self,
-        name: &str,
-        namespace: &str,
-        path: &str,
-    ) -> Result<NodeId, SchemaError> {
+    fn named_or_primitive(&mut self, name: &str, namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
         if let Some(node) = primitive(name) {
             return Ok(self.push(node));
         }
-        self.lookup(name, namespace)
-            .map_or_else(|| err(path, format!("unknown type \"{name}\"")), Ok)
+        self.lookup(name, namespace).map_or_else(|| err(path, format!("unknown type \"{name}\"")), Ok)
     }
 
-    fn union(
-        &mut self,
-        branches: &[Json],
-        namespace: &str,
-        path: &str,
-    ) -> Result<NodeId, SchemaError> {
+    fn union(&mut self, branches: &[Json], namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
         if branches.is_empty() {
             return err(path, "a union needs at least one branch");
         }
@@ -229,20 +177,14 @@ impl Parser {
             }
             let key = self.branch_key(id);
             if ids.iter().any(|&other| self.branch_key(other) == key) {
-                return err(
-                    path,
-                    format!("the union has two branches of type \"{key}\""),
-                );
+                return err(path, format!("the union has two branches of type \"{key}\""));
             }
             if matches!(node, Node::Null) {
                 null_branch = Some(ids.len() as u32);
             }
             ids.push(id);
         }
-        Ok(self.push(Node::Union(Union {
-            branches: ids,
-            null_branch,
-        })))
+        Ok(self.push(Node::Union(Union { branches: ids, null_branch })))
     }
 
     /// What makes two union branches the same for the "no duplicates" rule.
@@ -272,10 +214,7 @@ impl Parser {
                 return self.parse_type(nested, namespace, path);
             }
             Some(other) => {
-                return err(
-                    path,
-                    format!("\"type\" must be a string, found {}", other.kind()),
-                );
+                return err(path, format!("\"type\" must be a string, found {}", other.kind()));
             }
             None => return err(path, "missing \"type\""),
         };
@@ -285,18 +224,16 @@ impl Parser {
             "enum" => return self.enumeration(json, namespace, path),
             "fixed" => return self.fixed(json, namespace, path, logical),
             "array" => {
-                let items = json.get("items").ok_or_else(|| SchemaError {
-                    path: path.to_owned(),
-                    message: "an array needs \"items\"".into(),
-                })?;
+                let items = json
+                    .get("items")
+                    .ok_or_else(|| SchemaError { path: path.to_owned(), message: "an array needs \"items\"".into() })?;
                 let items = self.parse_type(items, namespace, &format!("{path}[]"))?;
                 Node::Array(items)
             }
             "map" => {
-                let values = json.get("values").ok_or_else(|| SchemaError {
-                    path: path.to_owned(),
-                    message: "a map needs \"values\"".into(),
-                })?;
+                let values = json
+                    .get("values")
+                    .ok_or_else(|| SchemaError { path: path.to_owned(), message: "a map needs \"values\"".into() })?;
                 let values = self.parse_type(values, namespace, &format!("{path}{{}}"))?;
                 Node::Map(values)
             }
@@ -331,19 +268,11 @@ impl Parser {
 
     /// Reads `name` and `namespace` of a named type and reserves its node,
     /// so that the type can refer to itself.
-    fn define(
-        &mut self,
-        json: &Json,
-        namespace: &str,
-        path: &str,
-    ) -> Result<(Name, NodeId), SchemaError> {
+    fn define(&mut self, json: &Json, namespace: &str, path: &str) -> Result<(Name, NodeId), SchemaError> {
         let name = match json.get("name") {
             Some(Json::String(n)) => n.as_str(),
             Some(other) => {
-                return err(
-                    path,
-                    format!("\"name\" must be a string, found {}", other.kind()),
-                );
+                return err(path, format!("\"name\" must be a string, found {}", other.kind()));
             }
             None => return err(path, "a named type needs a \"name\""),
         };
@@ -354,10 +283,7 @@ impl Parser {
                 Some(Json::String(ns)) if !ns.is_empty() => format!("{ns}.{name}"),
                 Some(Json::String(_) | Json::Null) => name.to_owned(),
                 Some(other) => {
-                    return err(
-                        path,
-                        format!("\"namespace\" must be a string, found {}", other.kind()),
-                    );
+                    return err(path, format!("\"namespace\" must be a string, found {}", other.kind()));
                 }
                 None if namespace.is_empty() => name.to_owned(),
                 None => format!("{namespace}.{name}"),
@@ -366,16 +292,11 @@ impl Parser {
         if !full.split('.').all(valid_name) {
             return err(
                 path,
-                format!(
-                    "invalid name \"{full}\": names start with a letter or _ and hold letters, digits and _"
-                ),
+                format!("invalid name \"{full}\": names start with a letter or _ and hold letters, digits and _"),
             );
         }
         if primitive(&full).is_some() {
-            return err(
-                path,
-                format!("\"{full}\" is a primitive type and cannot be redefined"),
-            );
+            return err(path, format!("\"{full}\" is a primitive type and cannot be redefined"));
         }
         if self.names.iter().any(|(n, _)| *n == full) {
             return err(path, format!("type \"{full}\" is defined twice"));
@@ -389,16 +310,10 @@ impl Parser {
         let (name, id) = self.define(json, namespace, path)?;
         let inner_ns = name.namespace().to_owned();
         let Some(Json::Array(fields_json)) = json.get("fields") else {
-            return err(
-                path,
-                format!("record \"{}\" needs a \"fields\" array", name.full),
-            );
+            return err(path, format!("record \"{}\" needs a \"fields\" array", name.full));
         };
         // Install an empty record now so that self-references resolve.
-        self.nodes[id as usize] = Node::Record(Record {
-            name,
-            fields: Vec::new(),
-        });
+        self.nodes[id as usize] = Node::Record(Record { name, fields: Vec::new() });
         let mut fields: Vec<Field> = Vec::with_capacity(fields_json.len());
         for field in fields_json {
             let field_name = match field.get("name") {
@@ -435,60 +350,32 @@ impl Parser {
                 key_seen: Default::default(),
             });
         }
-        let Node::Record(record) = &mut self.nodes[id as usize] else {
-            unreachable!()
-        };
+        let Node::Record(record) = &mut self.nodes[id as usize] else { unreachable!() };
         record.fields = fields;
         Ok(id)
     }
 
-    fn enumeration(
-        &mut self,
-        json: &Json,
-        namespace: &str,
-        path: &str,
-    ) -> Result<NodeId, SchemaError> {
+    fn enumeration(&mut self, json: &Json, namespace: &str, path: &str) -> Result<NodeId, SchemaError> {
         let (name, id) = self.define(json, namespace, path)?;
         let Some(Json::Array(symbols_json)) = json.get("symbols") else {
-            return err(
-                path,
-                format!("enum \"{}\" needs a \"symbols\" array", name.full),
-            );
+            return err(path, format!("enum \"{}\" needs a \"symbols\" array", name.full));
         };
         let mut symbols: Vec<String> = Vec::with_capacity(symbols_json.len());
         for symbol in symbols_json {
             let Json::String(s) = symbol else {
-                return err(
-                    path,
-                    format!("enum \"{}\": symbols must be strings", name.full),
-                );
+                return err(path, format!("enum \"{}\": symbols must be strings", name.full));
             };
             if !valid_name(s) {
-                return err(
-                    path,
-                    format!("enum \"{}\": invalid symbol \"{s}\"", name.full),
-                );
+                return err(path, format!("enum \"{}\": invalid symbol \"{s}\"", name.full));
             }
             if symbols.contains(s) {
-                return err(
-                    path,
-                    format!("enum \"{}\": symbol \"{s}\" appears twice", name.full),
-                );
+                return err(path, format!("enum \"{}\": symbol \"{s}\" appears twice", name.full));
             }
             symbols.push(s.clone());
         }
         if let Some(default) = json.get("default") {
-            if !default
-                .as_str()
-                .is_some_and(|d| symbols.iter().any(|s| s == d))
-            {
-                return err(
-                    path,
-                    format!(
-                        "enum \"{}\": the default {default} is not one of its symbols",
-                        name.full
-                    ),
-                );
+            if !default.as_str().is_some_and(|d| symbols.iter().any(|s| s == d)) {
+                return err(path, format!("enum \"{}\": the default {default} is not one of its symbols", name.full));
             }
         }
         self.nodes[id as usize] = Node::Enum(Enum { name, symbols });
@@ -506,24 +393,14 @@ impl Parser {
         let size = match json.get("size") {
             Some(Json::Int(s)) if *s >= 0 => *s as usize,
             _ => {
-                return err(
-                    path,
-                    format!(
-                        "fixed \"{}\" needs a non-negative integer \"size\"",
-                        name.full
-                    ),
-                );
+                return err(path, format!("fixed \"{}\" needs a non-negative integer \"size\"", name.full));
             }
         };
         let decimal = match logical {
             Some("decimal") => decimal(json, Some(fixed_max_precision(size))),
             _ => None,
         };
-        self.nodes[id as usize] = Node::Fixed(Fixed {
-            name,
-            size,
-            decimal,
-        });
+        self.nodes[id as usize] = Node::Fixed(Fixed { name, size, decimal });
         Ok(id)
     }
 }
@@ -563,24 +440,15 @@ mod tests {
     fn names_the_field_and_the_problem() {
         let text = r#"{"type":"record","name":"containerMetrics","fields":[
             {"name":"container_id","type":"string"},{"name":"memory_usage","type":"itn"}]}"#;
-        assert_eq!(
-            error_of(text),
-            "field \"memory_usage\": unknown type \"itn\""
-        );
+        assert_eq!(error_of(text), "field \"memory_usage\": unknown type \"itn\"");
         let nested = r#"{"type":"record","name":"r","fields":[{"name":"outer","type":
             {"type":"record","name":"o","fields":[{"name":"inner","type":{"type":"array"}}]}}]}"#;
-        assert_eq!(
-            error_of(nested),
-            "field \"outer.inner\": an array needs \"items\""
-        );
+        assert_eq!(error_of(nested), "field \"outer.inner\": an array needs \"items\"");
     }
 
     #[test]
     fn top_level_must_be_a_record() {
-        assert_eq!(
-            error_of(r#""int""#),
-            "schema: the top level must be a record, found \"int\""
-        );
+        assert_eq!(error_of(r#""int""#), "schema: the top level must be a record, found \"int\"");
         assert_eq!(
             error_of(r#"{"type":"enum","name":"e","symbols":["A"]}"#),
             "schema: the top level must be a record, found a schema of type \"enum\""
@@ -619,10 +487,7 @@ mod tests {
                 r#"{"type":"record","name":"r","fields":[{"name":"a","type":{"type":"fixed","name":"f"}}]}"#,
                 "field \"a\": fixed \"f\" needs a non-negative integer \"size\"",
             ),
-            (
-                r#"{"type":"record","name":"r","fields":[]," namespace":1}"#,
-                "",
-            ),
+            (r#"{"type":"record","name":"r","fields":[]," namespace":1}"#, ""),
         ];
         for (text, expected) in cases {
             if expected.is_empty() {
