@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(t.check_header(Some("Token abc")), Ok(()));
         assert_eq!(t.check_header(Some("Bearer abc")), Ok(()));
         assert_eq!(t.check_header(Some("bearer  abc ")), Ok(()));
-        assert_eq!(t.check_header(Some("Token abd")), Err(AuthError::InvalidToken));
+        assert_eq!(
+            t.check_header(Some("Token abd")),
+            Err(AuthError::InvalidToken)
+        );
         assert_eq!(t.check_header(Some("abc")), Err(AuthError::MalformedHeader));
         assert_eq!(t.check_header(None), Err(AuthError::MissingToken));
         assert_eq!(t.check_header(Some("Token ")), Err(AuthError::MissingToken));

@@ -67,7 +67,11 @@ pub struct Limits {
     pub max_message_bytes: usize,
 
     /// Largest accepted `metadata.rows` of one chunk.
-    #[arg(long, env = "EDGEMETRICS_MAX_ROWS_PER_CHUNK", default_value_t = 1_000_000)]
+    #[arg(
+        long,
+        env = "EDGEMETRICS_MAX_ROWS_PER_CHUNK",
+        default_value_t = 1_000_000
+    )]
     pub max_rows_per_chunk: u64,
 
     /// Most WebSocket subscribers at once; more are refused with an error
@@ -77,7 +81,11 @@ pub struct Limits {
 
     /// Chunks queued per subscriber before rows are dropped for it (and
     /// reported as `Missed`).
-    #[arg(long, env = "EDGEMETRICS_SUBSCRIBER_QUEUE_CHUNKS", default_value_t = 64)]
+    #[arg(
+        long,
+        env = "EDGEMETRICS_SUBSCRIBER_QUEUE_CHUNKS",
+        default_value_t = 64
+    )]
     pub subscriber_queue_chunks: usize,
 
     /// Largest accepted WebSocket frame from a subscriber, in bytes.
@@ -95,7 +103,11 @@ pub struct Limits {
     pub stream_idle_timeout: Duration,
 
     /// Most collections one subscription may name.
-    #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBE_COLLECTIONS", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "EDGEMETRICS_MAX_SUBSCRIBE_COLLECTIONS",
+        default_value_t = 256
+    )]
     pub max_subscribe_collections: usize,
 }
 
@@ -119,7 +131,9 @@ impl Default for Config {
     /// refuses).
     fn default() -> Self {
         Self {
-            addr: DEFAULT_ADDR.parse().expect("DEFAULT_ADDR is a valid address"),
+            addr: DEFAULT_ADDR
+                .parse()
+                .expect("DEFAULT_ADDR is a valid address"),
             db: "edgemetrics.db".to_owned(),
             tokens: Vec::new(),
             www: None,

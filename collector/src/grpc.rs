@@ -125,7 +125,9 @@ impl IngestionApi for IngestionService {
             };
             let msg = match next {
                 Err(_) => {
-                    self.app.metrics.request(transport, Outcome::DeadlineExceeded);
+                    self.app
+                        .metrics
+                        .request(transport, Outcome::DeadlineExceeded);
                     return Err(with_progress(
                         Status::deadline_exceeded(format!(
                             "no message for {idle:?} (--stream-idle-timeout) after chunk {index}; \
@@ -232,16 +234,14 @@ where
             let mut res = fut.await?;
             let h = res.headers_mut();
             let is_too_large = h.get("grpc-status").is_some_and(|v| v == "11")
-                && h
-                    .get("grpc-message")
+                && h.get("grpc-message")
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|m| m.contains("message%20length%20too%20large"));
             if is_too_large {
                 h.insert("grpc-status", HeaderValue::from_static("8"));
-                let msg = format!(
-                    "message exceeds the limit of {limit} bytes (--max-message-bytes)"
-                )
-                .replace(' ', "%20");
+                let msg =
+                    format!("message exceeds the limit of {limit} bytes (--max-message-bytes)")
+                        .replace(' ', "%20");
                 if let Ok(v) = HeaderValue::from_str(&msg) {
                     h.insert("grpc-message", v);
                 }

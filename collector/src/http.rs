@@ -35,10 +35,8 @@ fn error_response(e: &IngestError) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Token"),
-        );
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
     }
     res
 }
@@ -51,8 +49,8 @@ fn too_large(what: &str, limit: usize) -> IngestError {
 
 /// Reads the body, refusing more than `limit` bytes.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
-    if let Some(len) = header_str(headers, header::CONTENT_LENGTH.as_str())
-        .and_then(|l| l.parse::<u64>().ok())
+    if let Some(len) =
+        header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
         && len > limit as u64
     {
         return Err(too_large("request body", limit));
@@ -107,11 +105,7 @@ fn decode_body(
 
 /// `POST /v1/metrics`: a protobuf `WriteMetricsBatchRequest`, optionally
 /// gzip; answers a protobuf `WriteMetricsResponse`.
-pub async fn post_metrics(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn post_metrics(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let cluster = app.authenticate(
             header_str(&headers, "authorization"),
@@ -163,7 +157,10 @@ pub async fn healthz() -> &'static str {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         app.metrics.render(),
     )
         .into_response()
@@ -178,11 +175,7 @@ pub struct FaultsBody {
 
 /// `POST /admin/faults` `{"unavailable": N}` (only with
 /// `--enable-fault-injection`; needs the token).
-pub async fn set_faults(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn set_faults(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(e) = app
         .tokens
         .check_header(header_str(&headers, "authorization"))

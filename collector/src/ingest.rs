@@ -166,12 +166,16 @@ impl App {
         for s in stored {
             ack.chunks_acked += 1;
             if s.duplicate {
-                self.metrics.duplicate_chunks.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .duplicate_chunks
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             ack.rows_stored += s.rows;
             self.metrics.chunks_stored.fetch_add(1, Ordering::Relaxed);
-            self.metrics.rows_stored.fetch_add(s.rows, Ordering::Relaxed);
+            self.metrics
+                .rows_stored
+                .fetch_add(s.rows, Ordering::Relaxed);
             self.metrics
                 .bytes_stored
                 .fetch_add(s.avro.len() as u64, Ordering::Relaxed);

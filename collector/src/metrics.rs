@@ -98,14 +98,20 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one ingestion request.
     pub fn request(&self, transport: Transport, outcome: Outcome) {
-        let t = Transport::ALL.iter().position(|x| *x == transport).unwrap_or(0);
+        let t = Transport::ALL
+            .iter()
+            .position(|x| *x == transport)
+            .unwrap_or(0);
         let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(0);
         self.requests[t][o].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests counted so far with this transport and outcome.
     pub fn requests(&self, transport: Transport, outcome: Outcome) -> u64 {
-        let t = Transport::ALL.iter().position(|x| *x == transport).unwrap_or(0);
+        let t = Transport::ALL
+            .iter()
+            .position(|x| *x == transport)
+            .unwrap_or(0);
         let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(0);
         self.requests[t][o].load(Ordering::Relaxed)
     }
@@ -137,7 +143,10 @@ impl Metrics {
             s,
             "# HELP edgemetrics_collector_rejected_requests_total Ingestion requests rejected, by reason."
         );
-        let _ = writeln!(s, "# TYPE edgemetrics_collector_rejected_requests_total counter");
+        let _ = writeln!(
+            s,
+            "# TYPE edgemetrics_collector_rejected_requests_total counter"
+        );
         for (oi, o) in Outcome::ALL.iter().enumerate().skip(1) {
             let _ = writeln!(
                 s,
@@ -147,16 +156,36 @@ impl Metrics {
             );
         }
         let counters: [(&str, &str, &str, &AtomicU64); 8] = [
-            ("chunks_stored_total", "counter", "Chunks stored.", &self.chunks_stored),
-            ("rows_stored_total", "counter", "Rows stored.", &self.rows_stored),
-            ("avro_bytes_stored_total", "counter", "Avro bytes of stored chunks.", &self.bytes_stored),
+            (
+                "chunks_stored_total",
+                "counter",
+                "Chunks stored.",
+                &self.chunks_stored,
+            ),
+            (
+                "rows_stored_total",
+                "counter",
+                "Rows stored.",
+                &self.rows_stored,
+            ),
+            (
+                "avro_bytes_stored_total",
+                "counter",
+                "Avro bytes of stored chunks.",
+                &self.bytes_stored,
+            ),
             (
                 "duplicate_chunks_total",
                 "counter",
                 "Chunks acknowledged without storing (chunk id seen before).",
                 &self.duplicate_chunks,
             ),
-            ("subscribers", "gauge", "WebSocket subscribers connected.", &self.subscribers),
+            (
+                "subscribers",
+                "gauge",
+                "WebSocket subscribers connected.",
+                &self.subscribers,
+            ),
             (
                 "subscriptions_rejected_total",
                 "counter",
@@ -203,7 +232,9 @@ mod tests {
         assert!(text.contains(
             "edgemetrics_collector_requests_total{transport=\"http\",outcome=\"invalid_argument\"} 2"
         ));
-        assert!(text.contains("edgemetrics_collector_rejected_requests_total{reason=\"invalid_argument\"} 2"));
+        assert!(text.contains(
+            "edgemetrics_collector_rejected_requests_total{reason=\"invalid_argument\"} 2"
+        ));
         assert!(text.contains("edgemetrics_collector_rows_stored_total 5"));
     }
 }

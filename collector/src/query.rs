@@ -54,9 +54,7 @@ impl From<StoreError> for ApiError {
 fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
     let result = match (&params.token, headers.get(header::AUTHORIZATION)) {
         (Some(t), _) => app.tokens.check(t),
-        (None, h) => app
-            .tokens
-            .check_header(h.and_then(|v| v.to_str().ok())),
+        (None, h) => app.tokens.check_header(h.and_then(|v| v.to_str().ok())),
     };
     result.map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e.to_string()))
 }
@@ -93,9 +91,11 @@ pub async fn list(
         let mut out = Vec::new();
         for meta in app2.store.collections() {
             let rows: i64 = app2.store.read(|c| {
-                c.query_row(&format!("SELECT COUNT(*) FROM {}", quote(&meta.name)), [], |r| {
-                    r.get(0)
-                })
+                c.query_row(
+                    &format!("SELECT COUNT(*) FROM {}", quote(&meta.name)),
+                    [],
+                    |r| r.get(0),
+                )
             })?;
             let fields: Vec<J> = meta
                 .columns
@@ -131,9 +131,18 @@ fn row_json(meta: &CollectionMeta, row: &rusqlite::Row<'_>) -> rusqlite::Result<
         obj.insert(c.name.clone(), cell_json(row.get_ref(i)?, c.kind));
     }
     let n = meta.columns.len();
-    obj.insert("_cluster_id".into(), cell_json(row.get_ref(n)?, ColumnKind::Text));
-    obj.insert("_received_at_ms".into(), cell_json(row.get_ref(n + 1)?, ColumnKind::Int));
-    obj.insert("_chunk_id".into(), cell_json(row.get_ref(n + 2)?, ColumnKind::Blob));
+    obj.insert(
+        "_cluster_id".into(),
+        cell_json(row.get_ref(n)?, ColumnKind::Text),
+    );
+    obj.insert(
+        "_received_at_ms".into(),
+        cell_json(row.get_ref(n + 1)?, ColumnKind::Int),
+    );
+    obj.insert(
+        "_chunk_id".into(),
+        cell_json(row.get_ref(n + 2)?, ColumnKind::Blob),
+    );
     Ok(J::Object(obj))
 }
 
@@ -143,9 +152,8 @@ fn cell_json(v: ValueRef<'_>, kind: ColumnKind) -> J {
         (ValueRef::Integer(i), ColumnKind::Bool) => J::Bool(i != 0),
         (ValueRef::Integer(i), _) => J::from(i),
         (ValueRef::Real(f), _) => float_json(f),
-        (ValueRef::Text(t), ColumnKind::Json) => {
-            serde_json::from_slice(t).unwrap_or_else(|_| J::String(String::from_utf8_lossy(t).into()))
-        }
+        (ValueRef::Text(t), ColumnKind::Json) => serde_json::from_slice(t)
+            .unwrap_or_else(|_| J::String(String::from_utf8_lossy(t).into())),
         (ValueRef::Text(t), _) => J::String(String::from_utf8_lossy(t).into_owned()),
         (ValueRef::Blob(b), _) => J::String(hex(b)),
     }

@@ -334,7 +334,9 @@ pub fn to_sql(value: Value, kind: ColumnKind) -> rusqlite::types::Value {
         Value::Decimal(d) => Sql::Blob(Vec::<u8>::try_from(d).unwrap_or_default()),
         Value::Duration(d) => Sql::Blob(<[u8; 12]>::from(d).to_vec()),
         Value::Union(_, inner) => to_sql(*inner, kind),
-        v @ (Value::Array(_) | Value::Map(_) | Value::Record(_)) => Sql::Text(to_json(v).to_string()),
+        v @ (Value::Array(_) | Value::Map(_) | Value::Record(_)) => {
+            Sql::Text(to_json(v).to_string())
+        }
     }
 }
 
@@ -369,12 +371,9 @@ pub fn to_json(value: Value) -> serde_json::Value {
         Value::Union(_, inner) => to_json(*inner),
         Value::Array(items) => J::Array(items.into_iter().map(to_json).collect()),
         Value::Map(m) => J::Object(m.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
-        Value::Record(fields) => J::Object(
-            fields
-                .into_iter()
-                .map(|(k, v)| (k, to_json(v)))
-                .collect(),
-        ),
+        Value::Record(fields) => {
+            J::Object(fields.into_iter().map(|(k, v)| (k, to_json(v))).collect())
+        }
     }
 }
 
@@ -425,7 +424,9 @@ mod tests {
         use ColumnKind::*;
         assert_eq!(
             kinds,
-            vec![Bool, Int, Int, Real, Text, Text, Text, Blob, Int, Text, Json, Json, Json]
+            vec![
+                Bool, Int, Int, Real, Text, Text, Text, Blob, Int, Text, Json, Json, Json
+            ]
         );
         assert_eq!(c[1].avro_type, serde_json::json!("int"));
     }
@@ -444,8 +445,9 @@ mod tests {
 
     #[test]
     fn reserved_and_case_duplicate_fields() {
-        let e = cols(r#"{"type":"record","name":"r","fields":[{"name":"_chunk_id","type":"long"}]}"#)
-            .unwrap_err();
+        let e =
+            cols(r#"{"type":"record","name":"r","fields":[{"name":"_chunk_id","type":"long"}]}"#)
+                .unwrap_err();
         assert!(e.contains("reserved"), "{e}");
         let e = cols(
             r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},{"name":"A","type":"long"}]}"#,
@@ -483,8 +485,9 @@ mod tests {
 
     #[test]
     fn timestamp_collision() {
-        let c = cols(r#"{"type":"record","name":"r","fields":[{"name":"Timestamp","type":"long"}]}"#)
-            .unwrap();
+        let c =
+            cols(r#"{"type":"record","name":"r","fields":[{"name":"Timestamp","type":"long"}]}"#)
+                .unwrap();
         assert!(timestamp_column("timestamp", &c).is_err());
         assert!(timestamp_column("ts", &c).unwrap().server_timestamp);
     }

@@ -276,9 +276,7 @@ fn router(app: Arc<App>, config: &Config) -> Router {
         .route(&format!("/{SERVICE_NAME}/{{*method}}"), grpc)
         .with_state(app);
     if let Some(dir) = &config.www {
-        router = router.fallback_service(
-            ServeDir::new(dir).append_index_html_on_directories(true),
-        );
+        router = router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true));
     }
     router.layer(cors())
 }

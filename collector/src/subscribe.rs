@@ -231,13 +231,20 @@ pub async fn handler(State(app): State<Arc<App>>, ws: WebSocketUpgrade) -> Respo
     // Let frames up to twice the limit through the WebSocket layer, so that
     // an oversized frame gets a clear error event rather than a dropped
     // connection.
-    let limit = app.limits.max_subscribe_frame_bytes.saturating_mul(2).max(1024);
+    let limit = app
+        .limits
+        .max_subscribe_frame_bytes
+        .saturating_mul(2)
+        .max(1024);
     ws.max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| run(app, socket))
 }
 
-async fn read_request(app: &App, socket: &mut WebSocket) -> Result<SubscribeRequest, (u16, String)> {
+async fn read_request(
+    app: &App,
+    socket: &mut WebSocket,
+) -> Result<SubscribeRequest, (u16, String)> {
     let deadline = tokio::time::Instant::now() + app.limits.subscribe_timeout;
     loop {
         let msg = tokio::time::timeout_at(deadline, socket.recv())
@@ -292,7 +299,10 @@ fn check_request(app: &App, req: &SubscribeRequest) -> Result<HashSet<String>, (
         .and_then(|()| crate::auth::validate_cluster_id(&req.cluster_id))
         .map_err(|e| (CLOSE_POLICY, e.to_string()))?;
     if req.collections.is_empty() {
-        return Err((CLOSE_POLICY, "no collections named in the SubscribeRequest".into()));
+        return Err((
+            CLOSE_POLICY,
+            "no collections named in the SubscribeRequest".into(),
+        ));
     }
     let max = app.limits.max_subscribe_collections;
     if req.collections.len() > max {
@@ -330,7 +340,9 @@ async fn run(app: Arc<App>, mut socket: WebSocket) {
     let mut names: Vec<String> = registration.sub.collections.iter().cloned().collect();
     names.sort();
     if socket
-        .send(event_frame(Event::Subscribed(Subscribed { collections: names })))
+        .send(event_frame(Event::Subscribed(Subscribed {
+            collections: names,
+        })))
         .await
         .is_err()
     {

@@ -102,8 +102,8 @@ impl SchemaCache {
 
 fn parse_schema(bytes: &[u8]) -> Result<ParsedSchema, Rejection> {
     let invalid = Rejection::Invalid;
-    let json = std::str::from_utf8(bytes)
-        .map_err(|e| invalid(format!("schema is not UTF-8: {e}")))?;
+    let json =
+        std::str::from_utf8(bytes).map_err(|e| invalid(format!("schema is not UTF-8: {e}")))?;
     if json.trim().is_empty() {
         return Err(invalid("schema is empty".into()));
     }

@@ -52,13 +52,22 @@ fn everything(k: i64, null: bool) -> Value {
                 Value::Union(1, Box::new(Value::Long(k)))
             },
         ),
-        ("arr".into(), Value::Array(vec![Value::Long(1), Value::Long(k)])),
+        (
+            "arr".into(),
+            Value::Array(vec![Value::Long(1), Value::Long(k)]),
+        ),
         (
             "m".into(),
             Value::Map(HashMap::from([("a".to_owned(), Value::String("b".into()))])),
         ),
-        ("rec".into(), Value::Record(vec![("x".into(), Value::Double(0.25))])),
-        ("u".into(), Value::Union(2, Box::new(Value::String("str".into())))),
+        (
+            "rec".into(),
+            Value::Record(vec![("x".into(), Value::Double(0.25))]),
+        ),
+        (
+            "u".into(),
+            Value::Union(2, Box::new(Value::String("str".into()))),
+        ),
     ])
 }
 
@@ -66,10 +75,20 @@ fn everything(k: i64, null: bool) -> Value {
 async fn every_type_is_stored_and_read_back() {
     let t = TestServer::start().await;
     let values = vec![everything(2, false), everything(3, true)];
-    let mut c = raw_chunk("everything", TYPES_SCHEMA, encode(TYPES_SCHEMA, &values), 2, None);
+    let mut c = raw_chunk(
+        "everything",
+        TYPES_SCHEMA,
+        encode(TYPES_SCHEMA, &values),
+        2,
+        None,
+    );
     c.metadata.as_mut().unwrap().timestamp_column = Some("server_ts".into());
     let batch = WriteMetricsBatchRequest { chunks: vec![c] };
-    t.grpc().await.write_metrics_batch(authed(batch)).await.unwrap();
+    t.grpc()
+        .await
+        .write_metrics_batch(authed(batch))
+        .await
+        .unwrap();
 
     let (_, body) = t.get_json("/api/collections/everything/rows").await;
     let r = &body["rows"][0];
@@ -171,12 +190,21 @@ async fn compatible_schema_change_evolves_the_table() {
         ("memory_usage".into(), Value::Long(1)),
         ("cpu_usage".into(), Value::Long(2)),
         ("memory_request".into(), Value::Long(3)),
-        ("node".into(), Value::Union(1, Box::new(Value::String("n1".into())))),
+        (
+            "node".into(),
+            Value::Union(1, Box::new(Value::String("n1".into()))),
+        ),
         ("zone".into(), Value::String("us".into())),
     ]);
     let res = client
         .write_metrics_batch(authed(WriteMetricsBatchRequest {
-            chunks: vec![raw_chunk("containerMetrics", v2, encode(v2, &[row]), 1, None)],
+            chunks: vec![raw_chunk(
+                "containerMetrics",
+                v2,
+                encode(v2, &[row]),
+                1,
+                None,
+            )],
         }))
         .await
         .expect("compatible change accepted")
@@ -246,7 +274,10 @@ async fn stream_failure_keeps_earlier_chunks() {
         "{}",
         err.message()
     );
-    assert!(err.message().contains("1 earlier chunks of this stream were stored, 5 rows"));
+    assert!(
+        err.message()
+            .contains("1 earlier chunks of this stream were stored, 5 rows")
+    );
     assert_eq!(err.metadata().get("x-chunks-acked").unwrap(), "1");
     assert_eq!(err.metadata().get("x-rows-stored").unwrap(), "5");
     assert_eq!(t.stored_counts(), (5, 1));
@@ -264,13 +295,19 @@ async fn fault_injection_over_http_admin_and_library() {
         .await
         .unwrap();
     assert_eq!(set.status(), 200);
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&set.bytes().await.unwrap()).unwrap()["unavailable"], 2);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&set.bytes().await.unwrap()).unwrap()["unavailable"],
+        2
+    );
 
     let batch = || WriteMetricsBatchRequest {
         chunks: vec![chunk(&containers(0, 2), Some(chunk_id(1)))],
     };
     let mut client = t.grpc().await;
-    let err = client.write_metrics_batch(authed(batch())).await.unwrap_err();
+    let err = client
+        .write_metrics_batch(authed(batch()))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     let res = http()
         .post(t.url("/v1/metrics"))
@@ -379,7 +416,9 @@ async fn data_survives_a_restart() {
     let db = dir.path().join("c.db").to_string_lossy().into_owned();
     let mut config = edgemetrics_collector::Config::for_tests([TOKEN]);
     config.db = db.clone();
-    let s = edgemetrics_collector::Server::start(config.clone()).await.unwrap();
+    let s = edgemetrics_collector::Server::start(config.clone())
+        .await
+        .unwrap();
     let mut client =
         edgemetrics_collector::pb::metrics::v1beta::ingestion_api_client::IngestionApiClient::connect(s.url())
             .await
@@ -387,7 +426,10 @@ async fn data_survives_a_restart() {
     let batch = WriteMetricsBatchRequest {
         chunks: vec![chunk(&containers(0, 3), Some(chunk_id(1)))],
     };
-    client.write_metrics_batch(authed(batch.clone())).await.unwrap();
+    client
+        .write_metrics_batch(authed(batch.clone()))
+        .await
+        .unwrap();
     s.shutdown().await.unwrap();
     let s = edgemetrics_collector::Server::start(config).await.unwrap();
     let mut client =
@@ -395,7 +437,11 @@ async fn data_survives_a_restart() {
             .await
             .unwrap();
     // The dedup record survived: the retry is acknowledged, not stored.
-    let res = client.write_metrics_batch(authed(batch)).await.unwrap().into_inner();
+    let res = client
+        .write_metrics_batch(authed(batch))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((res.rows_stored, res.chunks_acked), (0, 1));
     let res = client
         .write_metrics_batch(authed(WriteMetricsBatchRequest {

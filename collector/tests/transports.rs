@@ -55,12 +55,17 @@ fn assert_stored(t: &TestServer, sent: &[Container], ids: &[Option<[u8; 16]>], p
         assert_eq!(cluster, CLUSTER);
         assert!(*received > 1_600_000_000_000, "receive time in ms");
         assert_eq!(ts, received, "server timestamp column is the receive time");
-        assert_eq!(chunk.as_deref(), ids[i / per_chunk].as_ref().map(|c| &c[..]));
+        assert_eq!(
+            chunk.as_deref(),
+            ids[i / per_chunk].as_ref().map(|c| &c[..])
+        );
     }
 }
 
 async fn assert_query_api(t: &TestServer, sent: &[Container]) {
-    let (status, body) = t.get_json("/api/collections/containerMetrics/rows?limit=10000").await;
+    let (status, body) = t
+        .get_json("/api/collections/containerMetrics/rows?limit=10000")
+        .await;
     assert_eq!(status, 200, "{body}");
     let rows = body["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), sent.len());
@@ -119,7 +124,10 @@ async fn grpc_batch_roundtrip_and_stats() {
         .await
         .expect("batch accepted")
         .into_inner();
-    assert_eq!((res.success, res.rows_stored, res.chunks_acked), (true, 40, 2));
+    assert_eq!(
+        (res.success, res.rows_stored, res.chunks_acked),
+        (true, 40, 2)
+    );
     assert_stored(&t, &rows, &ids, 20);
     assert_query_api(&t, &rows).await;
 
@@ -135,13 +143,19 @@ async fn grpc_batch_roundtrip_and_stats() {
     assert_eq!(m["max"], rows[39].memory_usage);
     assert!((m["avg"].as_f64().unwrap() - mean).abs() < 1e-6, "{m}");
     assert!((m["stddev"].as_f64().unwrap() - sd).abs() < 1e-6, "{m}");
-    assert!(stats["fields"].get("container_id").is_none(), "strings have no stats");
+    assert!(
+        stats["fields"].get("container_id").is_none(),
+        "strings have no stats"
+    );
 
     let (_, list) = t.get_json("/api/collections").await;
     let c = &list["collections"][0];
     assert_eq!(c["name"], "containerMetrics");
     assert_eq!(c["rows"], 40);
-    assert_eq!(c["fields"][1], serde_json::json!({"name":"memory_usage","type":"long"}));
+    assert_eq!(
+        c["fields"][1],
+        serde_json::json!({"name":"memory_usage","type":"long"})
+    );
     assert_eq!(c["fields"][5]["name"], "timestamp");
     assert_eq!(c["fields"][5]["server_timestamp"], true);
 
@@ -150,9 +164,13 @@ async fn grpc_batch_roundtrip_and_stats() {
         .get_json("/api/collections/containerMetrics/rows?since_ms=99999999999999")
         .await;
     assert_eq!(none["rows"].as_array().unwrap().len(), 0);
-    let (_, two) = t.get_json("/api/collections/containerMetrics/rows?limit=2").await;
+    let (_, two) = t
+        .get_json("/api/collections/containerMetrics/rows?limit=2")
+        .await;
     rows[1].assert_json(&two["rows"][1]);
-    let (status, err) = t.get_json("/api/collections/containerMetrics/rows?limit=10001").await;
+    let (status, err) = t
+        .get_json("/api/collections/containerMetrics/rows?limit=10001")
+        .await;
     assert_eq!(status, 400, "{err}");
     let (status, err) = t.get_json("/api/collections/nope/rows").await;
     assert_eq!(status, 404);
@@ -212,7 +230,9 @@ async fn grpc_web_over_http1_by_hand() {
         .unwrap();
     assert!(pre.status().is_success());
     assert_eq!(pre.headers()["access-control-allow-origin"], "*");
-    let allowed = pre.headers()["access-control-allow-headers"].to_str().unwrap();
+    let allowed = pre.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
     assert!(allowed.contains("x-cluster-id"), "{allowed}");
     t.stop().await;
 }
@@ -246,7 +266,10 @@ async fn http_post_plain_and_gzip() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/x-protobuf");
     let resp = WriteMetricsResponse::decode(res.bytes().await.unwrap()).unwrap();
-    assert_eq!((resp.success, resp.rows_stored, resp.chunks_acked), (true, 10, 1));
+    assert_eq!(
+        (resp.success, resp.rows_stored, resp.chunks_acked),
+        (true, 10, 1)
+    );
 
     let zipped = WriteMetricsBatchRequest {
         chunks: vec![chunk(&rows[10..], Some(chunk_id(2)))],
@@ -298,7 +321,10 @@ async fn websocket_receives_rows_written_over_grpc() {
             assert!(!r.schema.is_empty(), "schema sent with the first frame");
             schema = Some(Schema::parse_str(std::str::from_utf8(&r.schema).unwrap()).unwrap());
         } else {
-            assert!(r.schema.is_empty(), "schema not repeated for a known fingerprint");
+            assert!(
+                r.schema.is_empty(),
+                "schema not repeated for a known fingerprint"
+            );
         }
         let s = schema.as_ref().unwrap();
         let mut cur = &r.avro[..];
@@ -381,7 +407,9 @@ async fn castai_client_compatibility() {
     assert!(res.success);
     assert_eq!(res.error, None);
     assert_eq!((res.rows_stored, res.chunks_acked), (50, 2));
-    let (_, body) = t.get_json("/api/collections/containerMetrics/rows?limit=100").await;
+    let (_, body) = t
+        .get_json("/api/collections/containerMetrics/rows?limit=100")
+        .await;
     let rows = body["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 50);
     for (i, row) in rows.iter().enumerate() {

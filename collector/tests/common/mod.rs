@@ -41,7 +41,10 @@ pub struct Container {
 impl Container {
     pub fn value(&self) -> Value {
         Value::Record(vec![
-            ("container_id".into(), Value::String(self.container_id.clone())),
+            (
+                "container_id".into(),
+                Value::String(self.container_id.clone()),
+            ),
             ("memory_usage".into(), Value::Long(self.memory_usage)),
             ("cpu_usage".into(), Value::Long(self.cpu_usage)),
             ("memory_request".into(), Value::Long(self.memory_request)),
@@ -164,11 +167,8 @@ impl TestServer {
 
     /// A read-only SQLite connection to the collector's database file.
     pub fn sqlite(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            &self.db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("db opens")
+        rusqlite::Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("db opens")
     }
 
     /// Rows in every collection table, plus the dedup records.
@@ -204,7 +204,10 @@ impl TestServer {
             .expect("GET");
         let status = res.status().as_u16();
         let body = res.bytes().await.expect("body");
-        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Stops the server (and checks that it stops).
@@ -320,9 +323,8 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn ws_connect(server: &TestServer) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
@@ -347,7 +349,9 @@ pub async fn subscribe(server: &TestServer, collections: &[&str]) -> Ws {
     let mut ws = ws_connect(server).await;
     ws_send_request(&mut ws, TOKEN, collections).await;
     match ws_next_event(&mut ws).await {
-        Some(edgemetrics_collector::pb::edgemetrics::v1::subscribe_event::Event::Subscribed(_)) => ws,
+        Some(edgemetrics_collector::pb::edgemetrics::v1::subscribe_event::Event::Subscribed(_)) => {
+            ws
+        }
         other => panic!("expected Subscribed, got {other:?}"),
     }
 }
@@ -363,7 +367,9 @@ pub async fn ws_next_event(
         match msg {
             None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return None,
             Some(Ok(WsMessage::Binary(b))) => {
-                return SubscribeEvent::decode(&b[..]).expect("SubscribeEvent").event;
+                return SubscribeEvent::decode(&b[..])
+                    .expect("SubscribeEvent")
+                    .event;
             }
             Some(Ok(_)) => continue,
         }
@@ -372,5 +378,8 @@ pub async fn ws_next_event(
 
 /// Asserts that the socket is closed next (after any close frame).
 pub async fn ws_expect_closed(ws: &mut Ws) {
-    assert!(ws_next_event(ws).await.is_none(), "expected the socket to close");
+    assert!(
+        ws_next_event(ws).await.is_none(),
+        "expected the socket to close"
+    );
 }
