@@ -7,3 +7,15 @@
 extern crate alloc;
 
 pub mod engine;
+
+#[cfg(feature = "std")]
+pub mod client;
+#[cfg(feature = "native")]
+pub mod native;
+#[cfg(any(feature = "native", feature = "wasm"))]
+pub mod proto;
+
+#[cfg(feature = "std")]
+pub use client::Error;
+#[cfg(feature = "native")]
+pub use native::{ClientBuilder, Metric, MetricClient, MetricConfig, ShutdownReport, Transport};

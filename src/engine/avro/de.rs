@@ -5,18 +5,29 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
 use super::error::DecodeError;
 use super::reader::Reader;
-use super::value::skip;
+use super::value::{MAX_DEPTH, skip, zero_width};
 use crate::engine::schema::{Node, NodeId, Record, Schema};
 
 pub(crate) struct NodeDe<'s, 'r, 'de> {
     pub schema: &'s Schema,
     pub node: NodeId,
     pub reader: &'r mut Reader<'de>,
+    /// How deep the value is nested; deeper than [`MAX_DEPTH`] is refused,
+    /// as `decode_value` does, so that hostile input for a recursive schema
+    /// cannot overflow the stack.
+    pub depth: u32,
 }
 
 impl<'s, 'r, 'de> NodeDe<'s, 'r, 'de> {
     fn at(&mut self, node: NodeId) -> NodeDe<'s, '_, 'de> {
-        NodeDe { schema: self.schema, node, reader: self.reader }
+        NodeDe { schema: self.schema, node, reader: self.reader, depth: self.depth + 1 }
+    }
+
+    fn check_depth(&self) -> Result<(), DecodeError> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.reader.error("values nested too deeply"));
+        }
+        Ok(())
     }
 }
 
@@ -24,6 +35,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, 'de> {
     type Error = DecodeError;
 
     fn deserialize_any<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.check_depth()?;
         let schema = self.schema;
         match schema.node(self.node) {
             Node::Null => visitor.visit_unit(),
@@ -46,13 +58,16 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, 'de> {
                     _ => self.at(u.branches[i]).deserialize_any(visitor),
                 }
             }
-            Node::Record(record) => visitor.visit_map(RecordAccess { schema, record, reader: self.reader, next: 0 }),
-            Node::Array(items) => visitor.visit_seq(BlockAccess::new(schema, *items, self.reader, false)),
-            Node::Map(values) => visitor.visit_map(BlockAccess::new(schema, *values, self.reader, true)),
+            Node::Record(record) => {
+                visitor.visit_map(RecordAccess { schema, record, reader: self.reader, next: 0, depth: self.depth })
+            }
+            Node::Array(items) => visitor.visit_seq(BlockAccess::new(schema, *items, self.reader, false, self.depth)),
+            Node::Map(values) => visitor.visit_map(BlockAccess::new(schema, *values, self.reader, true, self.depth)),
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.check_depth()?;
         let schema = self.schema;
         match schema.node(self.node) {
             Node::Null => visitor.visit_none(),
@@ -73,6 +88,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_, 'de> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
+        self.check_depth()?;
         let schema = self.schema;
         match schema.node(self.node) {
             Node::Enum(e) => {
@@ -133,6 +149,7 @@ struct RecordAccess<'s, 'r, 'de> {
     record: &'s Record,
     reader: &'r mut Reader<'de>,
     next: usize,
+    depth: u32,
 }
 
 impl<'de> de::MapAccess<'de> for RecordAccess<'_, '_, 'de> {
@@ -148,7 +165,7 @@ impl<'de> de::MapAccess<'de> for RecordAccess<'_, '_, 'de> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
         let field = &self.record.fields[self.next];
         self.next += 1;
-        seed.deserialize(NodeDe { schema: self.schema, node: field.node, reader: self.reader })
+        seed.deserialize(NodeDe { schema: self.schema, node: field.node, reader: self.reader, depth: self.depth + 1 })
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -164,11 +181,15 @@ struct BlockAccess<'s, 'r, 'de> {
     left: usize,
     done: bool,
     keyed: bool,
+    /// Whether items can take no bytes (see `Reader::block`).
+    zero_width: bool,
+    depth: u32,
 }
 
 impl<'s, 'r, 'de> BlockAccess<'s, 'r, 'de> {
-    fn new(schema: &'s Schema, node: NodeId, reader: &'r mut Reader<'de>, keyed: bool) -> Self {
-        BlockAccess { schema, node, reader, left: 0, done: false, keyed }
+    fn new(schema: &'s Schema, node: NodeId, reader: &'r mut Reader<'de>, keyed: bool, depth: u32) -> Self {
+        let zero_width = !keyed && zero_width(schema, node);
+        BlockAccess { schema, node, reader, left: 0, done: false, keyed, zero_width, depth }
     }
 
     fn advance(&mut self) -> Result<bool, DecodeError> {
@@ -176,7 +197,7 @@ impl<'s, 'r, 'de> BlockAccess<'s, 'r, 'de> {
             return Ok(false);
         }
         if self.left == 0 {
-            self.left = self.reader.block()?;
+            self.left = self.reader.block(self.zero_width)?;
             if self.left == 0 {
                 self.done = true;
                 return Ok(false);
@@ -194,7 +215,8 @@ impl<'de> de::SeqAccess<'de> for BlockAccess<'_, '_, 'de> {
         if !self.advance()? {
             return Ok(None);
         }
-        seed.deserialize(NodeDe { schema: self.schema, node: self.node, reader: self.reader }).map(Some)
+        seed.deserialize(NodeDe { schema: self.schema, node: self.node, reader: self.reader, depth: self.depth + 1 })
+            .map(Some)
     }
 }
 
@@ -211,7 +233,7 @@ impl<'de> de::MapAccess<'de> for BlockAccess<'_, '_, 'de> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {
-        seed.deserialize(NodeDe { schema: self.schema, node: self.node, reader: self.reader })
+        seed.deserialize(NodeDe { schema: self.schema, node: self.node, reader: self.reader, depth: self.depth + 1 })
     }
 }
 
@@ -253,5 +275,43 @@ impl<'de> de::VariantAccess<'de> for NodeDe<'_, '_, 'de> {
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
         de::Deserializer::deserialize_any(self, visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::boxed::Box;
+    use alloc::vec;
+    use serde::Deserialize;
+
+    use crate::engine::avro::decode;
+    use crate::engine::schema::Schema;
+
+    #[derive(Deserialize)]
+    struct List {
+        next: Option<Box<List>>,
+    }
+
+    #[test]
+    fn refuses_nesting_deeper_than_the_limit_instead_of_overflowing_the_stack() {
+        let schema =
+            Schema::parse(r#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}"#).unwrap();
+        // Branch 1 (another L) a million times: this used to overflow the stack.
+        let mut hostile = vec![0x02u8; 1_000_000];
+        hostile.push(0x00);
+        let error = decode::<List>(&schema, &mut &hostile[..]).err().expect("refused");
+        assert!(error.message.contains("nested too deeply"), "{error}");
+        // A list of 100 is well within the limit.
+        let mut ok = vec![0x02u8; 100];
+        ok.push(0x00);
+        let mut input = &ok[..];
+        let list: List = decode(&schema, &mut input).unwrap();
+        assert!(input.is_empty());
+        let (mut length, mut node) = (0, &list);
+        while let Some(next) = &node.next {
+            length += 1;
+            node = next;
+        }
+        assert_eq!(length, 100);
     }
 }

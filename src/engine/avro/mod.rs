@@ -36,7 +36,7 @@ pub fn encode<T: Serialize + ?Sized>(schema: &Schema, row: &T, out: &mut Vec<u8>
 /// it; strings and bytes may borrow from the input.
 pub fn decode<'de, T: Deserialize<'de>>(schema: &Schema, input: &mut &'de [u8]) -> Result<T, DecodeError> {
     let mut reader = reader::Reader::new(input);
-    let value = T::deserialize(de::NodeDe { schema, node: schema.root(), reader: &mut reader })?;
+    let value = T::deserialize(de::NodeDe { schema, node: schema.root(), reader: &mut reader, depth: 0 })?;
     *input = reader.input;
     Ok(value)
 }

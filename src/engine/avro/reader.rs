@@ -9,11 +9,18 @@ use super::varint::get_long;
 pub(crate) struct Reader<'de> {
     pub input: &'de [u8],
     total: usize,
+    /// How many more items of zero width (see [`Reader::block`]) this input
+    /// may still announce.
+    zero_width_left: u64,
 }
+
+/// Items of zero width one input may hold in all: they take no bytes, so the
+/// input's size cannot bound them, and each costs a decoded value.
+const MAX_ZERO_WIDTH_ITEMS: u64 = 1 << 20;
 
 impl<'de> Reader<'de> {
     pub fn new(input: &'de [u8]) -> Self {
-        Reader { input, total: input.len() }
+        Reader { input, total: input.len(), zero_width_left: MAX_ZERO_WIDTH_ITEMS }
     }
 
     pub fn offset(&self) -> usize {
@@ -96,8 +103,11 @@ impl<'de> Reader<'de> {
 
     /// The item count of the next array or map block; 0 ends the value.
     /// Counts are bounded so that hostile input cannot make a reader loop
-    /// or allocate far beyond its size (items of zero width exist: null).
-    pub fn block(&mut self) -> Result<usize, DecodeError> {
+    /// or allocate far beyond its size: an item takes one byte at least, so
+    /// a count cannot exceed the bytes left, except for items of zero width
+    /// (`zero_width`: null, fixed of size 0, records of such fields), which
+    /// draw on a budget of [`MAX_ZERO_WIDTH_ITEMS`] for the whole input.
+    pub fn block(&mut self, zero_width: bool) -> Result<usize, DecodeError> {
         let count = self.long()?;
         let count = if count < 0 {
             let _byte_size = self.long()?;
@@ -105,8 +115,14 @@ impl<'de> Reader<'de> {
         } else {
             count as u64
         };
-        let limit = (self.input.len() as u64).max(1) * 64;
-        if count > limit {
+        if zero_width {
+            if count > self.zero_width_left {
+                return Err(self.error(format!(
+                    "block of {count} zero-width items is beyond the limit of {MAX_ZERO_WIDTH_ITEMS} per input"
+                )));
+            }
+            self.zero_width_left -= count;
+        } else if count > self.input.len() as u64 {
             return Err(
                 self.error(format!("block of {count} items is implausible for the {} bytes left", self.input.len()))
             );

@@ -100,8 +100,13 @@ impl<'a> NodeSer<'a> {
             Node::Double => self.out.extend_from_slice(&(v as f64).to_le_bytes()),
             Node::Float => self.out.extend_from_slice(&(v as f32).to_le_bytes()),
             Node::Union(u) => {
-                let prefer: Prefer =
-                    if found == "an i64" { |n| matches!(n, Node::Long(_)) } else { |n| matches!(n, Node::Int(_)) };
+                // 64-bit integers prefer long, whatever their sign: a JSON
+                // integer is a u64 when >= 0 and an i64 when negative.
+                let prefer: Prefer = if matches!(found, "an i64" | "a u64") {
+                    |n| matches!(n, Node::Long(_))
+                } else {
+                    |n| matches!(n, Node::Int(_))
+                };
                 return self.union_scalar(u, found, prefer, |s| s.integer(v, found));
             }
             _ => return Err(self.mismatch(found)),
@@ -481,4 +486,44 @@ impl<'a> ser::Serializer for NodeSer<'a> {
 
 fn variant_found(_variant: &'static str) -> &'static str {
     "an enum variant naming no branch"
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+    use serde::Serialize;
+
+    use crate::engine::avro::encode;
+    use crate::engine::schema::Schema;
+
+    #[derive(Serialize)]
+    struct Row<T> {
+        v: T,
+    }
+
+    fn encoded<T: Serialize>(schema: &Schema, v: T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(schema, &Row { v }, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn integers_of_64_bits_prefer_long_in_a_union_whatever_their_sign() {
+        let schema =
+            Schema::parse(r#"{"type":"record","name":"r","fields":[{"name":"v","type":["null","int","long"]}]}"#)
+                .unwrap();
+        // Branch 2 (long) for u64 and i64 alike: JSON integers are u64 when
+        // not negative and i64 when negative, and took int and long.
+        assert_eq!(encoded(&schema, 5u64), [0x04, 0x0a]);
+        assert_eq!(encoded(&schema, -5i64), [0x04, 0x09]);
+        assert_eq!(encoded(&schema, serde_json::json!(5)), [0x04, 0x0a]);
+        assert_eq!(encoded(&schema, serde_json::json!(-5)), [0x04, 0x09]);
+        // Narrower integers prefer int (branch 1).
+        assert_eq!(encoded(&schema, 5i32), [0x02, 0x0a]);
+        assert_eq!(encoded(&schema, 5u32), [0x02, 0x0a]);
+        // A union without long still takes them as int.
+        let int_only =
+            Schema::parse(r#"{"type":"record","name":"r","fields":[{"name":"v","type":["null","int"]}]}"#).unwrap();
+        assert_eq!(encoded(&int_only, 5u64), [0x02, 0x0a]);
+    }
 }

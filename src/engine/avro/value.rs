@@ -54,7 +54,22 @@ impl Value {
 }
 
 /// Nesting deeper than this is refused (recursive schemas and hostile input).
-const MAX_DEPTH: u32 = 256;
+pub(crate) const MAX_DEPTH: u32 = 256;
+
+/// Whether a value of `node` can take no bytes at all: null, fixed of size
+/// 0, and records of only such fields. Arrays of these are the only ones
+/// whose length the input's size does not bound (see `Reader::block`).
+pub(crate) fn zero_width(schema: &Schema, node: NodeId) -> bool {
+    fn at(schema: &Schema, node: NodeId, depth: u32) -> bool {
+        match schema.node(node) {
+            Node::Null => true,
+            Node::Fixed(f) => f.size == 0,
+            Node::Record(r) => depth < MAX_DEPTH && r.fields.iter().all(|f| at(schema, f.node, depth + 1)),
+            _ => false,
+        }
+    }
+    at(schema, node, 0)
+}
 
 pub(crate) fn read(schema: &Schema, node: NodeId, r: &mut Reader<'_>, depth: u32) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
@@ -87,8 +102,9 @@ pub(crate) fn read(schema: &Schema, node: NodeId, r: &mut Reader<'_>, depth: u32
         }
         Node::Array(items) => {
             let mut values = Vec::new();
+            let zero = zero_width(schema, *items);
             loop {
-                let n = r.block()?;
+                let n = r.block(zero)?;
                 if n == 0 {
                     break;
                 }
@@ -102,7 +118,7 @@ pub(crate) fn read(schema: &Schema, node: NodeId, r: &mut Reader<'_>, depth: u32
         Node::Map(values_node) => {
             let mut entries = Vec::new();
             loop {
-                let n = r.block()?;
+                let n = r.block(false)?;
                 if n == 0 {
                     break;
                 }
@@ -160,17 +176,20 @@ pub(crate) fn skip(schema: &Schema, node: NodeId, r: &mut Reader<'_>, depth: u32
                 skip(schema, f.node, r, depth + 1)?;
             }
         }
-        Node::Array(items) => loop {
-            let n = r.block()?;
-            if n == 0 {
-                break;
+        Node::Array(items) => {
+            let zero = zero_width(schema, *items);
+            loop {
+                let n = r.block(zero)?;
+                if n == 0 {
+                    break;
+                }
+                for _ in 0..n {
+                    skip(schema, *items, r, depth + 1)?;
+                }
             }
-            for _ in 0..n {
-                skip(schema, *items, r, depth + 1)?;
-            }
-        },
+        }
         Node::Map(values) => loop {
-            let n = r.block()?;
+            let n = r.block(false)?;
             if n == 0 {
                 break;
             }
@@ -212,5 +231,66 @@ impl Serialize for Value {
             }
             Value::Union(_, v) => v.serialize(s),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::Value;
+    use crate::engine::avro::varint::put_long;
+    use crate::engine::avro::{decode_all, encode};
+    use crate::engine::schema::Schema;
+
+    fn array_of(items: &str) -> Schema {
+        let text = alloc::format!(
+            r#"{{"type":"record","name":"r","fields":[{{"name":"a","type":{{"type":"array","items":{items}}}}}]}}"#
+        );
+        Schema::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn arrays_of_zero_width_items_decode_when_longer_than_the_bytes_left() {
+        // 300 nulls, then 70 empty records, last in the datum: both counts
+        // exceed 64 times the bytes left, which the old bound refused.
+        let schema = Schema::parse(
+            r#"{"type":"record","name":"r","fields":[{"name":"nulls","type":{"type":"array","items":"null"}},
+            {"name":"empties","type":{"type":"array","items":{"type":"record","name":"e","fields":[]}}}]}"#,
+        )
+        .unwrap();
+        let bytes = [0xd8, 0x04, 0x00, 0x8c, 0x01, 0x00];
+        let rows = decode_all(&schema, &bytes, 1).unwrap();
+        assert!(matches!(rows[0].field("nulls"), Some(Value::Array(a)) if a.len() == 300));
+        assert!(matches!(rows[0].field("empties"), Some(Value::Array(a)) if a.len() == 70));
+        let mut again = Vec::new();
+        encode(&schema, &rows[0], &mut again).unwrap();
+        assert_eq!(again, bytes);
+    }
+
+    #[test]
+    fn block_counts_stay_bounded() {
+        // Five ints announced, three bytes left.
+        let error = decode_all(&array_of(r#""int""#), &[0x0a, 0x02, 0x04, 0x00], 1).unwrap_err();
+        assert!(error.message.contains("implausible"), "{error}");
+        // A trillion nulls are refused, not decoded.
+        let mut hostile = Vec::new();
+        put_long(&mut hostile, 1 << 40);
+        hostile.push(0);
+        let error = decode_all(&array_of(r#""null""#), &hostile, 1).unwrap_err();
+        assert!(error.message.contains("zero-width"), "{error}");
+        // The budget is for the whole input, not per block.
+        let mut blocks = Vec::new();
+        for _ in 0..3 {
+            put_long(&mut blocks, 1 << 19);
+        }
+        blocks.push(0);
+        let error = decode_all(&array_of(r#""null""#), &blocks, 1).unwrap_err();
+        assert!(error.message.contains("zero-width"), "{error}");
+        let mut two = Vec::new();
+        put_long(&mut two, 1 << 19);
+        put_long(&mut two, 1 << 19);
+        two.push(0);
+        assert!(decode_all(&array_of(r#""null""#), &two, 1).is_ok());
     }
 }

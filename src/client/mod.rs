@@ -1,0 +1,216 @@
+//! What the native, browser and Worker clients share: the metrics'
+//! buffers and the pipeline behind locks, and the errors users see. The
+//! drivers around it only decide when to poll and how to send.
+
+mod error;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use crate::engine::buffer::{MetricBuffer, MetricOptions};
+use crate::engine::chunk::Chunk;
+use crate::engine::pipeline::{Action, Failure, Pipeline, PipelineConfig};
+use crate::engine::schema::Schema;
+use crate::engine::stats::{Event, Stats};
+
+pub use error::Error;
+
+/// The buffer of one metric.
+#[derive(Debug)]
+pub(crate) struct MetricSlot {
+    buffer: Mutex<MetricBuffer>,
+}
+
+impl MetricSlot {
+    pub(crate) fn schema(&self) -> Arc<Schema> {
+        lock(&self.buffer).schema().clone()
+    }
+}
+
+/// Milliseconds on a monotonic clock the driver owns.
+pub(crate) type Clock = Box<dyn Fn() -> u64 + Send + Sync>;
+/// Tells the driver to poll the pipeline again.
+pub(crate) type Wake = Box<dyn Fn() + Send + Sync>;
+
+/// The state every client driver shares.
+pub(crate) struct Core {
+    pipeline: Mutex<Pipeline>,
+    metrics: Mutex<Vec<Arc<MetricSlot>>>,
+    clock: Clock,
+    wake: Wake,
+    closed: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Core {
+    pub(crate) fn new(
+        config: PipelineConfig,
+        session: u64,
+        seed: u64,
+        clock: Clock,
+        wake: Wake,
+    ) -> Result<Self, Error> {
+        Ok(Core {
+            pipeline: Mutex::new(Pipeline::new(config, session, seed)?),
+            metrics: Mutex::new(Vec::new()),
+            clock,
+            wake,
+            closed: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    pub(crate) fn add_metric(&self, schema: Arc<Schema>, options: MetricOptions) -> Result<Arc<MetricSlot>, Error> {
+        self.check_open()?;
+        let buffer = MetricBuffer::new(schema, options)?;
+        let slot = Arc::new(MetricSlot { buffer: Mutex::new(buffer) });
+        lock(&self.metrics).push(slot.clone());
+        Ok(slot)
+    }
+
+    /// Encodes one row into its metric's open chunk; never waits on the network.
+    pub(crate) fn write<T: Serialize + ?Sized>(&self, slot: &MetricSlot, row: &T) -> Result<(), Error> {
+        self.check_open()?;
+        let mut buffer = lock(&slot.buffer);
+        let was_empty = buffer.open_rows() == 0;
+        let sealed = buffer.write(row)?;
+        self.after_write(was_empty, &buffer, sealed);
+        Ok(())
+    }
+
+    /// Encodes all rows or none.
+    pub(crate) fn write_all<'a, T, I>(&self, slot: &MetricSlot, rows: I) -> Result<usize, Error>
+    where
+        T: Serialize + ?Sized + 'a,
+        I: IntoIterator<Item = &'a T>,
+    {
+        self.check_open()?;
+        let mut buffer = lock(&slot.buffer);
+        let was_empty = buffer.open_rows() == 0;
+        let mut sealed = Vec::new();
+        let count = buffer.write_all(rows, &mut sealed)?;
+        let mut pipeline = lock(&self.pipeline);
+        let pushed = !sealed.is_empty();
+        for chunk in sealed {
+            pipeline.push(chunk);
+        }
+        let newly_open = was_empty && buffer.open_rows() > 0;
+        if buffer.open_rows() > 0 {
+            pipeline.note_open_rows(self.now());
+        }
+        drop(pipeline);
+        if pushed || newly_open {
+            (self.wake)();
+        }
+        Ok(count)
+    }
+
+    fn after_write(&self, was_empty: bool, buffer: &MetricBuffer, sealed: Option<Chunk>) {
+        let newly_open = was_empty && buffer.open_rows() > 0;
+        if sealed.is_none() && !newly_open {
+            return;
+        }
+        let mut pipeline = lock(&self.pipeline);
+        if let Some(chunk) = sealed {
+            pipeline.push(chunk);
+        }
+        if buffer.open_rows() > 0 {
+            pipeline.note_open_rows(self.now());
+        }
+        drop(pipeline);
+        (self.wake)();
+    }
+
+    /// Seals every metric's open chunk. Returns the sequence number below
+    /// which every chunk holding a row written so far lies.
+    pub(crate) fn seal_all(&self) -> u64 {
+        let metrics = lock(&self.metrics).clone();
+        for slot in metrics {
+            let mut buffer = lock(&slot.buffer);
+            if let Some(chunk) = buffer.take_open() {
+                lock(&self.pipeline).push(chunk);
+            }
+        }
+        lock(&self.pipeline).next_seq()
+    }
+
+    pub(crate) fn poll(&self) -> Action {
+        let now = self.now();
+        lock(&self.pipeline).poll(now)
+    }
+
+    /// Reports how sending batch `id` ended.
+    pub(crate) fn complete(&self, id: u64, outcome: Result<(), Failure>) {
+        let mut pipeline = lock(&self.pipeline);
+        match outcome {
+            Ok(()) => {
+                pipeline.ack(id);
+            }
+            Err(failure) => {
+                let message = match &failure {
+                    Failure::Retryable { message, .. } | Failure::Permanent { message } => message.clone(),
+                };
+                pipeline.fail(id, failure, self.now());
+                *lock(&self.last_error) = Some(message);
+            }
+        }
+    }
+
+    pub(crate) fn pending_before(&self, seq: u64) -> bool {
+        lock(&self.pipeline).pending_before(seq)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.pipeline).is_empty()
+    }
+
+    pub(crate) fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
+    /// Drops what is still undelivered, counting it; returns the rows.
+    pub(crate) fn abandon(&self, message: &str) -> u64 {
+        lock(&self.pipeline).abandon(message)
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        match self.is_closed() {
+            true => Err(Error::Closed),
+            false => Ok(()),
+        }
+    }
+
+    pub(crate) fn pop_event(&self) -> Option<Event> {
+        lock(&self.pipeline).pop_event()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = lock(&self.pipeline).stats();
+        for slot in lock(&self.metrics).iter() {
+            let buffer = lock(&slot.buffer);
+            stats.rows_written += buffer.rows_written();
+            stats.rows_open += u64::from(buffer.open_rows());
+        }
+        stats
+    }
+}
+
+/// Locks, carrying on after a panic elsewhere: every critical section leaves
+/// the state consistent before anything that can panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,343 @@
+//! Configuration of the native client and its metrics, checked up front so
+//! that a mistake is reported by name at start-up, not at the first send.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+
+use super::transport::{Endpoint, Sender};
+use super::{Inner, MetricClient, driver, random_u64};
+use crate::client::{Core, Error};
+use crate::engine::buffer::{DEFAULT_MAX_CHUNK_SIZE, MetricOptions, OptionError};
+use crate::engine::pipeline::PipelineConfig;
+use crate::engine::schema::Schema;
+use crate::engine::stats::Event;
+
+/// How batches travel to the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// `IngestionAPI/WriteMetrics` client streaming, as castai/metrics sends.
+    #[default]
+    Grpc,
+    /// `POST /v1/metrics` with a protobuf batch.
+    Http,
+}
+
+/// Configures a [`MetricClient`]; `api_addr`, `api_token` and `cluster_id`
+/// are required.
+pub struct ClientBuilder {
+    api_addr: Option<String>,
+    api_token: Option<String>,
+    cluster_id: Option<String>,
+    insecure: bool,
+    ca_certificate_pem: Option<Vec<u8>>,
+    flush_interval: Duration,
+    max_retry_interval: Duration,
+    drain_timeout: Duration,
+    request_timeout: Duration,
+    max_buffer_bytes: usize,
+    transport: Transport,
+    on_event: Option<Box<dyn Fn(&Event) + Send + Sync>>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        let pipeline = PipelineConfig::default();
+        ClientBuilder {
+            api_addr: None,
+            api_token: None,
+            cluster_id: None,
+            insecure: false,
+            ca_certificate_pem: None,
+            flush_interval: Duration::from_millis(pipeline.flush_interval_ms),
+            max_retry_interval: Duration::from_millis(pipeline.max_retry_interval_ms),
+            drain_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_buffer_bytes: pipeline.max_buffer_bytes,
+            transport: Transport::Grpc,
+            on_event: None,
+        }
+    }
+}
+
+/// The token never appears in debug output.
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_addr", &self.api_addr)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("cluster_id", &self.cluster_id)
+            .field("insecure", &self.insecure)
+            .field("flush_interval", &self.flush_interval)
+            .field("max_retry_interval", &self.max_retry_interval)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_buffer_bytes", &self.max_buffer_bytes)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// The collector: `host:port` (TLS, or plaintext when insecure) or a
+    /// URL with `https://` (or `http://` when insecure).
+    pub fn api_addr(mut self, addr: impl Into<String>) -> Self {
+        self.api_addr = Some(addr.into());
+        self
+    }
+
+    /// The API token, sent as `authorization: Token <token>`.
+    pub fn api_token(mut self, token: impl Into<String>) -> Self {
+        self.api_token = Some(token.into());
+        self
+    }
+
+    /// The cluster id, sent as `x-cluster-id`.
+    pub fn cluster_id(mut self, id: impl Into<String>) -> Self {
+        self.cluster_id = Some(id.into());
+        self
+    }
+
+    /// Plaintext instead of TLS (development only; default false).
+    pub fn insecure(mut self, insecure: bool) -> Self {
+        self.insecure = insecure;
+        self
+    }
+
+    /// Trusts this CA (PEM) in addition to the web PKI roots.
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate_pem = Some(pem.into());
+        self
+    }
+
+    /// How long rows wait in an open chunk before they are sent (default 200 ms).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// The longest wait between retries (default 15 s).
+    pub fn max_retry_interval(mut self, interval: Duration) -> Self {
+        self.max_retry_interval = interval;
+        self
+    }
+
+    /// How long `flush` and `shutdown` wait for acknowledgements (default 10 s).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// How long one send may take (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The memory cap on sealed, unacknowledged bytes (default 64 MiB).
+    pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffer_bytes = bytes;
+        self
+    }
+
+    /// gRPC streaming (default) or HTTP POST.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Called with every event (rows dropped, retries scheduled), on the
+    /// driver task or in `flush`/`shutdown`; keep it short.
+    pub fn on_event(mut self, callback: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Box::new(callback));
+        self
+    }
+
+    /// Checks the options and starts the driver on the current tokio runtime.
+    pub fn build(self) -> Result<MetricClient, Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| OptionError::new("runtime", "build() must be called inside a tokio runtime"))?;
+        let token = required("api_token", self.api_token)?;
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(OptionError::new("api_token", "must be non-empty printable ASCII without spaces").into());
+        }
+        let cluster_id = required("cluster_id", self.cluster_id)?;
+        if !is_cluster_id(&cluster_id) {
+            let message = format!("\"{cluster_id}\" is not 1 to 128 characters of A-Z a-z 0-9 . _ : -");
+            return Err(OptionError::new("cluster_id", message).into());
+        }
+        let url = base_url(&required("api_addr", self.api_addr)?, self.insecure)?;
+        for (option, duration) in [
+            ("flush_interval", self.flush_interval),
+            ("max_retry_interval", self.max_retry_interval),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if duration.is_zero() {
+                return Err(OptionError::new(option, "must be greater than 0").into());
+            }
+        }
+        let config = PipelineConfig {
+            flush_interval_ms: millis(self.flush_interval),
+            max_retry_interval_ms: millis(self.max_retry_interval),
+            initial_retry_interval_ms: PipelineConfig::default()
+                .initial_retry_interval_ms
+                .min(millis(self.max_retry_interval)),
+            max_buffer_bytes: self.max_buffer_bytes,
+            ..PipelineConfig::default()
+        };
+        let endpoint = Endpoint {
+            url,
+            token,
+            cluster_id,
+            ca_certificate_pem: self.ca_certificate_pem,
+            request_timeout: self.request_timeout,
+        };
+        let sender = Sender::new(self.transport, endpoint)?;
+
+        let wake = Arc::new(Notify::new());
+        let start = Instant::now();
+        let driver_wake = wake.clone();
+        let core = Core::new(
+            config,
+            random_u64(),
+            random_u64(),
+            Box::new(move || start.elapsed().as_millis() as u64),
+            Box::new(move || driver_wake.notify_one()),
+        )?;
+        let inner = Arc::new(Inner {
+            core,
+            wake,
+            progress: watch::channel(0).0,
+            stop: Notify::new(),
+            drain_timeout: self.drain_timeout,
+            on_event: self.on_event,
+            driver: Mutex::new(None),
+        });
+        let handle = runtime.spawn(driver::run(inner.clone(), Arc::new(sender)));
+        *inner.driver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(handle);
+        Ok(MetricClient { inner })
+    }
+}
+
+fn required(option: &'static str, value: Option<String>) -> Result<String, OptionError> {
+    value.ok_or_else(|| OptionError::new(option, "is required"))
+}
+
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+/// The collector's rule for cluster ids.
+fn is_cluster_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+}
+
+/// `https://host:port` (or `http://` when insecure) from either form of address.
+fn base_url(addr: &str, insecure: bool) -> Result<String, OptionError> {
+    let bad = |message: String| OptionError::new("api_addr", message);
+    let (scheme, rest) = match addr.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None => ((if insecure { "http" } else { "https" }).to_string(), addr),
+    };
+    match (scheme.as_str(), insecure) {
+        ("https", false) | ("http", true) => {}
+        ("http", false) => return Err(bad(format!("\"{addr}\" is plaintext; set insecure(true) to allow it"))),
+        ("https", true) => return Err(bad(format!("\"{addr}\" asks for TLS but insecure(true) is set"))),
+        _ => return Err(bad(format!("\"{addr}\": the scheme must be http or https"))),
+    }
+    let authority = rest.trim_end_matches('/');
+    let valid = !authority.is_empty()
+        && !authority.contains(['/', ' ', '?', '#', '@'])
+        && authority.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !valid {
+        return Err(bad(format!("\"{addr}\" is not host:port")));
+    }
+    Ok(format!("{scheme}://{authority}"))
+}
+
+/// A metric's schema and chunking; the schema (text or parsed) is required.
+#[derive(Debug, Clone, Default)]
+pub struct MetricConfig {
+    schema_text: Option<String>,
+    schema: Option<Arc<Schema>>,
+    max_chunk_size: Option<usize>,
+    skip_timestamp: bool,
+    timestamp_column: Option<String>,
+}
+
+impl MetricConfig {
+    /// A metric whose rows are encoded with this Avro record schema (JSON).
+    pub fn schema(text: impl Into<String>) -> Self {
+        MetricConfig { schema_text: Some(text.into()), ..Default::default() }
+    }
+
+    /// A metric with an already parsed schema.
+    pub fn parsed(schema: Schema) -> Self {
+        MetricConfig { schema: Some(Arc::new(schema)), ..Default::default() }
+    }
+
+    /// Seal chunks before they pass this many bytes (default 1 MiB, at most 20 MiB).
+    pub fn max_chunk_size(mut self, bytes: usize) -> Self {
+        self.max_chunk_size = Some(bytes);
+        self
+    }
+
+    /// Ask the collector not to add a receive-time column.
+    pub fn skip_timestamp(mut self, skip: bool) -> Self {
+        self.skip_timestamp = skip;
+        self
+    }
+
+    /// Name of the collector's receive-time column (default `timestamp`).
+    pub fn timestamp_column(mut self, column: impl Into<String>) -> Self {
+        self.timestamp_column = Some(column.into());
+        self
+    }
+
+    pub(super) fn into_parts(self) -> Result<(Arc<Schema>, MetricOptions), Error> {
+        let schema = match (self.schema, self.schema_text) {
+            (Some(schema), None) => schema,
+            (None, Some(text)) => Arc::new(Schema::parse(&text)?),
+            (None, None) => {
+                return Err(OptionError::new("schema", "is required (a schema text or a parsed schema)").into());
+            }
+            (Some(_), Some(_)) => unreachable!("the constructors set one"),
+        };
+        let options = MetricOptions {
+            max_chunk_size: self.max_chunk_size.unwrap_or(DEFAULT_MAX_CHUNK_SIZE),
+            skip_timestamp: self.skip_timestamp,
+            timestamp_column: self.timestamp_column,
+        };
+        Ok((schema, options))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(base_url("collector:443", false).unwrap(), "https://collector:443");
+        assert_eq!(base_url("127.0.0.1:7070", true).unwrap(), "http://127.0.0.1:7070");
+        assert_eq!(base_url("https://collector:443/", false).unwrap(), "https://collector:443");
+        let plaintext = base_url("http://collector:80", false).unwrap_err();
+        assert_eq!(
+            plaintext.to_string(),
+            "option \"api_addr\": \"http://collector:80\" is plaintext; set insecure(true) to allow it"
+        );
+        assert!(base_url("collector", false).is_err());
+        assert!(base_url("ftp://collector:21", true).is_err());
+        assert!(base_url("https://user@collector:443", false).is_err());
+    }
+
+    #[test]
+    fn cluster_ids() {
+        assert!(is_cluster_id("prod-eu:1.a_b"));
+        assert!(!is_cluster_id(""));
+        assert!(!is_cluster_id("has space"));
+        assert!(!is_cluster_id(&"x".repeat(129)));
+    }
+}

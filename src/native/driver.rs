@@ -1,0 +1,43 @@
+//! The tokio task that moves batches between the pipeline and the transport.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::Inner;
+use super::transport::Sender;
+use crate::engine::pipeline::Action;
+
+/// Runs until `shutdown` stops it; sends that are still on the wire then are
+/// cancelled (their chunks were already counted as undelivered).
+pub(super) async fn run(inner: Arc<Inner>, sender: Arc<Sender>) {
+    let mut sends = JoinSet::new();
+    loop {
+        inner.deliver_events();
+        let sleep = match inner.core.poll() {
+            Action::Flush => {
+                inner.core.seal_all();
+                continue;
+            }
+            Action::Send(batch) => {
+                let (inner, sender) = (inner.clone(), sender.clone());
+                sends.spawn(async move {
+                    let outcome = sender.send(&batch).await;
+                    inner.core.complete(batch.id, outcome);
+                    inner.progress.send_modify(|count| *count += 1);
+                });
+                continue;
+            }
+            Action::WaitUntil(at) => Some(Duration::from_millis(at.saturating_sub(inner.core.now()))),
+            Action::Idle => None,
+        };
+        tokio::select! {
+            () = inner.stop.notified() => break,
+            () = inner.wake.notified() => {}
+            Some(_) = sends.join_next(), if !sends.is_empty() => {}
+            () = tokio::time::sleep(sleep.unwrap_or_default()), if sleep.is_some() => {}
+        }
+    }
+    sends.abort_all();
+}

@@ -1,0 +1,198 @@
+//! The native client: `MetricClient` on tokio, sending over gRPC (tonic,
+//! rustls) or HTTP POST, the way castai/metrics is used from Go, but keeping
+//! every chunk until the collector acknowledged it.
+
+mod config;
+mod driver;
+mod transport;
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::client::{Core, MetricSlot};
+use crate::engine::buffer::MetricOptions;
+use crate::engine::schema::Schema;
+use crate::engine::stats::{Event, Stats};
+
+pub use crate::client::Error;
+pub use config::{ClientBuilder, MetricConfig, Transport};
+
+/// The handle on a client: cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct MetricClient {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    core: Core,
+    /// Wakes the driver: something was pushed, or a flush or shutdown began.
+    wake: Arc<Notify>,
+    /// Counts completed sends, so flushes can wait for progress.
+    progress: watch::Sender<u64>,
+    stop: Notify,
+    drain_timeout: Duration,
+    on_event: Option<Box<dyn Fn(&Event) + Send + Sync>>,
+    driver: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for MetricClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricClient").field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+/// What `shutdown` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// The final counters.
+    pub stats: Stats,
+    /// Rows that were still undelivered when the drain timeout ran out
+    /// (also counted in `stats.rows_dropped_shutdown`).
+    pub undelivered_rows: u64,
+}
+
+impl MetricClient {
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A typed metric: rows of `T` encoded with the configured schema.
+    pub fn metric<T: Serialize>(&self, config: MetricConfig) -> Result<Metric<T>, Error> {
+        let (schema, options): (Arc<Schema>, MetricOptions) = config.into_parts()?;
+        let slot = self.inner.core.add_metric(schema, options)?;
+        Ok(Metric { client: self.inner.clone(), slot, rows: PhantomData })
+    }
+
+    /// Seals every open chunk and waits until all rows written before the
+    /// call are acknowledged, at most the drain timeout. Rows that are not
+    /// delivered by then stay buffered and keep being retried.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        let before = inner.core.stats();
+        let target = inner.core.seal_all();
+        inner.wake.notify_one();
+        let delivered = inner.wait(inner.drain_timeout, |core| !core.pending_before(target)).await;
+        // The callback has seen every event of this flush when it returns.
+        inner.deliver_events();
+        let after = inner.core.stats();
+        if !delivered {
+            return Err(Error::NotDelivered { pending_rows: after.rows_pending, last_error: inner.core.last_error() });
+        }
+        let rejected = after.rows_dropped_rejected - before.rows_dropped_rejected;
+        let capped = after.rows_dropped_memory_cap - before.rows_dropped_memory_cap;
+        let reason = match (rejected, capped) {
+            (0, 0) => return Ok(()),
+            (0, _) => "the memory cap on buffered bytes was reached while the collector was away".to_string(),
+            _ => format!("rejected by the collector: {}", inner.core.last_error().unwrap_or_default()),
+        };
+        Err(Error::Dropped { rows: rejected + capped, reason })
+    }
+
+    /// Stops taking rows, delivers what is buffered within the drain
+    /// timeout, drops and counts the rest, and stops the driver.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        let inner = &self.inner;
+        inner.core.close();
+        inner.core.seal_all();
+        inner.wake.notify_one();
+        inner.wait(inner.drain_timeout, Core::is_empty).await;
+        let undelivered_rows = inner.core.abandon("shutdown before the collector acknowledged the rows");
+        inner.stop.notify_one();
+        let driver = inner.driver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(driver) = driver {
+            let _ = driver.await;
+        }
+        inner.deliver_events();
+        ShutdownReport { stats: inner.core.stats(), undelivered_rows }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.core.stats()
+    }
+}
+
+impl Inner {
+    /// Waits until `done` holds or `timeout` passes; true when it holds.
+    async fn wait(&self, timeout: Duration, done: impl Fn(&Core) -> bool) -> bool {
+        // Subscribed before the first check, so no completion is missed.
+        let mut progress = self.progress.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if done(&self.core) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, progress.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return done(&self.core),
+            }
+        }
+    }
+
+    /// Hands the pipeline's events to the user's callback and the log.
+    fn deliver_events(&self) {
+        while let Some(event) = self.core.pop_event() {
+            match &event {
+                Event::Dropped { .. } => tracing::warn!(target: "edgemetrics", "{event}"),
+                Event::RetryScheduled { .. } => tracing::info!(target: "edgemetrics", "{event}"),
+            }
+            if let Some(callback) = &self.on_event {
+                callback(&event);
+            }
+        }
+    }
+}
+
+/// A typed metric; writes never wait on the network.
+pub struct Metric<T> {
+    client: Arc<Inner>,
+    slot: Arc<MetricSlot>,
+    rows: PhantomData<fn(&T)>,
+}
+
+impl<T> Clone for Metric<T> {
+    fn clone(&self) -> Self {
+        Metric { client: self.client.clone(), slot: self.slot.clone(), rows: PhantomData }
+    }
+}
+
+impl<T> std::fmt::Debug for Metric<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metric").field("collection", &self.slot.schema().collection()).finish_non_exhaustive()
+    }
+}
+
+impl<T: Serialize> Metric<T> {
+    /// Buffers one row. A row that does not fit the schema is rejected with
+    /// the field at fault, and nothing of it is buffered.
+    pub fn write(&self, row: &T) -> Result<(), Error> {
+        self.client.core.write(&self.slot, row)
+    }
+
+    /// Buffers all rows, or none when one does not fit (the error gives its index).
+    pub fn write_all<'a>(&self, rows: impl IntoIterator<Item = &'a T>) -> Result<usize, Error>
+    where
+        T: 'a,
+    {
+        self.client.core.write_all(&self.slot, rows)
+    }
+
+    /// The metric's schema.
+    pub fn schema(&self) -> Arc<Schema> {
+        self.slot.schema()
+    }
+}
+
+/// A random u64 from the OS, through std's hasher seeding (no dependency).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    hasher.finish()
+}
