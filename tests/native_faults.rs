@@ -1,0 +1,179 @@
+//! The native client through a real TLS handshake, and through the collector
+//! process being killed and restarted mid-run.
+
+mod native_support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgemetrics::{Error, MetricClient, MetricConfig};
+use native_support::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// Terminates TLS (with a certificate made for this test) in front of the
+/// plaintext collector: the client's TLS stack does a real handshake.
+async fn tls_front(backend: SocketAddr) -> (SocketAddr, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![CertificateDer::from(certified.cert.der().to_vec())], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut plain = TcpStream::connect(backend).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (addr, cert_pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_custom_ca_delivers_over_grpc_and_http() {
+    let server = Collector::start().await;
+    let (front, ca) = tls_front(server.addr()).await;
+    for transport in [edgemetrics::Transport::Grpc, edgemetrics::Transport::Http] {
+        let client = MetricClient::builder()
+            .api_addr(format!("localhost:{}", front.port()))
+            .api_token(TOKEN)
+            .cluster_id(CLUSTER)
+            .ca_certificate_pem(ca.clone())
+            .transport(transport)
+            .build()
+            .unwrap();
+        let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
+        let start = if transport == edgemetrics::Transport::Grpc { 0 } else { 100 };
+        metric.write_all(&containers(start, 20)).unwrap();
+        client.flush().await.unwrap();
+    }
+    let expected: Vec<_> = containers(0, 20).into_iter().chain(containers(100, 20)).collect();
+    assert_same_rows(&server.rows("containerMetrics", CLUSTER).await, &expected, "over TLS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_without_trust_or_against_plaintext_delivers_nothing() {
+    let server = Collector::start().await;
+    let (front, _ca) = tls_front(server.addr()).await;
+    for addr in [format!("localhost:{}", front.port()), server.addr().to_string()] {
+        // Untrusted certificate, then a plaintext server: TLS is never skipped.
+        let client = MetricClient::builder()
+            .api_addr(addr.clone())
+            .api_token(TOKEN)
+            .cluster_id(CLUSTER)
+            .drain_timeout(Duration::from_millis(700))
+            .build()
+            .unwrap();
+        let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
+        metric.write_all(&containers(0, 3)).unwrap();
+        let error = client.flush().await.unwrap_err();
+        assert!(matches!(error, Error::NotDelivered { pending_rows: 3, .. }), "{addr}: {error}");
+        client.shutdown().await;
+    }
+    assert!(server.chunks().is_empty());
+}
+
+/// The collector as a separate process, so that it can be killed outright.
+struct CollectorProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+fn collector_binary() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps.parent().unwrap().parent().unwrap().join("edgemetrics-collector");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p edgemetrics-collector` (make test does)",
+        path.display()
+    );
+    path
+}
+
+impl CollectorProcess {
+    async fn start(db: &Path, addr: &str) -> Self {
+        let mut child = Command::new(collector_binary())
+            .args(["--addr", addr, "--db", db.to_str().unwrap(), "--token", TOKEN])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
+        let url = line.strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+        CollectorProcess { child, addr: url.parse().unwrap() }
+    }
+
+    async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_killed_and_restarted_mid_run_loses_nothing_and_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("restart.db");
+    let first = CollectorProcess::start(&db, "127.0.0.1:0").await;
+    let addr = first.addr;
+    let client = MetricClient::builder()
+        .api_addr(addr.to_string())
+        .api_token(TOKEN)
+        .cluster_id(CLUSTER)
+        .insecure(true)
+        .flush_interval(Duration::from_millis(20))
+        .max_retry_interval(Duration::from_millis(300))
+        .drain_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA).max_chunk_size(2048)).unwrap();
+    let rows = containers(0, 30_000);
+    let writer = {
+        let (metric, rows) = (metric.clone(), rows.clone());
+        tokio::spawn(async move {
+            for batch in rows.chunks(500) {
+                metric.write_all(batch).unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let acked_before_kill = client.stats().rows_acked;
+    first.kill().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = CollectorProcess::start(&db, &addr.to_string()).await;
+    writer.await.unwrap();
+    client.flush().await.unwrap();
+
+    let stats = client.stats();
+    assert!(acked_before_kill > 0 && acked_before_kill < 30_000, "the kill happened mid-run: {acked_before_kill}");
+    assert!(stats.retries > 0, "sends failed while the collector was away: {stats:?}");
+    assert_eq!((stats.rows_acked, stats.rows_dropped()), (30_000, 0), "{stats:?}");
+    let sqlite = rusqlite::Connection::open(&db).unwrap();
+    let (count, distinct): (i64, i64) = sqlite
+        .query_row("SELECT COUNT(*), COUNT(DISTINCT memory_usage) FROM containerMetrics", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((count, distinct), (30_000, 30_000), "every row stored exactly once");
+    second.kill().await;
+}
