@@ -48,11 +48,7 @@ impl Tokens {
         for t in self.0.iter() {
             ok |= constant_time_eq(t.as_bytes(), token.as_bytes());
         }
-        if ok {
-            Ok(())
-        } else {
-            Err(AuthError::InvalidToken)
-        }
+        if ok { Ok(()) } else { Err(AuthError::InvalidToken) }
     }
 
     /// Checks an `authorization` header value (`Token <t>` or `Bearer <t>`).
@@ -84,11 +80,7 @@ impl Tokens {
 
 fn strip_scheme(header: &str) -> Option<&str> {
     let (scheme, rest) = header.split_once(' ')?;
-    if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
-        Some(rest)
-    } else {
-        None
-    }
+    if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") { Some(rest) } else { None }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -107,18 +99,10 @@ pub fn validate_cluster_id(id: &str) -> Result<(), AuthError> {
         return Err(AuthError::MissingClusterId);
     }
     if id.len() > MAX_CLUSTER_ID_LEN {
-        return Err(AuthError::InvalidClusterId(format!(
-            "{} characters, the limit is {MAX_CLUSTER_ID_LEN}",
-            id.len()
-        )));
+        return Err(AuthError::InvalidClusterId(format!("{} characters, the limit is {MAX_CLUSTER_ID_LEN}", id.len())));
     }
-    if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-    {
-        return Err(AuthError::InvalidClusterId(format!(
-            "character {c:?} is not allowed (use A-Z a-z 0-9 . _ : -)"
-        )));
+    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
+        return Err(AuthError::InvalidClusterId(format!("character {c:?} is not allowed (use A-Z a-z 0-9 . _ : -)")));
     }
     Ok(())
 }
@@ -133,10 +117,7 @@ mod tests {
         assert_eq!(t.check_header(Some("Token abc")), Ok(()));
         assert_eq!(t.check_header(Some("Bearer abc")), Ok(()));
         assert_eq!(t.check_header(Some("bearer  abc ")), Ok(()));
-        assert_eq!(
-            t.check_header(Some("Token abd")),
-            Err(AuthError::InvalidToken)
-        );
+        assert_eq!(t.check_header(Some("Token abd")), Err(AuthError::InvalidToken));
         assert_eq!(t.check_header(Some("abc")), Err(AuthError::MalformedHeader));
         assert_eq!(t.check_header(None), Err(AuthError::MissingToken));
         assert_eq!(t.check_header(Some("Token ")), Err(AuthError::MissingToken));

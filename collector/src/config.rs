@@ -19,6 +19,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:7070";
 #[command(
     name = "edgemetrics-collector",
     version,
+    long_about = None,
     about = "Reference ingestion server for edgemetrics: gRPC, gRPC-web, HTTP POST, \
              WebSocket subscriptions and a query API on one port, stored in SQLite."
 )]
@@ -35,12 +36,7 @@ pub struct Config {
 
     /// Accepted API token (repeat the flag for several; the environment
     /// variable takes a comma-separated list). At least one is required.
-    #[arg(
-        long = "token",
-        env = "EDGEMETRICS_TOKENS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
+    #[arg(long = "token", env = "EDGEMETRICS_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub tokens: Vec<String>,
 
     /// Directory served as static files at `/` (index.html for directories).
@@ -67,11 +63,7 @@ pub struct Limits {
     pub max_message_bytes: usize,
 
     /// Largest accepted `metadata.rows` of one chunk.
-    #[arg(
-        long,
-        env = "EDGEMETRICS_MAX_ROWS_PER_CHUNK",
-        default_value_t = 1_000_000
-    )]
+    #[arg(long, env = "EDGEMETRICS_MAX_ROWS_PER_CHUNK", default_value_t = 1_000_000)]
     pub max_rows_per_chunk: u64,
 
     /// Most WebSocket subscribers at once; more are refused with an error
@@ -81,11 +73,7 @@ pub struct Limits {
 
     /// Chunks queued per subscriber before rows are dropped for it (and
     /// reported as `Missed`).
-    #[arg(
-        long,
-        env = "EDGEMETRICS_SUBSCRIBER_QUEUE_CHUNKS",
-        default_value_t = 64
-    )]
+    #[arg(long, env = "EDGEMETRICS_SUBSCRIBER_QUEUE_CHUNKS", default_value_t = 64)]
     pub subscriber_queue_chunks: usize,
 
     /// Largest accepted WebSocket frame from a subscriber, in bytes.
@@ -103,11 +91,7 @@ pub struct Limits {
     pub stream_idle_timeout: Duration,
 
     /// Most collections one subscription may name.
-    #[arg(
-        long,
-        env = "EDGEMETRICS_MAX_SUBSCRIBE_COLLECTIONS",
-        default_value_t = 256
-    )]
+    #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBE_COLLECTIONS", default_value_t = 256)]
     pub max_subscribe_collections: usize,
 }
 
@@ -131,9 +115,7 @@ impl Default for Config {
     /// refuses).
     fn default() -> Self {
         Self {
-            addr: DEFAULT_ADDR
-                .parse()
-                .expect("DEFAULT_ADDR is a valid address"),
+            addr: DEFAULT_ADDR.parse().expect("DEFAULT_ADDR is a valid address"),
             db: "edgemetrics.db".to_owned(),
             tokens: Vec::new(),
             www: None,
@@ -182,16 +164,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (use e.g. 500ms, 10s, 2m)"))?;
+    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a duration (use e.g. 500ms, 10s, 2m)"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        other => Err(format!(
-            "unknown duration unit `{other}` in `{s}` (use ms, s or m)"
-        )),
+        other => Err(format!("unknown duration unit `{other}` in `{s}` (use ms, s or m)")),
     }
 }
 

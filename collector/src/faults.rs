@@ -47,11 +47,7 @@ impl Faults {
     /// Consumes one injected failure; true when this request must fail.
     pub(crate) fn take_unavailable(&self) -> bool {
         self.enabled()
-            && self
-                .inner
-                .unavailable
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
+            && self.inner.unavailable.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
     }
 }
 

@@ -21,9 +21,7 @@ use tonic::{Code, Status, Streaming};
 use crate::ingest::{Ack, IngestError};
 use crate::metrics::{Outcome, Transport};
 use crate::pb::metrics::v1beta::ingestion_api_server::IngestionApi;
-use crate::pb::metrics::v1beta::{
-    WriteMetricsBatchRequest, WriteMetricsRequest, WriteMetricsResponse,
-};
+use crate::pb::metrics::v1beta::{WriteMetricsBatchRequest, WriteMetricsRequest, WriteMetricsResponse};
 use crate::server::App;
 
 /// Request extension set for gRPC-web requests (before tonic-web rewrites
@@ -72,11 +70,7 @@ impl IngestionService {
 }
 
 fn transport_of<T>(req: &tonic::Request<T>, native: Transport) -> Transport {
-    if req.extensions().get::<GrpcWebMarker>().is_some() {
-        Transport::GrpcWeb
-    } else {
-        native
-    }
+    if req.extensions().get::<GrpcWebMarker>().is_some() { Transport::GrpcWeb } else { native }
 }
 
 fn too_large(status: &Status) -> bool {
@@ -125,9 +119,7 @@ impl IngestionApi for IngestionService {
             };
             let msg = match next {
                 Err(_) => {
-                    self.app
-                        .metrics
-                        .request(transport, Outcome::DeadlineExceeded);
+                    self.app.metrics.request(transport, Outcome::DeadlineExceeded);
                     return Err(with_progress(
                         Status::deadline_exceeded(format!(
                             "no message for {idle:?} (--stream-idle-timeout) after chunk {index}; \
@@ -146,10 +138,7 @@ impl IngestionApi for IngestionService {
                             self.app.limits.max_message_bytes
                         ))
                     } else {
-                        IngestError::Invalid(format!(
-                            "chunk {index}: cannot read the message: {}",
-                            status.message()
-                        ))
+                        IngestError::Invalid(format!("chunk {index}: cannot read the message: {}", status.message()))
                     };
                     self.app.metrics.request(transport, e.outcome());
                     return Err(with_progress(stored_before(e, ack).to_status(), ack));
@@ -175,9 +164,7 @@ impl IngestionApi for IngestionService {
         let result = async {
             let cluster = self.authenticate(request.metadata())?;
             self.app.injected_fault()?;
-            self.app
-                .ingest(&cluster, request.into_inner().chunks, 0)
-                .await
+            self.app.ingest(&cluster, request.into_inner().chunks, 0).await
         }
         .await;
         self.finish(transport, result).map_err(|e| e.to_status())
@@ -185,10 +172,7 @@ impl IngestionApi for IngestionService {
 }
 
 fn stored_before(e: IngestError, ack: Ack) -> IngestError {
-    let suffix = format!(
-        " ({} earlier chunks of this stream were stored, {} rows)",
-        ack.chunks_acked, ack.rows_stored
-    );
+    let suffix = format!(" ({} earlier chunks of this stream were stored, {} rows)", ack.chunks_acked, ack.rows_stored);
     match e {
         IngestError::Invalid(m) => IngestError::Invalid(m + &suffix),
         IngestError::TooLarge(m) => IngestError::TooLarge(m + &suffix),
@@ -240,8 +224,7 @@ where
             if is_too_large {
                 h.insert("grpc-status", HeaderValue::from_static("8"));
                 let msg =
-                    format!("message exceeds the limit of {limit} bytes (--max-message-bytes)")
-                        .replace(' ', "%20");
+                    format!("message exceeds the limit of {limit} bytes (--max-message-bytes)").replace(' ', "%20");
                 if let Ok(v) = HeaderValue::from_str(&msg) {
                     h.insert("grpc-message", v);
                 }

@@ -31,39 +31,32 @@ fn error_response(e: &IngestError) -> Response {
     };
     let mut res = (status, format!("{e}\n")).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
     }
     res
 }
 
 fn too_large(what: &str, limit: usize) -> IngestError {
-    IngestError::TooLarge(format!(
-        "{what} exceeds the limit of {limit} bytes (--max-message-bytes)"
-    ))
+    IngestError::TooLarge(format!("{what} exceeds the limit of {limit} bytes (--max-message-bytes)"))
 }
 
 /// Reads the body, refusing more than `limit` bytes.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
-    if let Some(len) =
-        header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
+    if let Some(len) = header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
         && len > limit as u64
     {
         return Err(too_large("request body", limit));
     }
-    let raw = axum::body::to_bytes(body, limit.saturating_add(1))
-        .await
-        .map_err(|e| {
-            if e.to_string().contains("length limit") {
-                too_large("request body", limit)
-            } else {
-                IngestError::Invalid(format!("cannot read the request body: {e}"))
-            }
-        })?;
+    let raw = axum::body::to_bytes(body, limit.saturating_add(1)).await.map_err(|e| {
+        if e.to_string().contains("length limit") {
+            too_large("request body", limit)
+        } else {
+            IngestError::Invalid(format!("cannot read the request body: {e}"))
+        }
+    })?;
     if raw.len() > limit {
         return Err(too_large("request body", limit));
     }
@@ -72,11 +65,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 
 /// Gunzips the body when `content-encoding: gzip` (refusing more than
 /// `limit` decompressed bytes: no gzip bombs), then decodes the batch.
-fn decode_body(
-    encoding: Option<String>,
-    raw: Bytes,
-    limit: usize,
-) -> Result<WriteMetricsBatchRequest, IngestError> {
+fn decode_body(encoding: Option<String>, raw: Bytes, limit: usize) -> Result<WriteMetricsBatchRequest, IngestError> {
     let plain: std::borrow::Cow<'_, [u8]> = match encoding.as_deref().map(str::trim) {
         None | Some("") | Some("identity") => raw[..].into(),
         Some(enc) if enc.eq_ignore_ascii_case("gzip") => {
@@ -91,26 +80,18 @@ fn decode_body(
             out.into()
         }
         Some(other) => {
-            return Err(IngestError::Invalid(format!(
-                "unsupported content-encoding {other:?} (use gzip or none)"
-            )));
+            return Err(IngestError::Invalid(format!("unsupported content-encoding {other:?} (use gzip or none)")));
         }
     };
-    WriteMetricsBatchRequest::decode(&plain[..]).map_err(|e| {
-        IngestError::Invalid(format!(
-            "body is not a protobuf WriteMetricsBatchRequest: {e}"
-        ))
-    })
+    WriteMetricsBatchRequest::decode(&plain[..])
+        .map_err(|e| IngestError::Invalid(format!("body is not a protobuf WriteMetricsBatchRequest: {e}")))
 }
 
 /// `POST /v1/metrics`: a protobuf `WriteMetricsBatchRequest`, optionally
 /// gzip; answers a protobuf `WriteMetricsResponse`.
 pub async fn post_metrics(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
-        let cluster = app.authenticate(
-            header_str(&headers, "authorization"),
-            header_str(&headers, "x-cluster-id"),
-        )?;
+        let cluster = app.authenticate(header_str(&headers, "authorization"), header_str(&headers, "x-cluster-id"))?;
         app.injected_fault()?;
         let limit = app.limits.max_message_bytes;
         let raw = read_body(&headers, body, limit).await?;
@@ -122,25 +103,10 @@ pub async fn post_metrics(State(app): State<Arc<App>>, headers: HeaderMap, body:
     }
     .await;
     match result {
-        Ok(Ack {
-            rows_stored,
-            chunks_acked,
-        }) => {
-            app.metrics
-                .request(Transport::Http, crate::metrics::Outcome::Ok);
-            let body = WriteMetricsResponse {
-                success: true,
-                error: None,
-                rows_stored,
-                chunks_acked,
-            }
-            .encode_to_vec();
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/x-protobuf")],
-                body,
-            )
-                .into_response()
+        Ok(Ack { rows_stored, chunks_acked }) => {
+            app.metrics.request(Transport::Http, crate::metrics::Outcome::Ok);
+            let body = WriteMetricsResponse { success: true, error: None, rows_stored, chunks_acked }.encode_to_vec();
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-protobuf")], body).into_response()
         }
         Err(e) => {
             app.metrics.request(Transport::Http, e.outcome());
@@ -156,14 +122,7 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        app.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render()).into_response()
 }
 
 /// Body of `POST /admin/faults` and of its answer.
@@ -176,39 +135,23 @@ pub struct FaultsBody {
 /// `POST /admin/faults` `{"unavailable": N}` (only with
 /// `--enable-fault-injection`; needs the token).
 pub async fn set_faults(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = app
-        .tokens
-        .check_header(header_str(&headers, "authorization"))
-    {
+    if let Err(e) = app.tokens.check_header(header_str(&headers, "authorization")) {
         return error_response(&IngestError::Unauthenticated(e.to_string()));
     }
     let req: FaultsBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"unavailable\": N}}: {e}\n"),
-            )
-                .into_response();
+            return (StatusCode::BAD_REQUEST, format!("expected {{\"unavailable\": N}}: {e}\n")).into_response();
         }
     };
     app.faults.set_unavailable(req.unavailable);
-    Json(FaultsBody {
-        unavailable: app.faults.unavailable_remaining(),
-    })
-    .into_response()
+    Json(FaultsBody { unavailable: app.faults.unavailable_remaining() }).into_response()
 }
 
 /// `GET /admin/faults`: what is pending.
 pub async fn get_faults(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(e) = app
-        .tokens
-        .check_header(header_str(&headers, "authorization"))
-    {
+    if let Err(e) = app.tokens.check_header(header_str(&headers, "authorization")) {
         return error_response(&IngestError::Unauthenticated(e.to_string()));
     }
-    Json(FaultsBody {
-        unavailable: app.faults.unavailable_remaining(),
-    })
-    .into_response()
+    Json(FaultsBody { unavailable: app.faults.unavailable_remaining() }).into_response()
 }

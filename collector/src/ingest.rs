@@ -115,23 +115,14 @@ impl Ack {
 impl App {
     /// Checks the `authorization` and `x-cluster-id` values; returns the
     /// cluster id.
-    pub fn authenticate(
-        &self,
-        authorization: Option<&str>,
-        cluster_id: Option<&str>,
-    ) -> Result<String, IngestError> {
-        Ok(self
-            .tokens
-            .authenticate(authorization, cluster_id)?
-            .to_owned())
+    pub fn authenticate(&self, authorization: Option<&str>, cluster_id: Option<&str>) -> Result<String, IngestError> {
+        Ok(self.tokens.authenticate(authorization, cluster_id)?.to_owned())
     }
 
     /// Consumes an injected failure, if any is pending.
     pub fn injected_fault(&self) -> Result<(), IngestError> {
         if self.faults.take_unavailable() {
-            Err(IngestError::Unavailable(
-                "unavailable (injected fault; retry)".into(),
-            ))
+            Err(IngestError::Unavailable("unavailable (injected fault; retry)".into()))
         } else {
             Ok(())
         }
@@ -155,9 +146,7 @@ impl App {
                     .map_err(|r| r.in_chunk(first_index + i))?;
                 valid.push(v);
             }
-            app.store
-                .store(&cluster, valid, first_index)
-                .map_err(IngestError::from)
+            app.store.store(&cluster, valid, first_index).map_err(IngestError::from)
         })
         .await
         .map_err(|e| IngestError::Internal(format!("ingestion task failed: {e}")))??;
@@ -166,19 +155,13 @@ impl App {
         for s in stored {
             ack.chunks_acked += 1;
             if s.duplicate {
-                self.metrics
-                    .duplicate_chunks
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.duplicate_chunks.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             ack.rows_stored += s.rows;
             self.metrics.chunks_stored.fetch_add(1, Ordering::Relaxed);
-            self.metrics
-                .rows_stored
-                .fetch_add(s.rows, Ordering::Relaxed);
-            self.metrics
-                .bytes_stored
-                .fetch_add(s.avro.len() as u64, Ordering::Relaxed);
+            self.metrics.rows_stored.fetch_add(s.rows, Ordering::Relaxed);
+            self.metrics.bytes_stored.fetch_add(s.avro.len() as u64, Ordering::Relaxed);
             self.hub.publish(Arc::new(ChunkEvent::new(s)));
         }
         Ok(ack)

@@ -98,20 +98,14 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one ingestion request.
     pub fn request(&self, transport: Transport, outcome: Outcome) {
-        let t = Transport::ALL
-            .iter()
-            .position(|x| *x == transport)
-            .unwrap_or(0);
+        let t = Transport::ALL.iter().position(|x| *x == transport).unwrap_or(0);
         let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(0);
         self.requests[t][o].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Requests counted so far with this transport and outcome.
     pub fn requests(&self, transport: Transport, outcome: Outcome) -> u64 {
-        let t = Transport::ALL
-            .iter()
-            .position(|x| *x == transport)
-            .unwrap_or(0);
+        let t = Transport::ALL.iter().position(|x| *x == transport).unwrap_or(0);
         let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(0);
         self.requests[t][o].load(Ordering::Relaxed)
     }
@@ -119,10 +113,7 @@ impl Metrics {
     /// Renders every counter in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# HELP edgemetrics_collector_requests_total Ingestion requests by transport and outcome."
-        );
+        let _ = writeln!(s, "# HELP edgemetrics_collector_requests_total Ingestion requests by transport and outcome.");
         let _ = writeln!(s, "# TYPE edgemetrics_collector_requests_total counter");
         let mut rejected = [0u64; 7];
         for (ti, t) in Transport::ALL.iter().enumerate() {
@@ -139,14 +130,9 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(
-            s,
-            "# HELP edgemetrics_collector_rejected_requests_total Ingestion requests rejected, by reason."
-        );
-        let _ = writeln!(
-            s,
-            "# TYPE edgemetrics_collector_rejected_requests_total counter"
-        );
+        let _ =
+            writeln!(s, "# HELP edgemetrics_collector_rejected_requests_total Ingestion requests rejected, by reason.");
+        let _ = writeln!(s, "# TYPE edgemetrics_collector_rejected_requests_total counter");
         for (oi, o) in Outcome::ALL.iter().enumerate().skip(1) {
             let _ = writeln!(
                 s,
@@ -156,63 +142,24 @@ impl Metrics {
             );
         }
         let counters: [(&str, &str, &str, &AtomicU64); 8] = [
-            (
-                "chunks_stored_total",
-                "counter",
-                "Chunks stored.",
-                &self.chunks_stored,
-            ),
-            (
-                "rows_stored_total",
-                "counter",
-                "Rows stored.",
-                &self.rows_stored,
-            ),
-            (
-                "avro_bytes_stored_total",
-                "counter",
-                "Avro bytes of stored chunks.",
-                &self.bytes_stored,
-            ),
+            ("chunks_stored_total", "counter", "Chunks stored.", &self.chunks_stored),
+            ("rows_stored_total", "counter", "Rows stored.", &self.rows_stored),
+            ("avro_bytes_stored_total", "counter", "Avro bytes of stored chunks.", &self.bytes_stored),
             (
                 "duplicate_chunks_total",
                 "counter",
                 "Chunks acknowledged without storing (chunk id seen before).",
                 &self.duplicate_chunks,
             ),
-            (
-                "subscribers",
-                "gauge",
-                "WebSocket subscribers connected.",
-                &self.subscribers,
-            ),
-            (
-                "subscriptions_rejected_total",
-                "counter",
-                "Subscriptions refused.",
-                &self.subscriptions_rejected,
-            ),
-            (
-                "subscriber_missed_rows_total",
-                "counter",
-                "Rows not delivered to slow subscribers.",
-                &self.missed_rows,
-            ),
-            (
-                "subscriber_frames_sent_total",
-                "counter",
-                "Row frames sent to subscribers.",
-                &self.frames_sent,
-            ),
+            ("subscribers", "gauge", "WebSocket subscribers connected.", &self.subscribers),
+            ("subscriptions_rejected_total", "counter", "Subscriptions refused.", &self.subscriptions_rejected),
+            ("subscriber_missed_rows_total", "counter", "Rows not delivered to slow subscribers.", &self.missed_rows),
+            ("subscriber_frames_sent_total", "counter", "Row frames sent to subscribers.", &self.frames_sent),
         ];
         for (name, kind, help, v) in counters {
             let _ = writeln!(s, "# HELP edgemetrics_collector_{name} {help}");
             let _ = writeln!(s, "# TYPE edgemetrics_collector_{name} {kind}");
-            let _ = writeln!(
-                s,
-                "edgemetrics_collector_{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            let _ = writeln!(s, "edgemetrics_collector_{name} {}", v.load(Ordering::Relaxed));
         }
         s
     }
@@ -229,12 +176,10 @@ mod tests {
         m.request(Transport::Http, Outcome::InvalidArgument);
         m.rows_stored.fetch_add(5, Ordering::Relaxed);
         let text = m.render();
-        assert!(text.contains(
-            "edgemetrics_collector_requests_total{transport=\"http\",outcome=\"invalid_argument\"} 2"
-        ));
-        assert!(text.contains(
-            "edgemetrics_collector_rejected_requests_total{reason=\"invalid_argument\"} 2"
-        ));
+        assert!(
+            text.contains("edgemetrics_collector_requests_total{transport=\"http\",outcome=\"invalid_argument\"} 2")
+        );
+        assert!(text.contains("edgemetrics_collector_rejected_requests_total{reason=\"invalid_argument\"} 2"));
         assert!(text.contains("edgemetrics_collector_rows_stored_total 5"));
     }
 }

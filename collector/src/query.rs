@@ -60,23 +60,13 @@ fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Result<(), ApiE
 }
 
 fn collection(app: &App, name: &str) -> Result<Arc<CollectionMeta>, ApiError> {
-    app.store.collection(name).ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            format!("unknown collection {name:?}"),
-        )
-    })
+    app.store.collection(name).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("unknown collection {name:?}")))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("query task failed: {e}"),
-        )
-    })?
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("query task failed: {e}")))?
 }
 
 /// `GET /api/collections`.
@@ -90,13 +80,9 @@ pub async fn list(
     blocking(move || {
         let mut out = Vec::new();
         for meta in app2.store.collections() {
-            let rows: i64 = app2.store.read(|c| {
-                c.query_row(
-                    &format!("SELECT COUNT(*) FROM {}", quote(&meta.name)),
-                    [],
-                    |r| r.get(0),
-                )
-            })?;
+            let rows: i64 = app2
+                .store
+                .read(|c| c.query_row(&format!("SELECT COUNT(*) FROM {}", quote(&meta.name)), [], |r| r.get(0)))?;
             let fields: Vec<J> = meta
                 .columns
                 .iter()
@@ -117,11 +103,7 @@ pub async fn list(
 
 fn select_list(meta: &CollectionMeta) -> String {
     let mut cols: Vec<String> = meta.columns.iter().map(|c| quote(&c.name)).collect();
-    cols.extend(
-        ["_cluster_id", "_received_at_ms", "_chunk_id"]
-            .iter()
-            .map(|c| quote(c)),
-    );
+    cols.extend(["_cluster_id", "_received_at_ms", "_chunk_id"].iter().map(|c| quote(c)));
     cols.join(", ")
 }
 
@@ -131,18 +113,9 @@ fn row_json(meta: &CollectionMeta, row: &rusqlite::Row<'_>) -> rusqlite::Result<
         obj.insert(c.name.clone(), cell_json(row.get_ref(i)?, c.kind));
     }
     let n = meta.columns.len();
-    obj.insert(
-        "_cluster_id".into(),
-        cell_json(row.get_ref(n)?, ColumnKind::Text),
-    );
-    obj.insert(
-        "_received_at_ms".into(),
-        cell_json(row.get_ref(n + 1)?, ColumnKind::Int),
-    );
-    obj.insert(
-        "_chunk_id".into(),
-        cell_json(row.get_ref(n + 2)?, ColumnKind::Blob),
-    );
+    obj.insert("_cluster_id".into(), cell_json(row.get_ref(n)?, ColumnKind::Text));
+    obj.insert("_received_at_ms".into(), cell_json(row.get_ref(n + 1)?, ColumnKind::Int));
+    obj.insert("_chunk_id".into(), cell_json(row.get_ref(n + 2)?, ColumnKind::Blob));
     Ok(J::Object(obj))
 }
 
@@ -152,8 +125,9 @@ fn cell_json(v: ValueRef<'_>, kind: ColumnKind) -> J {
         (ValueRef::Integer(i), ColumnKind::Bool) => J::Bool(i != 0),
         (ValueRef::Integer(i), _) => J::from(i),
         (ValueRef::Real(f), _) => float_json(f),
-        (ValueRef::Text(t), ColumnKind::Json) => serde_json::from_slice(t)
-            .unwrap_or_else(|_| J::String(String::from_utf8_lossy(t).into())),
+        (ValueRef::Text(t), ColumnKind::Json) => {
+            serde_json::from_slice(t).unwrap_or_else(|_| J::String(String::from_utf8_lossy(t).into()))
+        }
         (ValueRef::Text(t), _) => J::String(String::from_utf8_lossy(t).into_owned()),
         (ValueRef::Blob(b), _) => J::String(hex(b)),
     }
@@ -171,10 +145,7 @@ pub async fn rows(
     let meta = collection(&app, &name)?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("limit must be 1..={MAX_LIMIT}, got {limit}"),
-        ));
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
     }
     let since = params.since_ms.unwrap_or(i64::MIN);
     blocking(move || {
@@ -234,11 +205,10 @@ pub async fn stats(
     blocking(move || {
         let table = quote(&meta.name);
         let out = app.store.read(|c| {
-            let total: i64 = c.query_row(
-                &format!("SELECT COUNT(*) FROM {table} WHERE \"_received_at_ms\" >= ?1"),
-                [since],
-                |r| r.get(0),
-            )?;
+            let total: i64 =
+                c.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE \"_received_at_ms\" >= ?1"), [since], |r| {
+                    r.get(0)
+                })?;
             let mut fields = Map::new();
             for col in meta.columns.iter().filter(|c| c.kind.is_numeric()) {
                 let q = quote(&col.name);

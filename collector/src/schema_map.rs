@@ -24,14 +24,7 @@ pub const META_COLUMNS: [&str; 3] = ["_cluster_id", "_received_at_ms", "_chunk_i
 
 /// Names a field or timestamp column may not take (compared ignoring ASCII
 /// case, as SQLite does).
-const RESERVED: [&str; 6] = [
-    "_cluster_id",
-    "_received_at_ms",
-    "_chunk_id",
-    "rowid",
-    "oid",
-    "_rowid_",
-];
+const RESERVED: [&str; 6] = ["_cluster_id", "_received_at_ms", "_chunk_id", "rowid", "oid", "_rowid_"];
 
 /// Longest accepted collection, field or column name.
 pub const MAX_NAME_LEN: usize = 128;
@@ -88,19 +81,12 @@ pub struct Column {
 /// Checks the Avro name rule `[A-Za-z_][A-Za-z0-9_]*` (and a length limit).
 pub fn check_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!(
-            "{name:?} is not a valid name (letters, digits and _, not starting with a digit)"
-        ));
+        return Err(format!("{name:?} is not a valid name (letters, digits and _, not starting with a digit)"));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "name of {} characters exceeds the limit of {MAX_NAME_LEN}",
-            name.len()
-        ));
+        return Err(format!("name of {} characters exceeds the limit of {MAX_NAME_LEN}", name.len()));
     }
     Ok(())
 }
@@ -110,9 +96,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 pub fn check_collection_name(name: &str) -> Result<(), String> {
     check_name(name).map_err(|e| format!("collection {e}"))?;
     if name.starts_with('_') || name.to_ascii_lowercase().starts_with("sqlite_") {
-        return Err(format!(
-            "collection {name:?} is reserved (names starting with `_` or `sqlite_` are not allowed)"
-        ));
+        return Err(format!("collection {name:?} is reserved (names starting with `_` or `sqlite_` are not allowed)"));
     }
     Ok(())
 }
@@ -134,10 +118,7 @@ pub fn quote(name: &str) -> String {
 /// The columns of a record's fields, in field order.
 pub fn record_columns(schema: &Schema) -> Result<(&RecordSchema, Vec<Column>), String> {
     let Schema::Record(record) = schema else {
-        return Err(format!(
-            "schema is not a record (got {})",
-            schema.canonical_form()
-        ));
+        return Err(format!("schema is not a record (got {})", schema.canonical_form()));
     };
     let mut named = HashMap::new();
     collect_named(schema, &mut named);
@@ -152,8 +133,7 @@ pub fn record_columns(schema: &Schema) -> Result<(&RecordSchema, Vec<Column>), S
                 field.name
             ));
         }
-        check_not_recursive(&field.schema, &named, &mut stack)
-            .map_err(|e| format!("field {:?}: {e}", field.name))?;
+        check_not_recursive(&field.schema, &named, &mut stack).map_err(|e| format!("field {:?}: {e}", field.name))?;
         let avro_type: serde_json::Value = serde_json::from_str(&field.schema.canonical_form())
             .map_err(|e| format!("field {:?}: canonical form: {e}", field.name))?;
         columns.push(Column {
@@ -213,18 +193,11 @@ fn collect_named<'a>(schema: &'a Schema, out: &mut HashMap<Name, &'a Schema>) {
 
 /// Refuses recursive types: each level costs as little as one byte, so a
 /// message could nest deep enough to exhaust the decoder's stack.
-fn check_not_recursive(
-    schema: &Schema,
-    named: &HashMap<Name, &Schema>,
-    stack: &mut Vec<Name>,
-) -> Result<(), String> {
+fn check_not_recursive(schema: &Schema, named: &HashMap<Name, &Schema>, stack: &mut Vec<Name>) -> Result<(), String> {
     match schema {
         Schema::Ref { name } => {
             if stack.contains(name) {
-                return Err(format!(
-                    "recursive type {:?} is not supported",
-                    name.fullname(None)
-                ));
+                return Err(format!("recursive type {:?} is not supported", name.fullname(None)));
             }
             if let Some(target) = named.get(name).copied() {
                 stack.push(name.clone());
@@ -250,16 +223,10 @@ fn check_not_recursive_inner(
     stack: &mut Vec<Name>,
 ) -> Result<(), String> {
     match schema {
-        Schema::Record(r) => r
-            .fields
-            .iter()
-            .try_for_each(|f| check_not_recursive(&f.schema, named, stack)),
+        Schema::Record(r) => r.fields.iter().try_for_each(|f| check_not_recursive(&f.schema, named, stack)),
         Schema::Array(a) => check_not_recursive(&a.items, named, stack),
         Schema::Map(m) => check_not_recursive(&m.types, named, stack),
-        Schema::Union(u) => u
-            .variants()
-            .iter()
-            .try_for_each(|v| check_not_recursive(v, named, stack)),
+        Schema::Union(u) => u.variants().iter().try_for_each(|v| check_not_recursive(v, named, stack)),
         _ => Ok(()),
     }
 }
@@ -268,25 +235,15 @@ fn kind_of(schema: &Schema, named: &HashMap<Name, &Schema>) -> ColumnKind {
     match schema {
         Schema::Null | Schema::Int | Schema::Long | Schema::Date => ColumnKind::Int,
         Schema::TimeMillis | Schema::TimeMicros => ColumnKind::Int,
-        Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => {
-            ColumnKind::Int
-        }
-        Schema::LocalTimestampMillis
-        | Schema::LocalTimestampMicros
-        | Schema::LocalTimestampNanos => ColumnKind::Int,
+        Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => ColumnKind::Int,
+        Schema::LocalTimestampMillis | Schema::LocalTimestampMicros | Schema::LocalTimestampNanos => ColumnKind::Int,
         Schema::Boolean => ColumnKind::Bool,
         Schema::Float | Schema::Double => ColumnKind::Real,
         Schema::String | Schema::Uuid | Schema::Enum(_) | Schema::BigDecimal => ColumnKind::Text,
-        Schema::Bytes | Schema::Fixed(_) | Schema::Decimal(_) | Schema::Duration => {
-            ColumnKind::Blob
-        }
+        Schema::Bytes | Schema::Fixed(_) | Schema::Decimal(_) | Schema::Duration => ColumnKind::Blob,
         Schema::Array(_) | Schema::Map(_) | Schema::Record(_) => ColumnKind::Json,
         Schema::Union(u) => {
-            let non_null: Vec<&Schema> = u
-                .variants()
-                .iter()
-                .filter(|v| !matches!(v, Schema::Null))
-                .collect();
+            let non_null: Vec<&Schema> = u.variants().iter().filter(|v| !matches!(v, Schema::Null)).collect();
             match non_null.as_slice() {
                 [] => ColumnKind::Int,
                 [one] if u.variants().len() == 2 => match kind_of(one, named) {
@@ -334,9 +291,7 @@ pub fn to_sql(value: Value, kind: ColumnKind) -> rusqlite::types::Value {
         Value::Decimal(d) => Sql::Blob(Vec::<u8>::try_from(d).unwrap_or_default()),
         Value::Duration(d) => Sql::Blob(<[u8; 12]>::from(d).to_vec()),
         Value::Union(_, inner) => to_sql(*inner, kind),
-        v @ (Value::Array(_) | Value::Map(_) | Value::Record(_)) => {
-            Sql::Text(to_json(v).to_string())
-        }
+        v @ (Value::Array(_) | Value::Map(_) | Value::Record(_)) => Sql::Text(to_json(v).to_string()),
     }
 }
 
@@ -371,9 +326,7 @@ pub fn to_json(value: Value) -> serde_json::Value {
         Value::Union(_, inner) => to_json(*inner),
         Value::Array(items) => J::Array(items.into_iter().map(to_json).collect()),
         Value::Map(m) => J::Object(m.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
-        Value::Record(fields) => {
-            J::Object(fields.into_iter().map(|(k, v)| (k, to_json(v))).collect())
-        }
+        Value::Record(fields) => J::Object(fields.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
     }
 }
 
@@ -422,12 +375,7 @@ mod tests {
         .unwrap();
         let kinds: Vec<ColumnKind> = c.iter().map(|c| c.kind).collect();
         use ColumnKind::*;
-        assert_eq!(
-            kinds,
-            vec![
-                Bool, Int, Int, Real, Text, Text, Text, Blob, Int, Text, Json, Json, Json
-            ]
-        );
+        assert_eq!(kinds, vec![Bool, Int, Int, Real, Text, Text, Text, Blob, Int, Text, Json, Json, Json]);
         assert_eq!(c[1].avro_type, serde_json::json!("int"));
     }
 
@@ -445,14 +393,11 @@ mod tests {
 
     #[test]
     fn reserved_and_case_duplicate_fields() {
-        let e =
-            cols(r#"{"type":"record","name":"r","fields":[{"name":"_chunk_id","type":"long"}]}"#)
-                .unwrap_err();
+        let e = cols(r#"{"type":"record","name":"r","fields":[{"name":"_chunk_id","type":"long"}]}"#).unwrap_err();
         assert!(e.contains("reserved"), "{e}");
-        let e = cols(
-            r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},{"name":"A","type":"long"}]}"#,
-        )
-        .unwrap_err();
+        let e =
+            cols(r#"{"type":"record","name":"r","fields":[{"name":"a","type":"long"},{"name":"A","type":"long"}]}"#)
+                .unwrap_err();
         assert!(e.contains("only in case"), "{e}");
     }
 
@@ -477,17 +422,12 @@ mod tests {
     #[test]
     fn not_a_record() {
         let s = Schema::parse_str(r#""string""#).unwrap();
-        assert_eq!(
-            record_columns(&s).unwrap_err(),
-            r#"schema is not a record (got "string")"#
-        );
+        assert_eq!(record_columns(&s).unwrap_err(), r#"schema is not a record (got "string")"#);
     }
 
     #[test]
     fn timestamp_collision() {
-        let c =
-            cols(r#"{"type":"record","name":"r","fields":[{"name":"Timestamp","type":"long"}]}"#)
-                .unwrap();
+        let c = cols(r#"{"type":"record","name":"r","fields":[{"name":"Timestamp","type":"long"}]}"#).unwrap();
         assert!(timestamp_column("timestamp", &c).is_err());
         assert!(timestamp_column("ts", &c).unwrap().server_timestamp);
     }

@@ -32,9 +32,7 @@ use crate::{http, query, subscribe};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No API token configured.
-    #[error(
-        "no API token configured: pass --token <TOKEN> (repeatable) or set EDGEMETRICS_TOKENS=t1,t2"
-    )]
+    #[error("no API token configured: pass --token <TOKEN> (repeatable) or set EDGEMETRICS_TOKENS=t1,t2")]
     NoToken,
     /// The database could not be opened.
     #[error("cannot open database {path:?}: {source}")]
@@ -108,28 +106,14 @@ impl Server {
         let store = tokio::task::spawn_blocking(move || Store::open(&db))
             .await
             .map_err(|e| Error::Serve(e.to_string()))?
-            .map_err(|source| Error::Db {
-                path: config.db.clone(),
-                source,
-            })?;
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.addr,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: config.addr,
-            source,
-        })?;
+            .map_err(|source| Error::Db { path: config.db.clone(), source })?;
+        let listener =
+            TcpListener::bind(config.addr).await.map_err(|source| Error::Bind { addr: config.addr, source })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.addr, source })?;
         let metrics = Arc::new(Metrics::default());
         let (stop, shutdown) = watch::channel(false);
         let app = Arc::new(App {
-            hub: Hub::new(
-                config.limits.max_subscribers,
-                config.limits.subscriber_queue_chunks,
-                metrics.clone(),
-            ),
+            hub: Hub::new(config.limits.max_subscribers, config.limits.subscriber_queue_chunks, metrics.clone()),
             limits: config.limits.clone(),
             tokens,
             store,
@@ -144,17 +128,10 @@ impl Server {
             let _ = tcp.set_nodelay(true);
         });
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stopped(&mut signal).await })
-                .await
+            axum::serve(listener, router).with_graceful_shutdown(async move { stopped(&mut signal).await }).await
         });
         tracing::info!(%addr, db = %config.db, "collector listening");
-        Ok(RunningServer {
-            addr,
-            app,
-            stop,
-            task: Some(task),
-        })
+        Ok(RunningServer { addr, app, stop, task: Some(task) })
     }
 }
 
@@ -267,14 +244,9 @@ fn router(app: Arc<App>, config: &Config) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics));
     if config.enable_fault_injection {
-        api = api.route(
-            "/admin/faults",
-            post(http::set_faults).get(http::get_faults),
-        );
+        api = api.route("/admin/faults", post(http::set_faults).get(http::get_faults));
     }
-    let mut router = api
-        .route(&format!("/{SERVICE_NAME}/{{*method}}"), grpc)
-        .with_state(app);
+    let mut router = api.route(&format!("/{SERVICE_NAME}/{{*method}}"), grpc).with_state(app);
     if let Some(dir) = &config.www {
         router = router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true));
     }

@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use apache_avro::types::Value;
-use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
@@ -77,10 +76,7 @@ pub struct Store {
 
 /// Current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 impl Store {
@@ -88,11 +84,7 @@ impl Store {
     /// one for `:memory:`.
     pub fn open(path: &str) -> Result<Self, StoreError> {
         let memory = path == ":memory:";
-        let writer = if memory {
-            Connection::open_in_memory()?
-        } else {
-            Connection::open(path)?
-        };
+        let writer = if memory { Connection::open_in_memory()? } else { Connection::open(path)? };
         writer.busy_timeout(std::time::Duration::from_secs(5))?;
         if !memory {
             writer.pragma_update(None, "journal_mode", "WAL")?;
@@ -125,11 +117,7 @@ impl Store {
             r.pragma_update(None, "query_only", true)?;
             Arc::new(Mutex::new(r))
         };
-        Ok(Self {
-            writer,
-            reader,
-            catalog: RwLock::new(catalog),
-        })
+        Ok(Self { writer, reader, catalog: RwLock::new(catalog) })
     }
 
     /// The collection's metadata, if it exists.
@@ -139,20 +127,13 @@ impl Store {
 
     /// All collections, sorted by name.
     pub fn collections(&self) -> Vec<Arc<CollectionMeta>> {
-        let mut v: Vec<_> = self
-            .catalog
-            .read()
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default();
+        let mut v: Vec<_> = self.catalog.read().map(|c| c.values().cloned().collect()).unwrap_or_default();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
     /// Runs `f` with the read connection (blocking).
-    pub fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
-    ) -> Result<T, StoreError> {
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, StoreError> {
         let conn = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
         Ok(f(&conn)?)
     }
@@ -165,19 +146,16 @@ impl Store {
         chunks: Vec<ValidChunk>,
         first_index: usize,
     ) -> Result<Vec<Stored>, StoreError> {
-        let mut conn: MutexGuard<'_, Connection> =
-            self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut conn: MutexGuard<'_, Connection> = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let received_at_ms = now_ms();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut pending: HashMap<String, Arc<CollectionMeta>> = HashMap::new();
         let mut out = Vec::with_capacity(chunks.len());
         for (i, chunk) in chunks.into_iter().enumerate() {
-            let stored = self
-                .store_one(&tx, &mut pending, cluster_id, chunk, received_at_ms)
-                .map_err(|e| match e {
-                    StoreError::Rejected(r) => StoreError::Rejected(r.in_chunk(first_index + i)),
-                    e => e,
-                })?;
+            let stored = self.store_one(&tx, &mut pending, cluster_id, chunk, received_at_ms).map_err(|e| match e {
+                StoreError::Rejected(r) => StoreError::Rejected(r.in_chunk(first_index + i)),
+                e => e,
+            })?;
             out.push(stored);
         }
         tx.commit()?;
@@ -196,14 +174,7 @@ impl Store {
         chunk: ValidChunk,
         received_at_ms: i64,
     ) -> Result<Stored, StoreError> {
-        let ValidChunk {
-            collection,
-            schema,
-            rows,
-            avro,
-            timestamp_column,
-            chunk_id,
-        } = chunk;
+        let ValidChunk { collection, schema, rows, avro, timestamp_column, chunk_id } = chunk;
         let row_count = rows.len() as u64;
         if let Some(id) = &chunk_id {
             let inserted = tx
@@ -211,28 +182,12 @@ impl Store {
                     "INSERT OR IGNORE INTO _chunks (cluster_id, chunk_id, collection, rows, received_at_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
-                .execute(params![
-                    cluster_id,
-                    &id[..],
-                    &collection,
-                    row_count as i64,
-                    received_at_ms
-                ])?;
+                .execute(params![cluster_id, &id[..], &collection, row_count as i64, received_at_ms])?;
             if inserted == 0 {
-                return Ok(Stored {
-                    collection,
-                    duplicate: true,
-                    rows: 0,
-                    schema,
-                    avro,
-                    received_at_ms,
-                });
+                return Ok(Stored { collection, duplicate: true, rows: 0, schema, avro, received_at_ms });
             }
         }
-        let current = pending
-            .get(&collection)
-            .cloned()
-            .or_else(|| self.collection(&collection));
+        let current = pending.get(&collection).cloned().or_else(|| self.collection(&collection));
         let meta = evolve(tx, current, &collection, &schema, timestamp_column.as_ref())?;
         if let Some(meta) = meta {
             pending.insert(collection.clone(), meta);
@@ -247,39 +202,19 @@ impl Store {
             chunk_id.as_ref().map(|id| &id[..]),
             timestamp_column.as_ref().map(|c| c.name.as_str()),
         )?;
-        Ok(Stored {
-            collection,
-            duplicate: false,
-            rows: row_count,
-            schema,
-            avro,
-            received_at_ms,
-        })
+        Ok(Stored { collection, duplicate: false, rows: row_count, schema, avro, received_at_ms })
     }
 }
 
 fn load_catalog(conn: &Connection) -> Result<HashMap<String, Arc<CollectionMeta>>, StoreError> {
     let mut stmt = conn.prepare("SELECT name, schema, columns FROM _collections")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
     let mut map = HashMap::new();
     for row in rows {
         let (name, schema_json, columns) = row?;
-        let columns: Vec<Column> = serde_json::from_str(&columns)
-            .map_err(|e| StoreError::Catalog(name.clone(), e.to_string()))?;
-        map.insert(
-            name.clone(),
-            Arc::new(CollectionMeta {
-                name,
-                schema_json,
-                columns,
-            }),
-        );
+        let columns: Vec<Column> =
+            serde_json::from_str(&columns).map_err(|e| StoreError::Catalog(name.clone(), e.to_string()))?;
+        map.insert(name.clone(), Arc::new(CollectionMeta { name, schema_json, columns }));
     }
     Ok(map)
 }
@@ -301,11 +236,7 @@ fn evolve(
     let Some(current) = current else {
         // SQLite table names ignore case: "Foo" and "foo" would share a table.
         let exists: Option<String> = tx
-            .query_row(
-                "SELECT name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE",
-                [collection],
-                |r| r.get(0),
-            )
+            .query_row("SELECT name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE", [collection], |r| r.get(0))
             .optional()?;
         if let Some(existing) = exists {
             return Err(reject(format!(
@@ -319,30 +250,20 @@ fn evolve(
         for c in &columns {
             ddl.push_str(&format!("{} {}, ", quote(&c.name), c.kind.sql_type()));
         }
-        ddl.push_str(
-            "\"_cluster_id\" TEXT NOT NULL, \"_received_at_ms\" INTEGER NOT NULL, \"_chunk_id\" BLOB)",
-        );
+        ddl.push_str("\"_cluster_id\" TEXT NOT NULL, \"_received_at_ms\" INTEGER NOT NULL, \"_chunk_id\" BLOB)");
         tx.execute_batch(&ddl)?;
         tx.execute_batch(&format!(
             "CREATE INDEX {} ON {table} (\"_received_at_ms\")",
             quote(&format!("_received_{collection}"))
         ))?;
-        let meta = CollectionMeta {
-            name: collection.to_owned(),
-            schema_json: schema.json.clone(),
-            columns,
-        };
+        let meta = CollectionMeta { name: collection.to_owned(), schema_json: schema.json.clone(), columns };
         save_meta(tx, &meta)?;
         return Ok(Some(Arc::new(meta)));
     };
 
     let mut added: Vec<Column> = Vec::new();
     for (field, &addable) in schema.columns.iter().zip(&schema.addable) {
-        match current
-            .columns
-            .iter()
-            .find(|c| c.name.eq_ignore_ascii_case(&field.name))
-        {
+        match current.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&field.name)) {
             Some(c) if c.server_timestamp => {
                 return Err(reject(format!(
                     "field {:?} collides with the server timestamp column {:?} of collection {collection:?}",
@@ -372,11 +293,7 @@ fn evolve(
         }
     }
     if let Some(ts) = timestamp {
-        match current
-            .columns
-            .iter()
-            .find(|c| c.name.eq_ignore_ascii_case(&ts.name))
-        {
+        match current.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&ts.name)) {
             Some(c) if !c.server_timestamp || c.name != ts.name => {
                 return Err(reject(format!(
                     "timestamp column {:?} collides with the stored column {:?} of collection {collection:?}",
@@ -391,11 +308,7 @@ fn evolve(
         return Ok(None);
     }
     for c in &added {
-        tx.execute_batch(&format!(
-            "ALTER TABLE {table} ADD COLUMN {} {}",
-            quote(&c.name),
-            c.kind.sql_type()
-        ))?;
+        tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {} {}", quote(&c.name), c.kind.sql_type()))?;
     }
     let mut meta = (*current).clone();
     meta.columns.extend(added);
@@ -405,8 +318,8 @@ fn evolve(
 }
 
 fn save_meta(tx: &Connection, meta: &CollectionMeta) -> Result<(), StoreError> {
-    let columns = serde_json::to_string(&meta.columns)
-        .map_err(|e| StoreError::Catalog(meta.name.clone(), e.to_string()))?;
+    let columns =
+        serde_json::to_string(&meta.columns).map_err(|e| StoreError::Catalog(meta.name.clone(), e.to_string()))?;
     tx.execute(
         "INSERT INTO _collections (name, schema, columns, updated_at_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(name) DO UPDATE SET schema = excluded.schema, columns = excluded.columns,
@@ -428,38 +341,34 @@ fn insert_rows(
     timestamp_column: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut names: Vec<String> = schema.columns.iter().map(|c| quote(&c.name)).collect();
-    names.extend(
-        ["_cluster_id", "_received_at_ms", "_chunk_id"]
-            .iter()
-            .map(|n| quote(n)),
-    );
+    names.extend(["_cluster_id", "_received_at_ms", "_chunk_id"].iter().map(|n| quote(n)));
     names.extend(timestamp_column.map(quote));
     let placeholders = vec!["?"; names.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({placeholders})",
-        quote(collection),
-        names.join(", ")
-    );
+    let sql = format!("INSERT INTO {} ({}) VALUES ({placeholders})", quote(collection), names.join(", "));
     let mut stmt = tx.prepare_cached(&sql)?;
-    let nfields = schema.columns.len();
-    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(nfields);
+    let n = schema.columns.len();
+    if stmt.parameter_count() != names.len() {
+        return Err(reject("internal: insert statement has an unexpected parameter count".into()));
+    }
+    // The meta columns are the same for every row of the chunk: bind them
+    // once (SQLite keeps bindings across executions); bind fields per row.
+    stmt.raw_bind_parameter(n + 1, cluster_id)?;
+    stmt.raw_bind_parameter(n + 2, received_at_ms)?;
+    stmt.raw_bind_parameter(n + 3, chunk_id)?;
+    if timestamp_column.is_some() {
+        stmt.raw_bind_parameter(n + 4, received_at_ms)?;
+    }
     for row in rows {
-        values.clear();
         let Value::Record(fields) = row else {
             return Err(reject("decoded row is not a record".into()));
         };
-        for ((_, v), col) in fields.into_iter().zip(&schema.columns) {
-            values.push(to_sql(v, col.kind));
+        if fields.len() != n {
+            return Err(reject(format!("decoded row has {} fields, the schema {n}", fields.len())));
         }
-        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(names.len());
-        params.extend(values.iter().map(|v| v as &dyn ToSql));
-        params.push(&cluster_id);
-        params.push(&received_at_ms);
-        params.push(&chunk_id);
-        if timestamp_column.is_some() {
-            params.push(&received_at_ms);
+        for (i, ((_, v), col)) in fields.into_iter().zip(&schema.columns).enumerate() {
+            stmt.raw_bind_parameter(i + 1, to_sql(v, col.kind))?;
         }
-        stmt.execute(params.as_slice())?;
+        stmt.raw_execute()?;
     }
     Ok(())
 }

@@ -21,8 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 use crate::pb::edgemetrics::v1::{
-    Missed, Rows, SubscribeEvent, SubscribeRequest, Subscribed, SubscriptionError,
-    subscribe_event::Event,
+    Missed, Rows, SubscribeEvent, SubscribeRequest, Subscribed, SubscriptionError, subscribe_event::Event,
 };
 use crate::schema_map;
 use crate::server::App;
@@ -54,21 +53,13 @@ impl ChunkEvent {
     }
 
     fn frame(&self, include_schema: bool) -> Bytes {
-        let cell = if include_schema {
-            &self.with_schema
-        } else {
-            &self.without_schema
-        };
+        let cell = if include_schema { &self.with_schema } else { &self.without_schema };
         cell.get_or_init(|| {
             let ev = SubscribeEvent {
                 event: Some(Event::Rows(Rows {
                     collection: self.collection.clone(),
                     schema_fingerprint: self.fingerprint,
-                    schema: if include_schema {
-                        self.stored.schema.json.clone().into_bytes()
-                    } else {
-                        Vec::new()
-                    },
+                    schema: if include_schema { self.stored.schema.json.clone().into_bytes() } else { Vec::new() },
                     avro: self.stored.avro.clone(),
                     rows: self.rows,
                     received_at_ms: self.stored.received_at_ms,
@@ -106,10 +97,7 @@ impl Drop for Registration<'_> {
     fn drop(&mut self) {
         if let Ok(mut subs) = self.hub.subscribers.lock() {
             subs.retain(|s| s.id != self.sub.id);
-            self.hub
-                .metrics
-                .subscribers
-                .store(subs.len() as u64, Ordering::Relaxed);
+            self.hub.metrics.subscribers.store(subs.len() as u64, Ordering::Relaxed);
         }
     }
 }
@@ -117,13 +105,7 @@ impl Drop for Registration<'_> {
 impl Hub {
     /// A hub for at most `max` subscribers with `queue` chunks each.
     pub fn new(max: usize, queue: usize, metrics: Arc<Metrics>) -> Self {
-        Self {
-            subscribers: Mutex::new(Vec::new()),
-            next_id: AtomicU64::new(0),
-            max,
-            queue: queue.max(1),
-            metrics,
-        }
+        Self { subscribers: Mutex::new(Vec::new()), next_id: AtomicU64::new(0), max, queue: queue.max(1), metrics }
     }
 
     /// Subscribers connected now.
@@ -140,15 +122,10 @@ impl Hub {
         &self,
         collections: HashSet<String>,
     ) -> Result<(Registration<'_>, mpsc::Receiver<Arc<ChunkEvent>>), String> {
-        let mut subs = self
-            .subscribers
-            .lock()
-            .map_err(|_| "internal error: subscriber registry poisoned".to_owned())?;
+        let mut subs =
+            self.subscribers.lock().map_err(|_| "internal error: subscriber registry poisoned".to_owned())?;
         if subs.len() >= self.max {
-            return Err(format!(
-                "too many subscribers: the limit is {} (--max-subscribers)",
-                self.max
-            ));
+            return Err(format!("too many subscribers: the limit is {} (--max-subscribers)", self.max));
         }
         let (tx, rx) = mpsc::channel(self.queue);
         let sub = Arc::new(Subscriber {
@@ -158,9 +135,7 @@ impl Hub {
             missed: Mutex::new(BTreeMap::new()),
         });
         subs.push(sub.clone());
-        self.metrics
-            .subscribers
-            .store(subs.len() as u64, Ordering::Relaxed);
+        self.metrics.subscribers.store(subs.len() as u64, Ordering::Relaxed);
         Ok((Registration { hub: self, sub }, rx))
     }
 
@@ -180,9 +155,7 @@ impl Hub {
                     if let Ok(mut missed) = sub.missed.lock() {
                         *missed.entry(event.collection.clone()).or_default() += event.rows;
                     }
-                    self.metrics
-                        .missed_rows
-                        .fetch_add(event.rows, Ordering::Relaxed);
+                    self.metrics.missed_rows.fetch_add(event.rows, Ordering::Relaxed);
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
@@ -191,32 +164,19 @@ impl Hub {
 }
 
 fn event_frame(event: Event) -> Message {
-    Message::Binary(Bytes::from(
-        SubscribeEvent { event: Some(event) }.encode_to_vec(),
-    ))
+    Message::Binary(Bytes::from(SubscribeEvent { event: Some(event) }.encode_to_vec()))
 }
 
 async fn fail(socket: &mut WebSocket, metrics: &Metrics, code: u16, message: String) {
-    metrics
-        .subscriptions_rejected
-        .fetch_add(1, Ordering::Relaxed);
+    metrics.subscriptions_rejected.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%message, "subscription refused");
-    let _ = socket
-        .send(event_frame(Event::Error(SubscriptionError {
-            message: message.clone(),
-        })))
-        .await;
+    let _ = socket.send(event_frame(Event::Error(SubscriptionError { message: message.clone() }))).await;
     let mut reason = message;
     // A close reason is limited to 123 bytes.
     while reason.len() > 120 {
         reason.pop();
     }
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
 }
 
 const CLOSE_NORMAL: u16 = 1000;
@@ -231,33 +191,19 @@ pub async fn handler(State(app): State<Arc<App>>, ws: WebSocketUpgrade) -> Respo
     // Let frames up to twice the limit through the WebSocket layer, so that
     // an oversized frame gets a clear error event rather than a dropped
     // connection.
-    let limit = app
-        .limits
-        .max_subscribe_frame_bytes
-        .saturating_mul(2)
-        .max(1024);
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| run(app, socket))
+    let limit = app.limits.max_subscribe_frame_bytes.saturating_mul(2).max(1024);
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| run(app, socket))
 }
 
-async fn read_request(
-    app: &App,
-    socket: &mut WebSocket,
-) -> Result<SubscribeRequest, (u16, String)> {
+async fn read_request(app: &App, socket: &mut WebSocket) -> Result<SubscribeRequest, (u16, String)> {
     let deadline = tokio::time::Instant::now() + app.limits.subscribe_timeout;
     loop {
-        let msg = tokio::time::timeout_at(deadline, socket.recv())
-            .await
-            .map_err(|_| {
-                (
-                    CLOSE_POLICY,
-                    format!(
-                        "no SubscribeRequest within {:?} (--subscribe-timeout)",
-                        app.limits.subscribe_timeout
-                    ),
-                )
-            })?;
+        let msg = tokio::time::timeout_at(deadline, socket.recv()).await.map_err(|_| {
+            (
+                CLOSE_POLICY,
+                format!("no SubscribeRequest within {:?} (--subscribe-timeout)", app.limits.subscribe_timeout),
+            )
+        })?;
         let data = match msg {
             None => return Err((CLOSE_NORMAL, "connection closed".into())),
             Some(Err(e)) => {
@@ -268,28 +214,17 @@ async fn read_request(
             Some(Ok(Message::Text(_))) => {
                 return Err((
                     CLOSE_PROTOCOL,
-                    "the first frame must be a binary protobuf SubscribeRequest, got a text frame"
-                        .into(),
+                    "the first frame must be a binary protobuf SubscribeRequest, got a text frame".into(),
                 ));
             }
             Some(Ok(Message::Binary(b))) => b,
         };
         let max = app.limits.max_subscribe_frame_bytes;
         if data.len() > max {
-            return Err((
-                CLOSE_TOO_BIG,
-                format!(
-                    "frame of {} bytes exceeds the limit of {max} bytes",
-                    data.len()
-                ),
-            ));
+            return Err((CLOSE_TOO_BIG, format!("frame of {} bytes exceeds the limit of {max} bytes", data.len())));
         }
-        return SubscribeRequest::decode(data.as_ref()).map_err(|e| {
-            (
-                CLOSE_PROTOCOL,
-                format!("the first frame is not a protobuf SubscribeRequest: {e}"),
-            )
-        });
+        return SubscribeRequest::decode(data.as_ref())
+            .map_err(|e| (CLOSE_PROTOCOL, format!("the first frame is not a protobuf SubscribeRequest: {e}")));
     }
 }
 
@@ -299,20 +234,11 @@ fn check_request(app: &App, req: &SubscribeRequest) -> Result<HashSet<String>, (
         .and_then(|()| crate::auth::validate_cluster_id(&req.cluster_id))
         .map_err(|e| (CLOSE_POLICY, e.to_string()))?;
     if req.collections.is_empty() {
-        return Err((
-            CLOSE_POLICY,
-            "no collections named in the SubscribeRequest".into(),
-        ));
+        return Err((CLOSE_POLICY, "no collections named in the SubscribeRequest".into()));
     }
     let max = app.limits.max_subscribe_collections;
     if req.collections.len() > max {
-        return Err((
-            CLOSE_POLICY,
-            format!(
-                "{} collections named, the limit is {max}",
-                req.collections.len()
-            ),
-        ));
+        return Err((CLOSE_POLICY, format!("{} collections named, the limit is {max}", req.collections.len())));
     }
     let mut set = HashSet::new();
     for c in &req.collections {
@@ -339,13 +265,7 @@ async fn run(app: Arc<App>, mut socket: WebSocket) {
     };
     let mut names: Vec<String> = registration.sub.collections.iter().cloned().collect();
     names.sort();
-    if socket
-        .send(event_frame(Event::Subscribed(Subscribed {
-            collections: names,
-        })))
-        .await
-        .is_err()
-    {
+    if socket.send(event_frame(Event::Subscribed(Subscribed { collections: names }))).await.is_err() {
         return;
     }
     let mut sent_fingerprints: HashSet<u64> = HashSet::new();
@@ -395,9 +315,7 @@ async fn send_missed(socket: &mut WebSocket, sub: &Subscriber) -> Result<(), axu
         _ => return Ok(()),
     };
     for (collection, rows) in missed {
-        socket
-            .send(event_frame(Event::Missed(Missed { collection, rows })))
-            .await?;
+        socket.send(event_frame(Event::Missed(Missed { collection, rows }))).await?;
     }
     Ok(())
 }

@@ -49,19 +49,11 @@ struct Case {
 
 impl Case {
     fn chunks(chunks: Vec<WriteMetricsRequest>) -> Self {
-        Self {
-            auth: Some("Token test-token"),
-            cluster: Some(CLUSTER),
-            chunks,
-        }
+        Self { auth: Some("Token test-token"), cluster: Some(CLUSTER), chunks }
     }
 
     fn auth(auth: Option<&'static str>, cluster: Option<&'static str>) -> Self {
-        Self {
-            auth,
-            cluster,
-            chunks: vec![chunk(&containers(0, 3), Some(chunk_id(1)))],
-        }
+        Self { auth, cluster, chunks: vec![chunk(&containers(0, 3), Some(chunk_id(1)))] }
     }
 }
 
@@ -69,21 +61,11 @@ impl Case {
 /// with the class and message expected, storing nothing.
 async fn check_rejected(name: &str, case: Case, code: Code, http_status: u16, needle: &str) {
     let t = server().await;
-    let batch = WriteMetricsBatchRequest {
-        chunks: case.chunks,
-    };
-    let err = t
-        .grpc()
-        .await
-        .write_metrics_batch(with_auth(batch.clone(), case.auth, case.cluster))
-        .await
-        .expect_err(name);
+    let batch = WriteMetricsBatchRequest { chunks: case.chunks };
+    let err =
+        t.grpc().await.write_metrics_batch(with_auth(batch.clone(), case.auth, case.cluster)).await.expect_err(name);
     assert_eq!(err.code(), code, "{name}: gRPC code ({})", err.message());
-    assert!(
-        err.message().contains(needle),
-        "{name}: gRPC message {:?} should contain {needle:?}",
-        err.message()
-    );
+    assert!(err.message().contains(needle), "{name}: gRPC message {:?} should contain {needle:?}", err.message());
     assert_eq!(t.stored_counts(), (0, 0), "{name}: nothing stored after gRPC");
 
     let mut req = http().post(t.url("/v1/metrics"));
@@ -96,10 +78,7 @@ async fn check_rejected(name: &str, case: Case, code: Code, http_status: u16, ne
     let res = req.body(batch.encode_to_vec()).send().await.unwrap();
     assert_eq!(res.status().as_u16(), http_status, "{name}: HTTP status");
     let text = res.text().await.unwrap();
-    assert!(
-        text.contains(needle),
-        "{name}: HTTP body {text:?} should contain {needle:?}"
-    );
+    assert!(text.contains(needle), "{name}: HTTP body {text:?} should contain {needle:?}");
     assert_eq!(t.stored_counts(), (0, 0), "{name}: nothing stored after HTTP");
     good_request_succeeds(&t).await;
     t.stop().await;
@@ -215,18 +194,14 @@ async fn incompatible(name: &str, schema: &str, row: apache_avro::types::Value, 
     let t = server().await;
     t.grpc()
         .await
-        .write_metrics_batch(authed(WriteMetricsBatchRequest {
-            chunks: vec![chunk(&containers(0, 2), None)],
-        }))
+        .write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: vec![chunk(&containers(0, 2), None)] }))
         .await
         .unwrap();
     let bad = raw_chunk("containerMetrics", schema, encode(schema, &[row]), 1, None);
     let err = t
         .grpc()
         .await
-        .write_metrics_batch(authed(WriteMetricsBatchRequest {
-            chunks: batch_with(bad),
-        }))
+        .write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: batch_with(bad) }))
         .await
         .expect_err(name);
     assert_eq!(err.code(), Code::InvalidArgument, "{name}: {}", err.message());

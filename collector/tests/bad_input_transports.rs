@@ -17,9 +17,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tonic::Code;
 
 fn good_batch(id: u8) -> WriteMetricsBatchRequest {
-    WriteMetricsBatchRequest {
-        chunks: vec![chunk(&containers(0, 3), Some(chunk_id(id)))],
-    }
+    WriteMetricsBatchRequest { chunks: vec![chunk(&containers(0, 3), Some(chunk_id(id)))] }
 }
 
 async fn post_raw(t: &TestServer, body: Vec<u8>, encoding: Option<&str>) -> (u16, String) {
@@ -69,24 +67,12 @@ async fn gzip_bomb_post() {
     // 10 MiB of zeros compress to ~10 KiB: small on the wire, too large inflated.
     let bomb = gzip(&vec![0u8; 10 * 1024 * 1024]);
     assert!(bomb.len() < 64 * 1024);
-    http_rejects(
-        bomb,
-        Some("gzip"),
-        413,
-        "decompressed request body exceeds the limit of 65536 bytes",
-    )
-    .await;
+    http_rejects(bomb, Some("gzip"), 413, "decompressed request body exceeds the limit of 65536 bytes").await;
 }
 
 #[tokio::test]
 async fn oversized_post_body() {
-    http_rejects(
-        vec![0u8; 65 * 1024],
-        None,
-        413,
-        "request body exceeds the limit of 65536 bytes",
-    )
-    .await;
+    http_rejects(vec![0u8; 65 * 1024], None, 413, "request body exceeds the limit of 65536 bytes").await;
 }
 
 #[tokio::test]
@@ -214,18 +200,14 @@ async fn retried_chunk_id_stored_once() {
     assert_eq!((first.rows_stored, first.chunks_acked), (3, 1));
     let again = client.write_metrics_batch(authed(good_batch(7))).await.unwrap().into_inner();
     assert_eq!((again.rows_stored, again.chunks_acked), (0, 1));
-    let stream = client
-        .write_metrics(authed(futures_util::stream::iter(good_batch(7).chunks)))
-        .await
-        .unwrap()
-        .into_inner();
+    let stream =
+        client.write_metrics(authed(futures_util::stream::iter(good_batch(7).chunks))).await.unwrap().into_inner();
     assert_eq!((stream.rows_stored, stream.chunks_acked), (0, 1));
     let (code, _) = post_raw(&t, good_batch(7).encode_to_vec(), None).await;
     assert_eq!(code, 200);
     // The same id twice in one batch: stored once.
-    let twice = WriteMetricsBatchRequest {
-        chunks: vec![good_batch(8).chunks[0].clone(), good_batch(8).chunks[0].clone()],
-    };
+    let twice =
+        WriteMetricsBatchRequest { chunks: vec![good_batch(8).chunks[0].clone(), good_batch(8).chunks[0].clone()] };
     let res = client.write_metrics_batch(authed(twice)).await.unwrap().into_inner();
     assert_eq!((res.rows_stored, res.chunks_acked), (3, 2));
     assert_eq!(t.stored_counts(), (6, 2));
@@ -245,18 +227,9 @@ async fn retried_chunk_id_stored_once() {
 async fn oversized_stream_message() {
     let t = TestServer::start_with(|c| c.limits.max_message_bytes = 64 * 1024).await;
     let msgs = vec![chunk(&containers(0, 2), None), chunk(&containers(0, 3000), None)];
-    let err = t
-        .grpc()
-        .await
-        .write_metrics(authed(futures_util::stream::iter(msgs)))
-        .await
-        .unwrap_err();
+    let err = t.grpc().await.write_metrics(authed(futures_util::stream::iter(msgs))).await.unwrap_err();
     assert_eq!(err.code(), Code::ResourceExhausted, "{}", err.message());
-    assert!(
-        err.message().starts_with("chunk 1: message exceeds the limit of 65536 bytes"),
-        "{}",
-        err.message()
-    );
+    assert!(err.message().starts_with("chunk 1: message exceeds the limit of 65536 bytes"), "{}", err.message());
     assert_eq!(t.stored_counts(), (2, 0), "chunk 0 was stored before");
     t.grpc().await.write_metrics_batch(authed(good_batch(1))).await.unwrap();
     t.stop().await;
@@ -266,9 +239,7 @@ async fn oversized_stream_message() {
 async fn idle_stream_times_out() {
     let t = TestServer::start_with(|c| c.limits.stream_idle_timeout = Duration::from_millis(300)).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<WriteMetricsRequest>(4);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|m| (m, rx))
-    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
     tx.send(chunk(&containers(0, 2), None)).await.unwrap();
     let err = t.grpc().await.write_metrics(authed(stream)).await.unwrap_err();
     drop(tx);
@@ -286,10 +257,7 @@ async fn slow_subscriber_gets_missed() {
     let schema = r#"{"type":"record","name":"blob","fields":[{"name":"data","type":"string"}]}"#;
     let mut ws = subscribe(&t, &["blob"]).await;
     let big = "x".repeat(256 * 1024);
-    let value = apache_avro::types::Value::Record(vec![(
-        "data".into(),
-        apache_avro::types::Value::String(big),
-    )]);
+    let value = apache_avro::types::Value::Record(vec![("data".into(), apache_avro::types::Value::String(big))]);
     let avro = encode(schema, &[value.clone(), value]);
     let chunks = 120u64;
     let mut client = t.grpc().await;
@@ -319,9 +287,6 @@ async fn slow_subscriber_gets_missed() {
     assert_eq!(delivered + missed, total, "every row is delivered or counted as missed");
     assert!(missed > 0, "the subscriber should have missed rows");
     let text = http().get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(
-        text.contains(&format!("edgemetrics_collector_subscriber_missed_rows_total {missed}")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("edgemetrics_collector_subscriber_missed_rows_total {missed}")), "{text}");
     t.stop().await;
 }

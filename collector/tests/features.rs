@@ -46,28 +46,12 @@ fn everything(k: i64, null: bool) -> Value {
         ("ts".into(), Value::TimestampMillis(1_700_000_000_000 + k)),
         (
             "n".into(),
-            if null {
-                Value::Union(0, Box::new(Value::Null))
-            } else {
-                Value::Union(1, Box::new(Value::Long(k)))
-            },
+            if null { Value::Union(0, Box::new(Value::Null)) } else { Value::Union(1, Box::new(Value::Long(k))) },
         ),
-        (
-            "arr".into(),
-            Value::Array(vec![Value::Long(1), Value::Long(k)]),
-        ),
-        (
-            "m".into(),
-            Value::Map(HashMap::from([("a".to_owned(), Value::String("b".into()))])),
-        ),
-        (
-            "rec".into(),
-            Value::Record(vec![("x".into(), Value::Double(0.25))]),
-        ),
-        (
-            "u".into(),
-            Value::Union(2, Box::new(Value::String("str".into()))),
-        ),
+        ("arr".into(), Value::Array(vec![Value::Long(1), Value::Long(k)])),
+        ("m".into(), Value::Map(HashMap::from([("a".to_owned(), Value::String("b".into()))]))),
+        ("rec".into(), Value::Record(vec![("x".into(), Value::Double(0.25))])),
+        ("u".into(), Value::Union(2, Box::new(Value::String("str".into())))),
     ])
 }
 
@@ -75,20 +59,10 @@ fn everything(k: i64, null: bool) -> Value {
 async fn every_type_is_stored_and_read_back() {
     let t = TestServer::start().await;
     let values = vec![everything(2, false), everything(3, true)];
-    let mut c = raw_chunk(
-        "everything",
-        TYPES_SCHEMA,
-        encode(TYPES_SCHEMA, &values),
-        2,
-        None,
-    );
+    let mut c = raw_chunk("everything", TYPES_SCHEMA, encode(TYPES_SCHEMA, &values), 2, None);
     c.metadata.as_mut().unwrap().timestamp_column = Some("server_ts".into());
     let batch = WriteMetricsBatchRequest { chunks: vec![c] };
-    t.grpc()
-        .await
-        .write_metrics_batch(authed(batch))
-        .await
-        .unwrap();
+    t.grpc().await.write_metrics_batch(authed(batch)).await.unwrap();
 
     let (_, body) = t.get_json("/api/collections/everything/rows").await;
     let r = &body["rows"][0];
@@ -140,13 +114,9 @@ async fn every_type_is_stored_and_read_back() {
     ] {
         assert_eq!(ty(col), want, "column {col}");
     }
-    let by: Vec<u8> = db
-        .query_row("SELECT by FROM everything LIMIT 1", [], |r| r.get(0))
-        .unwrap();
+    let by: Vec<u8> = db.query_row("SELECT by FROM everything LIMIT 1", [], |r| r.get(0)).unwrap();
     assert_eq!(by, vec![0, 1, 254, 2]);
-    let arr: String = db
-        .query_row("SELECT arr FROM everything LIMIT 1", [], |r| r.get(0))
-        .unwrap();
+    let arr: String = db.query_row("SELECT arr FROM everything LIMIT 1", [], |r| r.get(0)).unwrap();
     assert_eq!(arr, "[1,2]");
     t.stop().await;
 }
@@ -156,11 +126,7 @@ async fn skip_timestamp_adds_no_column() {
     let t = TestServer::start().await;
     let mut c = chunk(&containers(0, 3), None);
     c.metadata.as_mut().unwrap().skip_timestamp = true;
-    t.grpc()
-        .await
-        .write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: vec![c] }))
-        .await
-        .unwrap();
+    t.grpc().await.write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: vec![c] })).await.unwrap();
     let (_, body) = t.get_json("/api/collections/containerMetrics/latest").await;
     assert!(body["row"].get("timestamp").is_none(), "{body}");
     containers(0, 3)[2].assert_json(&body["row"]);
@@ -172,9 +138,7 @@ async fn compatible_schema_change_evolves_the_table() {
     let t = TestServer::start().await;
     let mut client = t.grpc().await;
     client
-        .write_metrics_batch(authed(WriteMetricsBatchRequest {
-            chunks: vec![chunk(&containers(0, 2), None)],
-        }))
+        .write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: vec![chunk(&containers(0, 2), None)] }))
         .await
         .unwrap();
     // v2: cpu_request removed, a nullable field and a field with a default added.
@@ -190,21 +154,12 @@ async fn compatible_schema_change_evolves_the_table() {
         ("memory_usage".into(), Value::Long(1)),
         ("cpu_usage".into(), Value::Long(2)),
         ("memory_request".into(), Value::Long(3)),
-        (
-            "node".into(),
-            Value::Union(1, Box::new(Value::String("n1".into()))),
-        ),
+        ("node".into(), Value::Union(1, Box::new(Value::String("n1".into())))),
         ("zone".into(), Value::String("us".into())),
     ]);
     let res = client
         .write_metrics_batch(authed(WriteMetricsBatchRequest {
-            chunks: vec![raw_chunk(
-                "containerMetrics",
-                v2,
-                encode(v2, &[row]),
-                1,
-                None,
-            )],
+            chunks: vec![raw_chunk("containerMetrics", v2, encode(v2, &[row]), 1, None)],
         }))
         .await
         .expect("compatible change accepted")
@@ -212,9 +167,7 @@ async fn compatible_schema_change_evolves_the_table() {
     assert_eq!(res.rows_stored, 1);
     // The old schema still works afterwards.
     client
-        .write_metrics_batch(authed(WriteMetricsBatchRequest {
-            chunks: vec![chunk(&containers(10, 1), None)],
-        }))
+        .write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: vec![chunk(&containers(10, 1), None)] }))
         .await
         .expect("old schema still accepted");
     let (_, body) = t.get_json("/api/collections/containerMetrics/rows").await;
@@ -226,24 +179,11 @@ async fn compatible_schema_change_evolves_the_table() {
     assert_eq!(rows[2]["cpu_request"], serde_json::Value::Null);
     containers(10, 1)[0].assert_json(&rows[3]);
     let (_, list) = t.get_json("/api/collections").await;
-    let names: Vec<&str> = list["collections"][0]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        list["collections"][0]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        [
-            "container_id",
-            "memory_usage",
-            "cpu_usage",
-            "memory_request",
-            "cpu_request",
-            "timestamp",
-            "node",
-            "zone"
-        ]
+        ["container_id", "memory_usage", "cpu_usage", "memory_request", "cpu_request", "timestamp", "node", "zone"]
     );
     t.stop().await;
 }
@@ -256,28 +196,15 @@ async fn stream_failure_keeps_earlier_chunks() {
     let t = TestServer::start().await;
     let mut bad = chunk(&containers(10, 2), Some(chunk_id(2)));
     bad.metadata.as_mut().unwrap().rows = 3;
-    let msgs = vec![
-        chunk(&containers(0, 5), Some(chunk_id(1))),
-        bad,
-        chunk(&containers(20, 5), Some(chunk_id(3))),
-    ];
-    let err = t
-        .grpc()
-        .await
-        .write_metrics(authed(futures_util::stream::iter(msgs)))
-        .await
-        .unwrap_err();
+    let msgs = vec![chunk(&containers(0, 5), Some(chunk_id(1))), bad, chunk(&containers(20, 5), Some(chunk_id(3)))];
+    let err = t.grpc().await.write_metrics(authed(futures_util::stream::iter(msgs))).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(
-        err.message()
-            .starts_with("chunk 1: metadata.rows is 3 but the Avro bytes hold 2 rows"),
+        err.message().starts_with("chunk 1: metadata.rows is 3 but the Avro bytes hold 2 rows"),
         "{}",
         err.message()
     );
-    assert!(
-        err.message()
-            .contains("1 earlier chunks of this stream were stored, 5 rows")
-    );
+    assert!(err.message().contains("1 earlier chunks of this stream were stored, 5 rows"));
     assert_eq!(err.metadata().get("x-chunks-acked").unwrap(), "1");
     assert_eq!(err.metadata().get("x-rows-stored").unwrap(), "5");
     assert_eq!(t.stored_counts(), (5, 1));
@@ -295,19 +222,11 @@ async fn fault_injection_over_http_admin_and_library() {
         .await
         .unwrap();
     assert_eq!(set.status(), 200);
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&set.bytes().await.unwrap()).unwrap()["unavailable"],
-        2
-    );
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&set.bytes().await.unwrap()).unwrap()["unavailable"], 2);
 
-    let batch = || WriteMetricsBatchRequest {
-        chunks: vec![chunk(&containers(0, 2), Some(chunk_id(1)))],
-    };
+    let batch = || WriteMetricsBatchRequest { chunks: vec![chunk(&containers(0, 2), Some(chunk_id(1)))] };
     let mut client = t.grpc().await;
-    let err = client
-        .write_metrics_batch(authed(batch()))
-        .await
-        .unwrap_err();
+    let err = client.write_metrics_batch(authed(batch())).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     let res = http()
         .post(t.url("/v1/metrics"))
@@ -358,19 +277,8 @@ async fn healthz_metrics_and_query_auth() {
         }))
         .await
         .unwrap();
-    let _ = t
-        .grpc()
-        .await
-        .write_metrics_batch(tonic::Request::new(WriteMetricsBatchRequest::default()))
-        .await;
-    let text = http()
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let _ = t.grpc().await.write_metrics_batch(tonic::Request::new(WriteMetricsBatchRequest::default())).await;
+    let text = http().get(t.url("/metrics")).send().await.unwrap().text().await.unwrap();
     for line in [
         "edgemetrics_collector_requests_total{transport=\"grpc_batch\",outcome=\"ok\"} 1",
         "edgemetrics_collector_requests_total{transport=\"grpc_batch\",outcome=\"unauthenticated\"} 1",
@@ -384,11 +292,7 @@ async fn healthz_metrics_and_query_auth() {
     // Query API: header or ?token=, else 401.
     let no = http().get(t.url("/api/collections")).send().await.unwrap();
     assert_eq!(no.status(), 401);
-    let q = http()
-        .get(t.url(&format!("/api/collections?token={TOKEN}")))
-        .send()
-        .await
-        .unwrap();
+    let q = http().get(t.url(&format!("/api/collections?token={TOKEN}"))).send().await.unwrap();
     assert_eq!(q.status(), 200);
     assert_eq!(q.headers()["access-control-allow-origin"], "*");
     t.stop().await;
@@ -416,20 +320,13 @@ async fn data_survives_a_restart() {
     let db = dir.path().join("c.db").to_string_lossy().into_owned();
     let mut config = edgemetrics_collector::Config::for_tests([TOKEN]);
     config.db = db.clone();
-    let s = edgemetrics_collector::Server::start(config.clone())
-        .await
-        .unwrap();
+    let s = edgemetrics_collector::Server::start(config.clone()).await.unwrap();
     let mut client =
         edgemetrics_collector::pb::metrics::v1beta::ingestion_api_client::IngestionApiClient::connect(s.url())
             .await
             .unwrap();
-    let batch = WriteMetricsBatchRequest {
-        chunks: vec![chunk(&containers(0, 3), Some(chunk_id(1)))],
-    };
-    client
-        .write_metrics_batch(authed(batch.clone()))
-        .await
-        .unwrap();
+    let batch = WriteMetricsBatchRequest { chunks: vec![chunk(&containers(0, 3), Some(chunk_id(1)))] };
+    client.write_metrics_batch(authed(batch.clone())).await.unwrap();
     s.shutdown().await.unwrap();
     let s = edgemetrics_collector::Server::start(config).await.unwrap();
     let mut client =
@@ -437,16 +334,10 @@ async fn data_survives_a_restart() {
             .await
             .unwrap();
     // The dedup record survived: the retry is acknowledged, not stored.
-    let res = client
-        .write_metrics_batch(authed(batch))
-        .await
-        .unwrap()
-        .into_inner();
+    let res = client.write_metrics_batch(authed(batch)).await.unwrap().into_inner();
     assert_eq!((res.rows_stored, res.chunks_acked), (0, 1));
     let res = client
-        .write_metrics_batch(authed(WriteMetricsBatchRequest {
-            chunks: vec![chunk(&containers(3, 2), None)],
-        }))
+        .write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: vec![chunk(&containers(3, 2), None)] }))
         .await
         .unwrap()
         .into_inner();
@@ -465,9 +356,7 @@ fn binary_prints_listening_line_and_refuses_no_token() {
         .spawn()
         .expect("binary starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let url = line
         .trim()
         .strip_prefix("listening on ")
@@ -477,16 +366,7 @@ fn binary_prints_listening_line_and_refuses_no_token() {
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert_ne!(port, 0);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let body = rt.block_on(async {
-        http()
-            .get(format!("{url}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let body = rt.block_on(async { http().get(format!("{url}/healthz")).send().await.unwrap().text().await.unwrap() });
     assert_eq!(body, "ok");
     // SIGTERM stops it cleanly.
     let pid = child.id().to_string();
@@ -503,6 +383,13 @@ fn binary_prints_listening_line_and_refuses_no_token() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+
+    let help = Command::new(exe).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--addr", "--db", "--token", "--www", "--max-message-bytes", "--enable-fault-injection"] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
 
     let out = Command::new(exe)
         .args(["--addr", "127.0.0.1:0", "--db", ":memory:"])

@@ -17,8 +17,12 @@ use edgemetrics_collector::pb::metrics::v1beta::{
 };
 use prost::Message as _;
 
+/// A containerMetrics row as SQLite holds it: the fields, then cluster id,
+/// receive time, chunk id and server timestamp.
+type SqliteRow = (Container, String, i64, Option<Vec<u8>>, i64);
+
 /// Reads containerMetrics rows back from SQLite, in insertion order.
-fn sqlite_containers(t: &TestServer) -> Vec<(Container, String, i64, Option<Vec<u8>>, i64)> {
+fn sqlite_containers(t: &TestServer) -> Vec<SqliteRow> {
     let db = t.sqlite();
     let mut stmt = db
         .prepare(
@@ -55,17 +59,12 @@ fn assert_stored(t: &TestServer, sent: &[Container], ids: &[Option<[u8; 16]>], p
         assert_eq!(cluster, CLUSTER);
         assert!(*received > 1_600_000_000_000, "receive time in ms");
         assert_eq!(ts, received, "server timestamp column is the receive time");
-        assert_eq!(
-            chunk.as_deref(),
-            ids[i / per_chunk].as_ref().map(|c| &c[..])
-        );
+        assert_eq!(chunk.as_deref(), ids[i / per_chunk].as_ref().map(|c| &c[..]));
     }
 }
 
 async fn assert_query_api(t: &TestServer, sent: &[Container]) {
-    let (status, body) = t
-        .get_json("/api/collections/containerMetrics/rows?limit=10000")
-        .await;
+    let (status, body) = t.get_json("/api/collections/containerMetrics/rows?limit=10000").await;
     assert_eq!(status, 200, "{body}");
     let rows = body["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), sent.len());
@@ -83,11 +82,7 @@ async fn grpc_stream_roundtrip() {
     let t = TestServer::start().await;
     let rows = containers(0, 30);
     let ids = [Some(chunk_id(1)), Some(chunk_id(2)), Some(chunk_id(3))];
-    let msgs: Vec<WriteMetricsRequest> = rows
-        .chunks(10)
-        .zip(ids)
-        .map(|(r, id)| chunk(r, id))
-        .collect();
+    let msgs: Vec<WriteMetricsRequest> = rows.chunks(10).zip(ids).map(|(r, id)| chunk(r, id)).collect();
     let res = t
         .grpc()
         .await
@@ -95,15 +90,7 @@ async fn grpc_stream_roundtrip() {
         .await
         .expect("stream accepted")
         .into_inner();
-    assert_eq!(
-        res,
-        WriteMetricsResponse {
-            success: true,
-            error: None,
-            rows_stored: 30,
-            chunks_acked: 3
-        }
-    );
+    assert_eq!(res, WriteMetricsResponse { success: true, error: None, rows_stored: 30, chunks_acked: 3 });
     assert_stored(&t, &rows, &ids, 10);
     assert_query_api(&t, &rows).await;
     t.stop().await;
@@ -114,20 +101,9 @@ async fn grpc_batch_roundtrip_and_stats() {
     let t = TestServer::start().await;
     let rows = containers(5, 40);
     let ids = [Some(chunk_id(7)), None];
-    let batch = WriteMetricsBatchRequest {
-        chunks: vec![chunk(&rows[..20], ids[0]), chunk(&rows[20..], ids[1])],
-    };
-    let res = t
-        .grpc()
-        .await
-        .write_metrics_batch(authed(batch))
-        .await
-        .expect("batch accepted")
-        .into_inner();
-    assert_eq!(
-        (res.success, res.rows_stored, res.chunks_acked),
-        (true, 40, 2)
-    );
+    let batch = WriteMetricsBatchRequest { chunks: vec![chunk(&rows[..20], ids[0]), chunk(&rows[20..], ids[1])] };
+    let res = t.grpc().await.write_metrics_batch(authed(batch)).await.expect("batch accepted").into_inner();
+    assert_eq!((res.success, res.rows_stored, res.chunks_acked), (true, 40, 2));
     assert_stored(&t, &rows, &ids, 20);
     assert_query_api(&t, &rows).await;
 
@@ -143,34 +119,22 @@ async fn grpc_batch_roundtrip_and_stats() {
     assert_eq!(m["max"], rows[39].memory_usage);
     assert!((m["avg"].as_f64().unwrap() - mean).abs() < 1e-6, "{m}");
     assert!((m["stddev"].as_f64().unwrap() - sd).abs() < 1e-6, "{m}");
-    assert!(
-        stats["fields"].get("container_id").is_none(),
-        "strings have no stats"
-    );
+    assert!(stats["fields"].get("container_id").is_none(), "strings have no stats");
 
     let (_, list) = t.get_json("/api/collections").await;
     let c = &list["collections"][0];
     assert_eq!(c["name"], "containerMetrics");
     assert_eq!(c["rows"], 40);
-    assert_eq!(
-        c["fields"][1],
-        serde_json::json!({"name":"memory_usage","type":"long"})
-    );
+    assert_eq!(c["fields"][1], serde_json::json!({"name":"memory_usage","type":"long"}));
     assert_eq!(c["fields"][5]["name"], "timestamp");
     assert_eq!(c["fields"][5]["server_timestamp"], true);
 
     // since_ms and limit.
-    let (_, none) = t
-        .get_json("/api/collections/containerMetrics/rows?since_ms=99999999999999")
-        .await;
+    let (_, none) = t.get_json("/api/collections/containerMetrics/rows?since_ms=99999999999999").await;
     assert_eq!(none["rows"].as_array().unwrap().len(), 0);
-    let (_, two) = t
-        .get_json("/api/collections/containerMetrics/rows?limit=2")
-        .await;
+    let (_, two) = t.get_json("/api/collections/containerMetrics/rows?limit=2").await;
     rows[1].assert_json(&two["rows"][1]);
-    let (status, err) = t
-        .get_json("/api/collections/containerMetrics/rows?limit=10001")
-        .await;
+    let (status, err) = t.get_json("/api/collections/containerMetrics/rows?limit=10001").await;
     assert_eq!(status, 400, "{err}");
     let (status, err) = t.get_json("/api/collections/nope/rows").await;
     assert_eq!(status, 404);
@@ -182,9 +146,7 @@ async fn grpc_batch_roundtrip_and_stats() {
 async fn grpc_web_over_http1_by_hand() {
     let t = TestServer::start().await;
     let rows = containers(100, 12);
-    let batch = WriteMetricsBatchRequest {
-        chunks: vec![chunk(&rows, Some(chunk_id(9)))],
-    };
+    let batch = WriteMetricsBatchRequest { chunks: vec![chunk(&rows, Some(chunk_id(9)))] };
     let url = t.url("/metrics.v1beta.IngestionAPI/WriteMetricsBatch");
     let send = |auth: &'static str| {
         http()
@@ -221,18 +183,13 @@ async fn grpc_web_over_http1_by_hand() {
         .request(reqwest::Method::OPTIONS, &url)
         .header("origin", "http://dashboard.example")
         .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "authorization,x-cluster-id,content-type,x-grpc-web",
-        )
+        .header("access-control-request-headers", "authorization,x-cluster-id,content-type,x-grpc-web")
         .send()
         .await
         .unwrap();
     assert!(pre.status().is_success());
     assert_eq!(pre.headers()["access-control-allow-origin"], "*");
-    let allowed = pre.headers()["access-control-allow-headers"]
-        .to_str()
-        .unwrap();
+    let allowed = pre.headers()["access-control-allow-headers"].to_str().unwrap();
     assert!(allowed.contains("x-cluster-id"), "{allowed}");
     t.stop().await;
 }
@@ -259,28 +216,19 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 async fn http_post_plain_and_gzip() {
     let t = TestServer::start().await;
     let rows = containers(0, 25);
-    let plain = WriteMetricsBatchRequest {
-        chunks: vec![chunk(&rows[..10], Some(chunk_id(1)))],
-    };
+    let plain = WriteMetricsBatchRequest { chunks: vec![chunk(&rows[..10], Some(chunk_id(1)))] };
     let res = post(&t, plain.encode_to_vec(), false).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/x-protobuf");
     let resp = WriteMetricsResponse::decode(res.bytes().await.unwrap()).unwrap();
-    assert_eq!(
-        (resp.success, resp.rows_stored, resp.chunks_acked),
-        (true, 10, 1)
-    );
+    assert_eq!((resp.success, resp.rows_stored, resp.chunks_acked), (true, 10, 1));
 
-    let zipped = WriteMetricsBatchRequest {
-        chunks: vec![chunk(&rows[10..], Some(chunk_id(2)))],
-    };
+    let zipped = WriteMetricsBatchRequest { chunks: vec![chunk(&rows[10..], Some(chunk_id(2)))] };
     let res = post(&t, gzip(&zipped.encode_to_vec()), true).await;
     assert_eq!(res.status(), 200);
     let resp = WriteMetricsResponse::decode(res.bytes().await.unwrap()).unwrap();
     assert_eq!(resp.rows_stored, 15);
-    let ids: Vec<Option<[u8; 16]>> = (0..25)
-        .map(|i| Some(chunk_id(if i < 10 { 1 } else { 2 })))
-        .collect();
+    let ids: Vec<Option<[u8; 16]>> = (0..25).map(|i| Some(chunk_id(if i < 10 { 1 } else { 2 }))).collect();
     assert_stored(&t, &rows, &ids, 1);
     assert_query_api(&t, &rows).await;
     t.stop().await;
@@ -294,18 +242,10 @@ async fn websocket_receives_rows_written_over_grpc() {
     let mut client = t.grpc().await;
     for (i, part) in rows.chunks(4).enumerate() {
         let msgs = vec![chunk(part, Some(chunk_id(i as u8)))];
-        client
-            .write_metrics(authed(futures_util::stream::iter(msgs)))
-            .await
-            .unwrap();
+        client.write_metrics(authed(futures_util::stream::iter(msgs))).await.unwrap();
     }
     let expected_fp = u64::from_le_bytes(
-        Schema::parse_str(CONTAINER_SCHEMA)
-            .unwrap()
-            .fingerprint::<Rabin>()
-            .bytes[..8]
-            .try_into()
-            .unwrap(),
+        Schema::parse_str(CONTAINER_SCHEMA).unwrap().fingerprint::<Rabin>().bytes[..8].try_into().unwrap(),
     );
     let mut schema: Option<Schema> = None;
     let mut got: Vec<Container> = Vec::new();
@@ -321,10 +261,7 @@ async fn websocket_receives_rows_written_over_grpc() {
             assert!(!r.schema.is_empty(), "schema sent with the first frame");
             schema = Some(Schema::parse_str(std::str::from_utf8(&r.schema).unwrap()).unwrap());
         } else {
-            assert!(
-                r.schema.is_empty(),
-                "schema not repeated for a known fingerprint"
-            );
+            assert!(r.schema.is_empty(), "schema not repeated for a known fingerprint");
         }
         let s = schema.as_ref().unwrap();
         let mut cur = &r.avro[..];
@@ -374,42 +311,28 @@ async fn castai_client_compatibility() {
             collection: "containerMetrics".into(),
             schema: schema.as_bytes().to_vec(),
             metrics: encode(schema, &values[..30]),
-            metadata: Some(MetricsMetadata {
-                rows: 30,
-                skip_timestamp: false,
-                timestamp_column: None,
-            }),
+            metadata: Some(MetricsMetadata { rows: 30, skip_timestamp: false, timestamp_column: None }),
             chunk_id: vec![],
         },
         WriteMetricsRequest {
             collection: "containerMetrics".into(),
             schema: schema.as_bytes().to_vec(),
             metrics: encode(schema, &values[30..]),
-            metadata: Some(MetricsMetadata {
-                rows: 20,
-                skip_timestamp: false,
-                timestamp_column: None,
-            }),
+            metadata: Some(MetricsMetadata { rows: 20, skip_timestamp: false, timestamp_column: None }),
             chunk_id: vec![],
         },
     ];
     let res = t
         .grpc()
         .await
-        .write_metrics(with_auth(
-            futures_util::stream::iter(msgs),
-            Some("Token test-token"),
-            Some("castai-cluster"),
-        ))
+        .write_metrics(with_auth(futures_util::stream::iter(msgs), Some("Token test-token"), Some("castai-cluster")))
         .await
         .unwrap()
         .into_inner();
     assert!(res.success);
     assert_eq!(res.error, None);
     assert_eq!((res.rows_stored, res.chunks_acked), (50, 2));
-    let (_, body) = t
-        .get_json("/api/collections/containerMetrics/rows?limit=100")
-        .await;
+    let (_, body) = t.get_json("/api/collections/containerMetrics/rows?limit=100").await;
     let rows = body["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 50);
     for (i, row) in rows.iter().enumerate() {

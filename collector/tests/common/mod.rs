@@ -41,10 +41,7 @@ pub struct Container {
 impl Container {
     pub fn value(&self) -> Value {
         Value::Record(vec![
-            (
-                "container_id".into(),
-                Value::String(self.container_id.clone()),
-            ),
+            ("container_id".into(), Value::String(self.container_id.clone())),
             ("memory_usage".into(), Value::Long(self.memory_usage)),
             ("cpu_usage".into(), Value::Long(self.cpu_usage)),
             ("memory_request".into(), Value::Long(self.memory_request)),
@@ -88,13 +85,7 @@ pub fn encode(schema_json: &str, values: &[Value]) -> Vec<u8> {
 /// A chunk of containerMetrics rows.
 pub fn chunk(rows: &[Container], chunk_id: Option<[u8; 16]>) -> WriteMetricsRequest {
     let values: Vec<Value> = rows.iter().map(Container::value).collect();
-    raw_chunk(
-        "containerMetrics",
-        CONTAINER_SCHEMA,
-        encode(CONTAINER_SCHEMA, &values),
-        rows.len() as u64,
-        chunk_id,
-    )
+    raw_chunk("containerMetrics", CONTAINER_SCHEMA, encode(CONTAINER_SCHEMA, &values), rows.len() as u64, chunk_id)
 }
 
 /// A chunk from its parts.
@@ -109,11 +100,7 @@ pub fn raw_chunk(
         collection: collection.into(),
         metrics,
         schema: schema.as_bytes().to_vec(),
-        metadata: Some(MetricsMetadata {
-            rows,
-            skip_timestamp: false,
-            timestamp_column: None,
-        }),
+        metadata: Some(MetricsMetadata { rows, skip_timestamp: false, timestamp_column: None }),
         chunk_id: chunk_id.map(|c| c.to_vec()).unwrap_or_default(),
     }
 }
@@ -144,11 +131,7 @@ impl TestServer {
         config.db = db.to_string_lossy().into_owned();
         tweak(&mut config);
         let server = Server::start(config).await.expect("collector starts");
-        Self {
-            server,
-            db,
-            _dir: dir,
-        }
+        Self { server, db, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -160,15 +143,12 @@ impl TestServer {
     }
 
     pub async fn grpc(&self) -> IngestionApiClient<Channel> {
-        IngestionApiClient::connect(self.server.url())
-            .await
-            .expect("gRPC connects")
+        IngestionApiClient::connect(self.server.url()).await.expect("gRPC connects")
     }
 
     /// A read-only SQLite connection to the collector's database file.
     pub fn sqlite(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("db opens")
+        rusqlite::Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("db opens")
     }
 
     /// Rows in every collection table, plus the dedup records.
@@ -183,31 +163,18 @@ impl TestServer {
             .unwrap();
         let mut rows = 0;
         for n in names {
-            rows += db
-                .query_row(&format!("SELECT COUNT(*) FROM \"{n}\""), [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .unwrap();
+            rows += db.query_row(&format!("SELECT COUNT(*) FROM \"{n}\""), [], |r| r.get::<_, i64>(0)).unwrap();
         }
-        let chunks = db
-            .query_row("SELECT COUNT(*) FROM _chunks", [], |r| r.get(0))
-            .unwrap();
+        let chunks = db.query_row("SELECT COUNT(*) FROM _chunks", [], |r| r.get(0)).unwrap();
         (rows, chunks)
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let res = http()
-            .get(self.url(path))
-            .header("authorization", format!("Token {TOKEN}"))
-            .send()
-            .await
-            .expect("GET");
+        let res =
+            http().get(self.url(path)).header("authorization", format!("Token {TOKEN}")).send().await.expect("GET");
         let status = res.status().as_u16();
         let body = res.bytes().await.expect("body");
-        (
-            status,
-            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-        )
+        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
     }
 
     /// Stops the server (and checks that it stops).
@@ -220,10 +187,7 @@ impl TestServer {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
 }
 
 /// Adds `authorization: Token <TOKEN>` and `x-cluster-id`.
@@ -234,12 +198,10 @@ pub fn authed<T>(msg: T) -> tonic::Request<T> {
 pub fn with_auth<T>(msg: T, auth: Option<&str>, cluster: Option<&str>) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
     if let Some(a) = auth {
-        req.metadata_mut()
-            .insert("authorization", a.parse().expect("ascii"));
+        req.metadata_mut().insert("authorization", a.parse().expect("ascii"));
     }
     if let Some(c) = cluster {
-        req.metadata_mut()
-            .insert("x-cluster-id", c.parse().expect("ascii"));
+        req.metadata_mut().insert("x-cluster-id", c.parse().expect("ascii"));
     }
     req
 }
@@ -278,14 +240,8 @@ pub fn parse_grpc_web(headers: &reqwest::header::HeaderMap, body: &[u8]) -> Grpc
         rest = &rest[5 + len..];
     }
     assert!(rest.is_empty(), "trailing bytes in the gRPC-web body");
-    let mut status = headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let mut grpc_message = headers
-        .get("grpc-message")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let mut status = headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let mut grpc_message = headers.get("grpc-message").and_then(|v| v.to_str().ok()).map(str::to_owned);
     for line in trailers.split("\r\n") {
         if let Some((k, v)) = line.split_once(':') {
             match k.trim().to_ascii_lowercase().as_str() {
@@ -309,9 +265,7 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(v);
             i += 3;
@@ -323,13 +277,10 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn ws_connect(server: &TestServer) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(server.ws_url())
-        .await
-        .expect("WebSocket connects");
+    let (ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await.expect("WebSocket connects");
     ws
 }
 
@@ -339,9 +290,7 @@ pub async fn ws_send_request(ws: &mut Ws, token: &str, collections: &[&str]) {
         cluster_id: CLUSTER.into(),
         collections: collections.iter().map(|c| (*c).to_owned()).collect(),
     };
-    ws.send(WsMessage::Binary(req.encode_to_vec().into()))
-        .await
-        .expect("send SubscribeRequest");
+    ws.send(WsMessage::Binary(req.encode_to_vec().into())).await.expect("send SubscribeRequest");
 }
 
 /// Subscribes and waits for `Subscribed`.
@@ -349,27 +298,19 @@ pub async fn subscribe(server: &TestServer, collections: &[&str]) -> Ws {
     let mut ws = ws_connect(server).await;
     ws_send_request(&mut ws, TOKEN, collections).await;
     match ws_next_event(&mut ws).await {
-        Some(edgemetrics_collector::pb::edgemetrics::v1::subscribe_event::Event::Subscribed(_)) => {
-            ws
-        }
+        Some(edgemetrics_collector::pb::edgemetrics::v1::subscribe_event::Event::Subscribed(_)) => ws,
         other => panic!("expected Subscribed, got {other:?}"),
     }
 }
 
 /// The next SubscribeEvent (None when the socket closed).
-pub async fn ws_next_event(
-    ws: &mut Ws,
-) -> Option<edgemetrics_collector::pb::edgemetrics::v1::subscribe_event::Event> {
+pub async fn ws_next_event(ws: &mut Ws) -> Option<edgemetrics_collector::pb::edgemetrics::v1::subscribe_event::Event> {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("a WebSocket frame in time");
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("a WebSocket frame in time");
         match msg {
             None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return None,
             Some(Ok(WsMessage::Binary(b))) => {
-                return SubscribeEvent::decode(&b[..])
-                    .expect("SubscribeEvent")
-                    .event;
+                return SubscribeEvent::decode(&b[..]).expect("SubscribeEvent").event;
             }
             Some(Ok(_)) => continue,
         }
@@ -378,8 +319,5 @@ pub async fn ws_next_event(
 
 /// Asserts that the socket is closed next (after any close frame).
 pub async fn ws_expect_closed(ws: &mut Ws) {
-    assert!(
-        ws_next_event(ws).await.is_none(),
-        "expected the socket to close"
-    );
+    assert!(ws_next_event(ws).await.is_none(), "expected the socket to close");
 }
