@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::http::{HeaderValue, Request, Response};
+use tokio::task::JoinHandle;
 use tonic::codegen::{BoxFuture, Service};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status, Streaming};
@@ -106,19 +107,28 @@ impl IngestionApi for IngestionService {
         let mut index = 0usize;
         let idle = self.app.limits.stream_idle_timeout;
         let mut shutdown = self.app.shutdown.clone();
+        // Pipelining: chunk N is stored (its own transaction, in order) while
+        // chunk N+1 is received and validated.
+        let mut in_flight: Option<JoinHandle<Result<Ack, IngestError>>> = None;
+        let fail = |e: IngestError, ack: Ack| {
+            self.app.metrics.request(transport, e.outcome());
+            Err(with_progress(stored_before(e, ack).to_status(), ack))
+        };
         loop {
             let next = tokio::select! {
                 r = tokio::time::timeout(idle, stream.message()) => r,
                 _ = crate::server::stopped(&mut shutdown) => {
-                    let e = IngestError::Unavailable(format!(
-                        "server shutting down; {} chunks of this stream were stored", ack.chunks_acked
-                    ));
-                    self.app.metrics.request(transport, e.outcome());
-                    return Err(with_progress(e.to_status(), ack));
+                    if let Err(e) = settle(&mut in_flight, &mut ack).await {
+                        return fail(e, ack);
+                    }
+                    return fail(IngestError::Unavailable("server shutting down".into()), ack);
                 }
             };
             let msg = match next {
                 Err(_) => {
+                    if let Err(e) = settle(&mut in_flight, &mut ack).await {
+                        return fail(e, ack);
+                    }
                     self.app.metrics.request(transport, Outcome::DeadlineExceeded);
                     return Err(with_progress(
                         Status::deadline_exceeded(format!(
@@ -132,6 +142,9 @@ impl IngestionApi for IngestionService {
                 Ok(Ok(Some(msg))) => msg,
                 Ok(Ok(None)) => break,
                 Ok(Err(status)) => {
+                    if let Err(e) = settle(&mut in_flight, &mut ack).await {
+                        return fail(e, ack);
+                    }
                     let e = if too_large(&status) {
                         IngestError::TooLarge(format!(
                             "chunk {index}: message exceeds the limit of {} bytes (--max-message-bytes)",
@@ -140,18 +153,23 @@ impl IngestionApi for IngestionService {
                     } else {
                         IngestError::Invalid(format!("chunk {index}: cannot read the message: {}", status.message()))
                     };
-                    self.app.metrics.request(transport, e.outcome());
-                    return Err(with_progress(stored_before(e, ack).to_status(), ack));
+                    return fail(e, ack);
                 }
             };
-            match self.app.ingest(&cluster, vec![msg], index).await {
-                Ok(a) => ack.add(a),
-                Err(e) => {
-                    self.app.metrics.request(transport, e.outcome());
-                    return Err(with_progress(stored_before(e, ack).to_status(), ack));
-                }
+            let validated = self.app.validate(vec![msg], index).await;
+            if let Err(e) = settle(&mut in_flight, &mut ack).await {
+                return fail(e, ack);
             }
+            let valid = match validated {
+                Ok(v) => v,
+                Err(e) => return fail(e, ack),
+            };
+            let (app, cluster) = (self.app.clone(), cluster.clone());
+            in_flight = Some(tokio::spawn(async move { app.store(&cluster, valid, index).await }));
             index += 1;
+        }
+        if let Err(e) = settle(&mut in_flight, &mut ack).await {
+            return fail(e, ack);
         }
         self.finish(transport, Ok(ack)).map_err(|e| e.to_status())
     }
@@ -169,6 +187,18 @@ impl IngestionApi for IngestionService {
         .await;
         self.finish(transport, result).map_err(|e| e.to_status())
     }
+}
+
+/// Waits for the chunk being stored, if any, and counts it.
+async fn settle(
+    in_flight: &mut Option<JoinHandle<Result<Ack, IngestError>>>,
+    ack: &mut Ack,
+) -> Result<(), IngestError> {
+    if let Some(handle) = in_flight.take() {
+        let stored = handle.await.map_err(|e| IngestError::Internal(format!("storage task failed: {e}")))??;
+        ack.add(stored);
+    }
+    Ok(())
 }
 
 fn stored_before(e: IngestError, ack: Ack) -> IngestError {

@@ -10,7 +10,7 @@ use crate::pb::metrics::v1beta::WriteMetricsRequest;
 use crate::server::App;
 use crate::store::StoreError;
 use crate::subscribe::ChunkEvent;
-use crate::validate::{self, Rejection};
+use crate::validate::{self, Rejection, ValidChunk};
 
 /// Why an ingestion request failed, by the status it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,20 +137,43 @@ impl App {
         chunks: Vec<WriteMetricsRequest>,
         first_index: usize,
     ) -> Result<Ack, IngestError> {
+        let valid = self.validate(chunks, first_index).await?;
+        self.store(cluster_id, valid, first_index).await
+    }
+
+    /// Validates chunks (decoding them) on the blocking pool.
+    pub async fn validate(
+        self: &Arc<Self>,
+        chunks: Vec<WriteMetricsRequest>,
+        first_index: usize,
+    ) -> Result<Vec<ValidChunk>, IngestError> {
         let app = self.clone();
-        let cluster = cluster_id.to_owned();
-        let stored = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut valid = Vec::with_capacity(chunks.len());
             for (i, chunk) in chunks.into_iter().enumerate() {
                 let v = validate::validate_chunk(chunk, &app.limits, &app.schemas)
                     .map_err(|r| r.in_chunk(first_index + i))?;
                 valid.push(v);
             }
-            app.store.store(&cluster, valid, first_index).map_err(IngestError::from)
+            Ok(valid)
         })
         .await
-        .map_err(|e| IngestError::Internal(format!("ingestion task failed: {e}")))??;
+        .map_err(|e| IngestError::Internal(format!("validation task failed: {e}")))?
+    }
 
+    /// Stores validated chunks in one transaction, counts them and publishes
+    /// them to subscribers.
+    pub async fn store(
+        self: &Arc<Self>,
+        cluster_id: &str,
+        valid: Vec<ValidChunk>,
+        first_index: usize,
+    ) -> Result<Ack, IngestError> {
+        let app = self.clone();
+        let cluster = cluster_id.to_owned();
+        let stored = tokio::task::spawn_blocking(move || app.store.store(&cluster, valid, first_index))
+            .await
+            .map_err(|e| IngestError::Internal(format!("storage task failed: {e}")))??;
         let mut ack = Ack::default();
         for s in stored {
             ack.chunks_acked += 1;

@@ -211,6 +211,40 @@ async fn stream_failure_keeps_earlier_chunks() {
     t.stop().await;
 }
 
+/// A chunk that validates but cannot be stored (incompatible schema) fails
+/// the stream naming its index; the chunks before it stay, none after.
+#[tokio::test]
+async fn stream_store_failure_names_its_chunk() {
+    let t = TestServer::start().await;
+    let changed = r#"{"type":"record","name":"containerMetrics","fields":[{"name":"memory_usage","type":"double"}]}"#;
+    let bad = raw_chunk(
+        "containerMetrics",
+        changed,
+        encode(changed, &[Value::Record(vec![("memory_usage".into(), Value::Double(1.0))])]),
+        1,
+        None,
+    );
+    let msgs = vec![
+        chunk(&containers(0, 4), Some(chunk_id(1))),
+        chunk(&containers(4, 4), Some(chunk_id(2))),
+        bad,
+        chunk(&containers(8, 4), Some(chunk_id(3))),
+    ];
+    let err = t.grpc().await.write_metrics(authed(futures_util::stream::iter(msgs))).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().starts_with(
+            "chunk 2: incompatible schema change: field \"memory_usage\" of collection \"containerMetrics\" \
+             changes type from \"long\" to \"double\""
+        ),
+        "{}",
+        err.message()
+    );
+    assert_eq!(err.metadata().get("x-chunks-acked").unwrap(), "2");
+    assert_eq!(t.stored_counts(), (8, 2));
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn fault_injection_over_http_admin_and_library() {
     let t = TestServer::start().await;
