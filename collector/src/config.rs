@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
-/// Default listen address of the binary.
+/// Default listen address of the binary (keep in sync with `Config::default`).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7070";
 
 /// Everything the collector needs to start.
@@ -115,7 +115,7 @@ impl Default for Config {
     /// refuses).
     fn default() -> Self {
         Self {
-            addr: DEFAULT_ADDR.parse().expect("DEFAULT_ADDR is a valid address"),
+            addr: SocketAddr::from(([127, 0, 0, 1], 7070)),
             db: "edgemetrics.db".to_owned(),
             tokens: Vec::new(),
             www: None,
