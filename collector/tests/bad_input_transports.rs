@@ -150,6 +150,7 @@ async fn ws_bad_collection_name() {
         other => panic!("expected an error event, got {other:?}"),
     }
     ws_expect_closed(&mut ws).await;
+    let _ok = subscribe(&t, &["containerMetrics"]).await;
     t.stop().await;
 }
 
@@ -162,6 +163,7 @@ async fn ws_no_request_in_time() {
         other => panic!("expected an error event, got {other:?}"),
     }
     ws_expect_closed(&mut ws).await;
+    let _ok = subscribe(&t, &["containerMetrics"]).await;
     t.stop().await;
 }
 
