@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(false)
         .build_client(feature("NATIVE") || feature("GRPC_WEB"))
+        // `connect()` needs tonic's transport, which the gRPC-web build has not.
+        .build_transport(feature("NATIVE"))
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -14,6 +14,8 @@ pub mod client;
 pub mod native;
 #[cfg(any(feature = "native", feature = "wasm"))]
 pub mod proto;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 #[cfg(feature = "std")]
 pub use client::Error;

@@ -1,0 +1,71 @@
+//! The gRPC-web transport: `IngestionAPI/WriteMetricsBatch`, the unary call
+//! that carries many chunks (browsers cannot stream requests), through
+//! tonic's generated client over tonic-web-wasm-client (fetch underneath).
+
+use tonic::Code;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic_web_wasm_client::Client;
+
+use super::options::Endpoint;
+use super::transport::{accepted, retryable};
+use crate::engine::pipeline::{Batch, Failure};
+use crate::proto::batch_request;
+use crate::proto::metrics::v1beta::ingestion_api_client::IngestionApiClient;
+
+/// Responses are small; batches may be as large as the collector takes.
+const MAX_MESSAGE_BYTES: usize = 32 << 20;
+
+/// Sends batches over gRPC-web.
+pub(crate) struct GrpcWebSender {
+    client: IngestionApiClient<Client>,
+    authorization: Option<MetadataValue<Ascii>>,
+    cluster_id: Option<MetadataValue<Ascii>>,
+}
+
+impl GrpcWebSender {
+    pub(crate) fn new(endpoint: &Endpoint) -> GrpcWebSender {
+        let client = IngestionApiClient::new(Client::new(endpoint.url.clone()))
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(1 << 20);
+        // Both were checked to be printable ASCII with the options.
+        GrpcWebSender {
+            client,
+            authorization: format!("Token {}", endpoint.token).parse().ok(),
+            cluster_id: endpoint.cluster_id.parse().ok(),
+        }
+    }
+
+    /// Sends the batch once.
+    pub(crate) async fn send(&self, batch: &Batch) -> Result<(), Failure> {
+        let mut request = tonic::Request::new(batch_request(batch.chunks.iter().map(|chunk| &**chunk)));
+        if let Some(value) = &self.authorization {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        if let Some(value) = &self.cluster_id {
+            request.metadata_mut().insert("x-cluster-id", value.clone());
+        }
+        match self.client.clone().write_metrics_batch(request).await {
+            Ok(response) => accepted(response.into_inner()),
+            Err(status) => Err(failure(&status)),
+        }
+    }
+}
+
+/// Codes that say "not now" are retried; codes that say "never" are not.
+/// `Unknown` and `Internal` carry fetch errors (collector away, CORS).
+fn failure(status: &tonic::Status) -> Failure {
+    let message = match status.message() {
+        "" => format!("gRPC-web {:?}", status.code()),
+        text => format!("gRPC-web {:?}: {text}", status.code()),
+    };
+    match status.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::Internal => retryable(message, None),
+        _ => Failure::Permanent { message },
+    }
+}

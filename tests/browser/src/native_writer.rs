@@ -1,0 +1,2 @@
+//! Writes rows to the collector with the native client.
+fn main() {}
