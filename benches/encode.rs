@@ -11,24 +11,26 @@ use edgemetrics::engine::buffer::{MetricBuffer, MetricOptions};
 use edgemetrics::engine::schema::Schema;
 use serde::{Deserialize, Serialize};
 
+/// castai/metrics' benchmark record (`clientbench_test.go`): Go `int`
+/// fields written as Avro `int`.
 const SCHEMA: &str = r#"{"type":"record","name":"containerMetrics","fields":[
-    {"name":"container_id","type":"string"},{"name":"memory_usage","type":"long"},
-    {"name":"cpu_usage","type":"long"},{"name":"memory_request","type":"long"},
-    {"name":"cpu_request","type":"long"}]}"#;
+    {"name":"container_id","type":"string"},{"name":"memory_usage","type":"int"},
+    {"name":"cpu_usage","type":"int"},{"name":"memory_request","type":"int"},
+    {"name":"cpu_request","type":"int"}]}"#;
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 struct ContainerMetrics {
     container_id: String,
-    memory_usage: i64,
-    cpu_usage: i64,
-    memory_request: i64,
-    cpu_request: i64,
+    memory_usage: i32,
+    cpu_usage: i32,
+    memory_request: i32,
+    cpu_request: i32,
 }
 
 const ROWS: usize = 1_000;
 
 fn rows() -> Vec<ContainerMetrics> {
-    (0..ROWS as i64)
+    (0..ROWS as i32)
         .map(|i| ContainerMetrics {
             container_id: format!("3f9c1a2b-{i:04}-container"),
             memory_usage: 200_000_000 + i * 4096,
@@ -52,7 +54,7 @@ fn hand_written(row: &ContainerMetrics, out: &mut Vec<u8>) {
     long(out, row.container_id.len() as i64);
     out.extend_from_slice(row.container_id.as_bytes());
     for v in [row.memory_usage, row.cpu_usage, row.memory_request, row.cpu_request] {
-        long(out, v);
+        long(out, i64::from(v));
     }
 }
 
