@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 use super::transport::{Endpoint, Sender};
-use super::{Inner, MetricClient, driver, random_u64};
+use super::{EventCallback, Inner, MetricClient, driver, random_u64};
 use crate::client::{Core, Error};
 use crate::engine::buffer::{DEFAULT_MAX_CHUNK_SIZE, MetricOptions, OptionError};
 use crate::engine::pipeline::PipelineConfig;
@@ -39,7 +39,7 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     max_buffer_bytes: usize,
     transport: Transport,
-    on_event: Option<Box<dyn Fn(&Event) + Send + Sync>>,
+    on_event: Option<EventCallback>,
 }
 
 impl Default for ClientBuilder {

@@ -22,6 +22,9 @@ use crate::engine::stats::{Event, Stats};
 pub use crate::client::Error;
 pub use config::{ClientBuilder, MetricConfig, Transport};
 
+/// The user's callback for [`Event`]s.
+pub(crate) type EventCallback = Box<dyn Fn(&Event) + Send + Sync>;
+
 /// The handle on a client: cheap to clone, usable from any thread.
 #[derive(Clone)]
 pub struct MetricClient {
@@ -36,7 +39,7 @@ pub(crate) struct Inner {
     progress: watch::Sender<u64>,
     stop: Notify,
     drain_timeout: Duration,
-    on_event: Option<Box<dyn Fn(&Event) + Send + Sync>>,
+    on_event: Option<EventCallback>,
     driver: Mutex<Option<JoinHandle<()>>>,
 }
 
