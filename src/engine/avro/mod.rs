@@ -53,6 +53,15 @@ pub fn decode_value(schema: &Schema, input: &mut &[u8]) -> Result<Value, DecodeE
 /// Reads exactly `rows` datums that fill `bytes` (a chunk's payload).
 pub fn decode_all(schema: &Schema, bytes: &[u8], rows: usize) -> Result<Vec<Value>, DecodeError> {
     let mut reader = reader::Reader::new(bytes);
+    // A row takes one byte at least, unless its record is of zero width;
+    // those draw on the same budget as zero-width array items.
+    let limit = match value::zero_width(schema, schema.root()) {
+        true => reader::MAX_ZERO_WIDTH_ITEMS as usize,
+        false => bytes.len(),
+    };
+    if rows > limit {
+        return Err(reader.error(alloc::format!("{rows} rows cannot be held by {} bytes", bytes.len())));
+    }
     let mut values = Vec::with_capacity(rows.min(bytes.len()));
     for _ in 0..rows {
         values.push(value::read(schema, schema.root(), &mut reader, 0)?);
@@ -61,4 +70,20 @@ pub fn decode_all(schema: &Schema, bytes: &[u8], rows: usize) -> Result<Vec<Valu
         return Err(reader.error(alloc::format!("{} bytes left over after {rows} rows", reader.input.len())));
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_all_refuses_more_rows_than_the_bytes_can_hold() {
+        let schema = Schema::parse(r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"}]}"#).unwrap();
+        let error = decode_all(&schema, &[2, 4], 3).unwrap_err();
+        assert_eq!(error.message, "3 rows cannot be held by 2 bytes");
+        assert_eq!(decode_all(&schema, &[2, 4], 2).unwrap().len(), 2);
+        let empty = Schema::parse(r#"{"type":"record","name":"e","fields":[]}"#).unwrap();
+        assert_eq!(decode_all(&empty, &[], 10).unwrap().len(), 10);
+        assert!(decode_all(&empty, &[], usize::MAX).is_err(), "bounded, not an endless loop");
+    }
 }

@@ -16,7 +16,7 @@ pub(crate) struct Reader<'de> {
 
 /// Items of zero width one input may hold in all: they take no bytes, so the
 /// input's size cannot bound them, and each costs a decoded value.
-const MAX_ZERO_WIDTH_ITEMS: u64 = 1 << 20;
+pub(crate) const MAX_ZERO_WIDTH_ITEMS: u64 = 1 << 20;
 
 impl<'de> Reader<'de> {
     pub fn new(input: &'de [u8]) -> Self {
