@@ -2,6 +2,9 @@
 //! buffers and the pipeline behind locks, and the errors users see. The
 //! drivers around it only decide when to poll and how to send.
 
+// Without a driver (the `std` feature alone) only the errors are used.
+#![cfg_attr(not(any(feature = "native", feature = "wasm")), allow(dead_code))]
+
 mod error;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -290,7 +290,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     }
     #[inline(always)]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
-        if matches!(self.hint, Hint::Int | Hint::Long) || matches!(self.node(), Node::Int(_) | Node::Long(_)) {
+        if matches!(self.hint, Hint::Int | Hint::Long) {
             put_long(self.out, v as i64);
             return Ok(());
         }
@@ -299,7 +299,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     #[inline(always)]
     fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
         // The common case inline; conversions and unions out of line.
-        if self.hint == Hint::Long || matches!(self.node(), Node::Long(_)) {
+        if self.hint == Hint::Long {
             put_long(self.out, v);
             return Ok(());
         }
@@ -342,7 +342,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     }
     #[inline(always)]
     fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
-        if self.hint == Hint::String || matches!(self.node(), Node::String(StringLogical::None)) {
+        if self.hint == Hint::String {
             put_len(self.out, v.len());
             self.out.extend_from_slice(v.as_bytes());
             return Ok(());
