@@ -129,34 +129,7 @@ fn corpus_covers_every_type() {
         seen.extend(converter.seen);
         bad_rows += file.bad_rows.len();
     }
-    let required = [
-        "null",
-        "boolean",
-        "int",
-        "long",
-        "float",
-        "double",
-        "bytes",
-        "string",
-        "record",
-        "enum",
-        "array",
-        "map",
-        "union",
-        "fixed",
-        "ref",
-        "default",
-        "date",
-        "time-millis",
-        "time-micros",
-        "timestamp-millis",
-        "timestamp-micros",
-        "local-timestamp-millis",
-        "local-timestamp-micros",
-        "uuid",
-        "decimal-bytes",
-        "decimal-fixed",
-    ];
+    let required = bridge::KINDS;
     let missing: Vec<_> = required.iter().filter(|k| !seen.contains(*k)).collect();
     assert!(missing.is_empty(), "no corpus row exercises {missing:?}; seen {seen:?}");
     assert!(bad_rows >= 30, "only {bad_rows} bad rows");

@@ -653,34 +653,7 @@ fn generators_cover_the_schema_space() {
         seen.extend(converter.seen);
         texts.push_str(&p.json.to_string());
     }
-    for kind in [
-        "null",
-        "boolean",
-        "int",
-        "long",
-        "float",
-        "double",
-        "bytes",
-        "string",
-        "record",
-        "enum",
-        "array",
-        "map",
-        "union",
-        "fixed",
-        "ref",
-        "default",
-        "date",
-        "time-millis",
-        "time-micros",
-        "timestamp-millis",
-        "timestamp-micros",
-        "local-timestamp-millis",
-        "local-timestamp-micros",
-        "uuid",
-        "decimal-bytes",
-        "decimal-fixed",
-    ] {
+    for kind in bridge::KINDS {
         assert!(seen.contains(kind), "no generated row reaches {kind}: {seen:?}");
     }
     // Explicit namespaces, defaults, references by full and by short name.

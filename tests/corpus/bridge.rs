@@ -55,6 +55,36 @@ pub struct Converter<'s> {
     pub seen: BTreeSet<&'static str>,
 }
 
+/// Every kind of type and value the corpus and the generators must reach.
+pub const KINDS: [&str; 26] = [
+    "null",
+    "boolean",
+    "int",
+    "long",
+    "float",
+    "double",
+    "bytes",
+    "string",
+    "record",
+    "enum",
+    "array",
+    "map",
+    "union",
+    "fixed",
+    "ref",
+    "default",
+    "date",
+    "time-millis",
+    "time-micros",
+    "timestamp-millis",
+    "timestamp-micros",
+    "local-timestamp-millis",
+    "local-timestamp-micros",
+    "uuid",
+    "decimal-bytes",
+    "decimal-fixed",
+];
+
 fn is_int_like(s: &Schema) -> bool {
     matches!(s, Schema::Int | Schema::Date | Schema::TimeMillis)
 }
