@@ -5,6 +5,7 @@
 // Without a driver (the `std` feature alone) only the errors are used.
 #![cfg_attr(not(any(feature = "native", feature = "wasm")), allow(dead_code))]
 
+pub(crate) mod address;
 mod error;
 
 use std::sync::atomic::{AtomicBool, Ordering};

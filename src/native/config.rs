@@ -9,6 +9,7 @@ use tokio::sync::{Notify, watch};
 
 use super::transport::{Endpoint, Sender};
 use super::{EventCallback, Inner, MetricClient, driver, random_u64};
+use crate::client::address::{Spelling, base_url, check_cluster_id};
 use crate::client::{Core, Error};
 use crate::engine::buffer::{DEFAULT_MAX_CHUNK_SIZE, MetricOptions, OptionError};
 use crate::engine::pipeline::PipelineConfig;
@@ -164,11 +165,8 @@ impl ClientBuilder {
             return Err(OptionError::new("api_token", "must be non-empty printable ASCII without spaces").into());
         }
         let cluster_id = required("cluster_id", self.cluster_id)?;
-        if !is_cluster_id(&cluster_id) {
-            let message = format!("\"{cluster_id}\" is not 1 to 128 characters of A-Z a-z 0-9 . _ : -");
-            return Err(OptionError::new("cluster_id", message).into());
-        }
-        let url = base_url(&required("api_addr", self.api_addr)?, self.insecure)?;
+        check_cluster_id(&cluster_id, &SPELLING)?;
+        let url = base_url(&required("api_addr", self.api_addr)?, self.insecure, &SPELLING)?;
         for (option, duration) in [
             ("flush_interval", self.flush_interval),
             ("max_retry_interval", self.max_retry_interval),
@@ -221,40 +219,14 @@ impl ClientBuilder {
     }
 }
 
+const SPELLING: Spelling = Spelling { api_addr: "api_addr", cluster_id: "cluster_id", insecure: "insecure(true)" };
+
 fn required(option: &'static str, value: Option<String>) -> Result<String, OptionError> {
     value.ok_or_else(|| OptionError::new(option, "is required"))
 }
 
 fn millis(duration: Duration) -> u64 {
     duration.as_millis().try_into().unwrap_or(u64::MAX)
-}
-
-/// The collector's rule for cluster ids.
-fn is_cluster_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-}
-
-/// `https://host:port` (or `http://` when insecure) from either form of address.
-fn base_url(addr: &str, insecure: bool) -> Result<String, OptionError> {
-    let bad = |message: String| OptionError::new("api_addr", message);
-    let (scheme, rest) = match addr.split_once("://") {
-        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
-        None => ((if insecure { "http" } else { "https" }).to_string(), addr),
-    };
-    match (scheme.as_str(), insecure) {
-        ("https", false) | ("http", true) => {}
-        ("http", false) => return Err(bad(format!("\"{addr}\" is plaintext; set insecure(true) to allow it"))),
-        ("https", true) => return Err(bad(format!("\"{addr}\" asks for TLS but insecure(true) is set"))),
-        _ => return Err(bad(format!("\"{addr}\": the scheme must be http or https"))),
-    }
-    let authority = rest.trim_end_matches('/');
-    let valid = !authority.is_empty()
-        && !authority.contains(['/', ' ', '?', '#', '@'])
-        && authority.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if !valid {
-        return Err(bad(format!("\"{addr}\" is not host:port")));
-    }
-    Ok(format!("{scheme}://{authority}"))
 }
 
 /// A metric's schema and chunking; the schema (text or parsed) is required.
@@ -311,33 +283,5 @@ impl MetricConfig {
             timestamp_column: self.timestamp_column,
         };
         Ok((schema, options))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(base_url("collector:443", false).unwrap(), "https://collector:443");
-        assert_eq!(base_url("127.0.0.1:7070", true).unwrap(), "http://127.0.0.1:7070");
-        assert_eq!(base_url("https://collector:443/", false).unwrap(), "https://collector:443");
-        let plaintext = base_url("http://collector:80", false).unwrap_err();
-        assert_eq!(
-            plaintext.to_string(),
-            "option \"api_addr\": \"http://collector:80\" is plaintext; set insecure(true) to allow it"
-        );
-        assert!(base_url("collector", false).is_err());
-        assert!(base_url("ftp://collector:21", true).is_err());
-        assert!(base_url("https://user@collector:443", false).is_err());
-    }
-
-    #[test]
-    fn cluster_ids() {
-        assert!(is_cluster_id("prod-eu:1.a_b"));
-        assert!(!is_cluster_id(""));
-        assert!(!is_cluster_id("has space"));
-        assert!(!is_cluster_id(&"x".repeat(129)));
     }
 }

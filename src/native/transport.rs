@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use prost::Message;
-use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use super::config::Transport;
+use crate::client::address::grpc_failure;
 use crate::engine::buffer::OptionError;
 use crate::engine::pipeline::{Batch, Failure};
 use crate::proto::metrics::v1beta::WriteMetricsResponse;
@@ -100,7 +100,7 @@ impl Sender {
                 request.metadata_mut().insert("x-cluster-id", cluster_id.clone());
                 match client.clone().write_metrics(request).await {
                     Ok(response) => accepted(response.into_inner()),
-                    Err(status) => Err(grpc_failure(&status)),
+                    Err(status) => Err(grpc_failure(&status, "gRPC")),
                 }
             }
             Sender::Http { client, url, authorization, cluster_id } => {
@@ -147,25 +147,6 @@ fn accepted(response: WriteMetricsResponse) -> Result<(), Failure> {
 
 fn retryable(message: String, retry_after_ms: Option<u64>) -> Failure {
     Failure::Retryable { message, retry_after_ms }
-}
-
-/// Codes that say "not now" are retried; codes that say "never" are not.
-/// `Unknown` and `Internal` carry connection errors from the transport.
-fn grpc_failure(status: &tonic::Status) -> Failure {
-    let message = match status.message() {
-        "" => format!("{:?}", status.code()),
-        text => format!("{:?}: {text}", status.code()),
-    };
-    match status.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Cancelled
-        | Code::Unknown
-        | Code::Internal => retryable(message, None),
-        _ => Failure::Permanent { message },
-    }
 }
 
 /// An error with its sources, which is where reqwest says what failed.

@@ -1,0 +1,101 @@
+//! Checks of the connection options every client takes, so the native and
+//! the JS clients accept and refuse the same values with the same words.
+
+use crate::engine::buffer::OptionError;
+
+/// How a client spells its options in error messages (`api_addr` in Rust,
+/// `apiAddr` in JS).
+pub(crate) struct Spelling {
+    pub api_addr: &'static str,
+    pub cluster_id: &'static str,
+    /// How to turn plaintext on: `insecure(true)`, `insecure: true`.
+    pub insecure: &'static str,
+}
+
+/// The collector's rule for cluster ids: 1 to 128 of `A-Z a-z 0-9 . _ : -`.
+pub(crate) fn check_cluster_id(id: &str, spelling: &Spelling) -> Result<(), OptionError> {
+    let valid = (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    match valid {
+        true => Ok(()),
+        false => Err(OptionError::new(
+            spelling.cluster_id,
+            format!("\"{id}\" is not 1 to 128 characters of A-Z a-z 0-9 . _ : -"),
+        )),
+    }
+}
+
+/// `https://host:port` (or `http://` when insecure) from `host:port` or a URL.
+pub(crate) fn base_url(addr: &str, insecure: bool, spelling: &Spelling) -> Result<String, OptionError> {
+    let bad = |message: String| OptionError::new(spelling.api_addr, message);
+    let (scheme, rest) = match addr.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+        None => ((if insecure { "http" } else { "https" }).to_string(), addr),
+    };
+    let flag = spelling.insecure;
+    match (scheme.as_str(), insecure) {
+        ("https", false) | ("http", true) => {}
+        ("http", false) => return Err(bad(format!("\"{addr}\" is plaintext; set {flag} to allow it"))),
+        ("https", true) => return Err(bad(format!("\"{addr}\" asks for TLS but {flag} is set"))),
+        _ => return Err(bad(format!("\"{addr}\": the scheme must be http or https"))),
+    }
+    let authority = rest.trim_end_matches('/');
+    let valid = !authority.is_empty()
+        && !authority.contains(['/', ' ', '?', '#', '@'])
+        && authority.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !valid {
+        return Err(bad(format!("\"{addr}\" is not host:port")));
+    }
+    Ok(format!("{scheme}://{authority}"))
+}
+
+/// Sorts a gRPC status into "not now" (retried) and "never" (dropped).
+/// `Unknown` and `Internal` carry connection errors from the transports.
+#[cfg(any(feature = "native", feature = "grpc-web"))]
+pub(crate) fn grpc_failure(status: &tonic::Status, transport: &str) -> crate::engine::pipeline::Failure {
+    use crate::engine::pipeline::Failure;
+    use tonic::Code;
+    let message = match status.message() {
+        "" => format!("{transport} {:?}", status.code()),
+        text => format!("{transport} {:?}: {text}", status.code()),
+    };
+    match status.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::Internal => Failure::Retryable { message, retry_after_ms: None },
+        _ => Failure::Permanent { message },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUST: Spelling = Spelling { api_addr: "api_addr", cluster_id: "cluster_id", insecure: "insecure(true)" };
+
+    #[test]
+    fn addresses() {
+        assert_eq!(base_url("collector:443", false, &RUST).unwrap(), "https://collector:443");
+        assert_eq!(base_url("127.0.0.1:7070", true, &RUST).unwrap(), "http://127.0.0.1:7070");
+        assert_eq!(base_url("https://collector:443/", false, &RUST).unwrap(), "https://collector:443");
+        let plaintext = base_url("http://collector:80", false, &RUST).unwrap_err();
+        assert_eq!(
+            plaintext.to_string(),
+            "option \"api_addr\": \"http://collector:80\" is plaintext; set insecure(true) to allow it"
+        );
+        assert!(base_url("collector", false, &RUST).is_err());
+        assert!(base_url("ftp://collector:21", true, &RUST).is_err());
+        assert!(base_url("https://user@collector:443", false, &RUST).is_err());
+    }
+
+    #[test]
+    fn cluster_ids() {
+        assert!(check_cluster_id("prod-eu:1.a_b", &RUST).is_ok());
+        for bad in [String::new(), "has space".into(), "x".repeat(129)] {
+            assert_eq!(check_cluster_id(&bad, &RUST).unwrap_err().option, "cluster_id");
+        }
+    }
+}
