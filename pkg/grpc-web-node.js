@@ -2,9 +2,11 @@
 // the .wasm is read from beside this file. `init()` is kept so that code
 // written for the browser entry runs unchanged.
 import { readFileSync } from "node:fs";
+import { install } from "./fast-write.js";
 import { initSync as wasmInitSync, MetricClient, Metric, Subscription } from "./dist/grpc-web/edgemetrics.js";
 
-wasmInitSync({ module: readFileSync(new URL("./dist/grpc-web/edgemetrics_bg.wasm", import.meta.url)) });
+const wasm = wasmInitSync({ module: readFileSync(new URL("./dist/grpc-web/edgemetrics_bg.wasm", import.meta.url)) });
+install(Metric, wasm.memory);
 
 export { MetricClient, Metric, Subscription };
 

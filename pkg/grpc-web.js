@@ -5,14 +5,20 @@
 // synchronously, e.g. in Cloudflare Workers with an imported module.
 import wasmInit, { initSync as wasmInitSync, MetricClient, Metric, Subscription } from "./dist/grpc-web/edgemetrics.js";
 
+import { install } from "./fast-write.js";
+
 export { MetricClient, Metric, Subscription };
 
 /** Loads the WebAssembly module; resolves when the classes are usable. */
-export default function init(input) {
-    return wasmInit(input === undefined ? undefined : { module_or_path: input });
+export default async function init(input) {
+    const wasm = await wasmInit(input === undefined ? undefined : { module_or_path: input });
+    install(Metric, wasm.memory);
+    return wasm;
 }
 
 /** Loads the WebAssembly module from a `WebAssembly.Module` or bytes, synchronously. */
 export function initSync(module) {
-    return wasmInitSync({ module });
+    const wasm = wasmInitSync({ module });
+    install(Metric, wasm.memory);
+    return wasm;
 }

@@ -4,7 +4,7 @@
 //!
 //! One concept per file: [`client`] (the client and its promises),
 //! [`metric`] (writing rows), [`row`] and [`value`] (rows into and out of
-//! JS), [`options`] (options objects), [`driver`] (the event-loop task and
+//! JS), [`tape`] (the one-crossing fast path of flat rows), [`options`] (options objects), [`driver`] (the event-loop task and
 //! timers), [`transport`] with [`transport_fetch`] and, with the `grpc-web`
 //! feature, `transport_grpc_web`, [`lifecycle`] (keepalive sends when the
 //! page goes away), [`subscription`] (the WebSocket), [`error`] (JS
@@ -19,6 +19,7 @@ mod metric;
 mod options;
 mod row;
 mod subscription;
+mod tape;
 mod transport;
 mod transport_fetch;
 #[cfg(feature = "grpc-web")]

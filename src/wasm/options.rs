@@ -9,6 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::js;
 use crate::client::Error;
+use crate::client::address::{Spelling, base_url, check_cluster_id};
 use crate::engine::buffer::{DEFAULT_MAX_CHUNK_SIZE, MetricOptions, OptionError};
 use crate::engine::pipeline::PipelineConfig;
 use crate::engine::schema::Schema;
@@ -44,6 +45,9 @@ pub(crate) struct ClientOptions {
     pub on_event: Option<Function>,
 }
 
+/// How the JS client spells its options in errors.
+const JS: Spelling = Spelling { api_addr: "apiAddr", cluster_id: "clusterId", insecure: "insecure: true" };
+
 const CLIENT_OPTIONS: &[&str] = &[
     "apiAddr",
     "apiToken",
@@ -73,13 +77,10 @@ impl ClientOptions {
             return Err(OptionError::new("apiToken", "must be non-empty printable ASCII without spaces").into());
         }
         let cluster_id = reader.string("clusterId")?.ok_or_else(|| required("clusterId"))?;
-        if !is_cluster_id(&cluster_id) {
-            let message = format!("\"{cluster_id}\" is not 1 to 128 characters of A-Z a-z 0-9 . _ : -");
-            return Err(OptionError::new("clusterId", message).into());
-        }
+        check_cluster_id(&cluster_id, &JS)?;
         let insecure = reader.boolean("insecure")?.unwrap_or(false);
         let addr = reader.string("apiAddr")?.ok_or_else(|| required("apiAddr"))?;
-        let url = base_url(&addr, insecure)?;
+        let url = base_url(&addr, insecure, &JS)?;
         let transport = match reader.string("transport")?.as_deref() {
             None | Some("fetch") => TransportKind::Fetch,
             Some("grpc-web") if cfg!(feature = "grpc-web") => TransportKind::GrpcWeb,
@@ -271,33 +272,4 @@ pub(crate) fn kind(value: &JsValue) -> String {
 
 fn required(option: &'static str) -> OptionError {
     OptionError::new(option, "is required")
-}
-
-/// The collector's rule for cluster ids.
-fn is_cluster_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-}
-
-/// `https://host:port` (or `http://` when insecure) from `host:port` or a
-/// URL, as the native client takes it.
-pub(crate) fn base_url(addr: &str, insecure: bool) -> Result<String, OptionError> {
-    let bad = |message: String| OptionError::new("apiAddr", message);
-    let (scheme, rest) = match addr.split_once("://") {
-        Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
-        None => ((if insecure { "http" } else { "https" }).to_string(), addr),
-    };
-    match (scheme.as_str(), insecure) {
-        ("https", false) | ("http", true) => {}
-        ("http", false) => return Err(bad(format!("\"{addr}\" is plaintext; set insecure: true to allow it"))),
-        ("https", true) => return Err(bad(format!("\"{addr}\" asks for TLS but insecure: true is set"))),
-        _ => return Err(bad(format!("\"{addr}\": the scheme must be http or https"))),
-    }
-    let authority = rest.trim_end_matches('/');
-    let valid = !authority.is_empty()
-        && !authority.contains(['/', ' ', '?', '#', '@'])
-        && authority.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if !valid {
-        return Err(bad(format!("\"{addr}\" is not host:port")));
-    }
-    Ok(format!("{scheme}://{authority}"))
 }

@@ -2,12 +2,12 @@
 //! that carries many chunks (browsers cannot stream requests), through
 //! tonic's generated client over tonic-web-wasm-client (fetch underneath).
 
-use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic_web_wasm_client::Client;
 
 use super::options::Endpoint;
-use super::transport::{accepted, retryable};
+use super::transport::accepted;
+use crate::client::address::grpc_failure;
 use crate::engine::pipeline::{Batch, Failure};
 use crate::proto::batch_request;
 use crate::proto::metrics::v1beta::ingestion_api_client::IngestionApiClient;
@@ -46,26 +46,7 @@ impl GrpcWebSender {
         }
         match self.client.clone().write_metrics_batch(request).await {
             Ok(response) => accepted(response.into_inner()),
-            Err(status) => Err(failure(&status)),
+            Err(status) => Err(grpc_failure(&status, "gRPC-web")),
         }
-    }
-}
-
-/// Codes that say "not now" are retried; codes that say "never" are not.
-/// `Unknown` and `Internal` carry fetch errors (collector away, CORS).
-fn failure(status: &tonic::Status) -> Failure {
-    let message = match status.message() {
-        "" => format!("gRPC-web {:?}", status.code()),
-        text => format!("gRPC-web {:?}: {text}", status.code()),
-    };
-    match status.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Cancelled
-        | Code::Unknown
-        | Code::Internal => retryable(message, None),
-        _ => Failure::Permanent { message },
     }
 }

@@ -19,7 +19,7 @@ let packed;
 /** What a user's `npm pack` tarball must hold, and nothing else. */
 const EXPECTED_FILES = [
     "README.md", "dist/default/edgemetrics.js", "dist/default/edgemetrics_bg.wasm", "dist/grpc-web/edgemetrics.js",
-    "dist/grpc-web/edgemetrics_bg.wasm", "grpc-web-node.js", "grpc-web.js", "index.d.ts", "index.js", "node.js",
+    "dist/grpc-web/edgemetrics_bg.wasm", "fast-write.js", "grpc-web-node.js", "grpc-web.js", "index.d.ts", "index.js", "node.js",
     "package.json",
 ];
 
@@ -82,6 +82,50 @@ test("the tarball holds only what users need", () => {
 test("rows written with fetch arrive equal", () => roundTrip("default.mjs", "fetch"));
 
 test("rows written with gRPC-web (edgemetrics/grpc-web) arrive equal", () => roundTrip("grpc.mjs", "grpc-web"));
+
+test("flat rows take the one-crossing path and arrive equal; bad ones throw as on the general path", async () => {
+    const { MetricClient } = await import(pathToFileURL(join(project, "default.mjs")));
+    const collection = unique("npm_flat");
+    const client = new MetricClient(options());
+    const metric = client.metric({
+        schema: {
+            type: "record", name: collection,
+            fields: [
+                { name: "name", type: "string" }, { name: "n", type: "long" }, { name: "small", type: "int" },
+                { name: "x", type: "double" }, { name: "f", type: "float" }, { name: "on", type: "boolean" },
+            ],
+        },
+    });
+    const long = "é✓ ".repeat(7000); // past the tape's 16 KiB: the general path
+    const rows = [
+        { name: "plain", n: 1, small: -2, x: 0.1, f: 0.5, on: true },
+        { name: "naïve ☃ 😀", n: 2 ** 53 - 1, small: 2 ** 31 - 1, x: -1e300, f: 3.25, on: false },
+        { name: "", n: -(2 ** 53) + 1, small: -(2 ** 31), x: Number.MIN_VALUE, f: -1.5, on: true },
+        { name: long, n: 0, small: 0, x: 0, f: 0, on: false },
+    ];
+    for (const row of rows) metric.write(row);
+    const refused = [
+        [{ ...rows[0], n: "1" }, 'field "n": expected long, found a string'],
+        [{ ...rows[0], n: 1.5 }, 'field "n": expected long, found a number that is not whole'],
+        [{ ...rows[0], small: 2 ** 31 }, 'field "small": 2147483648 is out of range for int'],
+        [{ ...rows[0], on: 1 }, 'field "on": expected boolean, found a number'],
+        [{ ...rows[0], name: null }, 'field "name": expected string, found null'],
+        [{ n: 1, small: 1, x: 1, f: 1, on: true }, 'field "name": missing, and the schema gives no default'],
+    ];
+    for (const [row, message] of refused) assert.throws(() => metric.write(row), { name: "RowError", message });
+    await client.flush();
+    const response = await fetch(`${collector}/api/collections/${collection}/rows?limit=100&token=${token}`);
+    const stored = (await response.json()).rows.sort((a, b) => a._chunk_id.localeCompare(b._chunk_id));
+    assert.equal(stored.length, rows.length);
+    const byName = new Map(stored.map((r) => [r.name, r]));
+    for (const row of rows) {
+        const got = byName.get(row.name);
+        assert.ok(got, `row ${row.name.slice(0, 20)} stored`);
+        assert.deepEqual({ n: got.n, small: got.small, x: got.x, on: got.on }, { n: row.n, small: row.small, x: row.x, on: row.on });
+        assert.equal(got.f, Math.fround(row.f));
+    }
+    await client.close();
+});
 
 test("the default build names the build that has gRPC-web", async () => {
     const { MetricClient } = await import(pathToFileURL(join(project, "default.mjs")));
