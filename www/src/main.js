@@ -98,6 +98,7 @@ async function start(token) {
         onMissed({ collection, rows }) {
             const total = (view.missed.get(collection) ?? 0) + rows;
             view.missed.set(collection, total);
+            $("#notices").dataset.missed = String([...view.missed.values()].reduce((a, b) => a + b, 0));
             status.notice(
                 `missed-${collection}`,
                 `${time(Date.now())}: ${total.toLocaleString()} rows of ${collection} were not shown live — the dashboard fell behind the collector. They are stored: the statistics include them.`,
