@@ -4,6 +4,7 @@
 // down the flush fails visibly (502 with the reason, counted, logged).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import { Collector, sleep } from "./collector.mjs";
 import { startWorker } from "./workerd.mjs";
 
@@ -156,5 +157,41 @@ test("with the collector down the flush fails visibly: 502 with the reason, coun
         assert.ok(logged.some((line) => /7 of 7/.test(line)) && logged.some((line) => /4 of 4/.test(line)), output.join("\n"));
     } finally {
         await collector.start();
+    }
+});
+
+test("a collector that accepts the connection and never answers fails the flush by its timeout", async () => {
+    // What a collector that hangs (or dies mid-request) looks like from the Worker.
+    const sockets = new Set();
+    const hanging = createServer((socket) => sockets.add(socket));
+    await new Promise((ok) => hanging.listen(0, "127.0.0.1", ok));
+    const lines = [];
+    const stuck = await startWorker(
+        {
+            COLLECTOR_URL: `http://127.0.0.1:${hanging.address().port}`,
+            TOKEN: "t",
+            CLUSTER_ID: "edge-test",
+            INSECURE: "true",
+            FLUSH_TIMEOUT_MS: String(FLUSH_TIMEOUT_MS),
+        },
+        lines,
+    );
+    try {
+        const started = Date.now();
+        const response = await stuck.dispatchFetch("http://worker.test/events?wait=1", {
+            method: "POST",
+            body: JSON.stringify({ events: events(3, session()) }),
+        });
+        const body = await response.json();
+        assert.equal(response.status, 502);
+        assert.equal(body.undelivered, 3);
+        assert.match(body.error, /no answer within requestTimeoutMs/);
+        assert.ok(sockets.size >= 1, "the Worker reached the hanging server");
+        assert.ok(Date.now() - started < FLUSH_TIMEOUT_MS + 2000, "it gave up in time");
+        assert.ok(lines.some((line) => line.includes("3 of 3 rows not delivered")), lines.join("\n"));
+    } finally {
+        await stuck.dispose();
+        for (const socket of sockets) socket.destroy();
+        hanging.close();
     }
 });

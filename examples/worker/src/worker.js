@@ -59,7 +59,8 @@ async function ingest(request, env, ctx, wait) {
         background: false,
         flushOnPageHide: false,
         drainTimeoutMs: config.flushTimeoutMs,
-        requestTimeoutMs: config.flushTimeoutMs,
+        // Two attempts fit in the window even when the collector hangs.
+        requestTimeoutMs: Math.max(50, Math.floor(config.flushTimeoutMs / 2)),
         maxRetryIntervalMs: config.maxRetryIntervalMs,
     });
     const events = client.metric({ schema: EVENTS_SCHEMA });
