@@ -3,24 +3,33 @@
 
 CARGO ?= cargo
 COLLECTOR_RELEASE := target/release/edgemetrics-collector
+# Seconds the demo keeps the collector (and the dashboard) up after its report.
+HOLD ?= 0
 
-.PHONY: demo test setup setup-native check test-rust test-wasm lint bench
+.PHONY: demo test setup setup-native dashboard check test-rust test-wasm test-edge lint bench
 
-demo: setup-native
+demo: setup dashboard
 	$(CARGO) build --release -p edgemetrics-collector
-	$(CARGO) run --release --features native --example demo -- --collector $(COLLECTOR_RELEASE) $(if $(wildcard www/dist/index.html),--www www/dist,)
+	$(CARGO) run --release --features native --example demo -- \
+		--collector $(COLLECTOR_RELEASE) --www www/dist --hold-secs $(HOLD)
 
-test: setup check test-rust test-wasm
+test: setup check test-rust test-wasm test-edge
 
-# Toolchain targets: no_std check target and wasm.
+# Toolchain targets: the no_std check target and wasm.
 setup-native:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
 
-# Everything the browser, Worker and npm tests need (wasm-bindgen CLI at the
-# version in Cargo.lock, Chromium and its driver, npm packages).
+# The wasm-bindgen CLI at the version in Cargo.lock, Chromium and its driver,
+# and the npm packages of pkg/, www/, the Worker example and the JS tests.
 setup: setup-native
-	@if [ -x scripts/setup-wasm.sh ]; then scripts/setup-wasm.sh; fi
+	scripts/setup-wasm.sh
+	scripts/setup-edge.sh
+
+# The npm package (default build) and the dashboard the demo serves.
+dashboard:
+	pkg/build.sh default
+	cd www && npm run build
 
 # The engine builds without std at all, and for wasm.
 check:
@@ -32,12 +41,17 @@ test-rust:
 	$(CARGO) test --workspace --features native
 
 test-wasm:
-	@if [ -x scripts/test-wasm.sh ]; then scripts/test-wasm.sh; else echo "scripts/test-wasm.sh missing" >&2; exit 1; fi
+	scripts/test-wasm.sh
+
+test-edge:
+	scripts/test-edge.sh
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --features native -- -D warnings
-	$(CARGO) clippy -p edgemetrics --target wasm32-unknown-unknown -- -D warnings
+	$(CARGO) clippy -p edgemetrics --target wasm32-unknown-unknown --features grpc-web -- -D warnings
 
 bench:
 	$(CARGO) bench --bench encode
+	$(CARGO) bench --features native --bench native
+	$(CARGO) bench -p edgemetrics-collector --bench ingest
