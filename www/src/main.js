@@ -216,10 +216,12 @@ async function start(token) {
         const data = series.aligned(view.selected, view.field);
         const hasData = data[1].some((v) => v !== null);
         $("#chart-empty").hidden = hasData;
+        $("#chart").hidden = !hasData;
         $("#chart-empty").textContent = view.selected ? `Waiting for live rows of ${view.selected}…` : "No collections yet.";
-        if (view.field) chart.draw(view.field, data);
+        if (view.field && hasData) chart.draw(view.field, data);
         const latest = view.latest.get(view.selected) ?? [];
-        renderLatest($("#latest"), latest);
+        const fields = view.collections.find((c) => c.name === view.selected)?.fields.map((f) => f.name) ?? [];
+        renderLatest($("#latest"), latest, fields);
         const received = series.total(view.selected);
         const missed = view.missed.get(view.selected) ?? 0;
         Object.assign($("#latest-panel").dataset, { received, missed });

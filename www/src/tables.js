@@ -18,9 +18,10 @@ export function renderCollections(tbody, collections, series, selected, onSelect
     );
 }
 
-/** The newest rows first: `entries` are `{row, receivedAtMs}`. */
-export function renderLatest(table, entries) {
-    const columns = [...new Set(entries.flatMap(({ row }) => Object.keys(row)))];
+/** The newest rows first: `entries` are `{row, receivedAtMs}`; columns in the schema's `order` where known. */
+export function renderLatest(table, entries, order = []) {
+    const present = new Set(entries.flatMap(({ row }) => Object.keys(row)));
+    const columns = [...new Set([...order.filter((name) => present.has(name)), ...present])];
     const numeric = (name) => typeof entries[0]?.row[name] === "number";
     table.replaceChildren(
         h("thead", {}, h("tr", {}, h("th", {}, "received"), columns.map((name) => h("th", { class: numeric(name) ? "n" : null }, name)))),
