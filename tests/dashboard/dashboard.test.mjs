@@ -85,6 +85,20 @@ test("the dashboard says it is connecting, then live", async () => {
     await page.close();
 });
 
+test("without a token it asks for one; with a wrong one it says it was refused", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${collector.url}/`);
+    await page.waitForSelector('#status[data-state="no-token"]');
+    assert.equal(await page.isVisible("#token-form"), true);
+    await page.fill('#token-form input[name="token"]', "wrong-token");
+    await page.click('#token-form button[type="submit"]');
+    await page.waitForSelector('#status[data-state="refused"]', { timeout: 10000 });
+    assert.equal(new URL(page.url()).searchParams.get("token"), "wrong-token");
+    assert.match(await page.textContent("#status-text"), /^Refused: .*check the token in the address/);
+    await page.waitForSelector('[data-notice="token"]');
+    await page.close();
+});
+
 test("its chart and latest rows change while a native client writes rows; statistics follow", async () => {
     const { page, errors } = await open(collector, "&collection=containerMetrics&field=memory_usage");
     await page.waitForSelector('#status[data-state="live"]');
