@@ -80,9 +80,7 @@ export class Feed {
     failed(error, generation) {
         if (generation !== this.generation) return;
         this.generation++; // later reports of this subscription are stale
-        // Not from inside the SDK's callback (it would free the running closure).
-        const ended = this.subscription;
-        setTimeout(() => ended?.close(), 0);
+        this.subscription?.close();
         this.subscription = null;
         const refused = /refused by the collector/.test(error.message);
         const delay = refused ? MAX_RETRY_MS : this.retryMs;
