@@ -4,8 +4,8 @@
 //! `cargo run --features native --example writer -- --addr http://127.0.0.1:7070 --token dev-token --rows 20000 --rate 2000`
 //!
 //! `--rate 0` writes all rows at once; `--chunk-bytes` seals smaller chunks
-//! (the SDK's default is 1 MiB). Exits non-zero when a row was dropped or
-//! the final flush failed.
+//! (the SDK's default is 1 MiB); `--collection` names the record (the same
+//! fields); `--flush-ms` is the flush interval (default 100). Exits non-zero when a row was dropped or the final flush failed.
 
 use std::time::{Duration, Instant};
 
@@ -32,11 +32,20 @@ struct Args {
     rows: u64,
     rate: u64,
     chunk_bytes: Option<usize>,
+    collection: String,
+    flush_ms: u64,
 }
 
 fn args() -> Args {
-    let mut args =
-        Args { addr: "http://127.0.0.1:7070".into(), token: String::new(), rows: 20_000, rate: 2000, chunk_bytes: None };
+    let mut args = Args {
+        addr: "http://127.0.0.1:7070".into(),
+        token: String::new(),
+        rows: 20_000,
+        rate: 2000,
+        chunk_bytes: None,
+        collection: "containerMetrics".into(),
+        flush_ms: 100,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -46,7 +55,11 @@ fn args() -> Args {
             "--rows" => args.rows = value().parse().expect("--rows takes a number"),
             "--rate" => args.rate = value().parse().expect("--rate takes rows per second"),
             "--chunk-bytes" => args.chunk_bytes = Some(value().parse().expect("--chunk-bytes takes a number")),
-            other => panic!("unknown flag {other}; flags: --addr URL --token T --rows N --rate ROWS_PER_SEC --chunk-bytes N"),
+            "--collection" => args.collection = value(),
+            "--flush-ms" => args.flush_ms = value().parse().expect("--flush-ms takes milliseconds"),
+            other => panic!(
+                "unknown flag {other}; flags: --addr URL --token T --rows N --rate ROWS_PER_SEC --chunk-bytes N --collection NAME --flush-ms MS"
+            ),
         }
     }
     assert!(!args.token.is_empty(), "--token is required");
@@ -74,11 +87,11 @@ async fn main() {
         .api_token(&args.token)
         .cluster_id("writer")
         .insecure(args.addr.starts_with("http://"))
-        .flush_interval(Duration::from_millis(100))
+        .flush_interval(Duration::from_millis(args.flush_ms))
         .max_retry_interval(Duration::from_secs(2))
         .build()
         .expect("client options are valid");
-    let mut config = MetricConfig::schema(SCHEMA);
+    let mut config = MetricConfig::schema(SCHEMA.replace("containerMetrics", &args.collection));
     if let Some(bytes) = args.chunk_bytes {
         config = config.max_chunk_size(bytes);
     }

@@ -125,6 +125,27 @@ test("its chart and latest rows change while a native client writes rows; statis
     await page.close();
 });
 
+test("a collection that appears later is followed without interrupting the others", async () => {
+    const { page, errors } = await open(collector, "&collection=steadyMetrics&field=cpu_usage");
+    await page.waitForSelector('#status[data-state="live"]');
+    // A chunk every 5 ms: a resubscription, however quick, would lose some.
+    const steady = write(collector, "--collection", "steadyMetrics", "--rows", "10000", "--rate", "2500", "--flush-ms", "5");
+    await until("steady rows", async () => (await panelCount(page, "received")) > 1000);
+    const { code, output } = await write(collector, "--collection", "lateMetrics", "--rows", "300", "--rate", "0");
+    assert.equal(code, 0, output);
+    await until("lateMetrics listed", async () => (await page.$('#collections tr[data-name="lateMetrics"]')) !== null);
+    const done = await steady;
+    assert.equal(done.code, 0, done.output);
+    // Not one row of the steady collection was lost while lateMetrics was subscribed to.
+    await until("all steady rows live", async () => (await panelCount(page, "received")) + (await panelCount(page, "missed")) === 10000);
+    // The open subscription was never closed to take the new collection in.
+    assert.deepEqual(await page.evaluate(() => window.statesSeen), ["connecting", "live"]);
+    await page.selectOption("#collection", "lateMetrics");
+    await until("lateMetrics rows", async () => /pod-\d/.test(await firstLatestRow(page)));
+    assert.deepEqual(errors, []);
+    await page.close();
+});
+
 test("its own page metrics arrive at the collector, and the SDK's counters say so", async () => {
     const { page, errors } = await open(collector);
     await page.waitForSelector('#status[data-state="live"]');

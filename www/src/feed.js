@@ -1,8 +1,10 @@
-// The live feed: one subscription (through the SDK) to the collections
-// the dashboard knows, reopened with backoff when the collector goes away
-// and whenever the list of collections changes. Its state is what the
-// page's status line says: connecting, live, away (with the next attempt's
-// time), or refused.
+// The live feed: subscriptions (through the SDK) to the collections the
+// dashboard knows, reopened with backoff when the collector goes away. A
+// collection that appears later gets a subscription of its own, so the
+// ones already open are not interrupted (no rows lost while resubscribing);
+// after an outage everything is reopened as one. Its state is what the
+// page's status line says: connecting, live, away (with the next
+// attempt's time), or refused.
 
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 15000;
@@ -15,20 +17,22 @@ export class Feed {
     constructor(client, { onRows, onMissed, onState }) {
         this.client = client;
         this.handlers = { onRows, onMissed, onState };
-        this.collections = [];
-        this.subscription = null;
+        this.names = [];
+        /** `{names, subscription, ready}` of the current generation */
+        this.groups = [];
         this.generation = 0;
         this.retryMs = FIRST_RETRY_MS;
         this.timer = null;
         this.state = null;
     }
 
-    /** Subscribes to `names` (sorted, without duplicates); reopens only when they changed. */
+    /** Follows `names` too: new ones get a subscription of their own (or everything reopens when not live). */
     follow(names) {
-        const wanted = [...new Set(names)].sort();
-        if (wanted.join("\n") === this.collections.join("\n") && this.subscription) return;
-        this.collections = wanted;
-        this.open();
+        const added = [...new Set(names)].filter((name) => !this.names.includes(name)).sort();
+        if (added.length === 0) return;
+        this.names = [...this.names, ...added].sort();
+        if (this.state?.state === "live") this.subscribe(added, this.generation);
+        else if (this.state?.state !== "away" && this.state?.state !== "refused") this.open();
     }
 
     /** Tries again now (the "retry now" button). */
@@ -36,17 +40,21 @@ export class Feed {
         if (this.state?.state === "away" || this.state?.state === "refused") this.open();
     }
 
+    /** Closes every subscription and opens one for all the names. */
     open() {
         clearTimeout(this.timer);
-        this.subscription?.close();
-        this.subscription = null;
+        this.closeAll();
         const generation = ++this.generation;
+        this.setState({ state: "connecting", message: `subscribing to ${plural(this.names.length, "collection")}` });
+        this.subscribe(this.names, generation);
+    }
+
+    subscribe(names, generation) {
+        const group = { names, subscription: null, ready: false };
         const current = () => generation === this.generation;
-        this.setState({ state: "connecting", message: `subscribing to ${plural(this.collections.length, "collection")}` });
-        let subscription;
         try {
-            subscription = this.client.subscribe({
-                collections: this.collections,
+            group.subscription = this.client.subscribe({
+                collections: names,
                 reconnect: false,
                 onRows: (batch) => current() && this.handlers.onRows(batch),
                 onMissed: (missed) => current() && this.handlers.onMissed(missed),
@@ -55,15 +63,23 @@ export class Feed {
         } catch (error) {
             return this.failed(error, generation);
         }
-        this.subscription = subscription;
-        subscription.ready.then(
+        this.groups.push(group);
+        group.subscription.ready.then(
             () => {
                 if (!current()) return;
+                group.ready = true;
                 this.retryMs = FIRST_RETRY_MS;
-                this.setState({ state: "live", message: `receiving rows of ${plural(this.collections.length, "collection")}` });
+                if (this.groups.every((g) => g.ready)) {
+                    this.setState({ state: "live", message: `receiving rows of ${plural(this.names.length, "collection")}` });
+                }
             },
             (error) => this.failed(error, generation),
         );
+    }
+
+    closeAll() {
+        for (const group of this.groups) group.subscription.close();
+        this.groups = [];
     }
 
     /**
@@ -79,9 +95,8 @@ export class Feed {
 
     failed(error, generation) {
         if (generation !== this.generation) return;
-        this.generation++; // later reports of this subscription are stale
-        this.subscription?.close();
-        this.subscription = null;
+        this.generation++; // later reports of these subscriptions are stale
+        this.closeAll();
         const refused = /refused by the collector/.test(error.message);
         const delay = refused ? MAX_RETRY_MS : this.retryMs;
         this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
