@@ -10,10 +10,10 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { chromium } from "playwright-core";
-import { Collector, ROOT, sleep } from "../worker/collector.mjs";
+import { Collector, ROOT, TARGET, sleep } from "../worker/collector.mjs";
 
 const WWW = process.env.EDGEMETRICS_WWW_DIST ?? resolve(ROOT, "www/dist");
-const WRITER = process.env.EDGEMETRICS_WRITER_BIN ?? resolve(ROOT, "target/debug/examples/writer");
+const WRITER = process.env.EDGEMETRICS_WRITER_BIN ?? resolve(TARGET, "debug/examples/writer");
 const ARTIFACTS = resolve(ROOT, "target/artifacts");
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"];

@@ -8,7 +8,9 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const BINARY = process.env.EDGEMETRICS_COLLECTOR_BIN ?? resolve(ROOT, "target/debug/edgemetrics-collector");
+/** Cargo's target directory, where the binaries are built. */
+export const TARGET = resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target");
+const BINARY = process.env.EDGEMETRICS_COLLECTOR_BIN ?? resolve(TARGET, "debug/edgemetrics-collector");
 
 /** A running collector; `stop()` kills it, `start()` brings it back on the same port. */
 export class Collector {
