@@ -5,6 +5,11 @@ export class Unauthorized extends Error {
     name = "Unauthorized";
 }
 
+/** The collection does not exist (yet): no rows of it were stored. */
+export class NotFound extends Error {
+    name = "NotFound";
+}
+
 /** The collector could not be reached (or answered 5xx). */
 export class Unreachable extends Error {
     name = "Unreachable";
@@ -29,6 +34,7 @@ export class Api {
         if (response.status === 401) throw new Unauthorized("the collector refused the token");
         if (response.status >= 500) throw new Unreachable(`the collector answered ${response.status}`);
         const body = await response.json();
+        if (response.status === 404) throw new NotFound(body.error ?? `GET ${path}: 404`);
         if (!response.ok) throw new Error(body.error ?? `GET ${path}: ${response.status}`);
         return body;
     }

@@ -38,7 +38,8 @@ export class Chart {
             ...this.size(),
             cursor: { drag: { x: false, y: false } },
             legend: { live: true },
-            scales: { x: { time: true } },
+            // At least the last minute, so that a few points have an axis to sit on.
+            scales: { x: { time: true, range: (_, min, max) => [Math.min(min, max - 60), max + 1] } },
             axes: [
                 // Whole seconds at least: the data is per second.
                 { incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300], space: 70, values: (_, ticks) => ticks.map(clock) },

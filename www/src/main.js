@@ -7,7 +7,7 @@ import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import init, { MetricClient } from "edgemetrics";
 import wasmUrl from "edgemetrics/edgemetrics_bg.wasm";
-import { Api, Unauthorized, numericFields } from "./api.js";
+import { Api, NotFound, Unauthorized, numericFields } from "./api.js";
 import { Chart } from "./chart.js";
 import { $, h, time } from "./dom.js";
 import { Feed } from "./feed.js";
@@ -88,6 +88,7 @@ async function start(token) {
     const feed = new Feed(client, {
         onRows(batch) {
             series.add(batch);
+            if (!view.collections.some((c) => c.name === batch.collection)) pollSoon();
             const list = view.latest.get(batch.collection) ?? [];
             const fresh = batch.rows.slice(-LATEST_ROWS).reverse();
             list.unshift(...fresh.map((row) => ({ row, receivedAtMs: batch.receivedAtMs })));
@@ -139,7 +140,7 @@ async function start(token) {
         }
         if (changed) {
             view.stats = null;
-            refreshStats();
+            refreshStats().catch((error) => (view.apiError = error.message));
             loadLatest();
         }
         view.dirty = true;
@@ -157,7 +158,9 @@ async function start(token) {
         const collection = view.collections.find((c) => c.name === view.selected);
         const fields = [...new Set([...(collection ? numericFields(collection) : []), ...series.fields(view.selected)])];
         if (!fields.includes(view.field)) view.field = fields[0] ?? null;
-        fillSelect($("#collection"), names, view.selected);
+        // A collection named in the address is offered before it is listed.
+        const offered = view.selected && !names.includes(view.selected) ? [...names, view.selected] : names;
+        fillSelect($("#collection"), offered, view.selected);
         fillSelect($("#field"), fields, view.field);
     }
 
@@ -183,12 +186,27 @@ async function start(token) {
             const stats = await api.stats(name);
             if (name === view.selected) view.stats = { name, stats, at: Date.now() };
         } catch (error) {
-            view.apiError = error.message;
+            if (!(error instanceof NotFound)) throw error;
+            if (name === view.selected) view.stats = { name, stats: null, at: Date.now() };
         }
         view.dirty = true;
     }
 
+    let pollTimer = null;
+    let polling = false;
+    let pollAgain = false;
+
+    /** Polls now (rows of a collection not listed yet arrived), unless a poll is under way. */
+    function pollSoon() {
+        if (polling) pollAgain = true;
+        else {
+            clearTimeout(pollTimer);
+            poll();
+        }
+    }
+
     async function poll() {
+        polling = true;
         try {
             view.collections = await api.collections();
             view.apiError = null;
@@ -203,7 +221,9 @@ async function start(token) {
             if (error instanceof Unauthorized) status.notice("token", `The collector refused the token in the address: ${error.message}.`, { bad: true });
         }
         view.dirty = true;
-        setTimeout(poll, POLL_MS);
+        polling = false;
+        pollTimer = setTimeout(poll, pollAgain ? 0 : POLL_MS);
+        pollAgain = false;
     }
     poll();
 
@@ -213,6 +233,7 @@ async function start(token) {
         $("#no-collections").hidden = view.collections.length > 0;
         if (!view.dirty) return;
         view.dirty = false;
+        fitSelection(); // fields seen in live rows before the next poll
         const data = series.aligned(view.selected, view.field);
         const hasData = data[1].some((v) => v !== null);
         $("#chart-empty").hidden = hasData;
@@ -229,7 +250,10 @@ async function start(token) {
             ? `${view.selected}, newest first (${received.toLocaleString()} received live${missed ? `, ${missed.toLocaleString()} missed` : ""})`
             : "";
         const receiveTime = receiveTimeColumns(view.selected);
-        if (view.stats?.name === view.selected) renderStats($("#stats"), view.stats.stats, receiveTime);
+        if (view.stats?.name === view.selected) {
+            if (view.stats.stats) renderStats($("#stats"), view.stats.stats, receiveTime);
+            else $("#stats").replaceChildren();
+        }
         $("#stats-hint").textContent = view.apiError ? `query API: ${view.apiError}` : statsHint(view.stats, receiveTime);
         $("#page-metrics").replaceChildren(...page.sent.map(({ metric, valueMs }) => h("li", { "data-metric": metric }, `${metric} ${valueMs.toFixed(1)} ms`)));
     }
@@ -246,6 +270,7 @@ async function start(token) {
 function statsHint(current, received) {
     if (!current) return "";
     const { name, stats, at } = current;
+    if (!stats) return `no rows of ${name} stored yet`;
     const span = stats.fields[received[0]];
     const range = span?.count ? `, received ${time(span.min)}–${time(span.max)}` : "";
     return `${stats.rows.toLocaleString()} stored rows of ${name}${range} (query API at ${time(at)})`;
