@@ -5,7 +5,7 @@
 //
 //   node www/build.mjs [--outdir DIR]
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -14,6 +14,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const outdir = resolve(args.includes("--outdir") ? args[args.indexOf("--outdir") + 1] : join(here, "dist"));
 
+const wasm = resolve(here, "../pkg/dist/default/edgemetrics_bg.wasm");
+if (!existsSync(wasm)) {
+    console.error(`${wasm} is missing: build the npm package first (pkg/build.sh default)`);
+    process.exit(1);
+}
 rmSync(outdir, { recursive: true, force: true });
 mkdirSync(outdir, { recursive: true });
 await build({

@@ -6,7 +6,7 @@
 //
 //   node build.mjs [--outdir DIR] [--no-minify]
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -35,6 +35,11 @@ const wasmModules = {
     },
 };
 
+const wasm = resolve(here, "../../pkg/dist/default/edgemetrics_bg.wasm");
+if (!existsSync(wasm)) {
+    console.error(`${wasm} is missing: build the npm package first (pkg/build.sh default)`);
+    process.exit(1);
+}
 rmSync(outdir, { recursive: true, force: true });
 mkdirSync(outdir, { recursive: true });
 await build({
