@@ -12,10 +12,12 @@ pub mod engine;
 pub mod client;
 #[cfg(feature = "native")]
 pub mod native;
-#[cfg(any(feature = "native", feature = "wasm"))]
+#[cfg(any(feature = "native", feature = "grpc-web"))]
 pub mod proto;
 #[cfg(feature = "wasm")]
 pub mod wasm;
+#[cfg(any(feature = "wasm", all(test, feature = "native")))]
+mod wire;
 
 #[cfg(feature = "std")]
 pub use client::Error;

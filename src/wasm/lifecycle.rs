@@ -5,7 +5,6 @@
 
 use std::rc::{Rc, Weak};
 
-use prost::Message;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Document, EventTarget, VisibilityState};
@@ -13,8 +12,7 @@ use web_sys::{Document, EventTarget, VisibilityState};
 use super::client::Inner;
 use super::transport_fetch::FetchSender;
 use crate::engine::pipeline::{Action, Batch, Failure};
-use crate::proto::chunk_request;
-use crate::proto::metrics::v1beta::WriteMetricsBatchRequest;
+use crate::wire;
 
 /// Browsers refuse a keepalive request once the bodies of those in flight
 /// would pass 64 KiB; a little is left for the request line and headers.
@@ -106,7 +104,8 @@ fn send_batch(inner: &Rc<Inner>, sender: &FetchSender, batch: Batch) {
         }
     };
     for chunk in &batch.chunks {
-        let part = WriteMetricsBatchRequest { chunks: vec![chunk_request(chunk)] }.encode_to_vec();
+        let mut part = Vec::new();
+        wire::put_chunk(&mut part, chunk);
         let free = KEEPALIVE_BUDGET.saturating_sub(inner.keepalive_bytes.get() + reserved);
         if body.len() + part.len() > free {
             reserved += body.len();

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use gloo_timers::future::TimeoutFuture;
 use js_sys::{Array, Function, Promise};
-use prost::Message;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
@@ -24,8 +23,7 @@ use super::value::to_js;
 use crate::engine::avro::decode_all;
 use crate::engine::buffer::OptionError;
 use crate::engine::schema::Schema;
-use crate::proto::edgemetrics::v1::subscribe_event::Event;
-use crate::proto::edgemetrics::v1::{Rows, SubscribeEvent, SubscribeRequest};
+use crate::wire::{self, Event, Rows};
 
 /// The first reconnect waits this long, doubling up to the maximum.
 const RECONNECT_MIN_MS: u32 = 500;
@@ -77,12 +75,7 @@ impl Subscription {
             Some(rest) => format!("wss://{rest}/v1/subscribe"),
             None => format!("ws://{}/v1/subscribe", endpoint.url.trim_start_matches("http://")),
         };
-        let request = SubscribeRequest {
-            token: endpoint.token.clone(),
-            cluster_id: endpoint.cluster_id.clone(),
-            collections: options.collections.clone(),
-        }
-        .encode_to_vec();
+        let request = wire::subscribe_request(&endpoint.token, &endpoint.cluster_id, &options.collections);
         let settle = RefCell::new(None);
         let ready = Promise::new(&mut |resolve, reject| *settle.borrow_mut() = Some((resolve, reject)));
         // Handled here, so that a refusal nobody awaits is not an unhandled
@@ -154,13 +147,13 @@ impl State {
     }
 
     fn handle(&self, frame: &[u8]) {
-        let event = match SubscribeEvent::decode(frame) {
-            Ok(SubscribeEvent { event: Some(event) }) => event,
-            Ok(_) => return,
+        let event = match wire::event(frame) {
+            Ok(Some(event)) => event,
+            Ok(None) => return,
             Err(error) => return self.report(subscription_error(&format!("unreadable frame: {error}"), false)),
         };
         match event {
-            Event::Subscribed(_) => {
+            Event::Subscribed => {
                 self.retry_ms.set(RECONNECT_MIN_MS);
                 self.settle(Ok(()));
             }
@@ -169,25 +162,23 @@ impl State {
                     self.report(subscription_error(&message, false));
                 }
             }
-            Event::Missed(missed) => {
-                let message = format!(
-                    "{} rows of \"{}\" were not delivered: the subscriber fell behind",
-                    missed.rows, missed.collection
-                );
+            Event::Missed { collection, rows } => {
+                let message =
+                    format!("{} rows of \"{}\" were not delivered: the subscriber fell behind", rows, collection);
                 match &self.options.on_missed {
                     Some(on_missed) => {
                         let object = js::object();
-                        js::put(&object, "collection", missed.collection.as_str());
-                        js::put(&object, "rows", missed.rows as f64);
+                        js::put(&object, "collection", collection.as_str());
+                        js::put(&object, "rows", rows as f64);
                         let _ = on_missed.call1(&JsValue::NULL, &object);
                     }
                     None => self.report(subscription_error(&message, false)),
                 }
             }
-            Event::Error(error) => {
+            Event::Error { message } => {
                 // The collector refused the subscription and closes the socket.
                 self.end();
-                let error = subscription_error(&format!("refused by the collector: {}", error.message), false);
+                let error = subscription_error(&format!("refused by the collector: {message}"), false);
                 self.report(error.clone());
                 self.settle(Err(error));
             }

@@ -3,7 +3,7 @@
 //! `grpc-web` feature.
 
 use crate::engine::pipeline::{Batch, Failure};
-use crate::proto::metrics::v1beta::WriteMetricsResponse;
+use crate::wire::Response;
 
 use super::options::ClientOptions;
 #[cfg(feature = "grpc-web")]
@@ -41,7 +41,7 @@ impl Sender {
 }
 
 /// The collector's answer to an accepted request.
-pub(crate) fn accepted(response: WriteMetricsResponse) -> Result<(), Failure> {
+pub(crate) fn accepted(response: Response) -> Result<(), Failure> {
     match response.success {
         true => Ok(()),
         false => {

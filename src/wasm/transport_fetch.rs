@@ -3,7 +3,6 @@
 //! `keepalive` variant that outlives the page.
 
 use js_sys::{ArrayBuffer, Object, Uint8Array};
-use prost::Message;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -12,8 +11,7 @@ use super::options::Endpoint;
 use super::transport::{accepted, retryable};
 use crate::engine::chunk::Chunk;
 use crate::engine::pipeline::{Batch, Failure};
-use crate::proto::batch_request;
-use crate::proto::metrics::v1beta::WriteMetricsResponse;
+use crate::wire;
 
 /// Bodies smaller than this are sent as they are: gzip would save little.
 const GZIP_MIN_BYTES: usize = 1024;
@@ -98,7 +96,7 @@ async fn answer(url: &str, response: Result<JsValue, JsValue>) -> Result<(), Fai
     let bytes = JsFuture::from(response.array_buffer()).await.map_err(|e| network_error(url, &e))?;
     let bytes = Uint8Array::new(&bytes).to_vec();
     if status == 200 {
-        let response = WriteMetricsResponse::decode(bytes.as_slice())
+        let response = wire::response(&bytes)
             .map_err(|error| Failure::Permanent { message: format!("unreadable response: {error}") })?;
         return accepted(response);
     }
@@ -122,7 +120,7 @@ fn network_error(url: &str, error: &JsValue) -> Failure {
 
 /// The protobuf batch of `chunks`.
 pub(crate) fn body<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> Vec<u8> {
-    batch_request(chunks).encode_to_vec()
+    wire::batch(chunks)
 }
 
 /// `bytes` gzip-compressed by a `CompressionStream`.

@@ -11,6 +11,7 @@ use crate::client::address::grpc_failure;
 use crate::engine::pipeline::{Batch, Failure};
 use crate::proto::batch_request;
 use crate::proto::metrics::v1beta::ingestion_api_client::IngestionApiClient;
+use crate::wire::Response;
 
 /// Responses are small; batches may be as large as the collector takes.
 const MAX_MESSAGE_BYTES: usize = 32 << 20;
@@ -45,7 +46,10 @@ impl GrpcWebSender {
             request.metadata_mut().insert("x-cluster-id", value.clone());
         }
         match self.client.clone().write_metrics_batch(request).await {
-            Ok(response) => accepted(response.into_inner()),
+            Ok(response) => {
+                let response = response.into_inner();
+                accepted(Response { success: response.success, error: response.error })
+            }
             Err(status) => Err(grpc_failure(&status, "gRPC-web")),
         }
     }
