@@ -290,3 +290,24 @@ fn bad_configs_name_the_option() {
         "option \"max_retry_interval_ms\": 100 is less than the initial retry interval of 500 ms"
     );
 }
+
+#[test]
+fn sends_a_driver_abandoned_are_requeued_in_order_and_late_reports_ignored() {
+    let mut p = pipeline(PipelineConfig { max_batch_bytes: 10, max_in_flight: 2, ..Default::default() });
+    let ids: Vec<_> = (0..3).map(|_| p.push(chunk(2, 10))).collect();
+    let first = expect_send(&mut p, 0);
+    let second = expect_send(&mut p, 0);
+    assert_eq!(p.requeue_in_flight(), 2);
+    assert!(!p.ack(first.id), "the abandoned send's late ack is ignored");
+    assert!(!p.fail(second.id, retryable(), 0));
+    let again: Vec<_> = (0..2).map(|_| expect_send(&mut p, 0)).collect();
+    assert_eq!((again[0].chunks[0].id(), again[1].chunks[0].id()), (ids[0], ids[1]), "same ids, same order");
+    for batch in again {
+        p.ack(batch.id);
+    }
+    let last = expect_send(&mut p, 0);
+    p.ack(last.id);
+    let stats = p.stats();
+    assert_eq!((stats.rows_acked, stats.retries, stats.rows_dropped()), (6, 0, 0));
+    assert_conserved(&stats);
+}

@@ -166,6 +166,31 @@ impl Core {
         }
     }
 
+    /// Requeues the batches on the wire; see [`Pipeline::requeue_in_flight`].
+    /// Only drivers without a background task need it (wasm's `background: false`).
+    #[cfg_attr(not(feature = "wasm"), allow(dead_code))]
+    pub(crate) fn requeue_in_flight(&self) -> usize {
+        lock(&self.pipeline).requeue_in_flight()
+    }
+
+    /// What a flush reports once it waited: `delivered` says whether every
+    /// row written before it was acknowledged or dropped in time, `before`
+    /// holds the counters from when it began.
+    pub(crate) fn flush_result(&self, before: &Stats, delivered: bool) -> Result<(), Error> {
+        let after = self.stats();
+        if !delivered {
+            return Err(Error::NotDelivered { pending_rows: after.rows_pending, last_error: self.last_error() });
+        }
+        let rejected = after.rows_dropped_rejected - before.rows_dropped_rejected;
+        let capped = after.rows_dropped_memory_cap - before.rows_dropped_memory_cap;
+        let reason = match (rejected, capped) {
+            (0, 0) => return Ok(()),
+            (0, _) => "the memory cap on buffered bytes was reached while the collector was away".to_string(),
+            _ => format!("rejected by the collector: {}", self.last_error().unwrap_or_default()),
+        };
+        Err(Error::Dropped { rows: rejected + capped, reason })
+    }
+
     pub(crate) fn pending_before(&self, seq: u64) -> bool {
         lock(&self.pipeline).pending_before(seq)
     }

@@ -335,6 +335,21 @@ impl Pipeline {
         true
     }
 
+    /// Puts every batch on the wire back at the front of the queue, without
+    /// backoff, for a driver whose sends were cancelled and will never
+    /// report (a Worker's request ended). A chunk that did arrive is stored
+    /// once anyway: the collector de-duplicates by chunk id. Returns how many
+    /// batches were requeued; late reports of them are ignored.
+    pub fn requeue_in_flight(&mut self) -> usize {
+        let batches: Vec<InFlight> = self.in_flight.drain(..).collect();
+        let count = batches.len();
+        let chunks: Vec<Queued> = batches.into_iter().flat_map(|batch| batch.chunks).collect();
+        if !chunks.is_empty() {
+            self.requeue(chunks, None);
+        }
+        count
+    }
+
     /// Drops everything not yet acknowledged, counted as undelivered at
     /// shutdown; returns the rows dropped. Acks that arrive later are ignored.
     pub fn abandon(&mut self, message: &str) -> u64 {

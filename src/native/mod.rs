@@ -83,18 +83,7 @@ impl MetricClient {
         let delivered = inner.wait(inner.drain_timeout, |core| !core.pending_before(target)).await;
         // The callback has seen every event of this flush when it returns.
         inner.deliver_events();
-        let after = inner.core.stats();
-        if !delivered {
-            return Err(Error::NotDelivered { pending_rows: after.rows_pending, last_error: inner.core.last_error() });
-        }
-        let rejected = after.rows_dropped_rejected - before.rows_dropped_rejected;
-        let capped = after.rows_dropped_memory_cap - before.rows_dropped_memory_cap;
-        let reason = match (rejected, capped) {
-            (0, 0) => return Ok(()),
-            (0, _) => "the memory cap on buffered bytes was reached while the collector was away".to_string(),
-            _ => format!("rejected by the collector: {}", inner.core.last_error().unwrap_or_default()),
-        };
-        Err(Error::Dropped { rows: rejected + capped, reason })
+        inner.core.flush_result(&before, delivered)
     }
 
     /// Stops taking rows, delivers what is buffered within the drain

@@ -18,7 +18,7 @@ use super::options::{self, ClientOptions, Endpoint, SubscribeOptions};
 use super::row::Plan;
 use super::subscription::Subscription;
 use super::transport::Sender;
-use crate::client::{Core, Error};
+use crate::client::Core;
 use crate::engine::pipeline::Failure;
 use crate::engine::stats::{Event, Stats};
 
@@ -144,20 +144,7 @@ impl MetricClient {
             let delivered =
                 driver::drive_until(&inner, inner.drain_timeout_ms, |i| !i.core.pending_before(target)).await;
             inner.deliver_events();
-            let after = inner.core.stats();
-            if !delivered {
-                let error =
-                    Error::NotDelivered { pending_rows: after.rows_pending, last_error: inner.core.last_error() };
-                return Err(error::to_js(&error));
-            }
-            let rejected = after.rows_dropped_rejected - before.rows_dropped_rejected;
-            let capped = after.rows_dropped_memory_cap - before.rows_dropped_memory_cap;
-            let reason = match (rejected, capped) {
-                (0, 0) => return Ok(JsValue::UNDEFINED),
-                (0, _) => "the memory cap on buffered bytes was reached while the collector was away".to_string(),
-                _ => format!("rejected by the collector: {}", inner.core.last_error().unwrap_or_default()),
-            };
-            Err(error::to_js(&Error::Dropped { rows: rejected + capped, reason }))
+            inner.core.flush_result(&before, delivered).map(|()| JsValue::UNDEFINED).map_err(|e| error::to_js(&e))
         })
     }
 

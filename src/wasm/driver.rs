@@ -120,6 +120,17 @@ async fn send(inner: Rc<Inner>, batch: Batch) {
 /// Drives the pipeline in the caller's task until `done` holds or `ms`
 /// pass: what `flush()` and `close()` do when there is no background task.
 pub(crate) async fn drive_until(inner: &Rc<Inner>, ms: u64, done: impl Fn(&Inner) -> bool) -> bool {
+    let finished = drive(inner, ms, done).await;
+    if !inner.background {
+        // The sends this call drove end with it (a timeout cancels them,
+        // and in a Worker nothing outlives the request): put their chunks
+        // back so that the next flush sends them again.
+        inner.core.requeue_in_flight();
+    }
+    finished
+}
+
+async fn drive(inner: &Rc<Inner>, ms: u64, done: impl Fn(&Inner) -> bool) -> bool {
     let deadline = inner.core.now().saturating_add(ms);
     loop {
         if done(inner) {
