@@ -275,7 +275,7 @@ impl Reader<'_> {
                 return Ok(Json::Int(i));
             }
         }
-        text.parse::<f64>().map(Json::Float).map_err(|_| JsonError { offset: start, message: "invalid number" })
+        super::float::parse(text).map(Json::Float).ok_or(JsonError { offset: start, message: "invalid number" })
     }
 }
 
@@ -307,7 +307,7 @@ impl fmt::Display for Json {
             Json::Null => f.write_str("null"),
             Json::Bool(b) => write!(f, "{b}"),
             Json::Int(i) => write!(f, "{i}"),
-            Json::Float(x) => write!(f, "{x}"),
+            Json::Float(x) => write!(f, "{}", super::float::Text(*x)),
             Json::String(s) => {
                 let mut buf = String::new();
                 write_string(&mut buf, s);

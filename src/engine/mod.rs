@@ -7,6 +7,7 @@ pub mod avro;
 pub mod backoff;
 pub mod buffer;
 pub mod chunk;
+pub(crate) mod float;
 pub mod json;
 pub mod pipeline;
 pub mod schema;

@@ -11,6 +11,7 @@ use super::js;
 use crate::client::Error;
 use crate::client::address::{Spelling, base_url, check_cluster_id};
 use crate::engine::buffer::{DEFAULT_MAX_CHUNK_SIZE, MetricOptions, OptionError};
+use crate::engine::float::Text;
 use crate::engine::pipeline::PipelineConfig;
 use crate::engine::schema::Schema;
 
@@ -243,7 +244,7 @@ impl<'a> Reader<'a> {
         }
         match value.as_f64() {
             Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(Some(n as u64)),
-            Some(n) => Err(OptionError::new(name, format!("must be a whole number greater than 0, not {n}"))),
+            Some(n) => Err(OptionError::new(name, format!("must be a whole number greater than 0, not {}", Text(n)))),
             None => Err(OptionError::new(name, format!("must be a whole number greater than 0, not {}", kind(&value)))),
         }
     }

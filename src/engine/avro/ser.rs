@@ -12,6 +12,7 @@ use serde::ser::{self, Serialize};
 use super::compound::{Compound, MapSer, RecordSer, SeqMode, SeqSer};
 use super::error::{EncodeError, Problem};
 use super::varint::{put_len, put_long};
+use crate::engine::float::Text;
 use crate::engine::schema::{Hint, Node, NodeId, Record, Schema, StringLogical, Union};
 
 /// Serializes one value against one schema node.
@@ -140,7 +141,7 @@ impl<'a> NodeSer<'a> {
             Node::Int(_) | Node::Long(_) => {
                 // 2^63 is exactly representable, so this bound is exact.
                 if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
-                    return Err(EncodeError::out_of_range(self.schema.describe(self.node), v));
+                    return Err(EncodeError::out_of_range(self.schema.describe(self.node), Text(v)));
                 }
                 let whole = v as i64;
                 if whole as f64 != v {

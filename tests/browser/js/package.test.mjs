@@ -108,6 +108,8 @@ test("flat rows take the one-crossing path and arrive equal; bad ones throw as o
         [{ ...rows[0], n: "1" }, 'field "n": expected long, found a string'],
         [{ ...rows[0], n: 1.5 }, 'field "n": expected long, found a number that is not whole'],
         [{ ...rows[0], small: 2 ** 31 }, 'field "small": 2147483648 is out of range for int'],
+        [{ ...rows[0], n: 1e21 }, 'field "n": 1000000000000000000000 is out of range for long'],
+        [{ ...rows[0], n: -Infinity }, 'field "n": -inf is out of range for long'],
         [{ ...rows[0], on: 1 }, 'field "on": expected boolean, found a number'],
         [{ ...rows[0], name: null }, 'field "name": expected string, found null'],
         [{ n: 1, small: 1, x: 1, f: 1, on: true }, 'field "name": missing, and the schema gives no default'],
@@ -152,6 +154,28 @@ test("errors are JS Errors naming the field or option", async () => {
     assert.equal(client.stats().rowsWritten, 0);
     await client.close();
     assert.throws(() => metric.write(row(1)), { name: "ClosedError" });
+});
+
+test("numbers in schemas and messages read and print as in native Rust (the wasm build uses JS for both)", async () => {
+    const { MetricClient } = await import(pathToFileURL(join(project, "default.mjs")));
+    for (const [value, text] of [[1.5, "1.5"], [1e-7, "0.0000001"], [1e21, "1000000000000000000000"], [-0, "-0"], [Infinity, "inf"], [NaN, "NaN"]]) {
+        assert.throws(() => new MetricClient(options({ flushIntervalMs: value })), {
+            name: "OptionError",
+            message: `option "flushIntervalMs": must be a whole number greater than 0, not ${text}`,
+        });
+    }
+    const client = new MetricClient(options());
+    const defaults = [
+        ["0.30000000000000004", "0.30000000000000004"], ["1.5e300", "15" + "0".repeat(299)], ["1E-7", "0.0000001"],
+        ["-0.0", "-0"], ["1e400", "inf"], ["12345678901234567890123", "12345678901234568000000"], ["5e-324", "0." + "0".repeat(323) + "5"],
+    ];
+    for (const [json, text] of defaults) {
+        const schema = `{"type":"record","name":"d","fields":[{"name":"e","type":{"type":"enum","name":"E","symbols":["A"],"default":${json}}}]}`;
+        assert.throws(() => client.metric({ schema }), (error) => error.message.includes(`the default ${text} is not one of its symbols`));
+    }
+    const metric = client.metric({ schema: '{"type":"record","name":"d","fields":[{"name":"x","type":"double","default":-1.5e-7},{"name":"y","type":"float","default":1e39}]}' });
+    metric.write({});
+    await client.close();
 });
 
 test("a subscription in Node receives the rows as objects", async () => {
