@@ -13,7 +13,7 @@ demo: setup dashboard
 	$(CARGO) run --release --features native --example demo -- \
 		--collector $(COLLECTOR_RELEASE) --www www/dist --hold-secs $(HOLD)
 
-test: setup check test-rust test-wasm test-edge
+test: setup lint check test-rust test-wasm test-edge
 
 # Toolchain targets: the no_std check target and wasm.
 setup-native:
