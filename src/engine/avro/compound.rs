@@ -343,10 +343,13 @@ impl ser::SerializeStruct for Compound<'_> {
         Ok(())
     }
     #[inline(always)]
-    fn end(mut self) -> Result<(), EncodeError> {
-        match &mut self {
-            Compound::Record(r) => r.finish(),
-            Compound::Map(m) => m.finish(),
+    fn end(self) -> Result<(), EncodeError> {
+        match self {
+            // Decided from fields read in place: taking the serializer's
+            // address here made it copied through the stack once per row.
+            Compound::Record(r) if r.spans.is_empty() && r.next == r.record.fields.len() => Ok(()),
+            Compound::Record(mut r) => r.finish(),
+            Compound::Map(mut m) => m.finish(),
         }
     }
 }
