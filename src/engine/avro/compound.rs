@@ -253,8 +253,18 @@ impl ser::SerializeStruct for RecordSer<'_> {
     type Error = EncodeError;
     #[inline(always)]
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
+        // The fast path: the next field, in order, under the static key seen
+        // before for it; no span bookkeeping.
+        if let Some(field) = self.record.fields.get(self.next)
+            && self.spans.is_empty()
+            && field.key_seen.matches(key, &field.name)
+        {
+            let node = NodeSer { schema: self.schema, node: field.node, out: self.out, hint: field.hint };
+            value.serialize(node).map_err(|e| e.within(field.name.as_str()))?;
+            self.next += 1;
+            return Ok(());
+        }
         let index = match self.record.fields.get(self.next) {
-            Some(field) if field.key_seen.matches(key, &field.name) => self.next,
             Some(field) if field.name == key => {
                 field.key_seen.remember(key);
                 self.next
