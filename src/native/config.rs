@@ -229,11 +229,17 @@ fn millis(duration: Duration) -> u64 {
     duration.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
+/// Where a metric's schema comes from.
+#[derive(Debug, Clone)]
+enum SchemaSource {
+    Text(String),
+    Parsed(Arc<Schema>),
+}
+
 /// A metric's schema and chunking; the schema (text or parsed) is required.
 #[derive(Debug, Clone, Default)]
 pub struct MetricConfig {
-    schema_text: Option<String>,
-    schema: Option<Arc<Schema>>,
+    schema: Option<SchemaSource>,
     max_chunk_size: Option<usize>,
     skip_timestamp: bool,
     timestamp_column: Option<String>,
@@ -242,12 +248,12 @@ pub struct MetricConfig {
 impl MetricConfig {
     /// A metric whose rows are encoded with this Avro record schema (JSON).
     pub fn schema(text: impl Into<String>) -> Self {
-        MetricConfig { schema_text: Some(text.into()), ..Default::default() }
+        MetricConfig { schema: Some(SchemaSource::Text(text.into())), ..Default::default() }
     }
 
     /// A metric with an already parsed schema.
     pub fn parsed(schema: Schema) -> Self {
-        MetricConfig { schema: Some(Arc::new(schema)), ..Default::default() }
+        MetricConfig { schema: Some(SchemaSource::Parsed(Arc::new(schema))), ..Default::default() }
     }
 
     /// Seal chunks before they pass this many bytes (default 1 MiB, at most 20 MiB).
@@ -269,13 +275,10 @@ impl MetricConfig {
     }
 
     pub(super) fn into_parts(self) -> Result<(Arc<Schema>, MetricOptions), Error> {
-        let schema = match (self.schema, self.schema_text) {
-            (Some(schema), None) => schema,
-            (None, Some(text)) => Arc::new(Schema::parse(&text)?),
-            (None, None) => {
-                return Err(OptionError::new("schema", "is required (a schema text or a parsed schema)").into());
-            }
-            (Some(_), Some(_)) => unreachable!("the constructors set one"),
+        let schema = match self.schema {
+            Some(SchemaSource::Parsed(schema)) => schema,
+            Some(SchemaSource::Text(text)) => Arc::new(Schema::parse(&text)?),
+            None => return Err(OptionError::new("schema", "is required (a schema text or a parsed schema)").into()),
         };
         let options = MetricOptions {
             max_chunk_size: self.max_chunk_size.unwrap_or(DEFAULT_MAX_CHUNK_SIZE),
