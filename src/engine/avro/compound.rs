@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use serde::ser::{self, Impossible, Serialize};
 
 use super::error::{EncodeError, Problem};
-use super::ser::NodeSer;
+use super::ser::{NodeSer, Site};
 use super::varint::put_len;
 use crate::engine::schema::{Hint, NodeId, Record, Schema};
 
@@ -49,7 +49,7 @@ impl<'a> SeqSer<'a> {
         self.count += 1;
         match self.mode {
             SeqMode::Array(items) => value
-                .serialize(NodeSer { schema: self.schema, node: items, out: self.out, hint: Hint::Other })
+                .serialize(NodeSer { out: self.out, at: &Site { schema: self.schema, node: items, hint: Hint::Other } })
                 .map_err(|e| e.within(format!("[{index}]"))),
             SeqMode::Bytes | SeqMode::Fixed(_) => {
                 let byte = value.serialize(ByteSer).map_err(|e| e.within(format!("[{index}]")))?;
@@ -139,7 +139,10 @@ impl<'a> MapSer<'a> {
 
     fn value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
         value
-            .serialize(NodeSer { schema: self.schema, node: self.values, out: self.out, hint: Hint::Other })
+            .serialize(NodeSer {
+                out: self.out,
+                at: &Site { schema: self.schema, node: self.values, hint: Hint::Other },
+            })
             .map_err(|e| e.within(format!("[{}]", self.count - 1)))
     }
 
@@ -208,7 +211,7 @@ impl<'a> RecordSer<'a> {
         }
         let start = self.out.len();
         value
-            .serialize(NodeSer { schema: self.schema, node: field.node, out: self.out, hint: field.hint })
+            .serialize(NodeSer { out: self.out, at: &Site { schema: self.schema, node: field.node, hint: field.hint } })
             .map_err(|e| e.within(field.name.as_str()))?;
         if in_order {
             self.next += 1;
@@ -259,7 +262,8 @@ impl ser::SerializeStruct for RecordSer<'_> {
             && self.spans.is_empty()
             && field.key_seen.matches(key, &field.name)
         {
-            let node = NodeSer { schema: self.schema, node: field.node, out: self.out, hint: field.hint };
+            let site = Site { schema: self.schema, node: field.node, hint: field.hint };
+            let node = NodeSer { out: self.out, at: &site };
             value.serialize(node).map_err(|e| e.within(field.name.as_str()))?;
             self.next += 1;
             return Ok(());

@@ -25,7 +25,7 @@ use crate::engine::schema::{Hint, Schema};
 #[inline]
 pub fn encode<T: Serialize + ?Sized>(schema: &Schema, row: &T, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let start = out.len();
-    let result = row.serialize(ser::NodeSer { schema, node: schema.root(), out, hint: Hint::Other });
+    let result = row.serialize(ser::NodeSer { out, at: &ser::Site { schema, node: schema.root(), hint: Hint::Other } });
     if result.is_err() {
         out.truncate(start);
     }

@@ -15,13 +15,19 @@ use super::varint::{put_len, put_long};
 use crate::engine::float::Text;
 use crate::engine::schema::{Hint, Node, NodeId, Record, Schema, StringLogical, Union};
 
-/// Serializes one value against one schema node.
-pub(crate) struct NodeSer<'a> {
+/// The schema node a value is serialized against.
+pub(crate) struct Site<'a> {
     pub schema: &'a Schema,
     pub node: NodeId,
-    pub out: &'a mut Vec<u8>,
     /// The node's kind when the caller knows it for free (record fields).
     pub hint: Hint,
+}
+
+/// Serializes one value against one schema node. Two pointers, so that it
+/// travels in registers into the `Serialize` impls serde does not inline.
+pub(crate) struct NodeSer<'a> {
+    pub out: &'a mut Vec<u8>,
+    pub at: &'a Site<'a>,
 }
 
 /// Which union branch kinds a scalar prefers before lenient conversions.
@@ -30,11 +36,11 @@ type Prefer = fn(&Node) -> bool;
 impl<'a> NodeSer<'a> {
     #[inline]
     fn node(&self) -> &'a Node {
-        self.schema.node(self.node)
+        self.at.schema.node(self.at.node)
     }
 
     fn mismatch(&self, found: &'static str) -> EncodeError {
-        EncodeError::mismatch(self.schema.describe(self.node), found)
+        EncodeError::mismatch(self.at.schema.describe(self.at.node), found)
     }
 
     fn union_text(&self, u: &Union) -> String {
@@ -43,7 +49,7 @@ impl<'a> NodeSer<'a> {
             if i > 0 {
                 text.push_str(", ");
             }
-            text.push_str(self.schema.branch_name(*b));
+            text.push_str(self.at.schema.branch_name(*b));
         }
         text.push(']');
         text
@@ -61,12 +67,13 @@ impl<'a> NodeSer<'a> {
         let start = self.out.len();
         for pass in [true, false] {
             for (index, &branch) in u.branches.iter().enumerate() {
-                let node = self.schema.node(branch);
+                let node = self.at.schema.node(branch);
                 if prefer(node) != pass || matches!(node, Node::Null) {
                     continue;
                 }
                 put_len(self.out, index);
-                match write(NodeSer { schema: self.schema, node: branch, out: self.out, hint: Hint::Other }) {
+                let site = Site { schema: self.at.schema, node: branch, hint: Hint::Other };
+                match write(NodeSer { out: self.out, at: &site }) {
                     Ok(()) => return Ok(()),
                     Err(_) => self.out.truncate(start),
                 }
@@ -79,9 +86,9 @@ impl<'a> NodeSer<'a> {
     /// `fits` holds, writing its index.
     fn union_compound(&mut self, found: &'static str, fits: impl Fn(&Node) -> bool) -> Result<NodeId, EncodeError> {
         let Node::Union(u) = self.node() else {
-            return Ok(self.node);
+            return Ok(self.at.node);
         };
-        match u.branches.iter().position(|&b| fits(self.schema.node(b))) {
+        match u.branches.iter().position(|&b| fits(self.at.schema.node(b))) {
             Some(index) => {
                 put_len(self.out, index);
                 Ok(u.branches[index])
@@ -127,7 +134,7 @@ impl<'a> NodeSer<'a> {
                     self.out.extend_from_slice(&(v as f32).to_le_bytes());
                     Ok(())
                 }
-                _ => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
+                _ => Err(EncodeError::out_of_range(self.at.schema.describe(self.at.node), v)),
             },
         }
     }
@@ -141,7 +148,7 @@ impl<'a> NodeSer<'a> {
             Node::Int(_) | Node::Long(_) => {
                 // 2^63 is exactly representable, so this bound is exact.
                 if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
-                    return Err(EncodeError::out_of_range(self.schema.describe(self.node), Text(v)));
+                    return Err(EncodeError::out_of_range(self.at.schema.describe(self.at.node), Text(v)));
                 }
                 let whole = v as i64;
                 if whole as f64 != v {
@@ -230,18 +237,23 @@ impl<'a> NodeSer<'a> {
     }
 
     fn record_branch(&mut self, name: &str) -> Result<&'a Record, EncodeError> {
-        let schema = self.schema;
+        let schema = self.at.schema;
         if let Node::Union(u) = self.node() {
             // A struct prefers the record branch of its own name.
             let named = u.branches.iter().position(
                 |&b| matches!(schema.node(b), Node::Record(r) if r.name.short() == name || r.name.full == name),
             );
-            if let Some(index) = named {
-                put_len(self.out, index);
-                self.node = u.branches[index];
-            } else {
-                self.node = self.union_compound("a struct", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
-            }
+            let branch = match named {
+                Some(index) => {
+                    put_len(self.out, index);
+                    u.branches[index]
+                }
+                None => self.union_compound("a struct", |n| matches!(n, Node::Record(_) | Node::Map(_)))?,
+            };
+            return match schema.node(branch) {
+                Node::Record(r) => Ok(r),
+                _ => Err(EncodeError::mismatch(schema.describe(branch), "a struct")),
+            };
         }
         match self.node() {
             Node::Record(r) => Ok(r),
@@ -291,7 +303,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     }
     #[inline(always)]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
-        if matches!(self.hint, Hint::Int | Hint::Long) {
+        if matches!(self.at.hint, Hint::Int | Hint::Long) {
             put_long(self.out, v as i64);
             return Ok(());
         }
@@ -300,7 +312,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     #[inline(always)]
     fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
         // The common case inline; conversions and unions out of line.
-        if self.hint == Hint::Long {
+        if self.at.hint == Hint::Long {
             put_long(self.out, v);
             return Ok(());
         }
@@ -309,7 +321,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
         match i64::try_from(v) {
             Ok(i) => self.integer(i, "an i128"),
-            Err(_) => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
+            Err(_) => Err(EncodeError::out_of_range(self.at.schema.describe(self.at.node), v)),
         }
     }
     fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
@@ -329,7 +341,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         match u64::try_from(v) {
             Ok(u) => self.unsigned(u, "a u128"),
-            Err(_) => Err(EncodeError::out_of_range(self.schema.describe(self.node), v)),
+            Err(_) => Err(EncodeError::out_of_range(self.at.schema.describe(self.at.node), v)),
         }
     }
     fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
@@ -343,7 +355,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     }
     #[inline(always)]
     fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
-        if self.hint == Hint::String {
+        if self.at.hint == Hint::String {
             put_len(self.out, v.len());
             self.out.extend_from_slice(v.as_bytes());
             return Ok(());
@@ -361,12 +373,8 @@ impl<'a> ser::Serializer for NodeSer<'a> {
             if branches.len() == 2 {
                 let index = 1 - *null as usize;
                 put_len(self.out, index);
-                return value.serialize(NodeSer {
-                    schema: self.schema,
-                    node: branches[index],
-                    out: self.out,
-                    hint: Hint::Other,
-                });
+                let site = Site { schema: self.at.schema, node: branches[index], hint: Hint::Other };
+                return value.serialize(NodeSer { out: self.out, at: &site });
             }
         }
         value.serialize(self)
@@ -409,7 +417,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         let Node::Union(u) = self.node() else {
             return Err(self.mismatch("an enum variant with a value"));
         };
-        let schema = self.schema;
+        let schema = self.at.schema;
         let position = u.branches.iter().position(|&b| {
             let name = schema.branch_name(b);
             name == variant || name.rsplit('.').next() == Some(variant)
@@ -417,7 +425,8 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         match position {
             Some(index) => {
                 put_len(self.out, index);
-                value.serialize(NodeSer { schema, node: u.branches[index], out: self.out, hint: Hint::Other })
+                let site = Site { schema, node: u.branches[index], hint: Hint::Other };
+                value.serialize(NodeSer { out: self.out, at: &site })
             }
             None => Err(EncodeError::new(Problem::NoUnionBranch {
                 branches: self.union_text(u),
@@ -428,13 +437,13 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_seq(mut self, len: Option<usize>) -> Result<SeqSer<'a>, EncodeError> {
         let node =
             self.union_compound("a sequence", |n| matches!(n, Node::Array(_) | Node::Bytes(_) | Node::Fixed(_)))?;
-        let mode = match self.schema.node(node) {
+        let mode = match self.at.schema.node(node) {
             Node::Array(items) => SeqMode::Array(*items),
             Node::Bytes(_) => SeqMode::Bytes,
             Node::Fixed(f) => SeqMode::Fixed(f.size),
             _ => return Err(self.mismatch("a sequence")),
         };
-        Ok(SeqSer::new(self.schema, self.out, mode, len))
+        Ok(SeqSer::new(self.at.schema, self.out, mode, len))
     }
     fn serialize_tuple(self, len: usize) -> Result<SeqSer<'a>, EncodeError> {
         self.serialize_seq(Some(len))
@@ -453,22 +462,22 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     }
     fn serialize_map(mut self, len: Option<usize>) -> Result<Compound<'a>, EncodeError> {
         let node = self.union_compound("a map", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
-        match self.schema.node(node) {
-            Node::Record(r) => Ok(Compound::Record(RecordSer::new(self.schema, r, self.out))),
-            Node::Map(values) => Ok(Compound::Map(MapSer::new(self.schema, *values, self.out, len))),
+        match self.at.schema.node(node) {
+            Node::Record(r) => Ok(Compound::Record(RecordSer::new(self.at.schema, r, self.out))),
+            Node::Map(values) => Ok(Compound::Map(MapSer::new(self.at.schema, *values, self.out, len))),
             _ => Err(self.mismatch("a map")),
         }
     }
     #[inline(always)]
     fn serialize_struct(mut self, name: &'static str, len: usize) -> Result<Compound<'a>, EncodeError> {
         if let Node::Record(r) = self.node() {
-            return Ok(Compound::Record(RecordSer::new(self.schema, r, self.out)));
+            return Ok(Compound::Record(RecordSer::new(self.at.schema, r, self.out)));
         }
         if let Node::Map(values) = self.node() {
-            return Ok(Compound::Map(MapSer::new(self.schema, *values, self.out, Some(len))));
+            return Ok(Compound::Map(MapSer::new(self.at.schema, *values, self.out, Some(len))));
         }
         let record = self.record_branch(name)?;
-        Ok(Compound::Record(RecordSer::new(self.schema, record, self.out)))
+        Ok(Compound::Record(RecordSer::new(self.at.schema, record, self.out)))
     }
     fn serialize_struct_variant(
         mut self,
@@ -481,7 +490,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
             return Err(self.mismatch("a struct variant"));
         }
         let record = self.record_branch(variant)?;
-        Ok(RecordSer::new(self.schema, record, self.out))
+        Ok(RecordSer::new(self.at.schema, record, self.out))
     }
 }
 
