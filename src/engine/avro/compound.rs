@@ -5,9 +5,9 @@ use alloc::vec::Vec;
 use serde::ser::{self, Impossible, Serialize};
 
 use super::error::{EncodeError, Problem};
-use super::ser::{NodeSer, Site};
+use super::ser::{NodeSer, Out};
 use super::varint::put_len;
-use crate::engine::schema::{Hint, NodeId, Record, Schema};
+use crate::engine::schema::{NodeId, Record, Target};
 
 /// What a serde sequence becomes.
 pub(crate) enum SeqMode {
@@ -21,27 +21,26 @@ pub(crate) enum SeqMode {
 
 /// Writes a sequence. Avro prefixes a block with its item count; when serde
 /// does not announce the length, the count is inserted at the end.
-pub(crate) struct SeqSer<'a> {
-    schema: &'a Schema,
-    out: &'a mut Vec<u8>,
+pub(crate) struct SeqSer<'o, 's> {
+    out: &'o mut Out<'s>,
     mode: SeqMode,
     announced: Option<usize>,
     start: usize,
     count: usize,
 }
 
-impl<'a> SeqSer<'a> {
-    pub(crate) fn new(schema: &'a Schema, out: &'a mut Vec<u8>, mode: SeqMode, len: Option<usize>) -> Self {
+impl<'o, 's> SeqSer<'o, 's> {
+    pub(crate) fn new(out: &'o mut Out<'s>, mode: SeqMode, len: Option<usize>) -> Self {
         let announced = match mode {
             SeqMode::Fixed(_) => None,
             _ => len,
         };
         match (&mode, announced) {
-            (SeqMode::Array(_), Some(n @ 1..)) | (SeqMode::Bytes, Some(n)) => put_len(out, n),
+            (SeqMode::Array(_), Some(n @ 1..)) | (SeqMode::Bytes, Some(n)) => put_len(out.bytes, n),
             _ => {}
         }
-        let start = out.len();
-        SeqSer { schema, out, mode, announced, start, count: 0 }
+        let start = out.bytes.len();
+        SeqSer { out, mode, announced, start, count: 0 }
     }
 
     fn element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
@@ -49,11 +48,11 @@ impl<'a> SeqSer<'a> {
         self.count += 1;
         match self.mode {
             SeqMode::Array(items) => value
-                .serialize(NodeSer { out: self.out, at: &Site { schema: self.schema, node: items, hint: Hint::Other } })
+                .serialize(NodeSer { out: &mut *self.out, at: &Target::of(items) })
                 .map_err(|e| e.within(format!("[{index}]"))),
             SeqMode::Bytes | SeqMode::Fixed(_) => {
                 let byte = value.serialize(ByteSer).map_err(|e| e.within(format!("[{index}]")))?;
-                self.out.push(byte);
+                self.out.bytes.push(byte);
                 Ok(())
             }
         }
@@ -73,7 +72,7 @@ impl<'a> SeqSer<'a> {
                     )));
                 }
                 if matches!(mode, SeqMode::Array(_)) {
-                    self.out.push(0);
+                    self.out.bytes.push(0);
                 }
                 Ok(())
             }
@@ -82,9 +81,9 @@ impl<'a> SeqSer<'a> {
                 if self.count > 0 || matches!(mode, SeqMode::Bytes) {
                     put_len(&mut prefix, self.count);
                 }
-                self.out.splice(self.start..self.start, prefix);
+                self.out.bytes.splice(self.start..self.start, prefix);
                 if matches!(mode, SeqMode::Array(_)) {
-                    self.out.push(0);
+                    self.out.bytes.push(0);
                 }
                 Ok(())
             }
@@ -94,7 +93,7 @@ impl<'a> SeqSer<'a> {
 
 macro_rules! seq_impl {
     ($($trait:ident :: $method:ident),*) => {$(
-        impl ser::$trait for SeqSer<'_> {
+        impl ser::$trait for SeqSer<'_, '_> {
             type Ok = ();
             type Error = EncodeError;
             fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
@@ -114,35 +113,31 @@ seq_impl!(
 );
 
 /// Writes an Avro map; keys must be strings.
-pub(crate) struct MapSer<'a> {
-    schema: &'a Schema,
+pub(crate) struct MapSer<'o, 's> {
     values: NodeId,
-    out: &'a mut Vec<u8>,
+    out: &'o mut Out<'s>,
     announced: Option<usize>,
     start: usize,
     count: usize,
 }
 
-impl<'a> MapSer<'a> {
-    pub(crate) fn new(schema: &'a Schema, values: NodeId, out: &'a mut Vec<u8>, len: Option<usize>) -> Self {
+impl<'o, 's> MapSer<'o, 's> {
+    pub(crate) fn new(values: NodeId, out: &'o mut Out<'s>, len: Option<usize>) -> Self {
         if let Some(n @ 1..) = len {
-            put_len(out, n);
+            put_len(out.bytes, n);
         }
-        let start = out.len();
-        MapSer { schema, values, out, announced: len, start, count: 0 }
+        let start = out.bytes.len();
+        MapSer { values, out, announced: len, start, count: 0 }
     }
 
     fn key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
         self.count += 1;
-        key.serialize(KeySer { out: self.out })
+        key.serialize(KeySer { out: self.out.bytes })
     }
 
     fn value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
         value
-            .serialize(NodeSer {
-                out: self.out,
-                at: &Site { schema: self.schema, node: self.values, hint: Hint::Other },
-            })
+            .serialize(NodeSer { out: &mut *self.out, at: &Target::of(self.values) })
             .map_err(|e| e.within(format!("[{}]", self.count - 1)))
     }
 
@@ -155,11 +150,11 @@ impl<'a> MapSer<'a> {
             None if self.count > 0 => {
                 let mut prefix = Vec::new();
                 put_len(&mut prefix, self.count);
-                self.out.splice(self.start..self.start, prefix);
+                self.out.bytes.splice(self.start..self.start, prefix);
             }
             None => {}
         }
-        self.out.push(0);
+        self.out.bytes.push(0);
         Ok(())
     }
 }
@@ -168,10 +163,9 @@ impl<'a> MapSer<'a> {
 /// order (any derived struct whose fields follow the schema) are written
 /// straight out; the first one out of order switches to collecting spans
 /// that `end` reorders, which costs one copy of the row.
-pub(crate) struct RecordSer<'a> {
-    schema: &'a Schema,
-    record: &'a Record,
-    out: &'a mut Vec<u8>,
+pub(crate) struct RecordSer<'o, 's> {
+    record: &'s Record,
+    out: &'o mut Out<'s>,
     /// Fields before this index are written, in order.
     next: usize,
     /// Where out-of-order spans start in `out`.
@@ -182,10 +176,10 @@ pub(crate) struct RecordSer<'a> {
     pending: usize,
 }
 
-impl<'a> RecordSer<'a> {
+impl<'o, 's> RecordSer<'o, 's> {
     #[inline]
-    pub(crate) fn new(schema: &'a Schema, record: &'a Record, out: &'a mut Vec<u8>) -> Self {
-        RecordSer { schema, record, out, next: 0, mark: 0, spans: Vec::new(), pending: 0 }
+    pub(crate) fn new(record: &'s Record, out: &'o mut Out<'s>) -> Self {
+        RecordSer { record, out, next: 0, mark: 0, spans: Vec::new(), pending: 0 }
     }
 
     fn field_index(&self, key: &str) -> Result<usize, EncodeError> {
@@ -207,16 +201,16 @@ impl<'a> RecordSer<'a> {
         let field = &self.record.fields[index];
         let in_order = self.spans.is_empty() && index == self.next;
         if !in_order && self.spans.is_empty() {
-            self.mark = self.out.len();
+            self.mark = self.out.bytes.len();
         }
-        let start = self.out.len();
+        let start = self.out.bytes.len();
         value
-            .serialize(NodeSer { out: self.out, at: &Site { schema: self.schema, node: field.node, hint: field.hint } })
+            .serialize(NodeSer { out: &mut *self.out, at: &field.target })
             .map_err(|e| e.within(field.name.as_str()))?;
         if in_order {
             self.next += 1;
         } else {
-            self.spans.push((index, start, self.out.len()));
+            self.spans.push((index, start, self.out.bytes.len()));
         }
         Ok(())
     }
@@ -225,9 +219,9 @@ impl<'a> RecordSer<'a> {
         for index in from..self.record.fields.len() {
             let field = &self.record.fields[index];
             if let Some(&(_, start, end)) = self.spans.iter().find(|s| s.0 == index) {
-                self.out.extend_from_slice(&tail[start - self.mark..end - self.mark]);
+                self.out.bytes.extend_from_slice(&tail[start - self.mark..end - self.mark]);
             } else if let Some(default) = &field.default {
-                self.out.extend_from_slice(default);
+                self.out.bytes.extend_from_slice(default);
             } else {
                 return Err(EncodeError::new(Problem::MissingField).within(field.name.as_str()));
             }
@@ -246,12 +240,12 @@ impl<'a> RecordSer<'a> {
             }
             return self.missing(self.next, &[]);
         }
-        let tail = self.out.split_off(self.mark);
+        let tail = self.out.bytes.split_off(self.mark);
         self.missing(self.next, &tail)
     }
 }
 
-impl ser::SerializeStruct for RecordSer<'_> {
+impl ser::SerializeStruct for RecordSer<'_, '_> {
     type Ok = ();
     type Error = EncodeError;
     #[inline(always)]
@@ -262,8 +256,7 @@ impl ser::SerializeStruct for RecordSer<'_> {
             && self.spans.is_empty()
             && field.key_seen.matches(key, &field.name)
         {
-            let site = Site { schema: self.schema, node: field.node, hint: field.hint };
-            let node = NodeSer { out: self.out, at: &site };
+            let node = NodeSer { out: &mut *self.out, at: &field.target };
             value.serialize(node).map_err(|e| e.within(field.name.as_str()))?;
             self.next += 1;
             return Ok(());
@@ -285,7 +278,7 @@ impl ser::SerializeStruct for RecordSer<'_> {
     }
 }
 
-impl ser::SerializeStructVariant for RecordSer<'_> {
+impl ser::SerializeStructVariant for RecordSer<'_, '_> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
@@ -296,7 +289,7 @@ impl ser::SerializeStructVariant for RecordSer<'_> {
     }
 }
 
-impl ser::SerializeMap for RecordSer<'_> {
+impl ser::SerializeMap for RecordSer<'_, '_> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
@@ -312,12 +305,12 @@ impl ser::SerializeMap for RecordSer<'_> {
 }
 
 /// A struct or a map, as a record or an Avro map.
-pub(crate) enum Compound<'a> {
-    Record(RecordSer<'a>),
-    Map(MapSer<'a>),
+pub(crate) enum Compound<'o, 's> {
+    Record(RecordSer<'o, 's>),
+    Map(MapSer<'o, 's>),
 }
 
-impl ser::SerializeMap for Compound<'_> {
+impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
     type Error = EncodeError;
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
@@ -340,7 +333,7 @@ impl ser::SerializeMap for Compound<'_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_> {
+impl ser::SerializeStruct for Compound<'_, '_> {
     type Ok = ();
     type Error = EncodeError;
     #[inline(always)]
@@ -419,11 +412,11 @@ impl ser::Serializer for KeySer<'_> {
 }
 
 /// Matches a map key against a record's fields, returning the field index.
-struct FieldKey<'r, 'a> {
-    record: &'r RecordSer<'a>,
+struct FieldKey<'r, 'o, 's> {
+    record: &'r RecordSer<'o, 's>,
 }
 
-impl ser::Serializer for FieldKey<'_, '_> {
+impl ser::Serializer for FieldKey<'_, '_, '_> {
     type Ok = usize;
     type Error = EncodeError;
     refuse_compound!(EncodeError::new(Problem::KeyNotString));

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{DecodeError, EncodeError, Problem};
 pub use value::Value;
 
-use crate::engine::schema::{Hint, Schema};
+use crate::engine::schema::{Schema, Target};
 
 /// Appends `row` to `out` as one Avro datum of `schema`'s record.
 ///
@@ -25,7 +25,8 @@ use crate::engine::schema::{Hint, Schema};
 #[inline]
 pub fn encode<T: Serialize + ?Sized>(schema: &Schema, row: &T, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let start = out.len();
-    let result = row.serialize(ser::NodeSer { out, at: &ser::Site { schema, node: schema.root(), hint: Hint::Other } });
+    let result =
+        row.serialize(ser::NodeSer { out: &mut ser::Out { schema, bytes: out }, at: &Target::of(schema.root()) });
     if result.is_err() {
         out.truncate(start);
     }

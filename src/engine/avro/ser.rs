@@ -13,34 +13,34 @@ use super::compound::{Compound, MapSer, RecordSer, SeqMode, SeqSer};
 use super::error::{EncodeError, Problem};
 use super::varint::{put_len, put_long};
 use crate::engine::float::Text;
-use crate::engine::schema::{Hint, Node, NodeId, Record, Schema, StringLogical, Union};
+use crate::engine::schema::{Hint, Node, NodeId, Record, Schema, StringLogical, Target, Union};
 
-/// The schema node a value is serialized against.
-pub(crate) struct Site<'a> {
-    pub schema: &'a Schema,
-    pub node: NodeId,
-    /// The node's kind when the caller knows it for free (record fields).
-    pub hint: Hint,
+/// Where the bytes go and the schema they follow, behind one pointer.
+pub(crate) struct Out<'s> {
+    pub schema: &'s Schema,
+    pub bytes: &'s mut Vec<u8>,
 }
 
 /// Serializes one value against one schema node. Two pointers, so that it
-/// travels in registers into the `Serialize` impls serde does not inline.
-pub(crate) struct NodeSer<'a> {
-    pub out: &'a mut Vec<u8>,
-    pub at: &'a Site<'a>,
+/// travels in registers into the `Serialize` impls serde does not inline;
+/// `at` points into the schema for record fields, so reading the hint never
+/// waits on a store just made.
+pub(crate) struct NodeSer<'o, 's> {
+    pub out: &'o mut Out<'s>,
+    pub at: &'o Target,
 }
 
 /// Which union branch kinds a scalar prefers before lenient conversions.
 type Prefer = fn(&Node) -> bool;
 
-impl<'a> NodeSer<'a> {
+impl<'o, 's> NodeSer<'o, 's> {
     #[inline]
-    fn node(&self) -> &'a Node {
-        self.at.schema.node(self.at.node)
+    fn node(&self) -> &'s Node {
+        self.out.schema.node(self.at.node)
     }
 
     fn mismatch(&self, found: &'static str) -> EncodeError {
-        EncodeError::mismatch(self.at.schema.describe(self.at.node), found)
+        EncodeError::mismatch(self.out.schema.describe(self.at.node), found)
     }
 
     fn union_text(&self, u: &Union) -> String {
@@ -49,7 +49,7 @@ impl<'a> NodeSer<'a> {
             if i > 0 {
                 text.push_str(", ");
             }
-            text.push_str(self.at.schema.branch_name(*b));
+            text.push_str(self.out.schema.branch_name(*b));
         }
         text.push(']');
         text
@@ -62,20 +62,20 @@ impl<'a> NodeSer<'a> {
         u: &Union,
         found: &'static str,
         prefer: Prefer,
-        write: impl Fn(NodeSer<'_>) -> Result<(), EncodeError>,
+        write: impl Fn(NodeSer<'_, 's>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
-        let start = self.out.len();
+        let start = self.out.bytes.len();
         for pass in [true, false] {
             for (index, &branch) in u.branches.iter().enumerate() {
-                let node = self.at.schema.node(branch);
+                let node = self.out.schema.node(branch);
                 if prefer(node) != pass || matches!(node, Node::Null) {
                     continue;
                 }
-                put_len(self.out, index);
-                let site = Site { schema: self.at.schema, node: branch, hint: Hint::Other };
-                match write(NodeSer { out: self.out, at: &site }) {
+                put_len(self.out.bytes, index);
+                let site = Target::of(branch);
+                match write(NodeSer { out: &mut *self.out, at: &site }) {
                     Ok(()) => return Ok(()),
-                    Err(_) => self.out.truncate(start),
+                    Err(_) => self.out.bytes.truncate(start),
                 }
             }
         }
@@ -88,9 +88,9 @@ impl<'a> NodeSer<'a> {
         let Node::Union(u) = self.node() else {
             return Ok(self.at.node);
         };
-        match u.branches.iter().position(|&b| fits(self.at.schema.node(b))) {
+        match u.branches.iter().position(|&b| fits(self.out.schema.node(b))) {
             Some(index) => {
-                put_len(self.out, index);
+                put_len(self.out.bytes, index);
                 Ok(u.branches[index])
             }
             None => Err(EncodeError::new(Problem::NoUnionBranch { branches: self.union_text(u), found })),
@@ -100,13 +100,13 @@ impl<'a> NodeSer<'a> {
     #[inline(never)]
     fn integer(self, v: i64, found: &'static str) -> Result<(), EncodeError> {
         match self.node() {
-            Node::Long(_) => put_long(self.out, v),
+            Node::Long(_) => put_long(self.out.bytes, v),
             Node::Int(_) => match i32::try_from(v) {
-                Ok(i) => put_long(self.out, i as i64),
+                Ok(i) => put_long(self.out.bytes, i as i64),
                 Err(_) => return Err(EncodeError::out_of_range("int", v)),
             },
-            Node::Double => self.out.extend_from_slice(&(v as f64).to_le_bytes()),
-            Node::Float => self.out.extend_from_slice(&(v as f32).to_le_bytes()),
+            Node::Double => self.out.bytes.extend_from_slice(&(v as f64).to_le_bytes()),
+            Node::Float => self.out.bytes.extend_from_slice(&(v as f32).to_le_bytes()),
             Node::Union(u) => {
                 // 64-bit integers prefer long, whatever their sign: a JSON
                 // integer is a u64 when >= 0 and an i64 when negative.
@@ -127,14 +127,14 @@ impl<'a> NodeSer<'a> {
             Ok(i) => self.integer(i, found),
             Err(_) => match self.node() {
                 Node::Double => {
-                    self.out.extend_from_slice(&(v as f64).to_le_bytes());
+                    self.out.bytes.extend_from_slice(&(v as f64).to_le_bytes());
                     Ok(())
                 }
                 Node::Float => {
-                    self.out.extend_from_slice(&(v as f32).to_le_bytes());
+                    self.out.bytes.extend_from_slice(&(v as f32).to_le_bytes());
                     Ok(())
                 }
-                _ => Err(EncodeError::out_of_range(self.at.schema.describe(self.at.node), v)),
+                _ => Err(EncodeError::out_of_range(self.out.schema.describe(self.at.node), v)),
             },
         }
     }
@@ -143,12 +143,12 @@ impl<'a> NodeSer<'a> {
     /// hold a whole number in range (JavaScript numbers are all doubles).
     fn float(self, v: f64, found: &'static str) -> Result<(), EncodeError> {
         match self.node() {
-            Node::Double => self.out.extend_from_slice(&v.to_le_bytes()),
-            Node::Float => self.out.extend_from_slice(&(v as f32).to_le_bytes()),
+            Node::Double => self.out.bytes.extend_from_slice(&v.to_le_bytes()),
+            Node::Float => self.out.bytes.extend_from_slice(&(v as f32).to_le_bytes()),
             Node::Int(_) | Node::Long(_) => {
                 // 2^63 is exactly representable, so this bound is exact.
                 if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v) {
-                    return Err(EncodeError::out_of_range(self.at.schema.describe(self.at.node), Text(v)));
+                    return Err(EncodeError::out_of_range(self.out.schema.describe(self.at.node), Text(v)));
                 }
                 let whole = v as i64;
                 if whole as f64 != v {
@@ -169,14 +169,14 @@ impl<'a> NodeSer<'a> {
     fn bytes_like(self, v: &[u8]) -> Result<(), EncodeError> {
         match self.node() {
             Node::Bytes(_) => {
-                put_len(self.out, v.len());
-                self.out.extend_from_slice(v);
+                put_len(self.out.bytes, v.len());
+                self.out.bytes.extend_from_slice(v);
             }
             Node::Fixed(f) => {
                 if v.len() != f.size {
                     return Err(EncodeError::new(Problem::FixedSize { expected: f.size, found: v.len() }));
                 }
-                self.out.extend_from_slice(v);
+                self.out.bytes.extend_from_slice(v);
             }
             Node::String(_) => match core::str::from_utf8(v) {
                 Ok(s) => return self.string(s),
@@ -201,11 +201,11 @@ impl<'a> NodeSer<'a> {
                 if *logical == StringLogical::Uuid && !is_uuid(v) {
                     return Err(EncodeError::new(Problem::InvalidUuid));
                 }
-                put_len(self.out, v.len());
-                self.out.extend_from_slice(v.as_bytes());
+                put_len(self.out.bytes, v.len());
+                self.out.bytes.extend_from_slice(v.as_bytes());
             }
             Node::Enum(e) => match e.symbols.iter().position(|s| s == v) {
-                Some(index) => put_len(self.out, index),
+                Some(index) => put_len(self.out.bytes, index),
                 None => {
                     return Err(EncodeError::new(Problem::UnknownSymbol {
                         enumeration: e.name.full.clone(),
@@ -214,8 +214,8 @@ impl<'a> NodeSer<'a> {
                 }
             },
             Node::Bytes(None) => {
-                put_len(self.out, v.len());
-                self.out.extend_from_slice(v.as_bytes());
+                put_len(self.out.bytes, v.len());
+                self.out.bytes.extend_from_slice(v.as_bytes());
             }
             Node::Union(u) => {
                 return self.union_scalar(u, "a string", |n| matches!(n, Node::String(_)), |s| s.string(v));
@@ -229,15 +229,15 @@ impl<'a> NodeSer<'a> {
         match self.node() {
             Node::Null => Ok(()),
             Node::Union(Union { null_branch: Some(index), .. }) => {
-                put_len(self.out, *index as usize);
+                put_len(self.out.bytes, *index as usize);
                 Ok(())
             }
             _ => Err(self.mismatch("null")),
         }
     }
 
-    fn record_branch(&mut self, name: &str) -> Result<&'a Record, EncodeError> {
-        let schema = self.at.schema;
+    fn record_branch(&mut self, name: &str) -> Result<&'s Record, EncodeError> {
+        let schema = self.out.schema;
         if let Node::Union(u) = self.node() {
             // A struct prefers the record branch of its own name.
             let named = u.branches.iter().position(
@@ -245,7 +245,7 @@ impl<'a> NodeSer<'a> {
             );
             let branch = match named {
                 Some(index) => {
-                    put_len(self.out, index);
+                    put_len(self.out.bytes, index);
                     u.branches[index]
                 }
                 None => self.union_compound("a struct", |n| matches!(n, Node::Record(_) | Node::Map(_)))?,
@@ -271,21 +271,21 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-impl<'a> ser::Serializer for NodeSer<'a> {
+impl<'o, 's> ser::Serializer for NodeSer<'o, 's> {
     type Ok = ();
     type Error = EncodeError;
-    type SerializeSeq = SeqSer<'a>;
-    type SerializeTuple = SeqSer<'a>;
-    type SerializeTupleStruct = SeqSer<'a>;
-    type SerializeTupleVariant = SeqSer<'a>;
-    type SerializeMap = Compound<'a>;
-    type SerializeStruct = Compound<'a>;
-    type SerializeStructVariant = RecordSer<'a>;
+    type SerializeSeq = SeqSer<'o, 's>;
+    type SerializeTuple = SeqSer<'o, 's>;
+    type SerializeTupleStruct = SeqSer<'o, 's>;
+    type SerializeTupleVariant = SeqSer<'o, 's>;
+    type SerializeMap = Compound<'o, 's>;
+    type SerializeStruct = Compound<'o, 's>;
+    type SerializeStructVariant = RecordSer<'o, 's>;
 
     fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
         match self.node() {
             Node::Boolean => {
-                self.out.push(v as u8);
+                self.out.bytes.push(v as u8);
                 Ok(())
             }
             Node::Union(u) => {
@@ -304,7 +304,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     #[inline(always)]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
         if matches!(self.at.hint, Hint::Int | Hint::Long) {
-            put_long(self.out, v as i64);
+            put_long(self.out.bytes, v as i64);
             return Ok(());
         }
         self.integer(v as i64, "an i32")
@@ -313,7 +313,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_i64(self, v: i64) -> Result<(), EncodeError> {
         // The common case inline; conversions and unions out of line.
         if self.at.hint == Hint::Long {
-            put_long(self.out, v);
+            put_long(self.out.bytes, v);
             return Ok(());
         }
         self.integer(v, "an i64")
@@ -321,7 +321,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_i128(self, v: i128) -> Result<(), EncodeError> {
         match i64::try_from(v) {
             Ok(i) => self.integer(i, "an i128"),
-            Err(_) => Err(EncodeError::out_of_range(self.at.schema.describe(self.at.node), v)),
+            Err(_) => Err(EncodeError::out_of_range(self.out.schema.describe(self.at.node), v)),
         }
     }
     fn serialize_u8(self, v: u8) -> Result<(), EncodeError> {
@@ -341,7 +341,7 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     fn serialize_u128(self, v: u128) -> Result<(), EncodeError> {
         match u64::try_from(v) {
             Ok(u) => self.unsigned(u, "a u128"),
-            Err(_) => Err(EncodeError::out_of_range(self.at.schema.describe(self.at.node), v)),
+            Err(_) => Err(EncodeError::out_of_range(self.out.schema.describe(self.at.node), v)),
         }
     }
     fn serialize_f32(self, v: f32) -> Result<(), EncodeError> {
@@ -356,8 +356,8 @@ impl<'a> ser::Serializer for NodeSer<'a> {
     #[inline(always)]
     fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
         if self.at.hint == Hint::String {
-            put_len(self.out, v.len());
-            self.out.extend_from_slice(v.as_bytes());
+            put_len(self.out.bytes, v.len());
+            self.out.bytes.extend_from_slice(v.as_bytes());
             return Ok(());
         }
         self.string(v)
@@ -372,9 +372,9 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         if let Node::Union(Union { branches, null_branch: Some(null), .. }) = self.node() {
             if branches.len() == 2 {
                 let index = 1 - *null as usize;
-                put_len(self.out, index);
-                let site = Site { schema: self.at.schema, node: branches[index], hint: Hint::Other };
-                return value.serialize(NodeSer { out: self.out, at: &site });
+                put_len(self.out.bytes, index);
+                let site = Target::of(branches[index]);
+                return value.serialize(NodeSer { out: &mut *self.out, at: &site });
             }
         }
         value.serialize(self)
@@ -417,16 +417,16 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         let Node::Union(u) = self.node() else {
             return Err(self.mismatch("an enum variant with a value"));
         };
-        let schema = self.at.schema;
+        let schema = self.out.schema;
         let position = u.branches.iter().position(|&b| {
             let name = schema.branch_name(b);
             name == variant || name.rsplit('.').next() == Some(variant)
         });
         match position {
             Some(index) => {
-                put_len(self.out, index);
-                let site = Site { schema, node: u.branches[index], hint: Hint::Other };
-                value.serialize(NodeSer { out: self.out, at: &site })
+                put_len(self.out.bytes, index);
+                let site = Target::of(u.branches[index]);
+                value.serialize(NodeSer { out: &mut *self.out, at: &site })
             }
             None => Err(EncodeError::new(Problem::NoUnionBranch {
                 branches: self.union_text(u),
@@ -434,21 +434,21 @@ impl<'a> ser::Serializer for NodeSer<'a> {
             })),
         }
     }
-    fn serialize_seq(mut self, len: Option<usize>) -> Result<SeqSer<'a>, EncodeError> {
+    fn serialize_seq(mut self, len: Option<usize>) -> Result<SeqSer<'o, 's>, EncodeError> {
         let node =
             self.union_compound("a sequence", |n| matches!(n, Node::Array(_) | Node::Bytes(_) | Node::Fixed(_)))?;
-        let mode = match self.at.schema.node(node) {
+        let mode = match self.out.schema.node(node) {
             Node::Array(items) => SeqMode::Array(*items),
             Node::Bytes(_) => SeqMode::Bytes,
             Node::Fixed(f) => SeqMode::Fixed(f.size),
             _ => return Err(self.mismatch("a sequence")),
         };
-        Ok(SeqSer::new(self.at.schema, self.out, mode, len))
+        Ok(SeqSer::new(self.out, mode, len))
     }
-    fn serialize_tuple(self, len: usize) -> Result<SeqSer<'a>, EncodeError> {
+    fn serialize_tuple(self, len: usize) -> Result<SeqSer<'o, 's>, EncodeError> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<SeqSer<'a>, EncodeError> {
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<SeqSer<'o, 's>, EncodeError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -457,27 +457,27 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         _index: u32,
         _variant: &'static str,
         _len: usize,
-    ) -> Result<SeqSer<'a>, EncodeError> {
+    ) -> Result<SeqSer<'o, 's>, EncodeError> {
         Err(self.mismatch("a tuple variant"))
     }
-    fn serialize_map(mut self, len: Option<usize>) -> Result<Compound<'a>, EncodeError> {
+    fn serialize_map(mut self, len: Option<usize>) -> Result<Compound<'o, 's>, EncodeError> {
         let node = self.union_compound("a map", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
-        match self.at.schema.node(node) {
-            Node::Record(r) => Ok(Compound::Record(RecordSer::new(self.at.schema, r, self.out))),
-            Node::Map(values) => Ok(Compound::Map(MapSer::new(self.at.schema, *values, self.out, len))),
+        match self.out.schema.node(node) {
+            Node::Record(r) => Ok(Compound::Record(RecordSer::new(r, self.out))),
+            Node::Map(values) => Ok(Compound::Map(MapSer::new(*values, self.out, len))),
             _ => Err(self.mismatch("a map")),
         }
     }
     #[inline(always)]
-    fn serialize_struct(mut self, name: &'static str, len: usize) -> Result<Compound<'a>, EncodeError> {
+    fn serialize_struct(mut self, name: &'static str, len: usize) -> Result<Compound<'o, 's>, EncodeError> {
         if let Node::Record(r) = self.node() {
-            return Ok(Compound::Record(RecordSer::new(self.at.schema, r, self.out)));
+            return Ok(Compound::Record(RecordSer::new(r, self.out)));
         }
         if let Node::Map(values) = self.node() {
-            return Ok(Compound::Map(MapSer::new(self.at.schema, *values, self.out, Some(len))));
+            return Ok(Compound::Map(MapSer::new(*values, self.out, Some(len))));
         }
         let record = self.record_branch(name)?;
-        Ok(Compound::Record(RecordSer::new(self.at.schema, record, self.out)))
+        Ok(Compound::Record(RecordSer::new(record, self.out)))
     }
     fn serialize_struct_variant(
         mut self,
@@ -485,12 +485,12 @@ impl<'a> ser::Serializer for NodeSer<'a> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<RecordSer<'a>, EncodeError> {
+    ) -> Result<RecordSer<'o, 's>, EncodeError> {
         if !matches!(self.node(), Node::Union(_)) {
             return Err(self.mismatch("a struct variant"));
         }
         let record = self.record_branch(variant)?;
-        Ok(RecordSer::new(self.at.schema, record, self.out))
+        Ok(RecordSer::new(record, self.out))
     }
 }
 

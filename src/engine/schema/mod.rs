@@ -154,13 +154,30 @@ pub struct Field {
     pub node: NodeId,
     /// The default, already Avro-encoded, written when a row leaves the field out.
     pub default: Option<Vec<u8>>,
-    pub(crate) hint: Hint,
+    /// The node again, with its kind: what the encoder reads in place.
+    pub(crate) target: Target,
     pub(crate) key_seen: KeySeen,
 }
 
 /// The kind of a field's type when it is one the encoder writes inline
 /// without looking the node up: following field → node → kind was a chain
 /// of dependent loads worth a third of encoding time.
+/// What a value is serialized against: a node, with its kind when the
+/// encoder can write it inline. A field keeps its own, so that the encoder
+/// points at schema memory rather than at a copy it just made on the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub node: NodeId,
+    pub hint: Hint,
+}
+
+impl Target {
+    /// A node whose kind the caller does not know.
+    pub(crate) fn of(node: NodeId) -> Self {
+        Target { node, hint: Hint::Other }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hint {
     Long,

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use super::{
     Decimal, Enum, Field, Fixed, Hint, IntLogical, LongLogical, Name, Node, NodeId, Record, Schema, SchemaError,
-    StringLogical, Union, canonical, default,
+    StringLogical, Target, Union, canonical, default,
 };
 use crate::engine::json::{self, Json};
 
@@ -346,7 +346,7 @@ impl Parser {
                 name: field_name,
                 node,
                 default: None,
-                hint: Hint::Other,
+                target: Target::of(node),
                 key_seen: Default::default(),
             });
         }
@@ -420,7 +420,7 @@ fn set_field_hints(nodes: &mut [Node]) {
     for node in nodes.iter_mut() {
         if let Node::Record(record) = node {
             for field in &mut record.fields {
-                field.hint = hints[field.node as usize];
+                field.target.hint = hints[field.node as usize];
             }
         }
     }
