@@ -20,6 +20,7 @@ fn put_unsigned(out: &mut Vec<u8>, mut v: u64) {
         // Up to 8 bytes: assemble them in a word, append the whole word (one
         // fixed-size store) and cut it back. Byte pushes paid a capacity
         // check each, and copying a variable-length slice called `memmove`.
+        // (A branchless spread of the 7-bit groups measured slower.)
         let mut word = 0u64;
         let mut shift = 0;
         while v >= 0x80 {
@@ -82,5 +83,30 @@ mod tests {
         assert_eq!(get_long(&mut &[0x80u8][..]), None);
         assert_eq!(get_long(&mut &[0xffu8; 10][..]), None);
         assert_eq!(get_long(&mut &[0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..]), None);
+    }
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::*;
+
+    /// The word-at-a-time writer against the plain byte loop, at every length.
+    #[test]
+    fn every_length_matches_the_byte_loop() {
+        let mut values = vec![0u64, 1, 0x7f, 0x80, 0x3fff, 0x4000, u64::MAX >> 8, (1 << 56) - 1, 1 << 56, u64::MAX];
+        for bits in 0..64 {
+            values.extend([1u64 << bits, (1u64 << bits) - 1, (1u64 << bits) + 1]);
+        }
+        for v in values {
+            let (mut fast, mut slow) = (vec![9], vec![9]);
+            put_unsigned(&mut fast, v);
+            let mut x = v;
+            while x >= 0x80 {
+                slow.push((x as u8) | 0x80);
+                x >>= 7;
+            }
+            slow.push(x as u8);
+            assert_eq!(fast, slow, "{v:#x}");
+        }
     }
 }
