@@ -266,7 +266,8 @@ pub(crate) fn kind(value: &JsValue) -> String {
     let kind = value.js_typeof().as_string().unwrap_or_default();
     match kind.as_str() {
         "object" if js_sys::Array::is_array(value) => "an array".into(),
-        "object" | "undefined" => kind.replace("object", "an object"),
+        "object" => "an object".into(),
+        "undefined" => kind,
         other => format!("a {other}"),
     }
 }

@@ -73,7 +73,7 @@ impl Subscription {
         }
         let url = match endpoint.url.strip_prefix("https://") {
             Some(rest) => format!("wss://{rest}/v1/subscribe"),
-            None => format!("ws://{}/v1/subscribe", endpoint.url.trim_start_matches("http://")),
+            None => format!("ws://{}/v1/subscribe", endpoint.url.strip_prefix("http://").unwrap_or(&endpoint.url)),
         };
         let request = wire::subscribe_request(&endpoint.token, &endpoint.cluster_id, &options.collections);
         let settle = RefCell::new(None);
