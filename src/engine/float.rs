@@ -112,7 +112,7 @@ fn relayout(js: &str, x: f64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(digits)?;
         zeros(f, point - digits.len() as i32)
     } else {
-        let (a, b) = digits.split_at(point as usize);
+        let (a, b) = digits.split_at_checked(point as usize).unwrap_or((digits, ""));
         f.write_str(a)?;
         f.write_str(".")?;
         f.write_str(b)

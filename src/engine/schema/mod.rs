@@ -126,13 +126,13 @@ impl Name {
     pub fn short(&self) -> &str {
         match self.namespace_len {
             0 => &self.full,
-            n => &self.full[n + 1..],
+            n => self.full.get(n + 1..).unwrap_or_default(),
         }
     }
 
     /// The namespace, empty when there is none.
     pub fn namespace(&self) -> &str {
-        &self.full[..self.namespace_len]
+        self.full.get(..self.namespace_len).unwrap_or_default()
     }
 }
 
