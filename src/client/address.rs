@@ -44,7 +44,9 @@ pub(crate) fn base_url(addr: &str, insecure: bool, spelling: &Spelling) -> Resul
     let authority = rest.trim_end_matches('/');
     let valid = !authority.is_empty()
         && !authority.contains(['/', ' ', '?', '#', '@'])
-        && authority.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        && authority.bytes().rposition(|b| b == b':').is_some_and(|colon| {
+            colon > 0 && authority.get(colon + 1..).is_some_and(|port| port.parse::<u16>().is_ok())
+        });
     if !valid {
         return Err(bad(format!("\"{addr}\" is not host:port")));
     }

@@ -118,7 +118,7 @@ pub struct Name {
 
 impl Name {
     pub(crate) fn new(full: String) -> Self {
-        let namespace_len = full.rfind('.').unwrap_or(0);
+        let namespace_len = full.bytes().rposition(|b| b == b'.').unwrap_or(0);
         Name { full, namespace_len }
     }
 

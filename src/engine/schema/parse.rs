@@ -140,7 +140,7 @@ impl Parser {
 
     fn lookup(&self, name: &str, namespace: &str) -> Option<NodeId> {
         let find = |full: &str| self.names.iter().find(|(n, _)| n == full).map(|(_, id)| *id);
-        if name.contains('.') || namespace.is_empty() {
+        if name.bytes().any(|b| b == b'.') || namespace.is_empty() {
             find(name)
         } else {
             find(&format!("{namespace}.{name}")).or_else(|| find(name))
@@ -276,7 +276,7 @@ impl Parser {
             }
             None => return err(path, "a named type needs a \"name\""),
         };
-        let full = if name.contains('.') {
+        let full = if name.bytes().any(|b| b == b'.') {
             name.to_owned()
         } else {
             match json.get("namespace") {
