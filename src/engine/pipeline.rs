@@ -341,9 +341,8 @@ impl Pipeline {
     /// once anyway: the collector de-duplicates by chunk id. Returns how many
     /// batches were requeued; late reports of them are ignored.
     pub fn requeue_in_flight(&mut self) -> usize {
-        let batches: Vec<InFlight> = self.in_flight.drain(..).collect();
-        let count = batches.len();
-        let chunks: Vec<Queued> = batches.into_iter().flat_map(|batch| batch.chunks).collect();
+        let count = self.in_flight.len();
+        let chunks: Vec<Queued> = self.in_flight.drain(..).flat_map(|batch| batch.chunks).collect();
         if !chunks.is_empty() {
             self.requeue(chunks, None);
         }
