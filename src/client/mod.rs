@@ -99,29 +99,23 @@ impl Core {
         let was_empty = buffer.open_rows() == 0;
         let mut sealed = Vec::new();
         let count = buffer.write_all(rows, &mut sealed)?;
-        let mut pipeline = lock(&self.pipeline);
-        let pushed = !sealed.is_empty();
-        for chunk in sealed {
-            pipeline.push(chunk);
-        }
-        let newly_open = was_empty && buffer.open_rows() > 0;
-        if buffer.open_rows() > 0 {
-            pipeline.note_open_rows(self.now());
-        }
-        drop(pipeline);
-        if pushed || newly_open {
-            (self.wake)();
-        }
+        self.after_write(was_empty, &buffer, sealed);
         Ok(count)
     }
 
-    fn after_write(&self, was_empty: bool, buffer: &MetricBuffer, sealed: Option<Chunk>) {
+    /// Hands the chunks a write sealed to the pipeline, schedules the flush
+    /// of the open chunk, and wakes the driver when there is news for it.
+    fn after_write<S>(&self, was_empty: bool, buffer: &MetricBuffer, sealed: S)
+    where
+        S: IntoIterator<Item = Chunk, IntoIter: ExactSizeIterator>,
+    {
+        let sealed = sealed.into_iter();
         let newly_open = was_empty && buffer.open_rows() > 0;
-        if sealed.is_none() && !newly_open {
+        if sealed.len() == 0 && !newly_open {
             return;
         }
         let mut pipeline = lock(&self.pipeline);
-        if let Some(chunk) = sealed {
+        for chunk in sealed {
             pipeline.push(chunk);
         }
         if buffer.open_rows() > 0 {
