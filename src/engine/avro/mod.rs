@@ -3,10 +3,13 @@
 //! Rows go through serde in both directions, so any `Serialize` /
 //! `Deserialize` type works, and [`Value`] covers rows without a Rust type.
 
-mod compound;
+#[macro_use]
+mod refuse;
 mod de;
 mod error;
 mod reader;
+mod record;
+mod sequence;
 mod ser;
 mod value;
 pub(crate) mod varint;

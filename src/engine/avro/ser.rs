@@ -9,9 +9,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::ser::{self, Serialize};
 
-use super::compound::{Compound, MapSer, RecordSer, SeqMode, SeqSer};
 use super::error::{EncodeError, Problem};
-use super::varint::{put_len, put_long};
+use super::record::KeyedSer;
+use super::sequence::{SeqMode, SeqSer};
+use super::varint::{put_int, put_len, put_long};
 use crate::engine::float::Text;
 use crate::engine::schema::{Hint, Node, NodeId, Record, Schema, StringLogical, Target, Union};
 
@@ -278,9 +279,9 @@ impl<'o, 's> ser::Serializer for NodeSer<'o, 's> {
     type SerializeTuple = SeqSer<'o, 's>;
     type SerializeTupleStruct = SeqSer<'o, 's>;
     type SerializeTupleVariant = SeqSer<'o, 's>;
-    type SerializeMap = Compound<'o, 's>;
-    type SerializeStruct = Compound<'o, 's>;
-    type SerializeStructVariant = RecordSer<'o, 's>;
+    type SerializeMap = KeyedSer<'o, 's>;
+    type SerializeStruct = KeyedSer<'o, 's>;
+    type SerializeStructVariant = KeyedSer<'o, 's>;
 
     fn serialize_bool(self, v: bool) -> Result<(), EncodeError> {
         match self.node() {
@@ -304,7 +305,7 @@ impl<'o, 's> ser::Serializer for NodeSer<'o, 's> {
     #[inline(always)]
     fn serialize_i32(self, v: i32) -> Result<(), EncodeError> {
         if matches!(self.at.hint, Hint::Int | Hint::Long) {
-            put_long(self.out.bytes, v as i64);
+            put_int(self.out.bytes, v);
             return Ok(());
         }
         self.integer(v as i64, "an i32")
@@ -460,24 +461,24 @@ impl<'o, 's> ser::Serializer for NodeSer<'o, 's> {
     ) -> Result<SeqSer<'o, 's>, EncodeError> {
         Err(self.mismatch("a tuple variant"))
     }
-    fn serialize_map(mut self, len: Option<usize>) -> Result<Compound<'o, 's>, EncodeError> {
+    fn serialize_map(mut self, len: Option<usize>) -> Result<KeyedSer<'o, 's>, EncodeError> {
         let node = self.union_compound("a map", |n| matches!(n, Node::Record(_) | Node::Map(_)))?;
         match self.out.schema.node(node) {
-            Node::Record(r) => Ok(Compound::Record(RecordSer::new(r, self.out))),
-            Node::Map(values) => Ok(Compound::Map(MapSer::new(*values, self.out, len))),
+            Node::Record(r) => Ok(KeyedSer::record(r, self.out)),
+            Node::Map(values) => Ok(KeyedSer::map(*values, self.out, len)),
             _ => Err(self.mismatch("a map")),
         }
     }
     #[inline(always)]
-    fn serialize_struct(mut self, name: &'static str, len: usize) -> Result<Compound<'o, 's>, EncodeError> {
+    fn serialize_struct(mut self, name: &'static str, len: usize) -> Result<KeyedSer<'o, 's>, EncodeError> {
         if let Node::Record(r) = self.node() {
-            return Ok(Compound::Record(RecordSer::new(r, self.out)));
+            return Ok(KeyedSer::record(r, self.out));
         }
         if let Node::Map(values) = self.node() {
-            return Ok(Compound::Map(MapSer::new(*values, self.out, Some(len))));
+            return Ok(KeyedSer::map(*values, self.out, Some(len)));
         }
         let record = self.record_branch(name)?;
-        Ok(Compound::Record(RecordSer::new(record, self.out)))
+        Ok(KeyedSer::record(record, self.out))
     }
     fn serialize_struct_variant(
         mut self,
@@ -485,12 +486,12 @@ impl<'o, 's> ser::Serializer for NodeSer<'o, 's> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<RecordSer<'o, 's>, EncodeError> {
+    ) -> Result<KeyedSer<'o, 's>, EncodeError> {
         if !matches!(self.node(), Node::Union(_)) {
             return Err(self.mismatch("a struct variant"));
         }
         let record = self.record_branch(variant)?;
-        Ok(RecordSer::new(record, self.out))
+        Ok(KeyedSer::record(record, self.out))
     }
 }
 

@@ -159,9 +159,6 @@ pub struct Field {
     pub(crate) key_seen: KeySeen,
 }
 
-/// The kind of a field's type when it is one the encoder writes inline
-/// without looking the node up: following field → node → kind was a chain
-/// of dependent loads worth a third of encoding time.
 /// What a value is serialized against: a node, with its kind when the
 /// encoder can write it inline. A field keeps its own, so that the encoder
 /// points at schema memory rather than at a copy it just made on the stack.
@@ -178,6 +175,9 @@ impl Target {
     }
 }
 
+/// The kind of a node when it is one the encoder writes inline without
+/// looking the node up: following field → node → kind was a chain of
+/// dependent loads worth a third of encoding time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hint {
     Long,

@@ -1,0 +1,423 @@
+//! The serializer for keyed values: records, whose fields follow the
+//! schema's order, and Avro maps.
+
+use alloc::format;
+use alloc::vec::Vec;
+use core::slice;
+use serde::ser::{self, Impossible, Serialize};
+
+use super::error::{EncodeError, Problem};
+use super::ser::{NodeSer, Out};
+use super::varint::put_len;
+use crate::engine::schema::{Field, NodeId, Record, Target};
+
+/// Writes a record or an Avro map, from a serde struct or map.
+///
+/// A record's fields that arrive in schema order (any derived struct whose
+/// fields follow the schema) are written straight out; the first one out of
+/// order switches to collecting spans that `end` reorders, which costs one
+/// copy of the row.
+///
+/// One type for records and maps rather than an enum of two, so that the
+/// in-order path stays in registers: it reads only `out` and `ahead`, and
+/// the rest is in `rest`, whose methods take `ahead` by value and return it.
+/// An enum around the serializer, or a `&mut self` handed to any call left
+/// out of line, kept all of it on the stack and cost loads at every field
+/// (about 8% of encoding time in `benches/encode.rs`).
+pub(crate) struct KeyedSer<'o, 's> {
+    out: &'o mut Out<'s>,
+    /// The record's fields still to be written while they arrive in schema
+    /// order; emptied at the first one out of order, and always empty for
+    /// a map.
+    ahead: slice::Iter<'s, Field>,
+    rest: Rest<'s>,
+}
+
+enum Rest<'s> {
+    Record(RecordRest<'s>),
+    Map(MapRest),
+}
+
+/// A record's state beyond the in-order fields.
+struct RecordRest<'s> {
+    record: &'s Record,
+    /// The first field not written in order, once one was not.
+    next: usize,
+    /// Where the out-of-order spans start in the output.
+    mark: usize,
+    /// Out-of-order fields: (field index, start, end) in the output; empty
+    /// while fields come in order.
+    spans: Vec<(usize, usize, usize)>,
+    /// The field whose key `serialize_key` matched.
+    pending: usize,
+}
+
+/// An Avro map's state. Avro prefixes a block with its entry count; when
+/// serde does not announce it, the count is inserted at the end.
+struct MapRest {
+    values: NodeId,
+    announced: Option<usize>,
+    start: usize,
+    count: usize,
+}
+
+impl<'o, 's> KeyedSer<'o, 's> {
+    #[inline(always)]
+    pub(crate) fn record(record: &'s Record, out: &'o mut Out<'s>) -> Self {
+        let rest = RecordRest { record, next: 0, mark: 0, spans: Vec::new(), pending: 0 };
+        KeyedSer { out, ahead: record.fields.iter(), rest: Rest::Record(rest) }
+    }
+
+    pub(crate) fn map(values: NodeId, out: &'o mut Out<'s>, len: Option<usize>) -> Self {
+        if let Some(n @ 1..) = len {
+            put_len(out.bytes, n);
+        }
+        let rest = MapRest { values, announced: len, start: out.bytes.len(), count: 0 };
+        KeyedSer { out, ahead: [].iter(), rest: Rest::Map(rest) }
+    }
+
+    /// A field that is not the next one in order under its known key.
+    fn other_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
+        match &mut self.rest {
+            Rest::Record(record) => {
+                let ahead = self.ahead.len();
+                let index = match self.ahead.as_slice().first() {
+                    Some(field) if field.name == key => {
+                        field.key_seen.remember(key);
+                        record.record.fields.len() - ahead
+                    }
+                    _ => record.field_index(ahead, key)?,
+                };
+                self.ahead = record.value(self.out, self.ahead.clone(), index, value)?;
+                Ok(())
+            }
+            Rest::Map(map) => {
+                map.key(self.out, key)?;
+                map.value(self.out, value)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn finish(&mut self) -> Result<(), EncodeError> {
+        match &mut self.rest {
+            Rest::Record(record) if self.ahead.len() == 0 && record.spans.is_empty() => Ok(()),
+            Rest::Record(record) => record.finish(self.out, self.ahead.len()),
+            Rest::Map(map) => map.finish(self.out),
+        }
+    }
+}
+
+impl<'s> RecordRest<'s> {
+    /// The index of the first field not written in order, given how many
+    /// fields are still `ahead`.
+    fn next(&self, ahead: usize) -> usize {
+        match self.spans.is_empty() {
+            true => self.record.fields.len() - ahead,
+            false => self.next,
+        }
+    }
+
+    fn field_index(&self, ahead: usize, key: &str) -> Result<usize, EncodeError> {
+        let fields = &self.record.fields;
+        let next = self.next(ahead);
+        if self.spans.is_empty() && next < fields.len() && fields[next].name == key {
+            return Ok(next);
+        }
+        let index = fields.iter().position(|f| f.name == key).ok_or_else(|| {
+            EncodeError::new(Problem::UnknownField { record: self.record.name.full.clone() }).within(key)
+        })?;
+        if index < next || self.spans.iter().any(|s| s.0 == index) {
+            return Err(EncodeError::new(Problem::DuplicateField).within(key));
+        }
+        Ok(index)
+    }
+
+    /// Writes field `index` and returns the fields still ahead in order.
+    fn value<T: ?Sized + Serialize>(
+        &mut self,
+        out: &mut Out<'s>,
+        mut ahead: slice::Iter<'s, Field>,
+        index: usize,
+        value: &T,
+    ) -> Result<slice::Iter<'s, Field>, EncodeError> {
+        let next = self.next(ahead.len());
+        let field = &self.record.fields[index];
+        let start = out.bytes.len();
+        value.serialize(NodeSer { out, at: &field.target }).map_err(|e| e.within(field.name.as_str()))?;
+        if self.spans.is_empty() {
+            if index == next {
+                ahead.next();
+                return Ok(ahead);
+            }
+            self.next = next;
+            self.mark = start;
+            ahead = [].iter();
+        }
+        self.spans.push((index, start, out.bytes.len()));
+        Ok(ahead)
+    }
+
+    /// Moves the out-of-order spans into place and writes the defaults of
+    /// the fields never given.
+    fn finish(&mut self, out: &mut Out<'_>, ahead: usize) -> Result<(), EncodeError> {
+        let from = self.next(ahead);
+        let tail = match self.spans.is_empty() {
+            true => Vec::new(),
+            false => out.bytes.split_off(self.mark),
+        };
+        for index in from..self.record.fields.len() {
+            let field = &self.record.fields[index];
+            if let Some(&(_, start, end)) = self.spans.iter().find(|s| s.0 == index) {
+                out.bytes.extend_from_slice(&tail[start - self.mark..end - self.mark]);
+            } else if let Some(default) = &field.default {
+                out.bytes.extend_from_slice(default);
+            } else {
+                return Err(EncodeError::new(Problem::MissingField).within(field.name.as_str()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MapRest {
+    fn key<T: ?Sized + Serialize>(&mut self, out: &mut Out<'_>, key: &T) -> Result<(), EncodeError> {
+        self.count += 1;
+        key.serialize(KeySer { out: out.bytes })
+    }
+
+    fn value<T: ?Sized + Serialize>(&mut self, out: &mut Out<'_>, value: &T) -> Result<(), EncodeError> {
+        value
+            .serialize(NodeSer { out, at: &Target::of(self.values) })
+            .map_err(|e| e.within(format!("[{}]", self.count - 1)))
+    }
+
+    fn finish(&mut self, out: &mut Out<'_>) -> Result<(), EncodeError> {
+        match self.announced {
+            Some(n) if n != self.count => {
+                return Err(ser::Error::custom(format!("the map announced {n} entries and gave {}", self.count)));
+            }
+            Some(_) => {}
+            None if self.count > 0 => {
+                let mut prefix = Vec::new();
+                put_len(&mut prefix, self.count);
+                out.bytes.splice(self.start..self.start, prefix);
+            }
+            None => {}
+        }
+        out.bytes.push(0);
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for KeyedSer<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    #[inline(always)]
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
+        // The fast path: the next field, in order, under the static key seen
+        // before for it.
+        if let Some(field) = self.ahead.as_slice().first()
+            && field.key_seen.matches(key, &field.name)
+        {
+            value
+                .serialize(NodeSer { out: &mut *self.out, at: &field.target })
+                .map_err(|e| e.within(field.name.as_str()))?;
+            self.ahead.next();
+            return Ok(());
+        }
+        self.other_field(key, value)
+    }
+    fn skip_field(&mut self, _key: &'static str) -> Result<(), EncodeError> {
+        Ok(())
+    }
+    #[inline(always)]
+    fn end(mut self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStructVariant for KeyedSer<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
+        ser::SerializeStruct::serialize_field(self, key, value)
+    }
+    fn end(mut self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeMap for KeyedSer<'_, '_> {
+    type Ok = ();
+    type Error = EncodeError;
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
+        match &mut self.rest {
+            Rest::Record(record) => {
+                record.pending = key.serialize(FieldKey { record, ahead: self.ahead.len() })?;
+                Ok(())
+            }
+            Rest::Map(map) => map.key(self.out, key),
+        }
+    }
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
+        match &mut self.rest {
+            Rest::Record(record) => {
+                self.ahead = record.value(self.out, self.ahead.clone(), record.pending, value)?;
+                Ok(())
+            }
+            Rest::Map(map) => map.value(self.out, value),
+        }
+    }
+    fn end(mut self) -> Result<(), EncodeError> {
+        self.finish()
+    }
+}
+
+/// Writes an Avro map key (a string).
+struct KeySer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl ser::Serializer for KeySer<'_> {
+    type Ok = ();
+    type Error = EncodeError;
+    refuse_compound!(EncodeError::new(Problem::KeyNotString));
+    refuse!(EncodeError::new(Problem::KeyNotString); serialize_i32(i32), serialize_i64(i64), serialize_u8(u8),
+        serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_char(char));
+    fn serialize_str(self, v: &str) -> Result<(), EncodeError> {
+        put_len(self.out, v.len());
+        self.out.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+}
+
+/// Matches a map key against a record's fields, returning the field index.
+struct FieldKey<'r, 's> {
+    record: &'r RecordRest<'s>,
+    ahead: usize,
+}
+
+impl ser::Serializer for FieldKey<'_, '_> {
+    type Ok = usize;
+    type Error = EncodeError;
+    refuse_compound!(EncodeError::new(Problem::KeyNotString));
+    refuse!(EncodeError::new(Problem::KeyNotString); serialize_i32(i32), serialize_i64(i64), serialize_u8(u8),
+        serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_char(char));
+    fn serialize_str(self, v: &str) -> Result<usize, EncodeError> {
+        self.record.field_index(self.ahead, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+    use serde::Serialize;
+
+    use crate::engine::avro::{Problem, encode};
+    use crate::engine::schema::Schema;
+
+    fn schema() -> Schema {
+        Schema::parse(
+            r#"{"type":"record","name":"r","fields":[
+                {"name":"a","type":"int"},{"name":"b","type":"string"},
+                {"name":"c","type":"long","default":7},{"name":"d","type":{"type":"map","values":"int"}}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[derive(Serialize)]
+    struct Counts {
+        x: i32,
+        y: i32,
+    }
+
+    #[derive(Serialize)]
+    struct InOrder {
+        a: i32,
+        b: &'static str,
+        c: i64,
+        d: Counts,
+    }
+
+    #[derive(Serialize)]
+    struct Reversed {
+        d: Counts,
+        c: i64,
+        b: &'static str,
+        a: i32,
+    }
+
+    #[derive(Serialize)]
+    struct NoDefault {
+        d: Counts,
+        b: &'static str,
+        a: i32,
+    }
+
+    fn bytes<T: Serialize>(schema: &Schema, row: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(schema, row, &mut out).unwrap();
+        out
+    }
+
+    /// a=1, b="hi", c=7, d={x: 2, y: 3} (a struct written as an Avro map).
+    const EXPECTED: [u8; 13] = [2, 4, b'h', b'i', 14, 4, 2, b'x', 4, 2, b'y', 6, 0];
+
+    #[test]
+    fn fields_in_any_order_give_the_same_bytes_whichever_type_came_first() {
+        let schema = schema();
+        let in_order = InOrder { a: 1, b: "hi", c: 7, d: Counts { x: 2, y: 3 } };
+        let reversed = Reversed { d: Counts { x: 2, y: 3 }, c: 7, b: "hi", a: 1 };
+        let defaulted = NoDefault { d: Counts { x: 2, y: 3 }, b: "hi", a: 1 };
+        // Twice each, interleaved: the key cache of one type must not
+        // mislead the next.
+        for _ in 0..2 {
+            assert_eq!(bytes(&schema, &in_order), EXPECTED);
+            assert_eq!(bytes(&schema, &reversed), EXPECTED);
+            assert_eq!(bytes(&schema, &defaulted), EXPECTED);
+        }
+    }
+
+    #[test]
+    fn a_map_row_may_give_fields_in_any_order_but_not_twice() {
+        let schema = schema();
+        let mut row: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+        row.insert("b", "hi".into());
+        row.insert("a", 1.into());
+        row.insert("d", serde_json::json!({"x": 2, "y": 3}));
+        assert_eq!(bytes(&schema, &row), EXPECTED);
+
+        // "b" goes out of order, "a" in order, then "a" again.
+        let twice = [("b", serde_json::json!("hi")), ("a", 1.into()), ("a", 1.into())];
+        let mut out = vec![9];
+        let error = encode(&schema, &Pairs(&twice), &mut out).unwrap_err();
+        assert_eq!(error.problem(), &Problem::DuplicateField);
+        assert_eq!(error.path(), "a");
+        assert_eq!(out, [9], "the buffer is left as it was");
+    }
+
+    #[test]
+    fn a_missing_field_without_default_is_named() {
+        #[derive(Serialize)]
+        struct NoB {
+            a: i32,
+            d: Counts,
+        }
+        let mut out = Vec::new();
+        let error = encode(&schema(), &NoB { a: 1, d: Counts { x: 2, y: 3 } }, &mut out).unwrap_err();
+        assert_eq!(error.problem(), &Problem::MissingField);
+        assert_eq!(error.path(), "b");
+        assert!(out.is_empty());
+    }
+
+    /// A map given as key-value pairs, duplicates and all.
+    struct Pairs<'a>(&'a [(&'a str, serde_json::Value)]);
+
+    impl Serialize for Pairs<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        }
+    }
+}
