@@ -1,11 +1,15 @@
 //! Encoding (and decoding) castai/metrics' benchmark record: ours against
 //! apache-avro and serde_avro_fast on the same rows in the same run, with the
 //! bytes checked equal first. `cargo bench --bench encode`.
+//!
+//! Criterion times each contender in turn; at the end, in bench mode, all of
+//! them run again interleaved, which gives the ratios the README quotes.
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use edgemetrics::engine::avro;
 use edgemetrics::engine::buffer::{MetricBuffer, MetricOptions};
 use edgemetrics::engine::schema::Schema;
@@ -58,142 +62,190 @@ fn hand_written(row: &ContainerMetrics, out: &mut Vec<u8>) {
     }
 }
 
-fn encode(c: &mut Criterion) {
-    let rows = rows();
-    let ours = Schema::parse(SCHEMA).unwrap();
-    let apache = apache_avro::Schema::parse_str(SCHEMA).unwrap();
-    let fast: serde_avro_fast::Schema = SCHEMA.parse().unwrap();
-    let mut fast_config = serde_avro_fast::ser::SerializerConfig::new(&fast);
+/// The three implementations' parsed schemas.
+struct Schemas {
+    ours: Schema,
+    apache: apache_avro::Schema,
+    fast: serde_avro_fast::Schema,
+}
 
-    // Same bytes from every implementation, or the comparison means nothing.
-    let mut expected = Vec::new();
-    rows.iter().for_each(|row| hand_written(row, &mut expected));
-    let mut buf = Vec::new();
-    rows.iter().for_each(|row| avro::encode(&ours, row, &mut buf).unwrap());
-    assert_eq!(buf, expected, "edgemetrics");
-    buf.clear();
-    rows.iter().for_each(|row| {
-        apache_avro::write_avro_datum_ref(&apache, row, &mut buf).unwrap();
-    });
-    assert_eq!(buf, expected, "apache-avro write_avro_datum_ref");
+impl Schemas {
+    fn parse() -> Self {
+        Schemas {
+            ours: Schema::parse(SCHEMA).unwrap(),
+            apache: apache_avro::Schema::parse_str(SCHEMA).unwrap(),
+            fast: SCHEMA.parse().unwrap(),
+        }
+    }
+}
+
+/// One pass over all the rows, by one implementation; ours comes first.
+type Contender<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Each encoder writes every row into a buffer it reuses, and must produce
+/// the bytes `expected` (checked once before any timing).
+fn encoders<'a>(rows: &'a [ContainerMetrics], schemas: &'a Schemas, expected: &[u8]) -> Vec<Contender<'a>> {
+    fn reusing<'a>(
+        expected: &[u8],
+        mut write: impl FnMut(&ContainerMetrics, &mut Vec<u8>) + 'a,
+        rows: &'a [ContainerMetrics],
+        name: &str,
+    ) -> Box<dyn FnMut() + 'a> {
+        let mut out = Vec::with_capacity(expected.len());
+        rows.iter().for_each(|row| write(row, &mut out));
+        assert_eq!(out, expected, "{name}");
+        Box::new(move || {
+            out.clear();
+            for row in rows {
+                write(black_box(row), &mut out);
+            }
+            black_box(&out);
+        })
+    }
+    let mut fast_config = serde_avro_fast::ser::SerializerConfig::new(&schemas.fast);
     let datums: Vec<u8> = rows
         .iter()
-        .flat_map(|row| apache_avro::to_avro_datum(&apache, apache_avro::to_value(row).unwrap()).unwrap())
+        .flat_map(|row| apache_avro::to_avro_datum(&schemas.apache, apache_avro::to_value(row).unwrap()).unwrap())
         .collect();
     assert_eq!(datums, expected, "apache-avro to_avro_datum");
-    buf.clear();
-    for row in &rows {
-        buf = serde_avro_fast::to_datum(row, buf, &mut fast_config).unwrap();
-    }
-    assert_eq!(buf, expected, "serde_avro_fast");
 
-    let mut group = c.benchmark_group("encode containerMetrics");
-    group.throughput(Throughput::Elements(ROWS as u64));
-    group.bench_function("edgemetrics avro::encode", |b| {
-        let mut out = Vec::with_capacity(expected.len());
-        b.iter(|| {
-            out.clear();
-            for row in &rows {
-                avro::encode(&ours, black_box(row), &mut out).unwrap();
-            }
-            black_box(&out);
-        })
-    });
-    group.bench_function("edgemetrics MetricBuffer::write", |b| {
-        let schema = Arc::new(ours.clone());
-        let mut buffer = MetricBuffer::new(schema, MetricOptions::default()).unwrap();
-        b.iter(|| {
-            for row in &rows {
-                if let Some(chunk) = buffer.write(black_box(row)).unwrap() {
-                    black_box(chunk);
+    let mut buffer = MetricBuffer::new(Arc::new(schemas.ours.clone()), MetricOptions::default()).unwrap();
+    vec![
+        (
+            "edgemetrics avro::encode",
+            reusing(expected, |row, out| avro::encode(&schemas.ours, row, out).unwrap(), rows, "edgemetrics"),
+        ),
+        (
+            "edgemetrics MetricBuffer::write",
+            Box::new(move || {
+                for row in rows {
+                    if let Some(chunk) = buffer.write(black_box(row)).unwrap() {
+                        black_box(chunk);
+                    }
                 }
-            }
-        })
-    });
-    group.bench_function("hand-written zigzag", |b| {
-        let mut out = Vec::with_capacity(expected.len());
-        b.iter(|| {
-            out.clear();
-            for row in &rows {
-                hand_written(black_box(row), &mut out);
-            }
-            black_box(&out);
-        })
-    });
-    group.bench_function("serde_avro_fast to_datum", |b| {
-        let mut out = Vec::with_capacity(expected.len());
-        b.iter(|| {
-            out.clear();
-            for row in &rows {
-                out = serde_avro_fast::to_datum(black_box(row), std::mem::take(&mut out), &mut fast_config).unwrap();
-            }
-            black_box(&out);
-        })
-    });
-    group.bench_function("apache-avro write_avro_datum_ref", |b| {
-        let mut out = Vec::with_capacity(expected.len());
-        b.iter(|| {
-            out.clear();
-            for row in &rows {
-                apache_avro::write_avro_datum_ref(&apache, black_box(row), &mut out).unwrap();
-            }
-            black_box(&out);
-        })
-    });
-    group.bench_function("apache-avro to_avro_datum", |b| {
-        b.iter(|| {
-            for row in &rows {
-                let value = apache_avro::to_value(black_box(row)).unwrap();
-                black_box(apache_avro::to_avro_datum(&apache, value).unwrap());
-            }
-        })
-    });
-    group.finish();
+            }),
+        ),
+        ("hand-written zigzag", reusing(expected, hand_written, rows, "hand-written")),
+        (
+            "serde_avro_fast to_datum",
+            reusing(
+                expected,
+                // Its API takes the buffer by value and gives it back.
+                move |row, out| *out = serde_avro_fast::to_datum(row, std::mem::take(out), &mut fast_config).unwrap(),
+                rows,
+                "serde_avro_fast",
+            ),
+        ),
+        (
+            "apache-avro write_avro_datum_ref",
+            reusing(
+                expected,
+                |row, out| {
+                    apache_avro::write_avro_datum_ref(&schemas.apache, row, out).unwrap();
+                },
+                rows,
+                "apache-avro write_avro_datum_ref",
+            ),
+        ),
+        (
+            "apache-avro to_avro_datum",
+            Box::new(move || {
+                for row in rows {
+                    let value = apache_avro::to_value(black_box(row)).unwrap();
+                    black_box(apache_avro::to_avro_datum(&schemas.apache, value).unwrap());
+                }
+            }),
+        ),
+    ]
 }
 
-fn decode(c: &mut Criterion) {
-    let rows = rows();
-    let ours = Schema::parse(SCHEMA).unwrap();
-    let apache = apache_avro::Schema::parse_str(SCHEMA).unwrap();
-    let fast: serde_avro_fast::Schema = SCHEMA.parse().unwrap();
-    let mut bytes = Vec::new();
-    rows.iter().for_each(|row| hand_written(row, &mut bytes));
+/// Each decoder reads every row back from `bytes` into the struct.
+fn decoders<'a>(schemas: &'a Schemas, bytes: &'a [u8]) -> Vec<Contender<'a>> {
+    vec![
+        (
+            "edgemetrics avro::decode",
+            Box::new(move || {
+                let mut input = black_box(bytes);
+                for _ in 0..ROWS {
+                    black_box(avro::decode::<ContainerMetrics>(&schemas.ours, &mut input).unwrap());
+                }
+            }),
+        ),
+        (
+            "serde_avro_fast from_datum_reader",
+            Box::new(move || {
+                let mut input = black_box(bytes);
+                for _ in 0..ROWS {
+                    let row: ContainerMetrics = serde_avro_fast::from_datum_reader(&mut input, &schemas.fast).unwrap();
+                    black_box(row);
+                }
+            }),
+        ),
+        (
+            "apache-avro from_avro_datum + from_value",
+            Box::new(move || {
+                let mut input = black_box(bytes);
+                for _ in 0..ROWS {
+                    let value = apache_avro::from_avro_datum(&schemas.apache, &mut input, None).unwrap();
+                    black_box(apache_avro::from_value::<ContainerMetrics>(&value).unwrap());
+                }
+            }),
+        ),
+    ]
+}
 
-    let mut group = c.benchmark_group("decode containerMetrics");
+fn criterion_group(c: &mut Criterion, title: &str, contenders: Vec<Contender<'_>>) {
+    let mut group = c.benchmark_group(title);
     group.throughput(Throughput::Elements(ROWS as u64));
-    group.bench_function("edgemetrics avro::decode", |b| {
-        b.iter(|| {
-            let mut input = black_box(&bytes[..]);
-            for _ in 0..ROWS {
-                black_box(avro::decode::<ContainerMetrics>(&ours, &mut input).unwrap());
-            }
-        })
-    });
-    group.bench_function("serde_avro_fast from_datum_reader", |b| {
-        b.iter(|| {
-            let mut input = black_box(&bytes[..]);
-            for _ in 0..ROWS {
-                let row: ContainerMetrics = serde_avro_fast::from_datum_reader(&mut input, &fast).unwrap();
-                black_box(row);
-            }
-        })
-    });
-    group.bench_function("apache-avro from_avro_datum + from_value", |b| {
-        b.iter(|| {
-            let mut input = black_box(&bytes[..]);
-            for _ in 0..ROWS {
-                let value = apache_avro::from_avro_datum(&apache, &mut input, None).unwrap();
-                black_box(apache_avro::from_value::<ContainerMetrics>(&value).unwrap());
-            }
-        })
-    });
+    for (name, mut run) in contenders {
+        group.bench_function(name, |b| b.iter(&mut run));
+    }
     group.finish();
-
-    // Decoding gives the rows back, in every implementation.
-    let mut input = &bytes[..];
-    let decoded: Vec<ContainerMetrics> = (0..ROWS).map(|_| avro::decode(&ours, &mut input).unwrap()).collect();
-    assert_eq!(decoded, rows);
 }
 
-criterion_group!(benches, encode, decode);
-criterion_main!(benches);
+/// Criterion times one contender after another, so a slow spell of this
+/// shared machine can land on one and spare the next. Here they take turns,
+/// round after round, and each keeps its fastest round: a ratio between two
+/// of them then compares like with like.
+fn interleaved(title: &str, mut contenders: Vec<Contender<'_>>, rounds: usize) {
+    let mut fastest = vec![Duration::MAX; contenders.len()];
+    for _ in 0..rounds {
+        for ((_, run), best) in contenders.iter_mut().zip(&mut fastest) {
+            let start = Instant::now();
+            run();
+            *best = (*best).min(start.elapsed());
+        }
+    }
+    let per_row = |d: Duration| d.as_secs_f64() * 1e9 / ROWS as f64;
+    let ours = per_row(fastest[0]);
+    println!("\n{title}: fastest of {rounds} interleaved rounds");
+    println!("  {:<42} {:>8}  {:>12}", "", "ns/row", "ours faster");
+    for ((name, _), best) in contenders.iter().zip(&fastest) {
+        let ns = per_row(*best);
+        println!("  {name:<42} {ns:>8.1}  {:>11.2}x", ns / ours);
+    }
+}
+
+fn main() {
+    let rows = rows();
+    let schemas = Schemas::parse();
+    let mut expected = Vec::new();
+    rows.iter().for_each(|row| hand_written(row, &mut expected));
+
+    // Decoding gives the rows back.
+    let mut input = &expected[..];
+    let decoded: Vec<ContainerMetrics> = (0..ROWS).map(|_| avro::decode(&schemas.ours, &mut input).unwrap()).collect();
+    assert_eq!(decoded, rows);
+
+    let mut c = Criterion::default().configure_from_args();
+    criterion_group(&mut c, "encode containerMetrics", encoders(&rows, &schemas, &expected));
+    criterion_group(&mut c, "decode containerMetrics", decoders(&schemas, &expected));
+    c.final_summary();
+
+    // `cargo bench` passes --bench; `cargo test --benches` does not, and
+    // only checks that each contender runs.
+    if std::env::args().any(|arg| arg == "--bench") {
+        interleaved("encode containerMetrics", encoders(&rows, &schemas, &expected), 500);
+        interleaved("decode containerMetrics", decoders(&schemas, &expected), 500);
+    }
+}
