@@ -76,34 +76,41 @@ impl<'o, 's> KeyedSer<'o, 's> {
         KeyedSer { out, ahead: [].iter(), rest: Rest::Map(rest) }
     }
 
-    /// A field that is not the next one in order under its known key.
-    fn other_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
-        match &mut self.rest {
-            Rest::Record(record) => {
-                let ahead = self.ahead.len();
-                let index = match self.ahead.as_slice().first() {
-                    Some(field) if field.name == key => {
-                        field.key_seen.remember(key);
-                        record.record.fields.len() - ahead
-                    }
-                    _ => record.field_index(ahead, key)?,
-                };
-                self.ahead = record.value(self.out, self.ahead.clone(), index, value)?;
-                Ok(())
-            }
-            Rest::Map(map) => {
-                map.key(self.out, key)?;
-                map.value(self.out, value)
-            }
-        }
-    }
-
     #[inline(always)]
     fn finish(&mut self) -> Result<(), EncodeError> {
         match &mut self.rest {
             Rest::Record(record) if self.ahead.len() == 0 && record.spans.is_empty() => Ok(()),
             Rest::Record(record) => record.finish(self.out, self.ahead.len()),
             Rest::Map(map) => map.finish(self.out),
+        }
+    }
+}
+
+/// A field that is not the next one in order under its known key; returns
+/// the fields still ahead in order. A free function, not a method: see
+/// [`KeyedSer`].
+fn other_field<'s, T: ?Sized + Serialize>(
+    out: &mut Out<'s>,
+    ahead: slice::Iter<'s, Field>,
+    rest: &mut Rest<'s>,
+    key: &'static str,
+    value: &T,
+) -> Result<slice::Iter<'s, Field>, EncodeError> {
+    match rest {
+        Rest::Record(record) => {
+            let index = match ahead.as_slice().first() {
+                Some(field) if field.name == key => {
+                    field.key_seen.remember(key);
+                    record.record.fields.len() - ahead.len()
+                }
+                _ => record.field_index(ahead.len(), key)?,
+            };
+            record.value(out, ahead, index, value)
+        }
+        Rest::Map(map) => {
+            map.key(out, key)?;
+            map.value(out, value)?;
+            Ok(ahead)
         }
     }
 }
@@ -226,7 +233,8 @@ impl ser::SerializeStruct for KeyedSer<'_, '_> {
             self.ahead.next();
             return Ok(());
         }
-        self.other_field(key, value)
+        self.ahead = other_field(self.out, self.ahead.clone(), &mut self.rest, key, value)?;
+        Ok(())
     }
     fn skip_field(&mut self, _key: &'static str) -> Result<(), EncodeError> {
         Ok(())
