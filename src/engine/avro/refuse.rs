@@ -8,6 +8,8 @@ macro_rules! refuse {
     )*};
 }
 
+/// Refuses every compound kind, and the scalar kinds that neither a map key
+/// nor a byte can be; each serializer refuses the rest with `refuse!`.
 macro_rules! refuse_compound {
     ($err:expr) => {
         type SerializeSeq = Impossible<Self::Ok, EncodeError>;
