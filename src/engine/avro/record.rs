@@ -420,6 +420,53 @@ mod tests {
         assert!(out.is_empty());
     }
 
+    /// Every order of a record's fields, with and without its defaulted
+    /// field, gives the bytes of the schema order; giving any field again,
+    /// anywhere after it, is refused.
+    #[test]
+    fn every_order_of_the_fields_gives_the_same_bytes() {
+        let schema = schema();
+        let fields = [
+            ("a", serde_json::json!(1)),
+            ("b", "hi".into()),
+            ("c", 7.into()),
+            ("d", serde_json::json!({"x": 2, "y": 3})),
+        ];
+        let mut orders = Vec::new();
+        permutations(&mut [0, 1, 2, 3], 0, &mut orders);
+        assert_eq!(orders.len(), 24);
+        for order in &orders {
+            for skip_default in [false, true] {
+                let row: Vec<_> =
+                    order.iter().filter(|&&i| !(skip_default && i == 2)).map(|&i| fields[i].clone()).collect();
+                assert_eq!(bytes(&schema, &Pairs(&row)), EXPECTED, "{order:?} without c: {skip_default}");
+                for at in 0..row.len() {
+                    for again in at + 1..=row.len() {
+                        let mut twice = row.clone();
+                        twice.insert(again, row[at].clone());
+                        let mut out = vec![9];
+                        let error = encode(&schema, &Pairs(&twice), &mut out).unwrap_err();
+                        assert_eq!(error.problem(), &Problem::DuplicateField, "{twice:?}");
+                        assert_eq!(error.path(), row[at].0);
+                        assert_eq!(out, [9]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn permutations(items: &mut [usize; 4], k: usize, out: &mut Vec<[usize; 4]>) {
+        if k == items.len() {
+            out.push(*items);
+            return;
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permutations(items, k + 1, out);
+            items.swap(k, i);
+        }
+    }
+
     /// A map given as key-value pairs, duplicates and all.
     struct Pairs<'a>(&'a [(&'a str, serde_json::Value)]);
 
