@@ -48,8 +48,8 @@ struct RecordRest<'s> {
     /// Out-of-order fields: (field index, start, end) in the output; empty
     /// while fields come in order.
     spans: Vec<(usize, usize, usize)>,
-    /// The field whose key `serialize_key` matched.
-    pending: usize,
+    /// The field whose key `serialize_key` matched, until its value comes.
+    pending: Option<usize>,
 }
 
 /// An Avro map's state. Avro prefixes a block with its entry count; when
@@ -59,12 +59,14 @@ struct MapRest {
     announced: Option<usize>,
     start: usize,
     count: usize,
+    /// A key was written and its value has not come yet.
+    key_open: bool,
 }
 
 impl<'o, 's> KeyedSer<'o, 's> {
     #[inline(always)]
     pub(crate) fn record(record: &'s Record, out: &'o mut Out<'s>) -> Self {
-        let rest = RecordRest { record, next: 0, mark: 0, spans: Vec::new(), pending: 0 };
+        let rest = RecordRest { record, next: 0, mark: 0, spans: Vec::new(), pending: None };
         KeyedSer { out, ahead: record.fields.iter(), rest: Rest::Record(rest) }
     }
 
@@ -72,12 +74,14 @@ impl<'o, 's> KeyedSer<'o, 's> {
         if let Some(n @ 1..) = len {
             put_len(out.bytes, n);
         }
-        let rest = MapRest { values, announced: len, start: out.bytes.len(), count: 0 };
+        let rest = MapRest { values, announced: len, start: out.bytes.len(), count: 0, key_open: false };
         KeyedSer { out, ahead: [].iter(), rest: Rest::Map(rest) }
     }
 
     #[inline(always)]
     fn finish(&mut self) -> Result<(), EncodeError> {
+        // A key waiting for its value never leaves every field written in
+        // order, so the first arm needs no look at `pending`.
         match &mut self.rest {
             Rest::Record(record) if self.ahead.len() == 0 && record.spans.is_empty() => Ok(()),
             Rest::Record(record) => record.finish(self.out, self.ahead.len()),
@@ -168,6 +172,9 @@ impl<'s> RecordRest<'s> {
     /// Moves the out-of-order spans into place and writes the defaults of
     /// the fields never given.
     fn finish(&mut self, out: &mut Out<'_>, ahead: usize) -> Result<(), EncodeError> {
+        if self.pending.is_some() {
+            return Err(key_without_value());
+        }
         let from = self.next(ahead);
         let tail = match self.spans.is_empty() {
             true => Vec::new(),
@@ -189,17 +196,27 @@ impl<'s> RecordRest<'s> {
 
 impl MapRest {
     fn key<T: ?Sized + Serialize>(&mut self, out: &mut Out<'_>, key: &T) -> Result<(), EncodeError> {
+        if self.key_open {
+            return Err(key_without_value());
+        }
         self.count += 1;
+        self.key_open = true;
         key.serialize(KeySer { out: out.bytes })
     }
 
     fn value<T: ?Sized + Serialize>(&mut self, out: &mut Out<'_>, value: &T) -> Result<(), EncodeError> {
+        if !core::mem::take(&mut self.key_open) {
+            return Err(value_without_key());
+        }
         value
             .serialize(NodeSer { out, at: &Target::of(self.values) })
             .map_err(|e| e.within(format!("[{}]", self.count - 1)))
     }
 
     fn finish(&mut self, out: &mut Out<'_>) -> Result<(), EncodeError> {
+        if self.key_open {
+            return Err(key_without_value());
+        }
         match self.announced {
             Some(n) if n != self.count => {
                 return Err(ser::Error::custom(format!("the map announced {n} entries and gave {}", self.count)));
@@ -262,7 +279,10 @@ impl ser::SerializeMap for KeyedSer<'_, '_> {
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), EncodeError> {
         match &mut self.rest {
             Rest::Record(record) => {
-                record.pending = key.serialize(FieldKey { record, ahead: self.ahead.len() })?;
+                if record.pending.is_some() {
+                    return Err(key_without_value());
+                }
+                record.pending = Some(key.serialize(FieldKey { record, ahead: self.ahead.len() })?);
                 Ok(())
             }
             Rest::Map(map) => map.key(self.out, key),
@@ -271,7 +291,8 @@ impl ser::SerializeMap for KeyedSer<'_, '_> {
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), EncodeError> {
         match &mut self.rest {
             Rest::Record(record) => {
-                self.ahead = record.value(self.out, self.ahead.clone(), record.pending, value)?;
+                let index = record.pending.take().ok_or_else(value_without_key)?;
+                self.ahead = record.value(self.out, self.ahead.clone(), index, value)?;
                 Ok(())
             }
             Rest::Map(map) => map.value(self.out, value),
@@ -280,6 +301,17 @@ impl ser::SerializeMap for KeyedSer<'_, '_> {
     fn end(mut self) -> Result<(), EncodeError> {
         self.finish()
     }
+}
+
+/// A `Serialize` impl that gave a map key and then another key, or ended,
+/// without the value.
+fn key_without_value() -> EncodeError {
+    ser::Error::custom("a map key came without its value")
+}
+
+/// A `Serialize` impl that gave a map value before its key.
+fn value_without_key() -> EncodeError {
+    ser::Error::custom("a map value came without its key")
 }
 
 /// Writes an Avro map key (a string).
@@ -464,6 +496,67 @@ mod tests {
             items.swap(k, i);
             permutations(items, k + 1, out);
             items.swap(k, i);
+        }
+    }
+
+    /// Map keys and values out of step, as only a hand-written `Serialize`
+    /// impl gives them: refused, not written as bytes nobody can read.
+    #[test]
+    fn keys_and_values_out_of_step_are_refused() {
+        use Step::{Key, Value};
+        let empty = Schema::parse(r#"{"type":"record","name":"e","fields":[]}"#).unwrap();
+        let map_field = Schema::parse(
+            r#"{"type":"record","name":"m","fields":[{"name":"m","type":{"type":"map","values":"int"}}]}"#,
+        )
+        .unwrap();
+        let record = schema();
+        // (schema, the steps, whether they go into field "m"'s Avro map, the error)
+        let cases: [(&Schema, &[Step], bool, &str); 8] = [
+            (&empty, &[Value(1)], false, "a map value came without its key"),
+            (&record, &[Value(1)], false, "a map value came without its key"),
+            (&record, &[Key("a")], false, "a map key came without its value"),
+            (&record, &[Key("a"), Key("b")], false, "a map key came without its value"),
+            (&record, &[Key("a"), Value(1), Value(2)], false, "a map value came without its key"),
+            (&map_field, &[Value(1)], true, "a map value came without its key"),
+            (&map_field, &[Key("k")], true, "a map key came without its value"),
+            (&map_field, &[Key("k"), Key("l")], true, "a map key came without its value"),
+        ];
+        for (schema, steps, nested, message) in cases {
+            let mut out = vec![9];
+            let error = encode(schema, &Script { steps, nested }, &mut out).unwrap_err();
+            assert!(error.to_string().contains(message), "{steps:?}: {error}");
+            assert_eq!(out, [9], "{steps:?}: the buffer is left as it was");
+        }
+    }
+
+    #[derive(Debug)]
+    enum Step {
+        Key(&'static str),
+        Value(i32),
+    }
+
+    /// Replays `steps` on a map, or with `nested` on the value of key "m".
+    struct Script<'a> {
+        steps: &'a [Step],
+        nested: bool,
+    }
+
+    impl Serialize for Script<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(None)?;
+            if self.nested {
+                map.serialize_key("m")?;
+                map.serialize_value(&Script { steps: self.steps, nested: false })?;
+                return map.end();
+            }
+            for step in self.steps {
+                match step {
+                    Step::Key(k) => map.serialize_key(k)?,
+                    Step::Value(v) => map.serialize_value(v)?,
+                }
+            }
+            map.end()
         }
     }
 
