@@ -110,6 +110,11 @@ fn encoders<'a>(rows: &'a [ContainerMetrics], schemas: &'a Schemas, expected: &[
     assert_eq!(datums, expected, "apache-avro to_avro_datum");
 
     let mut buffer = MetricBuffer::new(Arc::new(schemas.ours.clone()), MetricOptions::default()).unwrap();
+    for row in rows {
+        assert!(buffer.write(row).unwrap().is_none(), "1,000 rows fit one chunk");
+    }
+    let chunk = buffer.take_open().unwrap();
+    assert_eq!((chunk.data(), chunk.rows() as usize), (expected, rows.len()), "MetricBuffer::write");
     vec![
         (
             "edgemetrics avro::encode",
