@@ -223,6 +223,13 @@ export interface DroppedError extends Error {
 /** An error of a subscription, given to `onError` (and to `ready`'s rejection). */
 export interface SubscriptionError extends Error {
     name: "SubscriptionError";
+    /**
+     * What went wrong: the collector `"refused"` the subscription (bad token, bad
+     * collection name; it does not reconnect), the connection was
+     * `"disconnected"`, `"closed"` by `close()`, a frame was `"unreadable"`, or
+     * rows were `"missed"` because the subscriber fell behind (without `onMissed`).
+     */
+    kind: "refused" | "disconnected" | "closed" | "unreadable" | "missed";
     /** Whether the subscription reconnects by itself. */
     reconnecting: boolean;
 }
@@ -254,6 +261,8 @@ export interface SubscribeOptions {
     collections: string[];
     /** Called with the rows of each stored chunk. */
     onRows: (batch: RowsBatch) => void;
+    /** Called each time the collector confirms the subscription: at first, and after every reconnect. */
+    onSubscribed?: () => void;
     /** Called when the connection drops (it reconnects), a frame is unreadable, or the collector refuses. */
     onError?: (error: SubscriptionError) => void;
     /** Called when the collector skipped rows because this subscriber fell behind (else `onError` is). */

@@ -163,13 +163,15 @@ pub(crate) fn metric_options(options: &JsValue) -> Result<(Arc<Schema>, MetricOp
 pub(crate) struct SubscribeOptions {
     pub collections: Vec<String>,
     pub on_rows: Function,
+    pub on_subscribed: Option<Function>,
     pub on_error: Option<Function>,
     pub on_missed: Option<Function>,
     pub reconnect: bool,
     pub web_socket: Option<Function>,
 }
 
-const SUBSCRIBE_OPTIONS: &[&str] = &["collections", "onRows", "onError", "onMissed", "reconnect", "WebSocket"];
+const SUBSCRIBE_OPTIONS: &[&str] =
+    &["collections", "onRows", "onSubscribed", "onError", "onMissed", "reconnect", "WebSocket"];
 
 impl SubscribeOptions {
     pub(crate) fn parse(options: &JsValue) -> Result<SubscribeOptions, Error> {
@@ -187,6 +189,7 @@ impl SubscribeOptions {
         Ok(SubscribeOptions {
             collections,
             on_rows: reader.function("onRows")?.ok_or_else(|| required("onRows"))?,
+            on_subscribed: reader.function("onSubscribed")?,
             on_error: reader.function("onError")?,
             on_missed: reader.function("onMissed")?,
             reconnect: reader.boolean("reconnect")?.unwrap_or(true),

@@ -115,7 +115,7 @@ impl Subscription {
     pub fn close(&self) {
         self.state.end();
         self.state.socket.borrow_mut().take();
-        self.state.settle(Err(subscription_error("the subscription was closed", false)));
+        self.state.settle(Err(subscription_error(Kind::Closed, "the subscription was closed", false)));
     }
 }
 
@@ -150,16 +150,21 @@ impl State {
         let event = match wire::event(frame) {
             Ok(Some(event)) => event,
             Ok(None) => return,
-            Err(error) => return self.report(subscription_error(&format!("unreadable frame: {error}"), false)),
+            Err(error) => {
+                return self.report(subscription_error(Kind::Unreadable, &format!("unreadable frame: {error}"), false));
+            }
         };
         match event {
             Event::Subscribed => {
                 self.retry_ms.set(RECONNECT_MIN_MS);
                 self.settle(Ok(()));
+                if let Some(on_subscribed) = &self.options.on_subscribed {
+                    let _ = on_subscribed.call0(&JsValue::NULL);
+                }
             }
             Event::Rows(rows) => {
                 if let Err(message) = self.rows(rows) {
-                    self.report(subscription_error(&message, false));
+                    self.report(subscription_error(Kind::Unreadable, &message, false));
                 }
             }
             Event::Missed { collection, rows } => {
@@ -172,13 +177,13 @@ impl State {
                         js::put(&object, "rows", rows as f64);
                         let _ = on_missed.call1(&JsValue::NULL, &object);
                     }
-                    None => self.report(subscription_error(&message, false)),
+                    None => self.report(subscription_error(Kind::Missed, &message, false)),
                 }
             }
             Event::Error { message } => {
                 // The collector refused the subscription and closes the socket.
                 self.end();
-                let error = subscription_error(&format!("refused by the collector: {message}"), false);
+                let error = subscription_error(Kind::Refused, &format!("refused by the collector: {message}"), false);
                 self.report(error.clone());
                 self.settle(Err(error));
             }
@@ -225,8 +230,10 @@ fn connect(state: &Rc<State>) {
     let ws = match open_socket(state) {
         Ok(ws) => ws,
         Err(error) => {
-            state.report(error);
-            return reconnect_later(weak);
+            // Not `{:?}`: JsValue's Debug links wasm-bindgen's debug printer
+            // (0.8 KB gzip of JS and wasm).
+            let reason = error.dyn_ref::<js_sys::Error>().map_or("an exception".into(), |e| String::from(e.message()));
+            return dropped(state, format!("the subscription could not open {}: {reason}", state.url));
         }
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
@@ -256,22 +263,11 @@ fn connect(state: &Rc<State>) {
         if state.closed.get() {
             return;
         }
-        let reconnecting = state.options.reconnect;
         let mut message = format!("the subscription to {} closed (code {})", state.url, event.code());
         if !event.reason().is_empty() {
             message.push_str(&format!(": {}", event.reason()));
         }
-        if reconnecting {
-            message.push_str(&format!("; reconnecting in {} ms", state.retry_ms.get()));
-        }
-        state.report(subscription_error(&message, reconnecting));
-        match reconnecting {
-            true => reconnect_later(weak.clone()),
-            false => {
-                state.end();
-                state.settle(Err(subscription_error(&message, false)));
-            }
-        }
+        dropped(&state, message);
     });
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -284,6 +280,23 @@ fn open_socket(state: &State) -> Result<WebSocket, JsValue> {
         Some(constructor) => js_sys::Reflect::construct(constructor, &Array::of1(&JsValue::from_str(&state.url)))
             .map(JsCast::unchecked_into),
         None => WebSocket::new(&state.url),
+    }
+}
+
+/// The connection closed or could not be opened: reports it, then connects
+/// again after the backoff or, without `reconnect`, ends the subscription.
+fn dropped(state: &Rc<State>, mut message: String) {
+    let reconnecting = state.options.reconnect;
+    if reconnecting {
+        message.push_str(&format!("; reconnecting in {} ms", state.retry_ms.get()));
+    }
+    state.report(subscription_error(Kind::Disconnected, &message, reconnecting));
+    match reconnecting {
+        true => reconnect_later(Rc::downgrade(state)),
+        false => {
+            state.end();
+            state.settle(Err(subscription_error(Kind::Disconnected, &message, false)));
+        }
     }
 }
 
@@ -304,11 +317,41 @@ fn reconnect_later(weak: Weak<State>) {
     });
 }
 
-/// A JS `Error` named `SubscriptionError`; `reconnecting` says whether the
-/// subscription goes on.
-fn subscription_error(message: &str, reconnecting: bool) -> JsValue {
+/// What went wrong with a subscription, for code that handles each case
+/// (a dashboard shows "reconnecting" for one and asks for a new token for
+/// another) rather than parsing messages.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// The collector refused it (a bad token, an unknown collection name).
+    Refused,
+    /// The connection dropped or could not be opened.
+    Disconnected,
+    /// `close()` was called.
+    Closed,
+    /// A frame, a schema or rows that could not be read.
+    Unreadable,
+    /// The collector skipped rows because the subscriber fell behind.
+    Missed,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Refused => "refused",
+            Kind::Disconnected => "disconnected",
+            Kind::Closed => "closed",
+            Kind::Unreadable => "unreadable",
+            Kind::Missed => "missed",
+        }
+    }
+}
+
+/// A JS `Error` named `SubscriptionError` with its `kind`; `reconnecting`
+/// says whether the subscription goes on.
+fn subscription_error(kind: Kind, message: &str, reconnecting: bool) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name("SubscriptionError");
+    js::put(&error, "kind", kind.name());
     js::put(&error, "reconnecting", reconnecting);
     error.into()
 }

@@ -83,13 +83,12 @@ export class Feed {
     }
 
     /**
-     * An error of the subscription: the connection closed or was refused
+     * An error of the subscription: the connection dropped or was refused
      * (then it is over: with `reconnect: false` the SDK does not reopen it),
-     * or a frame could not be read (it goes on). The SDK's SubscriptionError
-     * says which only in its message.
+     * or a frame could not be read (it goes on).
      */
     error(error, generation) {
-        if (/closed \(code|refused by the collector/.test(error.message)) return this.failed(error, generation);
+        if (error.kind === "disconnected" || error.kind === "refused") return this.failed(error, generation);
         console.warn(`edgemetrics subscription: ${error.message}`);
     }
 
@@ -97,7 +96,7 @@ export class Feed {
         if (generation !== this.generation) return;
         this.generation++; // later reports of these subscriptions are stale
         this.closeAll();
-        const refused = /refused by the collector/.test(error.message);
+        const refused = error.kind === "refused";
         const delay = refused ? MAX_RETRY_MS : this.retryMs;
         this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
         const wait = Math.round(delay * (0.75 + Math.random() * 0.25));

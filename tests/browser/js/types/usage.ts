@@ -41,7 +41,13 @@ export async function usage(): Promise<Stats> {
     const subscription = client.subscribe({
         collections: ["requests"],
         onRows: (batch: RowsBatch) => console.log(batch.collection, batch.rows.length, batch.receivedAtMs),
-        onError: (error) => console.log(error.reconnecting),
+        onSubscribed: () => console.log("live"),
+        onError: (error) => {
+            if (error.kind === "refused") console.log("check the token", error.message);
+            else console.log(error.kind, error.reconnecting);
+            // @ts-expect-error: not a kind
+            if (error.kind === "refusd") console.log(error);
+        },
     });
     await subscription.ready;
     subscription.close();

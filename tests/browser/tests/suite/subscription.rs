@@ -55,3 +55,114 @@ async fn a_subscription_receives_rows_a_native_client_writes() {
 fn collection_of(batch: &JsValue) -> String {
     get(batch, "collection").as_string().unwrap_or_default()
 }
+
+/// What a subscription told its callbacks, in order.
+#[derive(Default)]
+struct Heard {
+    subscribed: usize,
+    /// (kind, reconnecting, message) of each error.
+    errors: Vec<(String, bool, String)>,
+    rows: Vec<JsValue>,
+}
+
+/// Callbacks that record into `heard`; kept alive by the caller.
+struct Listeners {
+    on_rows: Closure<dyn FnMut(JsValue)>,
+    on_subscribed: Closure<dyn FnMut()>,
+    on_error: Closure<dyn FnMut(JsValue)>,
+}
+
+fn listen(heard: &Rc<RefCell<Heard>>) -> Listeners {
+    let (a, b, c) = (heard.clone(), heard.clone(), heard.clone());
+    Listeners {
+        on_rows: Closure::new(move |batch: JsValue| {
+            a.borrow_mut().rows.extend(Array::from(&get(&batch, "rows")).iter())
+        }),
+        on_subscribed: Closure::new(move || b.borrow_mut().subscribed += 1),
+        on_error: Closure::new(move |error: JsValue| c.borrow_mut().errors.push(error_parts(&error))),
+    }
+}
+
+fn subscribe_options(collection: &str, listeners: &Listeners) -> JsValue {
+    let options: JsValue = js_sys::Object::new().into();
+    set(&options, "collections", Array::of1(&collection.into()));
+    set(&options, "onRows", listeners.on_rows.as_ref().unchecked_ref::<Function>().clone());
+    set(&options, "onSubscribed", listeners.on_subscribed.as_ref().unchecked_ref::<Function>().clone());
+    set(&options, "onError", listeners.on_error.as_ref().unchecked_ref::<Function>().clone());
+    options
+}
+
+/// (kind, reconnecting, message) of a `SubscriptionError`.
+fn error_parts(error: &JsValue) -> (String, bool, String) {
+    assert_eq!(get(error, "name").as_string().as_deref(), Some("SubscriptionError"));
+    let kind = get(error, "kind").as_string().unwrap_or_default();
+    let reconnecting = get(error, "reconnecting").as_bool().expect("reconnecting is a boolean");
+    (kind, reconnecting, String::from(js_sys::Error::from(error.clone()).message()))
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        sleep(50).await;
+    }
+    panic!("waited 10 s for {what}");
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_subscription_says_so_and_does_not_reconnect() {
+    let _collector = collector().await;
+    let client = MetricClient::new(client_options("fetch", &[("apiToken", "not-the-token".into())])).expect("options");
+    let heard: Rc<RefCell<Heard>> = Rc::default();
+    let listeners = listen(&heard);
+    let subscription = client.subscribe(subscribe_options(&unique("refused"), &listeners)).expect("options");
+    let rejection = wait(subscription.ready()).await.expect_err("a wrong token is refused");
+    let (kind, reconnecting, message) = error_parts(&rejection);
+    assert_eq!((kind.as_str(), reconnecting), ("refused", false), "{message}");
+    assert!(message.contains("refused by the collector"), "{message}");
+    // Long enough for two reconnects at the first backoff, were there any.
+    sleep(1_200).await;
+    let heard = heard.borrow();
+    assert_eq!(heard.subscribed, 0);
+    let kinds: Vec<_> = heard.errors.iter().map(|(kind, reconnecting, _)| (kind.as_str(), *reconnecting)).collect();
+    assert_eq!(kinds, [("refused", false)], "{:?}", heard.errors);
+    subscription.close();
+    wait(client.close()).await.expect("close");
+}
+
+#[wasm_bindgen_test]
+async fn a_subscription_reconnects_after_the_collector_restarts_and_says_when() {
+    let _collector = collector_exclusive().await;
+    let collection = unique("resubscribed");
+    let client = MetricClient::new(client_options("fetch", &[])).expect("options");
+    let heard: Rc<RefCell<Heard>> = Rc::default();
+    let listeners = listen(&heard);
+    let subscription = client.subscribe(subscribe_options(&collection, &listeners)).expect("options");
+    wait(subscription.ready()).await.expect("subscribed");
+    assert_eq!(heard.borrow().subscribed, 1);
+
+    control("/stop").await;
+    until("the drop to be reported", || !heard.borrow().errors.is_empty()).await;
+    control("/start").await;
+    until("the second confirmation", || heard.borrow().subscribed == 2).await;
+    {
+        let heard = heard.borrow();
+        assert!(!heard.errors.is_empty());
+        for (kind, reconnecting, message) in &heard.errors {
+            assert_eq!((kind.as_str(), *reconnecting), ("disconnected", true), "{message}");
+            assert!(message.contains("reconnecting in"), "{message}");
+        }
+    }
+
+    let answer = control(&format!("/native-write?collection={collection}&rows=40")).await;
+    assert!(answer.contains("wrote 40 rows"), "native writer: {answer}");
+    until("the rows written after the restart", || heard.borrow().rows.len() >= 40).await;
+    let expected: Vec<_> = (0..40).map(sample).collect();
+    assert_rows_equal(&heard.borrow().rows, &expected);
+
+    subscription.close();
+    let closed = wait(subscription.ready()).await;
+    assert!(closed.is_ok(), "ready stays resolved once subscribed");
+    wait(client.close()).await.expect("close");
+}
