@@ -1,63 +1,29 @@
-//! The native client through a real TLS handshake, and through the collector
-//! process being killed and restarted mid-run.
+//! The native client through a real TLS handshake (the collector serving
+//! TLS), and through the collector process being killed and restarted mid-run.
 
 mod native_support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use edgemetrics::{Error, MetricClient, MetricConfig};
 use native_support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-/// Terminates TLS (with a certificate made for this test) in front of the
-/// plaintext collector: the client's TLS stack does a real handshake.
-async fn tls_front(backend: SocketAddr) -> (SocketAddr, String) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert_pem = certified.cert.pem();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![CertificateDer::from(certified.cert.der().to_vec())], key)
-        .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                let mut plain = TcpStream::connect(backend).await.unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    (addr, cert_pem)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_custom_ca_delivers_over_grpc_and_http() {
-    let server = Collector::start().await;
-    let (front, ca) = tls_front(server.addr()).await;
+    // The collector serves TLS with a certificate made for this test: the
+    // client's TLS stack does a real handshake, with ALPN for gRPC.
+    let server = Collector::start_tls().await;
     for transport in [edgemetrics::Transport::Grpc, edgemetrics::Transport::Http] {
         let client = MetricClient::builder()
-            .api_addr(format!("localhost:{}", front.port()))
+            .api_addr(format!("localhost:{}", server.addr().port()))
             .api_token(TOKEN)
             .cluster_id(CLUSTER)
-            .ca_certificate_pem(ca.clone())
+            .ca_certificate_pem(server.certificate())
             .transport(transport)
             .build()
             .unwrap();
@@ -72,9 +38,9 @@ async fn tls_with_a_custom_ca_delivers_over_grpc_and_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_without_trust_or_against_plaintext_delivers_nothing() {
+    let tls = Collector::start_tls().await;
     let server = Collector::start().await;
-    let (front, _ca) = tls_front(server.addr()).await;
-    for addr in [format!("localhost:{}", front.port()), server.addr().to_string()] {
+    for addr in [format!("localhost:{}", tls.addr().port()), server.addr().to_string()] {
         // Untrusted certificate, then a plaintext server: TLS is never skipped.
         let client = MetricClient::builder()
             .api_addr(addr.clone())
@@ -89,7 +55,7 @@ async fn tls_without_trust_or_against_plaintext_delivers_nothing() {
         assert!(matches!(error, Error::NotDelivered { pending_rows: 3, .. }), "{addr}: {error}");
         client.shutdown().await;
     }
-    assert!(server.chunks().is_empty());
+    assert!(tls.chunks().is_empty() && server.chunks().is_empty());
 }
 
 /// The collector as a separate process, so that it can be killed outright.

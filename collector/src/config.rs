@@ -43,6 +43,16 @@ pub struct Config {
     #[arg(long, env = "EDGEMETRICS_WWW")]
     pub www: Option<PathBuf>,
 
+    /// PEM certificate chain to serve TLS with, on the same port for every
+    /// transport; needs --tls-key. Without both, the collector serves
+    /// plaintext.
+    #[arg(long, env = "EDGEMETRICS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "EDGEMETRICS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Limits on requests and subscriptions.
     #[command(flatten)]
     pub limits: Limits,
@@ -119,6 +129,8 @@ impl Default for Config {
             db: "edgemetrics.db".to_owned(),
             tokens: Vec::new(),
             www: None,
+            tls_cert: None,
+            tls_key: None,
             limits: Limits::default(),
             enable_fault_injection: false,
         }
@@ -151,6 +163,8 @@ impl fmt::Debug for Config {
             .field("db", &self.db)
             .field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
             .field("www", &self.www)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .field("limits", &self.limits)
             .field("enable_fault_injection", &self.enable_fault_injection)
             .finish()
@@ -193,6 +207,19 @@ mod tests {
         assert_eq!(parsed.limits, Limits::default());
         assert_eq!(parsed.addr, Config::default().addr);
         assert_eq!(parsed.tokens, vec!["a".to_owned()]);
+    }
+
+    #[test]
+    fn tls_takes_a_certificate_and_its_key_or_neither() {
+        let both = ["edgemetrics-collector", "--token", "a", "--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        let parsed = Config::try_parse_from(both).unwrap();
+        assert_eq!(parsed.tls_cert.as_deref(), Some(std::path::Path::new("c.pem")));
+        assert_eq!(parsed.tls_key.as_deref(), Some(std::path::Path::new("k.pem")));
+        for half in [["--tls-cert", "c.pem"], ["--tls-key", "k.pem"]] {
+            let args = ["edgemetrics-collector", "--token", "a"].into_iter().chain(half);
+            let error = Config::try_parse_from(args).unwrap_err().to_string();
+            assert!(error.contains("--tls-"), "{error}");
+        }
     }
 
     #[test]

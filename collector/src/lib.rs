@@ -30,6 +30,7 @@ pub mod schema_map;
 pub mod server;
 pub mod store;
 pub mod subscribe;
+mod tls;
 pub mod validate;
 
 pub use config::{Config, Limits};

@@ -1,5 +1,6 @@
 //! `edgemetrics-collector`: starts the collector and prints one line,
-//! `listening on http://HOST:PORT`, to stdout once bound.
+//! `listening on http://HOST:PORT` (https with --tls-cert), to stdout once
+//! bound.
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::pb::metrics::v1beta::ingestion_api_server::{IngestionApiServer, SERVICE_NAME};
 use crate::store::{Store, StoreError};
 use crate::subscribe::Hub;
+use crate::tls::TlsListener;
 use crate::validate::SchemaCache;
 use crate::{http, query, subscribe};
 
@@ -53,6 +54,14 @@ pub enum Error {
     /// `--www` is not a directory.
     #[error("--www {0:?} is not a directory")]
     Www(PathBuf),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {path:?} {reason}")]
+    Tls {
+        /// The `--tls-cert` or `--tls-key` file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The server task failed.
     #[error("server failed: {0}")]
     Serve(String),
@@ -77,6 +86,8 @@ pub struct Server;
 /// waiting, [`RunningServer::shutdown`] waits.
 pub struct RunningServer {
     addr: SocketAddr,
+    /// `https` when serving TLS, else `http`.
+    scheme: &'static str,
     app: Arc<App>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -103,6 +114,11 @@ impl Server {
         apache_avro::util::max_allocation_bytes(config.limits.max_message_bytes.max(1024));
 
         let db = config.db.clone();
+        // Before the database, so that a bad certificate fails fast.
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        };
         let store = tokio::task::spawn_blocking(move || Store::open(&db))
             .await
             .map_err(|e| Error::Serve(e.to_string()))?
@@ -124,14 +140,22 @@ impl Server {
         });
         let router = router(app.clone(), &config);
         let mut signal = shutdown;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router).with_graceful_shutdown(async move { stopped(&mut signal).await }).await
-        });
-        tracing::info!(%addr, db = %config.db, "collector listening");
-        Ok(RunningServer { addr, app, stop, task: Some(task) })
+        let shutdown = async move { stopped(&mut signal).await };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let task = match tls {
+            Some(acceptor) => {
+                let listener = TlsListener::new(listener, acceptor).map_err(|source| Error::Bind { addr, source })?;
+                tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await })
+            }
+            None => {
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await })
+            }
+        };
+        tracing::info!(%addr, db = %config.db, scheme, "collector listening");
+        Ok(RunningServer { addr, scheme, app, stop, task: Some(task) })
     }
 }
 
@@ -141,9 +165,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://<local_addr>`.
+    /// `http://<local_addr>`, or `https://` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The fault-injection handle (inert unless fault injection is enabled).

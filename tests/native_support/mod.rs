@@ -48,6 +48,8 @@ pub struct Collector {
     server: Option<RunningServer>,
     _dir: tempfile::TempDir,
     db: std::path::PathBuf,
+    /// The certificate it serves TLS with (PEM), when it does.
+    certificate: Option<String>,
 }
 
 impl Collector {
@@ -59,14 +61,39 @@ impl Collector {
         Self::start_config(true).await
     }
 
+    /// Serving TLS with a self-signed certificate for `localhost`, made for
+    /// the test; [`Collector::certificate`] gives it, to trust.
+    pub async fn start_tls() -> Self {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let mut collector = Self::start_with(|config, dir| {
+            let (cert, key) = (dir.join("collector.crt"), dir.join("collector.key"));
+            std::fs::write(&cert, certified.cert.pem()).unwrap();
+            std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+            (config.tls_cert, config.tls_key) = (Some(cert), Some(key));
+        })
+        .await;
+        collector.certificate = Some(certified.cert.pem());
+        collector
+    }
+
     async fn start_config(faults: bool) -> Self {
+        Self::start_with(|config, _| config.enable_fault_injection = faults).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("collector.db");
         let mut config = Config::for_tests([TOKEN]);
         config.db = db.to_str().unwrap().to_owned();
-        config.enable_fault_injection = faults;
+        config.enable_fault_injection = false;
+        tweak(&mut config, dir.path());
         let server = Server::start(config).await.expect("collector starts");
-        Collector { server: Some(server), _dir: dir, db }
+        Collector { server: Some(server), _dir: dir, db, certificate: None }
+    }
+
+    /// The PEM certificate the collector serves TLS with.
+    pub fn certificate(&self) -> &str {
+        self.certificate.as_deref().expect("started with start_tls")
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -89,9 +116,18 @@ impl Collector {
 
     /// Rows of a collection from one cluster, through the query API.
     pub async fn json_rows<T: for<'de> Deserialize<'de>>(&self, collection: &str, cluster: &str) -> Vec<T> {
-        let url = format!("http://{}/api/collections/{collection}/rows?limit=10000", self.addr());
+        let mut client = reqwest::Client::builder();
+        if let Some(pem) = &self.certificate {
+            let certificate = reqwest::Certificate::from_pem(pem.as_bytes()).unwrap();
+            client = client.add_root_certificate(certificate).resolve("localhost", self.addr());
+        }
+        let base = match self.certificate {
+            Some(_) => format!("https://localhost:{}", self.addr().port()),
+            None => format!("http://{}", self.addr()),
+        };
+        let url = format!("{base}/api/collections/{collection}/rows?limit=10000");
         let response =
-            reqwest::Client::new().get(url).header("authorization", format!("Token {TOKEN}")).send().await.unwrap();
+            client.build().unwrap().get(url).header("authorization", format!("Token {TOKEN}")).send().await.unwrap();
         assert_eq!(response.status(), 200, "query API");
         let body: serde_json::Value = response.json().await.unwrap();
         body["rows"]
