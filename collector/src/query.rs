@@ -1,12 +1,13 @@
 //! The JSON query API for dashboards.
 //!
 //! Authentication: the `authorization` header (`Token <t>` / `Bearer <t>`)
-//! or a `?token=<t>` query parameter. Rows come from every cluster.
+//! or a `?token=<t>` query parameter. Rows come from every cluster, or with
+//! `?cluster_id=` from that one only.
 //!
 //! - `GET /api/collections` → `{"collections":[{"name","rows","fields":[{"name","type"}]}]}`
-//! - `GET /api/collections/{name}/rows?since_ms=&limit=` → `{"rows":[{..}]}`
-//! - `GET /api/collections/{name}/latest` → `{"row":{..}|null}`
-//! - `GET /api/collections/{name}/stats?since_ms=` → `{"rows":N,"fields":{"f":{"count","min","max","avg","stddev"}}}`
+//! - `GET /api/collections/{name}/rows?since_ms=&limit=&cluster_id=` → `{"rows":[{..}]}`
+//! - `GET /api/collections/{name}/latest?cluster_id=` → `{"row":{..}|null}`
+//! - `GET /api/collections/{name}/stats?since_ms=&cluster_id=` → `{"rows":N,"fields":{"f":{"count","min","max","avg","stddev"}}}`
 
 use std::sync::Arc;
 
@@ -33,6 +34,25 @@ pub struct Params {
     token: Option<String>,
     since_ms: Option<i64>,
     limit: Option<u32>,
+    cluster_id: Option<String>,
+}
+
+impl Params {
+    /// The `cluster_id` filter, checked as writers' cluster ids are.
+    fn cluster(&self) -> Result<Option<String>, ApiError> {
+        match &self.cluster_id {
+            None => Ok(None),
+            Some(id) => crate::auth::validate_cluster_id(id)
+                .map(|()| Some(id.clone()))
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("cluster_id: {e}"))),
+        }
+    }
+}
+
+/// The SQL condition of the `cluster_id` filter, on parameter `?n`: true for
+/// every row when the parameter is NULL.
+fn cluster_condition(n: u8) -> String {
+    format!("(?{n} IS NULL OR \"_cluster_id\" = ?{n})")
 }
 
 /// A JSON error response `{"error": "..."}`.
@@ -148,16 +168,18 @@ pub async fn rows(
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
     }
     let since = params.since_ms.unwrap_or(i64::MIN);
+    let cluster = params.cluster()?;
     blocking(move || {
         let sql = format!(
-            "SELECT {} FROM {} WHERE \"_received_at_ms\" >= ?1 \
+            "SELECT {} FROM {} WHERE \"_received_at_ms\" >= ?1 AND {} \
              ORDER BY \"_received_at_ms\", rowid LIMIT ?2",
             select_list(&meta),
-            quote(&meta.name)
+            quote(&meta.name),
+            cluster_condition(3)
         );
         let rows = app.store.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params![since, limit], |r| row_json(&meta, r))?;
+            let rows = stmt.query_map(rusqlite::params![since, limit, cluster], |r| row_json(&meta, r))?;
             rows.collect::<Result<Vec<J>, _>>()
         })?;
         Ok(Json(json!({ "rows": rows })))
@@ -174,15 +196,17 @@ pub async fn latest(
 ) -> Result<Json<J>, ApiError> {
     authorize(&app, &headers, &params)?;
     let meta = collection(&app, &name)?;
+    let cluster = params.cluster()?;
     blocking(move || {
         let sql = format!(
-            "SELECT {} FROM {} ORDER BY \"_received_at_ms\" DESC, rowid DESC LIMIT 1",
+            "SELECT {} FROM {} WHERE {} ORDER BY \"_received_at_ms\" DESC, rowid DESC LIMIT 1",
             select_list(&meta),
-            quote(&meta.name)
+            quote(&meta.name),
+            cluster_condition(1)
         );
         let row = app.store.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query_map([], |r| row_json(&meta, r))?;
+            let mut rows = stmt.query_map([cluster], |r| row_json(&meta, r))?;
             rows.next().transpose()
         })?;
         Ok(Json(json!({ "row": row })))
@@ -202,22 +226,22 @@ pub async fn stats(
     authorize(&app, &headers, &params)?;
     let meta = collection(&app, &name)?;
     let since = params.since_ms.unwrap_or(i64::MIN);
+    let cluster = params.cluster()?;
     blocking(move || {
         let table = quote(&meta.name);
+        let rows_of = format!("\"_received_at_ms\" >= ?1 AND {}", cluster_condition(2));
         let out = app.store.read(|c| {
-            let total: i64 =
-                c.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE \"_received_at_ms\" >= ?1"), [since], |r| {
-                    r.get(0)
-                })?;
+            let total: i64 = c.query_row(
+                &format!("SELECT COUNT(*) FROM {table} WHERE {rows_of}"),
+                rusqlite::params![since, cluster],
+                |r| r.get(0),
+            )?;
             let mut fields = Map::new();
             for col in meta.columns.iter().filter(|c| c.kind.is_numeric()) {
                 let q = quote(&col.name);
                 let (count, min, max, avg): (i64, J, J, Option<f64>) = c.query_row(
-                    &format!(
-                        "SELECT COUNT({q}), MIN({q}), MAX({q}), AVG({q}) FROM {table} \
-                         WHERE \"_received_at_ms\" >= ?1"
-                    ),
-                    [since],
+                    &format!("SELECT COUNT({q}), MIN({q}), MAX({q}), AVG({q}) FROM {table} WHERE {rows_of}"),
+                    rusqlite::params![since, cluster],
                     |r| {
                         Ok((
                             r.get(0)?,
@@ -231,10 +255,10 @@ pub async fn stats(
                 let stddev: Option<f64> = match avg {
                     Some(mean) => c.query_row(
                         &format!(
-                            "SELECT AVG((CAST({q} AS REAL) - ?2) * (CAST({q} AS REAL) - ?2)) \
-                             FROM {table} WHERE \"_received_at_ms\" >= ?1 AND {q} IS NOT NULL"
+                            "SELECT AVG((CAST({q} AS REAL) - ?3) * (CAST({q} AS REAL) - ?3)) \
+                             FROM {table} WHERE {rows_of} AND {q} IS NOT NULL"
                         ),
-                        rusqlite::params![since, mean],
+                        rusqlite::params![since, cluster, mean],
                         |r| r.get::<_, Option<f64>>(0),
                     )?,
                     None => None,

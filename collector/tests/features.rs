@@ -435,3 +435,41 @@ fn binary_prints_listening_line_and_refuses_no_token() {
     assert!(err.contains("no API token configured"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// `?cluster_id=` narrows rows, latest and stats to one cluster's rows; a
+/// cluster id writers could not use is refused naming the parameter.
+#[tokio::test]
+async fn the_query_api_filters_by_cluster() {
+    let t = TestServer::start().await;
+    let mut client = t.grpc().await;
+    let token = format!("Token {TOKEN}");
+    for (cluster, start, n) in [("east", 0, 3), ("west", 100, 2)] {
+        let request = WriteMetricsBatchRequest { chunks: vec![chunk(&containers(start, n), None)] };
+        client.write_metrics_batch(with_auth(request, Some(&token), Some(cluster))).await.expect("stored");
+    }
+    let (status, all) = t.get_json("/api/collections/containerMetrics/rows").await;
+    assert_eq!((status, all["rows"].as_array().unwrap().len()), (200, 5));
+    let (_, west) = t.get_json("/api/collections/containerMetrics/rows?cluster_id=west").await;
+    let west = west["rows"].as_array().unwrap();
+    assert_eq!(west.len(), 2);
+    for (row, expected) in west.iter().zip(containers(100, 2)) {
+        assert_eq!(row["_cluster_id"], "west");
+        expected.assert_json(row);
+    }
+    let (_, latest) = t.get_json("/api/collections/containerMetrics/latest?cluster_id=east").await;
+    containers(0, 3)[2].assert_json(&latest["row"]);
+    let (_, none) = t.get_json("/api/collections/containerMetrics/latest?cluster_id=north").await;
+    assert_eq!(none["row"], serde_json::Value::Null);
+    let (_, stats) = t.get_json("/api/collections/containerMetrics/stats?cluster_id=east").await;
+    assert_eq!(stats["rows"], 3);
+    let east_memory: Vec<i64> = containers(0, 3).iter().map(|c| c.memory_usage).collect();
+    assert_eq!(stats["fields"]["memory_usage"]["count"], 3);
+    assert_eq!(stats["fields"]["memory_usage"]["min"], *east_memory.iter().min().unwrap());
+    assert_eq!(stats["fields"]["memory_usage"]["max"], *east_memory.iter().max().unwrap());
+    for path in ["rows", "latest", "stats"] {
+        let (status, body) = t.get_json(&format!("/api/collections/containerMetrics/{path}?cluster_id=a%20b")).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().starts_with("cluster_id: "), "{path}: {body}");
+    }
+    t.stop().await;
+}
