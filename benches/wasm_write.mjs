@@ -140,11 +140,8 @@ if (args.includes("--browser")) {
         </script>`,
     };
     const { chromium } = require("playwright-core");
-    const browser = await chromium.launch({
-        executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-    });
+    const { launchChromium } = await import(new URL("../tests/chromium.mjs", import.meta.url));
+    const browser = await launchChromium(chromium);
     const tab = await browser.newPage();
     await tab.goto(`http://${apiAddr}/`);
     const isolated = await tab.evaluate(() => crossOriginIsolated);

@@ -11,12 +11,11 @@ import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { Collector, ROOT, TARGET, sleep } from "../worker/collector.mjs";
+import { launchChromium } from "../chromium.mjs";
 
 const WWW = process.env.EDGEMETRICS_WWW_DIST ?? resolve(ROOT, "www/dist");
 const WRITER = process.env.EDGEMETRICS_WRITER_BIN ?? resolve(TARGET, "debug/examples/writer");
 const ARTIFACTS = resolve(ROOT, "target/artifacts");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"];
 
 let browser, collector;
 
@@ -26,7 +25,7 @@ before(async () => {
     }
     mkdirSync(ARTIFACTS, { recursive: true });
     collector = await new Collector({ token: "dash-token", www: WWW }).start();
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    browser = await launchChromium(chromium);
 });
 
 after(async () => {

@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import { extname, join, resolve, dirname, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { launchChromium } from "../../chromium.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = resolve(here, "../../../pkg");
@@ -36,11 +37,7 @@ let server, browser;
 before(async () => {
     assert.ok(collector, "run through tests/browser/js/harness.mjs");
     server = await serve();
-    browser = await chromium.launch({
-        executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-    });
+    browser = await launchChromium(chromium);
 });
 after(async () => {
     await browser?.close();
