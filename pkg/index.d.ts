@@ -247,6 +247,8 @@ export type EdgemetricsError =
 /** Rows of one collection, as the collector stored them. */
 export interface RowsBatch {
     collection: string;
+    /** The cluster that wrote these rows (its `clusterId`). */
+    clusterId: string;
     rows: ReceivedRow[];
     /** When the collector received them, Unix milliseconds. */
     receivedAtMs: number;
@@ -259,6 +261,8 @@ export type WebSocketConstructor = new (url: string) => unknown;
 export interface SubscribeOptions {
     /** The collections to receive rows of. */
     collections: string[];
+    /** Receive only the rows these clusters wrote (every cluster's when absent). */
+    clusters?: string[];
     /** Called with the rows of each stored chunk. */
     onRows: (batch: RowsBatch) => void;
     /** Called each time the collector confirms the subscription: at first, and after every reconnect. */

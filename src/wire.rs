@@ -99,12 +99,15 @@ pub(crate) fn batch<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> Vec<u8> 
 }
 
 /// The `SubscribeRequest` (the first message on the subscription socket).
-pub(crate) fn subscribe_request(token: &str, cluster_id: &str, collections: &[String]) -> Vec<u8> {
+pub(crate) fn subscribe_request(token: &str, cluster_id: &str, collections: &[String], from: &[String]) -> Vec<u8> {
     let mut out = Vec::new();
     put_bytes(&mut out, 1, token.as_bytes());
     put_bytes(&mut out, 2, cluster_id.as_bytes());
     for collection in collections {
         put_bytes_always(&mut out, 3, collection.as_bytes());
+    }
+    for cluster in from {
+        put_bytes_always(&mut out, 4, cluster.as_bytes());
     }
     out
 }
@@ -235,6 +238,7 @@ pub(crate) struct Rows {
     pub(crate) avro: Vec<u8>,
     pub(crate) rows: u64,
     pub(crate) received_at_ms: i64,
+    pub(crate) cluster_id: String,
 }
 
 /// `SubscribeEvent`'s `event`.
@@ -271,7 +275,8 @@ pub(crate) fn event(bytes: &[u8]) -> Result<Option<Event>, DecodeError> {
                         (4, Value::Bytes(b)) => rows.avro = b.to_vec(),
                         (5, Value::Varint(v)) => rows.rows = v,
                         (6, Value::Varint(v)) => rows.received_at_ms = v as i64,
-                        (1..=6, _) => return Ok(false),
+                        (7, Value::Bytes(b)) => rows.cluster_id = text(b)?,
+                        (1..=7, _) => return Ok(false),
                         _ => {}
                     }
                     Ok(true)
@@ -354,15 +359,20 @@ mod tests {
 
     #[test]
     fn subscribe_requests_are_the_bytes_prost_writes() {
-        for (token, cluster, collections) in
-            [("", "", vec![]), ("t0k", "c", vec!["a".to_string(), String::new(), "b".repeat(200)])]
-        {
+        let names = |names: &[&str]| names.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        let long = "b".repeat(200);
+        for (token, cluster, collections, from) in [
+            ("", "", names(&[]), names(&[])),
+            ("t0k", "c", names(&["a", "", &long]), names(&[])),
+            ("t0k", "c", names(&["a"]), names(&["west", "", "east:1"])),
+        ] {
             let prost = pb::SubscribeRequest {
                 token: token.into(),
                 cluster_id: cluster.into(),
                 collections: collections.clone(),
+                from_clusters: from.clone(),
             };
-            assert_eq!(subscribe_request(token, cluster, &collections), prost.encode_to_vec());
+            assert_eq!(subscribe_request(token, cluster, &collections, &from), prost.encode_to_vec());
         }
     }
 
@@ -421,6 +431,7 @@ mod tests {
                 avro: vec![1, 2, 3, 0, 255],
                 rows: 2,
                 received_at_ms: -5,
+                cluster_id: "prod-eu:1".into(),
             })),
             Some(E::Rows(pb::Rows { received_at_ms: 1_700_000_000_000, ..Default::default() })),
             Some(E::Missed(pb::Missed { collection: "m".into(), rows: 17 })),
@@ -438,6 +449,7 @@ mod tests {
                     avro: r.avro,
                     rows: r.rows,
                     received_at_ms: r.received_at_ms,
+                    cluster_id: r.cluster_id,
                 }),
                 E::Missed(m) => Event::Missed { collection: m.collection, rows: m.rows },
                 E::Error(e) => Event::Error { message: e.message },

@@ -64,6 +64,8 @@ pub struct Stored {
     pub avro: Vec<u8>,
     /// When the chunk was stored, Unix milliseconds.
     pub received_at_ms: i64,
+    /// The cluster that wrote it.
+    pub cluster_id: String,
 }
 
 /// The database: a writer connection, a reader connection (the same one for
@@ -184,7 +186,15 @@ impl Store {
                 )?
                 .execute(params![cluster_id, &id[..], &collection, row_count as i64, received_at_ms])?;
             if inserted == 0 {
-                return Ok(Stored { collection, duplicate: true, rows: 0, schema, avro, received_at_ms });
+                return Ok(Stored {
+                    collection,
+                    duplicate: true,
+                    rows: 0,
+                    schema,
+                    avro,
+                    received_at_ms,
+                    cluster_id: cluster_id.to_owned(),
+                });
             }
         }
         let current = pending.get(&collection).cloned().or_else(|| self.collection(&collection));
@@ -202,7 +212,15 @@ impl Store {
             chunk_id.as_ref().map(|id| &id[..]),
             timestamp_column.as_ref().map(|c| c.name.as_str()),
         )?;
-        Ok(Stored { collection, duplicate: false, rows: row_count, schema, avro, received_at_ms })
+        Ok(Stored {
+            collection,
+            duplicate: false,
+            rows: row_count,
+            schema,
+            avro,
+            received_at_ms,
+            cluster_id: cluster_id.to_owned(),
+        })
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! The client's first frame is a binary `SubscribeRequest` (within
 //! `subscribe_timeout`); the server answers `Subscribed` or an `error` event
-//! and a close. Afterwards every chunk stored in a subscribed collection is
-//! pushed as a `Rows` event. Each subscriber has a bounded queue; ingestion
+//! and a close. Afterwards every chunk stored in a subscribed collection (by
+//! one of the subscribed clusters, when it names some) is pushed as a `Rows`
+//! event. Each subscriber has a bounded queue; ingestion
 //! never waits for it: when it is full the chunk is dropped for that
 //! subscriber and counted, and the subscriber receives `Missed{collection,
 //! rows}` with the exact number of rows it did not get.
@@ -63,6 +64,7 @@ impl ChunkEvent {
                     avro: self.stored.avro.clone(),
                     rows: self.rows,
                     received_at_ms: self.stored.received_at_ms,
+                    cluster_id: self.stored.cluster_id.clone(),
                 })),
             };
             Bytes::from(ev.encode_to_vec())
@@ -74,6 +76,8 @@ impl ChunkEvent {
 struct Subscriber {
     id: u64,
     collections: HashSet<String>,
+    /// The clusters whose rows it receives; all when empty.
+    clusters: HashSet<String>,
     tx: mpsc::Sender<Arc<ChunkEvent>>,
     missed: Mutex<BTreeMap<String, u64>>,
 }
@@ -120,7 +124,7 @@ impl Hub {
 
     fn register(
         &self,
-        collections: HashSet<String>,
+        Wanted { collections, clusters }: Wanted,
     ) -> Result<(Registration<'_>, mpsc::Receiver<Arc<ChunkEvent>>), String> {
         let mut subs =
             self.subscribers.lock().map_err(|_| "internal error: subscriber registry poisoned".to_owned())?;
@@ -131,6 +135,7 @@ impl Hub {
         let sub = Arc::new(Subscriber {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             collections,
+            clusters,
             tx,
             missed: Mutex::new(BTreeMap::new()),
         });
@@ -146,7 +151,8 @@ impl Hub {
             return;
         };
         for sub in subs.iter() {
-            if !sub.collections.contains(&event.collection) {
+            let from_cluster = sub.clusters.is_empty() || sub.clusters.contains(&event.stored.cluster_id);
+            if !from_cluster || !sub.collections.contains(&event.collection) {
                 continue;
             }
             match sub.tx.try_send(event.clone()) {
@@ -228,7 +234,14 @@ async fn read_request(app: &App, socket: &mut WebSocket) -> Result<SubscribeRequ
     }
 }
 
-fn check_request(app: &App, req: &SubscribeRequest) -> Result<HashSet<String>, (u16, String)> {
+/// What a subscriber asked for: collections, and the clusters whose rows it
+/// wants (all when empty).
+struct Wanted {
+    collections: HashSet<String>,
+    clusters: HashSet<String>,
+}
+
+fn check_request(app: &App, req: &SubscribeRequest) -> Result<Wanted, (u16, String)> {
     app.tokens
         .check(&req.token)
         .and_then(|()| crate::auth::validate_cluster_id(&req.cluster_id))
@@ -240,12 +253,23 @@ fn check_request(app: &App, req: &SubscribeRequest) -> Result<HashSet<String>, (
     if req.collections.len() > max {
         return Err((CLOSE_POLICY, format!("{} collections named, the limit is {max}", req.collections.len())));
     }
-    let mut set = HashSet::new();
+    let mut collections = HashSet::new();
     for c in &req.collections {
         schema_map::check_collection_name(c).map_err(|e| (CLOSE_POLICY, e))?;
-        set.insert(c.clone());
+        collections.insert(c.clone());
     }
-    Ok(set)
+    if req.from_clusters.len() > max {
+        return Err((
+            CLOSE_POLICY,
+            format!("{} clusters named, the limit is {max} (--max-subscribe-collections)", req.from_clusters.len()),
+        ));
+    }
+    let mut clusters = HashSet::new();
+    for cluster in &req.from_clusters {
+        crate::auth::validate_cluster_id(cluster).map_err(|e| (CLOSE_POLICY, format!("from_clusters: {e}")))?;
+        clusters.insert(cluster.clone());
+    }
+    Ok(Wanted { collections, clusters })
 }
 
 async fn run(app: Arc<App>, mut socket: WebSocket) {
@@ -255,11 +279,11 @@ async fn run(app: Arc<App>, mut socket: WebSocket) {
         Err((CLOSE_NORMAL, _)) => return,
         Err((code, msg)) => return fail(&mut socket, &metrics, code, msg).await,
     };
-    let collections = match check_request(&app, &req) {
-        Ok(c) => c,
+    let wanted = match check_request(&app, &req) {
+        Ok(wanted) => wanted,
         Err((code, msg)) => return fail(&mut socket, &metrics, code, msg).await,
     };
-    let (registration, mut rx) = match app.hub.register(collections) {
+    let (registration, mut rx) = match app.hub.register(wanted) {
         Ok(r) => r,
         Err(msg) => return fail(&mut socket, &metrics, CLOSE_TRY_LATER, msg).await,
     };

@@ -155,6 +155,20 @@ async fn ws_bad_collection_name() {
 }
 
 #[tokio::test]
+async fn ws_bad_cluster_filter() {
+    let t = TestServer::start().await;
+    let mut ws = ws_connect(&t).await;
+    ws_send_request_from(&mut ws, TOKEN, &["containerMetrics"], &["west", "no spaces"]).await;
+    match ws_next_event(&mut ws).await {
+        Some(Event::Error(e)) => assert!(e.message.starts_with("from_clusters: "), "{}", e.message),
+        other => panic!("expected an error event, got {other:?}"),
+    }
+    ws_expect_closed(&mut ws).await;
+    let _ok = subscribe(&t, &["containerMetrics"]).await;
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn ws_no_request_in_time() {
     let t = TestServer::start_with(|c| c.limits.subscribe_timeout = Duration::from_millis(200)).await;
     let mut ws = ws_connect(&t).await;

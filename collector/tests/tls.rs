@@ -116,6 +116,7 @@ async fn a_subscription_is_served_over_tls() {
         token: TOKEN.into(),
         cluster_id: CLUSTER.into(),
         collections: vec!["containerMetrics".into()],
+        ..Default::default()
     };
     ws.send(WsMessage::Binary(request.encode_to_vec().into())).await.unwrap();
     let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();

@@ -343,3 +343,33 @@ async fn castai_client_compatibility() {
     }
     t.stop().await;
 }
+
+/// A subscriber naming clusters gets only the chunks they wrote; every
+/// `Rows` frame names the cluster that wrote it.
+#[tokio::test]
+async fn a_subscription_from_some_clusters_gets_only_their_rows() {
+    let t = TestServer::start().await;
+    let mut everything = subscribe(&t, &["containerMetrics"]).await;
+    let mut west_only = ws_connect(&t).await;
+    ws_send_request_from(&mut west_only, TOKEN, &["containerMetrics"], &["west"]).await;
+    assert!(matches!(ws_next_event(&mut west_only).await, Some(Event::Subscribed(_))));
+    let mut client = t.grpc().await;
+    let token = format!("Token {TOKEN}");
+    let writes = [("east", 0), ("west", 10), ("east", 20), ("west", 30)];
+    for (cluster, start) in writes {
+        let request = WriteMetricsBatchRequest { chunks: vec![chunk(&containers(start, 2), None)] };
+        client.write_metrics_batch(with_auth(request, Some(&token), Some(cluster))).await.unwrap();
+    }
+    let clusters_of = async |ws: &mut Ws, frames: usize| {
+        let mut clusters = Vec::new();
+        for _ in 0..frames {
+            let Some(Event::Rows(rows)) = ws_next_event(ws).await else { panic!("expected Rows") };
+            clusters.push(rows.cluster_id);
+        }
+        clusters
+    };
+    assert_eq!(clusters_of(&mut everything, 4).await, ["east", "west", "east", "west"]);
+    // Had an east chunk reached it, it would have come before the second west.
+    assert_eq!(clusters_of(&mut west_only, 2).await, ["west", "west"]);
+    t.stop().await;
+}

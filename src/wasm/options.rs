@@ -162,6 +162,8 @@ pub(crate) fn metric_options(options: &JsValue) -> Result<(Arc<Schema>, MetricOp
 /// `client.subscribe(options)`, checked.
 pub(crate) struct SubscribeOptions {
     pub collections: Vec<String>,
+    /// Receive only the rows these clusters wrote; all when empty.
+    pub clusters: Vec<String>,
     pub on_rows: Function,
     pub on_subscribed: Option<Function>,
     pub on_error: Option<Function>,
@@ -171,23 +173,19 @@ pub(crate) struct SubscribeOptions {
 }
 
 const SUBSCRIBE_OPTIONS: &[&str] =
-    &["collections", "onRows", "onSubscribed", "onError", "onMissed", "reconnect", "WebSocket"];
+    &["collections", "clusters", "onRows", "onSubscribed", "onError", "onMissed", "reconnect", "WebSocket"];
 
 impl SubscribeOptions {
     pub(crate) fn parse(options: &JsValue) -> Result<SubscribeOptions, Error> {
         let reader = Reader::new(options, "subscribe options", SUBSCRIBE_OPTIONS)?;
-        let list = reader.get("collections");
-        let bad = || OptionError::new("collections", "must be a non-empty array of collection names");
-        if !js_sys::Array::is_array(&list) {
-            return Err(bad().into());
-        }
-        let collections: Vec<String> =
-            js_sys::Array::from(&list).iter().map(|name| name.as_string()).collect::<Option<_>>().ok_or_else(bad)?;
-        if collections.is_empty() || collections.iter().any(String::is_empty) {
-            return Err(bad().into());
+        let collections = reader.names("collections", "collection names")?.ok_or_else(|| required("collections"))?;
+        let clusters = reader.names("clusters", "cluster ids")?.unwrap_or_default();
+        for id in &clusters {
+            check_cluster_id(id, &JS).map_err(|e| OptionError::new("clusters", e.message))?;
         }
         Ok(SubscribeOptions {
             collections,
+            clusters,
             on_rows: reader.function("onRows")?.ok_or_else(|| required("onRows"))?,
             on_subscribed: reader.function("onSubscribed")?,
             on_error: reader.function("onError")?,
@@ -249,6 +247,24 @@ impl<'a> Reader<'a> {
             Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => Ok(Some(n as u64)),
             Some(n) => Err(OptionError::new(name, format!("must be a whole number greater than 0, not {}", Text(n)))),
             None => Err(OptionError::new(name, format!("must be a whole number greater than 0, not {}", kind(&value)))),
+        }
+    }
+
+    /// A non-empty array of non-empty strings, if given.
+    fn names(&self, name: &'static str, what: &str) -> Result<Option<Vec<String>>, OptionError> {
+        let list = self.get(name);
+        if list.is_undefined() {
+            return Ok(None);
+        }
+        let bad = || OptionError::new(name, format!("must be a non-empty array of {what}"));
+        if !js_sys::Array::is_array(&list) {
+            return Err(bad());
+        }
+        let names: Vec<String> =
+            js_sys::Array::from(&list).iter().map(|name| name.as_string()).collect::<Option<_>>().ok_or_else(bad)?;
+        match names.is_empty() || names.iter().any(String::is_empty) {
+            true => Err(bad()),
+            false => Ok(Some(names)),
         }
     }
 

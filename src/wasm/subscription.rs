@@ -75,7 +75,8 @@ impl Subscription {
             Some(rest) => format!("wss://{rest}/v1/subscribe"),
             None => format!("ws://{}/v1/subscribe", endpoint.url.strip_prefix("http://").unwrap_or(&endpoint.url)),
         };
-        let request = wire::subscribe_request(&endpoint.token, &endpoint.cluster_id, &options.collections);
+        let request =
+            wire::subscribe_request(&endpoint.token, &endpoint.cluster_id, &options.collections, &options.clusters);
         let settle = RefCell::new(None);
         let ready = Promise::new(&mut |resolve, reject| *settle.borrow_mut() = Some((resolve, reject)));
         // Handled here, so that a refusal nobody awaits is not an unhandled
@@ -200,6 +201,7 @@ impl State {
         let array: Array = values.iter().map(|value| to_js(&plan, root, value)).collect();
         let batch = js::object();
         js::put(&batch, "collection", rows.collection.as_str());
+        js::put(&batch, "clusterId", rows.cluster_id.as_str());
         js::put(&batch, "rows", array);
         js::put(&batch, "receivedAtMs", rows.received_at_ms as f64);
         let _ = self.options.on_rows.call1(&JsValue::NULL, &batch);

@@ -285,10 +285,16 @@ pub async fn ws_connect(server: &TestServer) -> Ws {
 }
 
 pub async fn ws_send_request(ws: &mut Ws, token: &str, collections: &[&str]) {
+    ws_send_request_from(ws, token, collections, &[]).await;
+}
+
+/// A `SubscribeRequest` for the rows of `clusters` only (all when empty).
+pub async fn ws_send_request_from(ws: &mut Ws, token: &str, collections: &[&str], clusters: &[&str]) {
     let req = SubscribeRequest {
         token: token.into(),
         cluster_id: CLUSTER.into(),
         collections: collections.iter().map(|c| (*c).to_owned()).collect(),
+        from_clusters: clusters.iter().map(|c| (*c).to_owned()).collect(),
     };
     ws.send(WsMessage::Binary(req.encode_to_vec().into())).await.expect("send SubscribeRequest");
 }

@@ -40,7 +40,8 @@ export async function usage(): Promise<Stats> {
     }
     const subscription = client.subscribe({
         collections: ["requests"],
-        onRows: (batch: RowsBatch) => console.log(batch.collection, batch.rows.length, batch.receivedAtMs),
+        clusters: ["prod-eu"],
+        onRows: (batch: RowsBatch) => console.log(batch.collection, batch.clusterId, batch.rows.length, batch.receivedAtMs),
         onSubscribed: () => console.log("live"),
         onError: (error) => {
             if (error.kind === "refused") console.log("check the token", error.message);

@@ -20,6 +20,8 @@ async fn a_subscription_receives_rows_a_native_client_writes() {
         let received = received.clone();
         Closure::<dyn FnMut(JsValue)>::new(move |batch: JsValue| {
             assert_eq!(get(&batch, "collection").as_string().as_deref(), Some(&*collection_of(&batch)));
+            // The native writer's default cluster id.
+            assert_eq!(get(&batch, "clusterId").as_string().as_deref(), Some("native"));
             received.borrow_mut().extend(Array::from(&get(&batch, "rows")).iter());
         })
     };
@@ -63,6 +65,8 @@ struct Heard {
     /// (kind, reconnecting, message) of each error.
     errors: Vec<(String, bool, String)>,
     rows: Vec<JsValue>,
+    /// The `clusterId` of each batch of rows.
+    clusters: Vec<String>,
 }
 
 /// Callbacks that record into `heard`; kept alive by the caller.
@@ -76,7 +80,9 @@ fn listen(heard: &Rc<RefCell<Heard>>) -> Listeners {
     let (a, b, c) = (heard.clone(), heard.clone(), heard.clone());
     Listeners {
         on_rows: Closure::new(move |batch: JsValue| {
-            a.borrow_mut().rows.extend(Array::from(&get(&batch, "rows")).iter())
+            let mut heard = a.borrow_mut();
+            heard.rows.extend(Array::from(&get(&batch, "rows")).iter());
+            heard.clusters.push(get(&batch, "clusterId").as_string().unwrap_or_default());
         }),
         on_subscribed: Closure::new(move || b.borrow_mut().subscribed += 1),
         on_error: Closure::new(move |error: JsValue| c.borrow_mut().errors.push(error_parts(&error))),
@@ -164,5 +170,35 @@ async fn a_subscription_reconnects_after_the_collector_restarts_and_says_when() 
     subscription.close();
     let closed = wait(subscription.ready()).await;
     assert!(closed.is_ok(), "ready stays resolved once subscribed");
+    wait(client.close()).await.expect("close");
+}
+
+#[wasm_bindgen_test]
+async fn a_subscription_to_some_clusters_receives_only_their_rows() {
+    let _collector = collector().await;
+    let collection = unique("from_east");
+    let client = MetricClient::new(client_options("fetch", &[])).expect("options");
+    let heard: Rc<RefCell<Heard>> = Rc::default();
+    let listeners = listen(&heard);
+    let options = subscribe_options(&collection, &listeners);
+    set(&options, "clusters", Array::of1(&"east".into()));
+    let subscription = client.subscribe(options).expect("options");
+    wait(subscription.ready()).await.expect("subscribed");
+
+    // West writes first: had its rows got through, they would come first.
+    for (cluster, rows) in [("west", 10), ("east", 20)] {
+        let answer = control(&format!("/native-write?collection={collection}&rows={rows}&cluster={cluster}")).await;
+        assert!(answer.contains(&format!("wrote {rows} rows")), "native writer: {answer}");
+    }
+    until("the rows east wrote", || heard.borrow().rows.len() >= 20).await;
+    let expected: Vec<_> = (0..20).map(sample).collect();
+    assert_rows_equal(&heard.borrow().rows, &expected);
+    assert!(heard.borrow().clusters.iter().all(|cluster| cluster == "east"), "{:?}", heard.borrow().clusters);
+    subscription.close();
+
+    let bad = subscribe_options(&collection, &listeners);
+    set(&bad, "clusters", Array::of1(&"no spaces".into()));
+    let error = client.subscribe(bad).err().expect("a bad cluster id is refused");
+    assert_eq!(get(&error, "option").as_string().as_deref(), Some("clusters"));
     wait(client.close()).await.expect("close");
 }
