@@ -324,7 +324,8 @@ fn reconnect_later(weak: Weak<State>) {
 /// another) rather than parsing messages.
 #[derive(Clone, Copy)]
 enum Kind {
-    /// The collector refused it (a bad token, an unknown collection name).
+    /// The collector refused it (a bad token, an invalid collection name or
+    /// cluster id).
     Refused,
     /// The connection dropped or could not be opened.
     Disconnected,
