@@ -100,9 +100,7 @@ pub async fn list(
     blocking(move || {
         let mut out = Vec::new();
         for meta in app2.store.collections() {
-            let rows: i64 = app2
-                .store
-                .read(|c| c.query_row(&format!("SELECT COUNT(*) FROM {}", quote(&meta.name)), [], |r| r.get(0)))?;
+            let rows = app2.store.row_count(&meta.name);
             let fields: Vec<J> = meta
                 .columns
                 .iter()

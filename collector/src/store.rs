@@ -74,6 +74,9 @@ pub struct Store {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
     catalog: RwLock<HashMap<String, Arc<CollectionMeta>>>,
+    /// Rows of each collection: counted once at open, then added to as
+    /// transactions commit, so listing collections does not scan tables.
+    row_counts: Mutex<HashMap<String, u64>>,
 }
 
 /// Current time in Unix milliseconds.
@@ -110,6 +113,11 @@ impl Store {
             ) WITHOUT ROWID;",
         )?;
         let catalog = load_catalog(&writer)?;
+        let mut row_counts = HashMap::new();
+        for name in catalog.keys() {
+            let rows: i64 = writer.query_row(&format!("SELECT COUNT(*) FROM {}", quote(name)), [], |r| r.get(0))?;
+            row_counts.insert(name.clone(), rows as u64);
+        }
         let writer = Arc::new(Mutex::new(writer));
         let reader = if memory {
             writer.clone()
@@ -119,7 +127,12 @@ impl Store {
             r.pragma_update(None, "query_only", true)?;
             Arc::new(Mutex::new(r))
         };
-        Ok(Self { writer, reader, catalog: RwLock::new(catalog) })
+        Ok(Self { writer, reader, catalog: RwLock::new(catalog), row_counts: Mutex::new(row_counts) })
+    }
+
+    /// Rows stored in the collection, without scanning its table.
+    pub fn row_count(&self, name: &str) -> u64 {
+        self.row_counts.lock().map(|counts| counts.get(name).copied().unwrap_or(0)).unwrap_or(0)
     }
 
     /// The collection's metadata, if it exists.
@@ -164,6 +177,10 @@ impl Store {
         if !pending.is_empty() {
             let mut catalog = self.catalog.write().map_err(|_| StoreError::Poisoned)?;
             catalog.extend(pending);
+        }
+        let mut counts = self.row_counts.lock().map_err(|_| StoreError::Poisoned)?;
+        for stored in &out {
+            *counts.entry(stored.collection.clone()).or_default() += stored.rows;
         }
         Ok(out)
     }

@@ -376,6 +376,11 @@ async fn data_survives_a_restart() {
         .unwrap()
         .into_inner();
     assert_eq!(res.rows_stored, 2);
+    // The listed row count: counted at open, then added to (the duplicate
+    // adds nothing).
+    let list = http().get(format!("{}/api/collections?token={TOKEN}", s.url())).send().await.unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.bytes().await.unwrap()).unwrap();
+    assert_eq!(list["collections"][0]["rows"], 5, "{list}");
     s.shutdown().await.unwrap();
 }
 
