@@ -95,16 +95,24 @@ pub const MAX_CLUSTER_ID_LEN: usize = 128;
 
 /// A cluster id is 1..=128 characters of `[A-Za-z0-9._:-]`.
 pub fn validate_cluster_id(id: &str) -> Result<(), AuthError> {
+    match cluster_id_problem(id) {
+        None => Ok(()),
+        Some(_) if id.is_empty() => Err(AuthError::MissingClusterId),
+        Some(problem) => Err(AuthError::InvalidClusterId(problem)),
+    }
+}
+
+/// What is wrong with `id` as a cluster id, in words that fit wherever it
+/// came from (a header, a query parameter, a subscription filter).
+pub fn cluster_id_problem(id: &str) -> Option<String> {
     if id.is_empty() {
-        return Err(AuthError::MissingClusterId);
+        return Some("is empty".into());
     }
     if id.len() > MAX_CLUSTER_ID_LEN {
-        return Err(AuthError::InvalidClusterId(format!("{} characters, the limit is {MAX_CLUSTER_ID_LEN}", id.len())));
+        return Some(format!("{} characters, the limit is {MAX_CLUSTER_ID_LEN}", id.len()));
     }
-    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))) {
-        return Err(AuthError::InvalidClusterId(format!("character {c:?} is not allowed (use A-Z a-z 0-9 . _ : -)")));
-    }
-    Ok(())
+    let c = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))?;
+    Some(format!("character {c:?} is not allowed (use A-Z a-z 0-9 . _ : -)"))
 }
 
 #[cfg(test)]

@@ -100,7 +100,8 @@ pub struct Limits {
     #[arg(long, env = "EDGEMETRICS_STREAM_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub stream_idle_timeout: Duration,
 
-    /// Most collections one subscription may name.
+    /// Most collections one subscription may name (and most clusters it may
+    /// filter by).
     #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBE_COLLECTIONS", default_value_t = 256)]
     pub max_subscribe_collections: usize,
 }

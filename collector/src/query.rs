@@ -42,9 +42,10 @@ impl Params {
     fn cluster(&self) -> Result<Option<String>, ApiError> {
         match &self.cluster_id {
             None => Ok(None),
-            Some(id) => crate::auth::validate_cluster_id(id)
-                .map(|()| Some(id.clone()))
-                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("cluster_id: {e}"))),
+            Some(id) => match crate::auth::cluster_id_problem(id) {
+                None => Ok(Some(id.clone())),
+                Some(problem) => Err(ApiError(StatusCode::BAD_REQUEST, format!("cluster_id {id:?}: {problem}"))),
+            },
         }
     }
 }

@@ -265,8 +265,10 @@ fn check_request(app: &App, req: &SubscribeRequest) -> Result<Wanted, (u16, Stri
         ));
     }
     let mut clusters = HashSet::new();
-    for cluster in &req.from_clusters {
-        crate::auth::validate_cluster_id(cluster).map_err(|e| (CLOSE_POLICY, format!("from_clusters: {e}")))?;
+    for (i, cluster) in req.from_clusters.iter().enumerate() {
+        if let Some(problem) = crate::auth::cluster_id_problem(cluster) {
+            return Err((CLOSE_POLICY, format!("from_clusters[{i}] {cluster:?}: {problem}")));
+        }
         clusters.insert(cluster.clone());
     }
     Ok(Wanted { collections, clusters })

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{TlsAcceptor, rustls};
@@ -36,8 +36,19 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
     if chain.is_empty() {
         return Err(tls_error(cert, "holds no PEM certificate".into()));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_error(key, e.to_string()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
+        pem::Error::NoItemsFound => tls_error(key, "holds no PEM private key".into()),
+        e => tls_error(key, e.to_string()),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Loaded apart first, so that a key of a kind rustls cannot sign with is
+    // not reported as one that does not match the certificate.
+    if let Err(e) = provider.key_provider.load_private_key(key_der.clone_key()) {
+        let reason = format!(
+            "is a private key this server cannot use ({e}); use RSA 2048 to 8192 bits, ECDSA P-256 or P-384, or Ed25519"
+        );
+        return Err(tls_error(key, reason));
+    }
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error(cert, e.to_string()))?

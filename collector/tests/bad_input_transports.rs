@@ -160,7 +160,12 @@ async fn ws_bad_cluster_filter() {
     let mut ws = ws_connect(&t).await;
     ws_send_request_from(&mut ws, TOKEN, &["containerMetrics"], &["west", "no spaces"]).await;
     match ws_next_event(&mut ws).await {
-        Some(Event::Error(e)) => assert!(e.message.starts_with("from_clusters: "), "{}", e.message),
+        Some(Event::Error(e)) => {
+            assert_eq!(
+                e.message,
+                r#"from_clusters[1] "no spaces": character ' ' is not allowed (use A-Z a-z 0-9 . _ : -)"#
+            )
+        }
         other => panic!("expected an error event, got {other:?}"),
     }
     ws_expect_closed(&mut ws).await;

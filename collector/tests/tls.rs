@@ -150,11 +150,15 @@ async fn a_certificate_or_key_that_cannot_be_used_stops_the_start_naming_the_fil
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "not PEM at all\n").unwrap();
     let missing = dir.path().join("missing.pem");
+    let weak = dir.path().join("rsa1024.key");
+    std::fs::write(&weak, RSA_1024_KEY).unwrap();
     let cases = [
         (&missing, &ours.key, &missing, "No such file"),
         (&empty, &ours.key, &empty, "holds no PEM certificate"),
-        (&ours.cert, &empty, &empty, ""),
+        (&ours.cert, &empty, &empty, "holds no PEM private key"),
+        (&ours.cert, &ours.cert, &ours.cert, "holds no PEM private key"),
         (&ours.cert, &other.key, &other.key, "does not go with the certificate"),
+        (&ours.cert, &weak, &weak, "is a private key this server cannot use"),
     ];
     for (cert, key, named, reason) in cases {
         let mut config = Config::for_tests([TOKEN]);
@@ -168,3 +172,24 @@ async fn a_certificate_or_key_that_cannot_be_used_stops_the_start_naming_the_fil
         assert!(error.to_string().contains(reason), "{error}");
     }
 }
+
+/// A 1024-bit RSA key (made with openssl for this test): too short for rustls
+/// to sign with.
+const RSA_1024_KEY: &str = "\
+-----BEGIN PRIVATE KEY-----\n\
+MIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAMoSrkmYjh8YozKU\n\
+Cs2f3SB5m9K2GijkQLJUdOpZt0Zzw62hb+ggJfza+HWamzuFhc1sJH8hIu5r7OQN\n\
+mhxyiiasmlH5f0HCDVxTmEKeiCLkTzL334zS6Eaxc7yScvgCZCGWPY4LkxUk+/cg\n\
+0n+IUAAvvMvyAfH3JWF9M0lC4r9RAgMBAAECgYB+h/YEdXdAt3+xMwwUt66SIDPX\n\
+XFnDEzIDuGjBOc5OWjzEI1tcYY0H6OE9WsMrIS+ocrfjtw8VdhUOtAm1GG+yK8qo\n\
+IALedTrTUULg0rizNP3vjG7CP8CgSSS2l/xph05mD/SLX6iap6pyVDP1aMwvHxMt\n\
+vsbBk2LlUlNT/3nEJQJBAPkiMzEKvxZp30nt+TOdZAaoQkBA7jFQcyaRbVE5kwaw\n\
+znrz4Im2DhQZdf1oEy7zfyFDmPDWRafKbSgnYd3RVKsCQQDPpG/9Gy6CYhbV6UfE\n\
+WhFoBbijniddX0HnvZ+6+f3fX3lFJ8Ia03MsbRZ0HlMxDvNPEzrD6FqLRvZrr/fr\n\
+1CPzAkEAyKdy85zkKvk6jiDNBXVOis4aDgY90hoppHacxT7J3CmrI/wobMHktOuM\n\
+zHx2dupHClOXauIpV+sB38VYXX+r4QJANw8havokMQqVh49eKmC/sNejiC9NvOKf\n\
+dTXA/zF+8hY87+uE+twK9ELQ62WHJcETH2q38G7SY5Ajk5aLpQsRpQJAOJK21RQ0\n\
+K/Dlc15DtlzU/iokOcCxdNpHHMlVt3SkLOvYpJw2oUN5je6heuSBjVKxestUvzlg\n\
+/Sr2VAy6ofm2pQ==\n\
+-----END PRIVATE KEY-----\n\
+";

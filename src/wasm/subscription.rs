@@ -95,10 +95,12 @@ impl Subscription {
             settle,
             _swallow: swallow,
         });
+        // Live until closed, even when the JS object is garbage collected.
+        // Before connecting: a first connection that fails for good ends the
+        // subscription, which takes it out of the live ones again.
+        LIVE.with(|live| live.borrow_mut().push(state.clone()));
         // The first connection's errors are reported like later ones.
         connect(&state);
-        // Live until closed, even when the JS object is garbage collected.
-        LIVE.with(|live| live.borrow_mut().push(state.clone()));
         Ok(Subscription { state })
     }
 }
@@ -193,6 +195,12 @@ impl State {
 
     /// Decodes one `Rows` frame and hands the rows to `onRows`.
     fn rows(&self, rows: Rows) -> Result<(), String> {
+        // A collector that predates the cluster filter sends every cluster's
+        // rows (without their cluster): the filter holds all the same.
+        let clusters = &self.options.clusters;
+        if !clusters.is_empty() && !clusters.contains(&rows.cluster_id) {
+            return Ok(());
+        }
         let plan = self.plan(rows.schema_fingerprint, &rows.schema)?;
         let count = usize::try_from(rows.rows).map_err(|_| "implausible row count".to_string())?;
         let values = decode_all(plan.schema(), &rows.avro, count)
