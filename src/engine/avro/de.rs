@@ -23,6 +23,7 @@ impl<'s, 'r, 'de> NodeDe<'s, 'r, 'de> {
         NodeDe { schema: self.schema, node, reader: self.reader, depth: self.depth + 1 }
     }
 
+    #[inline]
     fn check_depth(&self) -> Result<(), DecodeError> {
         if self.depth > MAX_DEPTH {
             return Err(self.reader.error("values nested too deeply"));
