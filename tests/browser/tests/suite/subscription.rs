@@ -69,16 +69,17 @@ struct Heard {
     clusters: Vec<String>,
 }
 
-/// Callbacks that record into `heard`; kept alive by the caller.
+/// Callbacks that record what they hear; kept alive by the caller.
 struct Listeners {
     on_rows: Closure<dyn FnMut(JsValue)>,
     on_subscribed: Closure<dyn FnMut()>,
     on_error: Closure<dyn FnMut(JsValue)>,
 }
 
-fn listen(heard: &Rc<RefCell<Heard>>) -> Listeners {
+fn listen() -> (Rc<RefCell<Heard>>, Listeners) {
+    let heard: Rc<RefCell<Heard>> = Rc::default();
     let (a, b, c) = (heard.clone(), heard.clone(), heard.clone());
-    Listeners {
+    let listeners = Listeners {
         on_rows: Closure::new(move |batch: JsValue| {
             let mut heard = a.borrow_mut();
             heard.rows.extend(Array::from(&get(&batch, "rows")).iter());
@@ -86,7 +87,8 @@ fn listen(heard: &Rc<RefCell<Heard>>) -> Listeners {
         }),
         on_subscribed: Closure::new(move || b.borrow_mut().subscribed += 1),
         on_error: Closure::new(move |error: JsValue| c.borrow_mut().errors.push(error_parts(&error))),
-    }
+    };
+    (heard, listeners)
 }
 
 fn subscribe_options(collection: &str, listeners: &Listeners) -> JsValue {
@@ -120,8 +122,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 async fn a_refused_subscription_says_so_and_does_not_reconnect() {
     let _collector = collector().await;
     let client = MetricClient::new(client_options("fetch", &[("apiToken", "not-the-token".into())])).expect("options");
-    let heard: Rc<RefCell<Heard>> = Rc::default();
-    let listeners = listen(&heard);
+    let (heard, listeners) = listen();
     let subscription = client.subscribe(subscribe_options(&unique("refused"), &listeners)).expect("options");
     let rejection = wait(subscription.ready()).await.expect_err("a wrong token is refused");
     let (kind, reconnecting, message) = error_parts(&rejection);
@@ -142,8 +143,7 @@ async fn a_subscription_reconnects_after_the_collector_restarts_and_says_when() 
     let _collector = collector_exclusive().await;
     let collection = unique("resubscribed");
     let client = MetricClient::new(client_options("fetch", &[])).expect("options");
-    let heard: Rc<RefCell<Heard>> = Rc::default();
-    let listeners = listen(&heard);
+    let (heard, listeners) = listen();
     let subscription = client.subscribe(subscribe_options(&collection, &listeners)).expect("options");
     wait(subscription.ready()).await.expect("subscribed");
     assert_eq!(heard.borrow().subscribed, 1);
@@ -178,8 +178,7 @@ async fn a_subscription_to_some_clusters_receives_only_their_rows() {
     let _collector = collector().await;
     let collection = unique("from_east");
     let client = MetricClient::new(client_options("fetch", &[])).expect("options");
-    let heard: Rc<RefCell<Heard>> = Rc::default();
-    let listeners = listen(&heard);
+    let (heard, listeners) = listen();
     let options = subscribe_options(&collection, &listeners);
     set(&options, "clusters", Array::of1(&"east".into()));
     let subscription = client.subscribe(options).expect("options");
