@@ -34,10 +34,26 @@ pub struct Config {
     #[arg(long, env = "EDGEMETRICS_DB", default_value = "edgemetrics.db")]
     pub db: String,
 
-    /// Accepted API token (repeat the flag for several; the environment
-    /// variable takes a comma-separated list). At least one is required.
+    /// API token that may write and read (repeat the flag for several; the
+    /// environment variable takes a comma-separated list). At least one
+    /// token of any kind is required.
     #[arg(long = "token", env = "EDGEMETRICS_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub tokens: Vec<String>,
+
+    /// API token that may only write metrics: what a web page or a Worker
+    /// ships, since anyone can read it there.
+    #[arg(long = "write-token", env = "EDGEMETRICS_WRITE_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub write_tokens: Vec<String>,
+
+    /// API token that may only read: the query API and subscriptions, for
+    /// dashboards.
+    #[arg(long = "read-token", env = "EDGEMETRICS_READ_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub read_tokens: Vec<String>,
+
+    /// JSON file of tokens with scopes and restrictions:
+    /// `{"tokens":[{"token":"..","scopes":["write"],"clusters":[..],"collections":[..]}]}`.
+    #[arg(long, env = "EDGEMETRICS_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
 
     /// Directory served as static files at `/` (index.html for directories).
     #[arg(long, env = "EDGEMETRICS_WWW")]
@@ -57,13 +73,22 @@ pub struct Config {
     #[command(flatten)]
     pub limits: Limits,
 
+    /// Limits on connections and slow clients.
+    #[command(flatten)]
+    pub connections: ConnectionLimits,
+
+    /// Request and row rates per client address and per token.
+    #[command(flatten)]
+    pub rates: RateLimits,
+
     /// Testing aid: enable `POST /admin/faults`, which makes the next N
     /// ingestion requests fail with UNAVAILABLE / HTTP 503. Off by default.
     #[arg(long, env = "EDGEMETRICS_ENABLE_FAULT_INJECTION")]
     pub enable_fault_injection: bool,
 }
 
-/// Limits enforced by the collector; every one has a default and a flag.
+/// Limits on what one request may carry; every one has a default and a
+/// flag, and each is checked before the work it bounds.
 #[derive(Clone, Debug, Args, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted message in bytes: one gRPC message (a chunk, or a
@@ -76,15 +101,69 @@ pub struct Limits {
     #[arg(long, env = "EDGEMETRICS_MAX_ROWS_PER_CHUNK", default_value_t = 1_000_000)]
     pub max_rows_per_chunk: u64,
 
+    /// Most rows in one request: the chunks of a batch together, or one
+    /// message of a stream.
+    #[arg(long, env = "EDGEMETRICS_MAX_ROWS_PER_REQUEST", default_value_t = 2_000_000)]
+    pub max_rows_per_request: u64,
+
+    /// Longest accepted schema JSON, in bytes.
+    #[arg(long, env = "EDGEMETRICS_MAX_SCHEMA_BYTES", default_value_t = 64 * 1024)]
+    pub max_schema_bytes: usize,
+
+    /// Deepest nesting of records, arrays, maps and unions in a schema,
+    /// counted through named types (the top record is level 1).
+    #[arg(long, env = "EDGEMETRICS_MAX_SCHEMA_DEPTH", default_value_t = 32)]
+    pub max_schema_depth: u32,
+
+    /// Most types in a schema with every named type expanded where it is
+    /// used.
+    #[arg(long, env = "EDGEMETRICS_MAX_SCHEMA_NODES", default_value_t = 10_000)]
+    pub max_schema_nodes: u64,
+
+    /// Most columns of one collection: the record's fields, fields of
+    /// earlier schemas kept, and server timestamp columns (SQLite allows
+    /// 2000 with its own columns).
+    #[arg(long, env = "EDGEMETRICS_MAX_COLUMNS", default_value_t = 1000, value_parser = parse_max_columns)]
+    pub max_columns: usize,
+
+    /// Most collections (tables) the collector creates.
+    #[arg(long, env = "EDGEMETRICS_MAX_COLLECTIONS", default_value_t = 1000)]
+    pub max_collections: usize,
+
+    /// Most Avro values decoded from one chunk: every record, field, array
+    /// item, map entry and union branch counts, including those that take
+    /// no bytes.
+    #[arg(long, env = "EDGEMETRICS_MAX_VALUES_PER_CHUNK", default_value_t = 4 * 1024 * 1024)]
+    pub max_values_per_chunk: u64,
+
+    /// Most Avro values in one row, counted as for a chunk.
+    #[arg(long, env = "EDGEMETRICS_MAX_VALUES_PER_ROW", default_value_t = 64 * 1024)]
+    pub max_values_per_row: u64,
+
+    /// Largest row once stored, in bytes: 8 per number, the length of each
+    /// text, blob or JSON column (and the largest `fixed` a schema may
+    /// declare).
+    #[arg(long, env = "EDGEMETRICS_MAX_ROW_BYTES", default_value_t = 1024 * 1024)]
+    pub max_row_bytes: usize,
+
     /// Most WebSocket subscribers at once; more are refused with an error
     /// event.
     #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBERS", default_value_t = 256)]
     pub max_subscribers: usize,
 
+    /// Most WebSocket subscribers from one client address at once.
+    #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBERS_PER_IP", default_value_t = 32)]
+    pub max_subscribers_per_ip: usize,
+
     /// Chunks queued per subscriber before rows are dropped for it (and
     /// reported as `Missed`).
     #[arg(long, env = "EDGEMETRICS_SUBSCRIBER_QUEUE_CHUNKS", default_value_t = 64)]
     pub subscriber_queue_chunks: usize,
+
+    /// Time a subscriber has to take one frame before it is disconnected
+    /// (a client that stopped reading).
+    #[arg(long, env = "EDGEMETRICS_SUBSCRIBER_SEND_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub subscriber_send_timeout: Duration,
 
     /// Largest accepted WebSocket frame from a subscriber, in bytes.
     #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBE_FRAME_BYTES", default_value_t = 64 * 1024)]
@@ -104,6 +183,15 @@ pub struct Limits {
     /// filter by).
     #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBE_COLLECTIONS", default_value_t = 256)]
     pub max_subscribe_collections: usize,
+
+    /// Longest a query may run before it is stopped with an error.
+    #[arg(long, env = "EDGEMETRICS_QUERY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub query_timeout: Duration,
+
+    /// Largest JSON body the rows endpoint answers; past it the answer has
+    /// fewer rows than asked for.
+    #[arg(long, env = "EDGEMETRICS_MAX_RESPONSE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_response_bytes: usize,
 }
 
 impl Default for Limits {
@@ -111,13 +199,105 @@ impl Default for Limits {
         Self {
             max_message_bytes: 32 * 1024 * 1024,
             max_rows_per_chunk: 1_000_000,
+            max_rows_per_request: 2_000_000,
+            max_schema_bytes: 64 * 1024,
+            max_schema_depth: 32,
+            max_schema_nodes: 10_000,
+            max_columns: 1000,
+            max_collections: 1000,
+            max_values_per_chunk: 4 * 1024 * 1024,
+            max_values_per_row: 64 * 1024,
+            max_row_bytes: 1024 * 1024,
             max_subscribers: 256,
+            max_subscribers_per_ip: 32,
             subscriber_queue_chunks: 64,
+            subscriber_send_timeout: Duration::from_secs(30),
             max_subscribe_frame_bytes: 64 * 1024,
             subscribe_timeout: Duration::from_secs(10),
             stream_idle_timeout: Duration::from_secs(60),
             max_subscribe_collections: 256,
+            query_timeout: Duration::from_secs(10),
+            max_response_bytes: 16 * 1024 * 1024,
         }
+    }
+}
+
+/// Limits on connections and how long a client may take; each has a default
+/// and a flag.
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most open connections; more are closed as they are accepted.
+    #[arg(long, env = "EDGEMETRICS_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Most open connections from one client address (an IPv6 client is
+    /// its /64).
+    #[arg(long, env = "EDGEMETRICS_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// Most concurrent requests (HTTP/2 streams) on one connection.
+    #[arg(long, env = "EDGEMETRICS_MAX_STREAMS_PER_CONNECTION", default_value_t = 100)]
+    pub max_streams_per_connection: u32,
+
+    /// Time a client has to send a request's headers, and longest an
+    /// HTTP/1.1 connection waits idle for its next request.
+    #[arg(long, env = "EDGEMETRICS_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Time a client has to send a whole request body, or one message of a
+    /// gRPC stream once it started.
+    #[arg(long, env = "EDGEMETRICS_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
+    /// Longest a connection stays open with no request on it.
+    #[arg(long, env = "EDGEMETRICS_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Time requests get to finish at shutdown before their connections
+    /// are closed.
+    #[arg(long, env = "EDGEMETRICS_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            max_streams_per_connection: 100,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Request and row rates, per client address and per token (token buckets
+/// holding two seconds' worth); 0 turns one off. Past a rate, requests get
+/// HTTP 429 or RESOURCE_EXHAUSTED with `retry-after`.
+#[derive(Clone, Debug, Args, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Requests per second from one client address (every endpoint).
+    #[arg(long, env = "EDGEMETRICS_RATE_REQUESTS_PER_IP", default_value_t = 200)]
+    pub requests_per_ip: u64,
+
+    /// Rows per second written from one client address.
+    #[arg(long, env = "EDGEMETRICS_RATE_ROWS_PER_IP", default_value_t = 2_000_000)]
+    pub rows_per_ip: u64,
+
+    /// Requests per second with one token (every endpoint).
+    #[arg(long, env = "EDGEMETRICS_RATE_REQUESTS_PER_TOKEN", default_value_t = 2000)]
+    pub requests_per_token: u64,
+
+    /// Rows per second written with one token.
+    #[arg(long, env = "EDGEMETRICS_RATE_ROWS_PER_TOKEN", default_value_t = 10_000_000)]
+    pub rows_per_token: u64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { requests_per_ip: 200, rows_per_ip: 2_000_000, requests_per_token: 2000, rows_per_token: 10_000_000 }
     }
 }
 
@@ -129,10 +309,15 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 7070)),
             db: "edgemetrics.db".to_owned(),
             tokens: Vec::new(),
+            write_tokens: Vec::new(),
+            read_tokens: Vec::new(),
+            tokens_file: None,
             www: None,
             tls_cert: None,
             tls_key: None,
             limits: Limits::default(),
+            connections: ConnectionLimits::default(),
+            rates: RateLimits::default(),
             enable_fault_injection: false,
         }
     }
@@ -163,12 +348,25 @@ impl fmt::Debug for Config {
             .field("addr", &self.addr)
             .field("db", &self.db)
             .field("tokens", &format_args!("<{} redacted>", self.tokens.len()))
+            .field("write_tokens", &format_args!("<{} redacted>", self.write_tokens.len()))
+            .field("read_tokens", &format_args!("<{} redacted>", self.read_tokens.len()))
+            .field("tokens_file", &self.tokens_file)
             .field("www", &self.www)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("limits", &self.limits)
+            .field("connections", &self.connections)
+            .field("rates", &self.rates)
             .field("enable_fault_injection", &self.enable_fault_injection)
             .finish()
+    }
+}
+
+/// SQLite allows 2000 columns; a collection table adds up to ten of its own.
+fn parse_max_columns(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n @ 1..=1990) => Ok(n),
+        _ => Err(format!("`{s}` is not a column count from 1 to 1990")),
     }
 }
 
@@ -206,6 +404,8 @@ mod tests {
     fn flags_and_defaults_agree() {
         let parsed = Config::try_parse_from(["edgemetrics-collector", "--token", "a"]).unwrap();
         assert_eq!(parsed.limits, Limits::default());
+        assert_eq!(parsed.connections, ConnectionLimits::default());
+        assert_eq!(parsed.rates, RateLimits::default());
         assert_eq!(parsed.addr, Config::default().addr);
         assert_eq!(parsed.tokens, vec!["a".to_owned()]);
     }

@@ -10,16 +10,16 @@
 //!   transaction; a bad chunk rejects the whole batch (`chunk <i>: ...`) and
 //!   nothing of it is stored.
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use axum::http::{HeaderValue, Request, Response};
 use tokio::task::JoinHandle;
-use tonic::codegen::{BoxFuture, Service};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status, Streaming};
 
+use crate::auth::Writer;
 use crate::ingest::{Ack, IngestError};
+use crate::listen::ClientAddr;
 use crate::metrics::{Outcome, Transport};
 use crate::pb::metrics::v1beta::ingestion_api_server::IngestionApi;
 use crate::pb::metrics::v1beta::{WriteMetricsBatchRequest, WriteMetricsRequest, WriteMetricsResponse};
@@ -41,9 +41,9 @@ impl IngestionService {
         Self { app }
     }
 
-    fn authenticate(&self, md: &MetadataMap) -> Result<String, IngestError> {
-        let auth = md.get("authorization").and_then(|v| v.to_str().ok());
-        let cluster = md.get("x-cluster-id").and_then(|v| v.to_str().ok());
+    fn authenticate(&self, md: &MetadataMap) -> Result<Writer, IngestError> {
+        let auth = md.get("authorization").map(|v| v.as_bytes());
+        let cluster = md.get("x-cluster-id").map(|v| v.as_bytes());
         self.app.authenticate(auth, cluster)
     }
 
@@ -74,6 +74,10 @@ fn transport_of<T>(req: &tonic::Request<T>, native: Transport) -> Transport {
     if req.extensions().get::<GrpcWebMarker>().is_some() { Transport::GrpcWeb } else { native }
 }
 
+fn peer_of<T>(req: &tonic::Request<T>) -> Option<IpAddr> {
+    req.extensions().get::<ClientAddr>().map(|a| a.0.ip())
+}
+
 fn too_large(status: &Status) -> bool {
     status.code() == Code::OutOfRange && status.message().contains("message length too large")
 }
@@ -92,14 +96,15 @@ impl IngestionApi for IngestionService {
         request: tonic::Request<Streaming<WriteMetricsRequest>>,
     ) -> Result<tonic::Response<WriteMetricsResponse>, Status> {
         let transport = transport_of(&request, Transport::GrpcStream);
+        let peer = peer_of(&request);
         let result = async {
-            let cluster = self.authenticate(request.metadata())?;
+            let writer = self.authenticate(request.metadata())?;
             self.app.injected_fault()?;
-            Ok(cluster)
+            Ok(writer)
         }
         .await;
-        let cluster = match result {
-            Ok(c) => c,
+        let writer = match result {
+            Ok(w) => w,
             Err(e) => return self.finish(transport, Err(e)).map_err(|e| e.to_status()),
         };
         let mut stream = request.into_inner();
@@ -145,18 +150,33 @@ impl IngestionApi for IngestionService {
                     if let Err(e) = settle(&mut in_flight, &mut ack).await {
                         return fail(e, ack);
                     }
+                    if status.code() == Code::DeadlineExceeded {
+                        self.app.metrics.request(transport, Outcome::DeadlineExceeded);
+                        let message = format!(
+                            "chunk {index}: {}; {} earlier chunks of this stream were stored",
+                            status.message(),
+                            ack.chunks_acked
+                        );
+                        return Err(with_progress(Status::deadline_exceeded(message), ack));
+                    }
                     let e = if too_large(&status) {
                         IngestError::TooLarge(format!(
                             "chunk {index}: message exceeds the limit of {} bytes (--max-message-bytes)",
                             self.app.limits.max_message_bytes
                         ))
+                    } else if status.code() == Code::InvalidArgument {
+                        IngestError::Invalid(format!("chunk {index}: {}", status.message()))
                     } else {
                         IngestError::Invalid(format!("chunk {index}: cannot read the message: {}", status.message()))
                     };
                     return fail(e, ack);
                 }
             };
-            let validated = self.app.validate(vec![msg], index).await;
+            let messages = vec![msg];
+            let validated = match self.app.admit(&writer, peer, &messages, index) {
+                Ok(()) => self.app.validate(messages, index).await,
+                Err(e) => Err(e),
+            };
             if let Err(e) = settle(&mut in_flight, &mut ack).await {
                 return fail(e, ack);
             }
@@ -164,7 +184,7 @@ impl IngestionApi for IngestionService {
                 Ok(v) => v,
                 Err(e) => return fail(e, ack),
             };
-            let (app, cluster) = (self.app.clone(), cluster.clone());
+            let (app, cluster) = (self.app.clone(), writer.cluster.clone());
             in_flight = Some(tokio::spawn(async move { app.store(&cluster, valid, index).await }));
             index += 1;
         }
@@ -179,10 +199,11 @@ impl IngestionApi for IngestionService {
         request: tonic::Request<WriteMetricsBatchRequest>,
     ) -> Result<tonic::Response<WriteMetricsResponse>, Status> {
         let transport = transport_of(&request, Transport::GrpcBatch);
+        let peer = peer_of(&request);
         let result = async {
-            let cluster = self.authenticate(request.metadata())?;
+            let writer = self.authenticate(request.metadata())?;
             self.app.injected_fault()?;
-            self.app.ingest(&cluster, request.into_inner().chunks, 0).await
+            self.app.ingest(&writer, peer, request.into_inner().chunks, 0).await
         }
         .await;
         self.finish(transport, result).map_err(|e| e.to_status())
@@ -202,64 +223,8 @@ async fn settle(
 }
 
 fn stored_before(e: IngestError, ack: Ack) -> IngestError {
-    let suffix = format!(" ({} earlier chunks of this stream were stored, {} rows)", ack.chunks_acked, ack.rows_stored);
-    match e {
-        IngestError::Invalid(m) => IngestError::Invalid(m + &suffix),
-        IngestError::TooLarge(m) => IngestError::TooLarge(m + &suffix),
-        IngestError::Unavailable(m) => IngestError::Unavailable(m + &suffix),
-        IngestError::Internal(m) => IngestError::Internal(m + &suffix),
-        e @ IngestError::Unauthenticated(_) => e,
+    if matches!(e, IngestError::Unauthenticated(_)) {
+        return e;
     }
-}
-
-/// Rewrites tonic's "message length too large" (OUT_OF_RANGE), which it
-/// returns before the handler runs for unary calls, into RESOURCE_EXHAUSTED
-/// naming the limit.
-#[derive(Clone)]
-pub struct TooLargeAsResourceExhausted<S> {
-    inner: S,
-    limit: usize,
-}
-
-impl<S> TooLargeAsResourceExhausted<S> {
-    /// Wraps the gRPC service.
-    pub fn new(inner: S, limit: usize) -> Self {
-        Self { inner, limit }
-    }
-}
-
-impl<S, B, RB> Service<Request<B>> for TooLargeAsResourceExhausted<S>
-where
-    S: Service<Request<B>, Response = Response<RB>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<S::Response, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let fut = self.inner.call(req);
-        let limit = self.limit;
-        Box::pin(async move {
-            let mut res = fut.await?;
-            let h = res.headers_mut();
-            let is_too_large = h.get("grpc-status").is_some_and(|v| v == "11")
-                && h.get("grpc-message")
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|m| m.contains("message%20length%20too%20large"));
-            if is_too_large {
-                h.insert("grpc-status", HeaderValue::from_static("8"));
-                let msg =
-                    format!("message exceeds the limit of {limit} bytes (--max-message-bytes)").replace(' ', "%20");
-                if let Ok(v) = HeaderValue::from_str(&msg) {
-                    h.insert("grpc-message", v);
-                }
-            }
-            Ok(res)
-        })
-    }
+    e.map(|m| format!("{m} ({} earlier chunks of this stream were stored, {} rows)", ack.chunks_acked, ack.rows_stored))
 }

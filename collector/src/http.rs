@@ -3,16 +3,18 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::{Ack, IngestError};
+use crate::listen::ClientAddr;
 use crate::metrics::Transport;
 use crate::pb::metrics::v1beta::{WriteMetricsBatchRequest, WriteMetricsResponse};
 use crate::server::App;
@@ -21,17 +23,35 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn error_response(e: &IngestError) -> Response {
-    let status = match e {
+fn header_bytes<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    headers.get(name).map(HeaderValue::as_bytes)
+}
+
+/// The HTTP status of an ingestion error.
+pub fn status_of(e: &IngestError) -> StatusCode {
+    match e {
         IngestError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         IngestError::Invalid(_) => StatusCode::BAD_REQUEST,
-        IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        IngestError::TooLarge(_) | IngestError::Limit(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
+        IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        IngestError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    }
+}
+
+fn error_response(e: &IngestError) -> Response {
+    let status = status_of(e);
     let mut res = (status, format!("{e}\n")).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    match e {
+        IngestError::Unavailable(_) => {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        IngestError::RateLimited { retry_after_secs, .. } => {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        _ => {}
     }
     if status == StatusCode::UNAUTHORIZED {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
@@ -43,8 +63,14 @@ fn too_large(what: &str, limit: usize) -> IngestError {
     IngestError::TooLarge(format!("{what} exceeds the limit of {limit} bytes (--max-message-bytes)"))
 }
 
-/// Reads the body, refusing more than `limit` bytes.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
+/// Reads the body within `timeout`, refusing more than `limit` bytes.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize, timeout: Duration) -> Result<Bytes, IngestError> {
+    tokio::time::timeout(timeout, read_body_now(headers, body, limit)).await.map_err(|_| {
+        IngestError::Timeout(format!("the request body did not arrive within {timeout:?} (--body-timeout)"))
+    })?
+}
+
+async fn read_body_now(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
     if let Some(len) = header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
         && len > limit as u64
     {
@@ -89,17 +115,23 @@ fn decode_body(encoding: Option<String>, raw: Bytes, limit: usize) -> Result<Wri
 
 /// `POST /v1/metrics`: a protobuf `WriteMetricsBatchRequest`, optionally
 /// gzip; answers a protobuf `WriteMetricsResponse`.
-pub async fn post_metrics(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post_metrics(
+    State(app): State<Arc<App>>,
+    peer: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let result = async {
-        let cluster = app.authenticate(header_str(&headers, "authorization"), header_str(&headers, "x-cluster-id"))?;
+        let writer =
+            app.authenticate(header_bytes(&headers, "authorization"), header_bytes(&headers, "x-cluster-id"))?;
         app.injected_fault()?;
         let limit = app.limits.max_message_bytes;
-        let raw = read_body(&headers, body, limit).await?;
+        let raw = read_body(&headers, body, limit, app.body_timeout).await?;
         let encoding = header_str(&headers, header::CONTENT_ENCODING.as_str()).map(str::to_owned);
         let batch = tokio::task::spawn_blocking(move || decode_body(encoding, raw, limit))
             .await
             .map_err(|e| IngestError::Internal(format!("decoding task failed: {e}")))??;
-        app.ingest(&cluster, batch.chunks, 0).await
+        app.ingest(&writer, peer.map(|p| p.0.0.ip()), batch.chunks, 0).await
     }
     .await;
     match result {
@@ -135,8 +167,8 @@ pub struct FaultsBody {
 /// `POST /admin/faults` `{"unavailable": N}` (only with
 /// `--enable-fault-injection`; needs the token).
 pub async fn set_faults(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = app.tokens.check_header(header_str(&headers, "authorization")) {
-        return error_response(&IngestError::Unauthenticated(e.to_string()));
+    if let Err(e) = app.tokens.check_header(header_bytes(&headers, "authorization")) {
+        return error_response(&IngestError::from(e));
     }
     let req: FaultsBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -150,8 +182,8 @@ pub async fn set_faults(State(app): State<Arc<App>>, headers: HeaderMap, body: B
 
 /// `GET /admin/faults`: what is pending.
 pub async fn get_faults(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(e) = app.tokens.check_header(header_str(&headers, "authorization")) {
-        return error_response(&IngestError::Unauthenticated(e.to_string()));
+    if let Err(e) = app.tokens.check_header(header_bytes(&headers, "authorization")) {
+        return error_response(&IngestError::from(e));
     }
     Json(FaultsBody { unavailable: app.faults.unavailable_remaining() }).into_response()
 }

@@ -1,10 +1,11 @@
 //! The ingestion path shared by every transport: authenticate, apply fault
 //! injection, validate, store, count, publish to subscribers.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Writer};
 use crate::metrics::Outcome;
 use crate::pb::metrics::v1beta::WriteMetricsRequest;
 use crate::server::App;
@@ -21,9 +22,28 @@ pub enum IngestError {
     /// INVALID_ARGUMENT / 400.
     #[error("{0}")]
     Invalid(String),
-    /// RESOURCE_EXHAUSTED / 413.
+    /// A message over `--max-message-bytes`: RESOURCE_EXHAUSTED / 413.
     #[error("{0}")]
     TooLarge(String),
+    /// Over a limit on what a request holds, which no retry will pass:
+    /// INVALID_ARGUMENT / 413.
+    #[error("{0}")]
+    Limit(String),
+    /// The token may not do this: PERMISSION_DENIED / 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Over a request or row rate: RESOURCE_EXHAUSTED / 429, with
+    /// `retry-after` (seconds).
+    #[error("{message}")]
+    RateLimited {
+        /// Names the rate and its flag.
+        message: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// The client did not send in time: DEADLINE_EXCEEDED / 408.
+    #[error("{0}")]
+    Timeout(String),
     /// UNAVAILABLE / 503 (retryable).
     #[error("{0}")]
     Unavailable(String),
@@ -39,6 +59,10 @@ impl IngestError {
             Self::Unauthenticated(_) => Outcome::Unauthenticated,
             Self::Invalid(_) => Outcome::InvalidArgument,
             Self::TooLarge(_) => Outcome::ResourceExhausted,
+            Self::Limit(_) => Outcome::InvalidArgument,
+            Self::Forbidden(_) => Outcome::PermissionDenied,
+            Self::RateLimited { .. } => Outcome::RateLimited,
+            Self::Timeout(_) => Outcome::DeadlineExceeded,
             Self::Unavailable(_) => Outcome::Unavailable,
             Self::Internal(_) => Outcome::Internal,
         }
@@ -51,26 +75,49 @@ impl IngestError {
             Self::Unauthenticated(_) => tonic::Status::unauthenticated(m),
             Self::Invalid(_) => tonic::Status::invalid_argument(m),
             Self::TooLarge(_) => tonic::Status::resource_exhausted(m),
+            Self::Limit(_) => tonic::Status::invalid_argument(m),
+            Self::Forbidden(_) => tonic::Status::permission_denied(m),
+            Self::RateLimited { retry_after_secs, .. } => {
+                let mut status = tonic::Status::resource_exhausted(m);
+                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(*retry_after_secs));
+                status
+            }
+            Self::Timeout(_) => tonic::Status::deadline_exceeded(m),
             Self::Unavailable(_) => tonic::Status::unavailable(m),
             Self::Internal(_) => tonic::Status::internal(m),
         }
     }
 
-    /// Prefixes the message (keeping the class).
-    pub fn prefixed(self, prefix: &str) -> Self {
+    /// The same class with another message.
+    pub fn map(self, f: impl FnOnce(String) -> String) -> Self {
         match self {
-            Self::Unauthenticated(m) => Self::Unauthenticated(format!("{prefix}{m}")),
-            Self::Invalid(m) => Self::Invalid(format!("{prefix}{m}")),
-            Self::TooLarge(m) => Self::TooLarge(format!("{prefix}{m}")),
-            Self::Unavailable(m) => Self::Unavailable(format!("{prefix}{m}")),
-            Self::Internal(m) => Self::Internal(format!("{prefix}{m}")),
+            Self::Unauthenticated(m) => Self::Unauthenticated(f(m)),
+            Self::Invalid(m) => Self::Invalid(f(m)),
+            Self::TooLarge(m) => Self::TooLarge(f(m)),
+            Self::Limit(m) => Self::Limit(f(m)),
+            Self::Forbidden(m) => Self::Forbidden(f(m)),
+            Self::RateLimited { message, retry_after_secs } => {
+                Self::RateLimited { message: f(message), retry_after_secs }
+            }
+            Self::Timeout(m) => Self::Timeout(f(m)),
+            Self::Unavailable(m) => Self::Unavailable(f(m)),
+            Self::Internal(m) => Self::Internal(f(m)),
         }
     }
 }
 
 impl From<AuthError> for IngestError {
     fn from(e: AuthError) -> Self {
-        Self::Unauthenticated(e.to_string())
+        match e {
+            AuthError::Forbidden(m) => Self::Forbidden(m),
+            e => Self::Unauthenticated(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::rate::Limited> for IngestError {
+    fn from(l: crate::rate::Limited) -> Self {
+        Self::RateLimited { message: l.message, retry_after_secs: l.retry_after_secs }
     }
 }
 
@@ -79,6 +126,7 @@ impl From<Rejection> for IngestError {
         match r {
             Rejection::Invalid(m) => Self::Invalid(m),
             Rejection::TooLarge(m) => Self::TooLarge(m),
+            Rejection::Limit(m) => Self::Limit(m),
         }
     }
 }
@@ -113,10 +161,42 @@ impl Ack {
 }
 
 impl App {
-    /// Checks the `authorization` and `x-cluster-id` values; returns the
-    /// cluster id.
-    pub fn authenticate(&self, authorization: Option<&str>, cluster_id: Option<&str>) -> Result<String, IngestError> {
-        Ok(self.tokens.authenticate(authorization, cluster_id)?.to_owned())
+    /// Checks the `authorization` and `x-cluster-id` header values (raw
+    /// bytes) and the token's request rate; returns the writer.
+    pub fn authenticate(&self, authorization: Option<&[u8]>, cluster_id: Option<&[u8]>) -> Result<Writer, IngestError> {
+        let writer = self.tokens.authenticate_writer(authorization, cluster_id).inspect_err(|e| {
+            if matches!(e, AuthError::Forbidden(_)) {
+                self.metrics.forbidden.fetch_add(1, Ordering::Relaxed);
+            }
+        })?;
+        self.rates.request_with(writer.grant.id).inspect_err(|_| self.count_rate_limited())?;
+        Ok(writer)
+    }
+
+    fn count_rate_limited(&self) {
+        self.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What is checked of a request before any chunk is decoded: the rows
+    /// it declares (a limit, and the row rates of its address and token)
+    /// and that its token may write its collections.
+    pub fn admit(
+        &self,
+        writer: &Writer,
+        peer: Option<IpAddr>,
+        chunks: &[WriteMetricsRequest],
+        first_index: usize,
+    ) -> Result<(), IngestError> {
+        validate::check_request(chunks, &self.limits)?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            writer.grant.check_collection(&chunk.collection).map_err(|e| {
+                self.metrics.forbidden.fetch_add(1, Ordering::Relaxed);
+                IngestError::from(e).map(|m| format!("chunk {}: {m}", first_index + i))
+            })?;
+        }
+        let rows = chunks.iter().map(|c| c.metadata.as_ref().map_or(0, |m| m.rows)).fold(0u64, u64::saturating_add);
+        self.rates.rows(peer, writer.grant.id, rows).inspect_err(|_| self.count_rate_limited())?;
+        Ok(())
     }
 
     /// Consumes an injected failure, if any is pending.
@@ -128,17 +208,19 @@ impl App {
         }
     }
 
-    /// Validates every chunk, then stores all of them in one transaction
-    /// (all or nothing), then publishes them to subscribers. Chunk indexes in
-    /// error messages start at `first_index`.
+    /// Admits the request, validates every chunk, then stores all of them
+    /// in one transaction (all or nothing), then publishes them to
+    /// subscribers. Chunk indexes in error messages start at `first_index`.
     pub async fn ingest(
         self: &Arc<Self>,
-        cluster_id: &str,
+        writer: &Writer,
+        peer: Option<IpAddr>,
         chunks: Vec<WriteMetricsRequest>,
         first_index: usize,
     ) -> Result<Ack, IngestError> {
+        self.admit(writer, peer, &chunks, first_index)?;
         let valid = self.validate(chunks, first_index).await?;
-        self.store(cluster_id, valid, first_index).await
+        self.store(&writer.cluster, valid, first_index).await
     }
 
     /// Validates chunks (decoding them) on the blocking pool.

@@ -18,21 +18,28 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod cells;
 pub mod config;
 pub mod faults;
 pub mod grpc;
+pub mod grpc_guard;
 pub mod http;
 pub mod ingest;
+pub mod listen;
 pub mod metrics;
 pub mod pb;
+pub mod plan;
 pub mod query;
+pub mod rate;
+pub mod scan;
 pub mod schema_map;
 pub mod server;
 pub mod store;
 pub mod subscribe;
 mod tls;
 pub mod validate;
+pub mod www;
 
-pub use config::{Config, Limits};
+pub use config::{Config, ConnectionLimits, Limits, RateLimits};
 pub use faults::Faults;
 pub use server::{Error, RunningServer, Server};

@@ -39,8 +39,12 @@ pub enum Outcome {
     Unauthenticated,
     /// Invalid input.
     InvalidArgument,
-    /// A limit was exceeded.
+    /// A message over `--max-message-bytes`.
     ResourceExhausted,
+    /// The token may not do this.
+    PermissionDenied,
+    /// Over a request or row rate.
+    RateLimited,
     /// Refused by fault injection, or shutting down.
     Unavailable,
     /// A client stream went idle.
@@ -50,11 +54,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 9] = [
         Self::Ok,
         Self::Unauthenticated,
         Self::InvalidArgument,
         Self::ResourceExhausted,
+        Self::PermissionDenied,
+        Self::RateLimited,
         Self::Unavailable,
         Self::DeadlineExceeded,
         Self::Internal,
@@ -66,6 +72,8 @@ impl Outcome {
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidArgument => "invalid_argument",
             Self::ResourceExhausted => "resource_exhausted",
+            Self::PermissionDenied => "permission_denied",
+            Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::DeadlineExceeded => "deadline_exceeded",
             Self::Internal => "internal",
@@ -76,7 +84,7 @@ impl Outcome {
 /// Counters (atomics; cheap to hit from any task).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: [[AtomicU64; 7]; 4],
+    requests: [[AtomicU64; 9]; 4],
     /// Chunks stored.
     pub chunks_stored: AtomicU64,
     /// Rows stored.
@@ -93,6 +101,16 @@ pub struct Metrics {
     pub missed_rows: AtomicU64,
     /// Row frames sent to subscribers.
     pub frames_sent: AtomicU64,
+    /// Subscribers disconnected because they stopped reading.
+    pub subscribers_dropped: AtomicU64,
+    /// Connections open now.
+    pub connections: AtomicU64,
+    /// Connections closed as accepted, over a connection cap.
+    pub connections_refused: AtomicU64,
+    /// Requests of any endpoint refused over a request or row rate.
+    pub rate_limited: AtomicU64,
+    /// Requests refused because their token may not do what they ask.
+    pub forbidden: AtomicU64,
 }
 
 impl Metrics {
@@ -115,7 +133,7 @@ impl Metrics {
         let mut s = String::new();
         let _ = writeln!(s, "# HELP edgemetrics_collector_requests_total Ingestion requests by transport and outcome.");
         let _ = writeln!(s, "# TYPE edgemetrics_collector_requests_total counter");
-        let mut rejected = [0u64; 7];
+        let mut rejected = [0u64; 9];
         for (ti, t) in Transport::ALL.iter().enumerate() {
             for (oi, o) in Outcome::ALL.iter().enumerate() {
                 let n = self.requests[ti][oi].load(Ordering::Relaxed);
@@ -141,7 +159,7 @@ impl Metrics {
                 rejected[oi]
             );
         }
-        let counters: [(&str, &str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &str, &AtomicU64); 13] = [
             ("chunks_stored_total", "counter", "Chunks stored.", &self.chunks_stored),
             ("rows_stored_total", "counter", "Rows stored.", &self.rows_stored),
             ("avro_bytes_stored_total", "counter", "Avro bytes of stored chunks.", &self.bytes_stored),
@@ -155,6 +173,21 @@ impl Metrics {
             ("subscriptions_rejected_total", "counter", "Subscriptions refused.", &self.subscriptions_rejected),
             ("subscriber_missed_rows_total", "counter", "Rows not delivered to slow subscribers.", &self.missed_rows),
             ("subscriber_frames_sent_total", "counter", "Row frames sent to subscribers.", &self.frames_sent),
+            (
+                "subscribers_dropped_total",
+                "counter",
+                "Subscribers disconnected because they stopped reading.",
+                &self.subscribers_dropped,
+            ),
+            ("connections", "gauge", "Connections open.", &self.connections),
+            (
+                "connections_refused_total",
+                "counter",
+                "Connections closed over a connection cap.",
+                &self.connections_refused,
+            ),
+            ("rate_limited_total", "counter", "Requests refused over a request or row rate.", &self.rate_limited),
+            ("forbidden_total", "counter", "Requests refused because their token may not do that.", &self.forbidden),
         ];
         for (name, kind, help, v) in counters {
             let _ = writeln!(s, "# HELP edgemetrics_collector_{name} {help}");

@@ -12,13 +12,16 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rusqlite::types::ValueRef;
 use serde::Deserialize;
 use serde_json::{Map, Value as J, json};
 
+use crate::auth::{AuthError, Grant};
+use crate::rate::Limited;
 use crate::schema_map::{ColumnKind, float_json, hex, quote};
 use crate::server::App;
 use crate::store::{CollectionMeta, StoreError};
@@ -38,69 +41,146 @@ pub struct Params {
 }
 
 impl Params {
-    /// The `cluster_id` filter, checked as writers' cluster ids are.
-    fn cluster(&self) -> Result<Option<String>, ApiError> {
+    /// The clusters whose rows are read, as a JSON array for the SQL filter
+    /// (None: every cluster): the `cluster_id` parameter, checked as
+    /// writers' cluster ids are and against the token, or the token's
+    /// clusters when it is limited to some.
+    fn clusters(&self, grant: &Grant) -> Result<Option<String>, ApiError> {
         match &self.cluster_id {
-            None => Ok(None),
-            Some(id) => match crate::auth::cluster_id_problem(id) {
-                None => Ok(Some(id.clone())),
-                Some(problem) => Err(ApiError(StatusCode::BAD_REQUEST, format!("cluster_id {id:?}: {problem}"))),
-            },
+            Some(id) => {
+                if let Some(problem) = crate::auth::cluster_id_problem(id) {
+                    return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("cluster_id {id:?}: {problem}")));
+                }
+                grant.check_cluster(id).map_err(ApiError::auth)?;
+                Ok(Some(json!([id]).to_string()))
+            }
+            None => Ok(grant.clusters.as_ref().map(|set| {
+                let mut ids: Vec<&String> = set.iter().collect();
+                ids.sort();
+                json!(ids).to_string()
+            })),
         }
     }
 }
 
-/// The SQL condition of the `cluster_id` filter, on parameter `?n`: true for
-/// every row when the parameter is NULL.
+/// The SQL condition of the cluster filter, on parameter `?n` (a JSON array
+/// of cluster ids): true for every row when the parameter is NULL.
 fn cluster_condition(n: u8) -> String {
-    format!("(?{n} IS NULL OR \"_cluster_id\" = ?{n})")
+    format!("(?{n} IS NULL OR \"_cluster_id\" IN (SELECT value FROM json_each(?{n})))")
 }
 
 /// A JSON error response `{"error": "..."}`.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with this status.
+    pub fn new(status: StatusCode, message: String) -> Self {
+        Self { status, message, retry_after_secs: None }
+    }
+
+    /// 401, or 403 for a token that may not do this.
+    pub fn auth(e: AuthError) -> Self {
+        match e {
+            AuthError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, m),
+            e => Self::new(StatusCode::UNAUTHORIZED, e.to_string()),
+        }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn rate(l: Limited) -> Self {
+        Self { status: StatusCode::TOO_MANY_REQUESTS, message: l.message, retry_after_secs: Some(l.retry_after_secs) }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        let mut res = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            res.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "query failed");
-        Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        match e {
+            StoreError::Interrupted(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            e => {
+                tracing::error!(error = %e, "query failed");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+        }
     }
 }
 
-fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Result<(), ApiError> {
-    let result = match (&params.token, headers.get(header::AUTHORIZATION)) {
-        (Some(t), _) => app.tokens.check(t),
-        (None, h) => app.tokens.check_header(h.and_then(|v| v.to_str().ok())),
-    };
-    result.map_err(|e| ApiError(StatusCode::UNAUTHORIZED, e.to_string()))
+/// Query parameters, with errors as JSON like every other answer.
+pub struct ApiQuery(pub Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<Params>::from_request_parts(parts, state)
+            .await
+            .map(|Query(p)| Self(p))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+    }
 }
 
-fn collection(app: &App, name: &str) -> Result<Arc<CollectionMeta>, ApiError> {
-    app.store.collection(name).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("unknown collection {name:?}")))
+/// The collection named in the path, with errors as JSON.
+pub struct CollectionName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CollectionName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| Self(p))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+    }
+}
+
+/// A token with the read scope, within its request rate.
+fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Result<Arc<Grant>, ApiError> {
+    let grant = match (&params.token, headers.get(header::AUTHORIZATION)) {
+        (Some(t), _) => app.tokens.check(t),
+        (None, h) => app.tokens.check_header(h.map(|v| v.as_bytes())),
+    };
+    let grant = app.tokens.check_reader(grant).map_err(ApiError::auth)?;
+    app.rates.request_with(grant.id).map_err(ApiError::rate)?;
+    Ok(grant)
+}
+
+fn collection(app: &App, grant: &Grant, name: &str) -> Result<Arc<CollectionMeta>, ApiError> {
+    grant.check_collection(name).map_err(ApiError::auth)?;
+    app.store
+        .collection(name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown collection {name:?}")))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("query task failed: {e}")))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("query task failed: {e}")))?
 }
 
 /// `GET /api/collections`.
 pub async fn list(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(params): Query<Params>,
+    ApiQuery(params): ApiQuery,
 ) -> Result<Json<J>, ApiError> {
-    authorize(&app, &headers, &params)?;
+    let grant = authorize(&app, &headers, &params)?;
     let app2 = app.clone();
     blocking(move || {
         let mut out = Vec::new();
-        for meta in app2.store.collections() {
+        for meta in app2.store.collections().into_iter().filter(|m| grant.allows_collection(&m.name)) {
             let rows = app2.store.row_count(&meta.name);
             let fields: Vec<J> = meta
                 .columns
@@ -153,21 +233,23 @@ fn cell_json(v: ValueRef<'_>, kind: ColumnKind) -> J {
 }
 
 /// `GET /api/collections/{name}/rows?since_ms=&limit=`: ascending by receive
-/// time, then insertion order.
+/// time, then insertion order. The answer stops short of `limit` rows,
+/// with `"truncated": true`, once it reaches `--max-response-bytes`.
 pub async fn rows(
     State(app): State<Arc<App>>,
-    Path(name): Path<String>,
+    CollectionName(name): CollectionName,
     headers: HeaderMap,
-    Query(params): Query<Params>,
-) -> Result<Json<J>, ApiError> {
-    authorize(&app, &headers, &params)?;
-    let meta = collection(&app, &name)?;
+    ApiQuery(params): ApiQuery,
+) -> Result<Response, ApiError> {
+    let grant = authorize(&app, &headers, &params)?;
+    let meta = collection(&app, &grant, &name)?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
     }
     let since = params.since_ms.unwrap_or(i64::MIN);
-    let cluster = params.cluster()?;
+    let clusters = params.clusters(&grant)?;
+    let max_bytes = app.limits.max_response_bytes;
     blocking(move || {
         let sql = format!(
             "SELECT {} FROM {} WHERE \"_received_at_ms\" >= ?1 AND {} \
@@ -176,12 +258,30 @@ pub async fn rows(
             quote(&meta.name),
             cluster_condition(3)
         );
-        let rows = app.store.read(|c| {
+        let body = app.store.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params![since, limit, cluster], |r| row_json(&meta, r))?;
-            rows.collect::<Result<Vec<J>, _>>()
+            let mut rows = stmt.query(rusqlite::params![since, limit, clusters])?;
+            let mut body = b"{\"rows\":[".to_vec();
+            let mut first = true;
+            let mut truncated = false;
+            while let Some(row) = rows.next()? {
+                let start = body.len();
+                if !first {
+                    body.push(b',');
+                }
+                serde_json::to_writer(&mut body, &row_json(&meta, row)?)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                if body.len() > max_bytes && !first {
+                    body.truncate(start);
+                    truncated = true;
+                    break;
+                }
+                first = false;
+            }
+            body.extend_from_slice(if truncated { b"],\"truncated\":true}" } else { b"]}" });
+            Ok(body)
         })?;
-        Ok(Json(json!({ "rows": rows })))
+        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
     })
     .await
 }
@@ -189,13 +289,13 @@ pub async fn rows(
 /// `GET /api/collections/{name}/latest`.
 pub async fn latest(
     State(app): State<Arc<App>>,
-    Path(name): Path<String>,
+    CollectionName(name): CollectionName,
     headers: HeaderMap,
-    Query(params): Query<Params>,
+    ApiQuery(params): ApiQuery,
 ) -> Result<Json<J>, ApiError> {
-    authorize(&app, &headers, &params)?;
-    let meta = collection(&app, &name)?;
-    let cluster = params.cluster()?;
+    let grant = authorize(&app, &headers, &params)?;
+    let meta = collection(&app, &grant, &name)?;
+    let cluster = params.clusters(&grant)?;
     blocking(move || {
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY \"_received_at_ms\" DESC, rowid DESC LIMIT 1",
@@ -218,14 +318,14 @@ pub async fn latest(
 /// and logical types on them) column, NULLs ignored.
 pub async fn stats(
     State(app): State<Arc<App>>,
-    Path(name): Path<String>,
+    CollectionName(name): CollectionName,
     headers: HeaderMap,
-    Query(params): Query<Params>,
+    ApiQuery(params): ApiQuery,
 ) -> Result<Json<J>, ApiError> {
-    authorize(&app, &headers, &params)?;
-    let meta = collection(&app, &name)?;
+    let grant = authorize(&app, &headers, &params)?;
+    let meta = collection(&app, &grant, &name)?;
     let since = params.since_ms.unwrap_or(i64::MIN);
-    let cluster = params.cluster()?;
+    let cluster = params.clusters(&grant)?;
     blocking(move || {
         let table = quote(&meta.name);
         let rows_of = format!("\"_received_at_ms\" >= ?1 AND {}", cluster_condition(2));

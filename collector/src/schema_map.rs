@@ -1,5 +1,5 @@
-//! Mapping of Avro record schemas to SQLite columns, and of Avro values to
-//! SQL and JSON values.
+//! Mapping of Avro record schemas to SQLite columns (values are converted
+//! in [`crate::cells`]).
 //!
 //! | Avro field type | column | JSON (query API) |
 //! | --- | --- | --- |
@@ -16,7 +16,6 @@ use std::fmt::Write as _;
 
 use apache_avro::Schema;
 use apache_avro::schema::{Name, RecordSchema};
-use apache_avro::types::Value;
 use serde::{Deserialize, Serialize};
 
 /// Columns every collection table has besides its fields.
@@ -115,7 +114,8 @@ pub fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The columns of a record's fields, in field order.
+/// The columns of a record's fields, in field order. The schema has passed
+/// [`crate::plan::build`], so it is a record, not recursive and not deep.
 pub fn record_columns(schema: &Schema) -> Result<(&RecordSchema, Vec<Column>), String> {
     let Schema::Record(record) = schema else {
         return Err(format!("schema is not a record (got {})", schema.canonical_form()));
@@ -124,7 +124,6 @@ pub fn record_columns(schema: &Schema) -> Result<(&RecordSchema, Vec<Column>), S
     collect_named(schema, &mut named);
     let mut seen: HashSet<String> = HashSet::new();
     let mut columns = Vec::with_capacity(record.fields.len());
-    let mut stack = vec![record.name.clone()];
     for field in &record.fields {
         check_column_name(&field.name, "field")?;
         if !seen.insert(field.name.to_ascii_lowercase()) {
@@ -133,7 +132,6 @@ pub fn record_columns(schema: &Schema) -> Result<(&RecordSchema, Vec<Column>), S
                 field.name
             ));
         }
-        check_not_recursive(&field.schema, &named, &mut stack).map_err(|e| format!("field {:?}: {e}", field.name))?;
         let avro_type: serde_json::Value = serde_json::from_str(&field.schema.canonical_form())
             .map_err(|e| format!("field {:?}: canonical form: {e}", field.name))?;
         columns.push(Column {
@@ -191,46 +189,6 @@ fn collect_named<'a>(schema: &'a Schema, out: &mut HashMap<Name, &'a Schema>) {
     }
 }
 
-/// Refuses recursive types: each level costs as little as one byte, so a
-/// message could nest deep enough to exhaust the decoder's stack.
-fn check_not_recursive(schema: &Schema, named: &HashMap<Name, &Schema>, stack: &mut Vec<Name>) -> Result<(), String> {
-    match schema {
-        Schema::Ref { name } => {
-            if stack.contains(name) {
-                return Err(format!("recursive type {:?} is not supported", name.fullname(None)));
-            }
-            if let Some(target) = named.get(name).copied() {
-                stack.push(name.clone());
-                let r = check_not_recursive_inner(target, named, stack);
-                stack.pop();
-                r?;
-            }
-            Ok(())
-        }
-        Schema::Record(r) => {
-            stack.push(r.name.clone());
-            let res = check_not_recursive_inner(schema, named, stack);
-            stack.pop();
-            res
-        }
-        _ => check_not_recursive_inner(schema, named, stack),
-    }
-}
-
-fn check_not_recursive_inner(
-    schema: &Schema,
-    named: &HashMap<Name, &Schema>,
-    stack: &mut Vec<Name>,
-) -> Result<(), String> {
-    match schema {
-        Schema::Record(r) => r.fields.iter().try_for_each(|f| check_not_recursive(&f.schema, named, stack)),
-        Schema::Array(a) => check_not_recursive(&a.items, named, stack),
-        Schema::Map(m) => check_not_recursive(&m.types, named, stack),
-        Schema::Union(u) => u.variants().iter().try_for_each(|v| check_not_recursive(v, named, stack)),
-        _ => Ok(()),
-    }
-}
-
 fn kind_of(schema: &Schema, named: &HashMap<Name, &Schema>) -> ColumnKind {
     match schema {
         Schema::Null | Schema::Int | Schema::Long | Schema::Date => ColumnKind::Int,
@@ -257,76 +215,6 @@ fn kind_of(schema: &Schema, named: &HashMap<Name, &Schema>) -> ColumnKind {
             Some(target) => kind_of(target, named),
             None => ColumnKind::Json,
         },
-    }
-}
-
-/// Converts a decoded value into what its column stores.
-pub fn to_sql(value: Value, kind: ColumnKind) -> rusqlite::types::Value {
-    use rusqlite::types::Value as Sql;
-    if kind == ColumnKind::Json {
-        return match value {
-            Value::Null => Sql::Null,
-            Value::Union(_, inner) if matches!(*inner, Value::Null) => Sql::Null,
-            v => Sql::Text(to_json(v).to_string()),
-        };
-    }
-    match value {
-        Value::Null => Sql::Null,
-        Value::Boolean(b) => Sql::Integer(i64::from(b)),
-        Value::Int(i) | Value::Date(i) | Value::TimeMillis(i) => Sql::Integer(i64::from(i)),
-        Value::Long(i)
-        | Value::TimeMicros(i)
-        | Value::TimestampMillis(i)
-        | Value::TimestampMicros(i)
-        | Value::TimestampNanos(i)
-        | Value::LocalTimestampMillis(i)
-        | Value::LocalTimestampMicros(i)
-        | Value::LocalTimestampNanos(i) => Sql::Integer(i),
-        Value::Float(f) => Sql::Real(f64::from(f)),
-        Value::Double(f) => Sql::Real(f),
-        Value::String(s) | Value::Enum(_, s) => Sql::Text(s),
-        Value::Uuid(u) => Sql::Text(u.to_string()),
-        Value::BigDecimal(d) => Sql::Text(d.to_string()),
-        Value::Bytes(b) | Value::Fixed(_, b) => Sql::Blob(b),
-        Value::Decimal(d) => Sql::Blob(Vec::<u8>::try_from(d).unwrap_or_default()),
-        Value::Duration(d) => Sql::Blob(<[u8; 12]>::from(d).to_vec()),
-        Value::Union(_, inner) => to_sql(*inner, kind),
-        v @ (Value::Array(_) | Value::Map(_) | Value::Record(_)) => Sql::Text(to_json(v).to_string()),
-    }
-}
-
-/// Converts a decoded value into JSON: bytes as lowercase hex, unions as
-/// their branch's value, non-finite floats as null.
-pub fn to_json(value: Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        Value::Null => J::Null,
-        Value::Boolean(b) => J::Bool(b),
-        Value::Int(i) | Value::Date(i) | Value::TimeMillis(i) => J::from(i),
-        Value::Long(i)
-        | Value::TimeMicros(i)
-        | Value::TimestampMillis(i)
-        | Value::TimestampMicros(i)
-        | Value::TimestampNanos(i)
-        | Value::LocalTimestampMillis(i)
-        | Value::LocalTimestampMicros(i)
-        | Value::LocalTimestampNanos(i) => J::from(i),
-        Value::Float(f) => float_json(f64::from(f)),
-        Value::Double(f) => float_json(f),
-        Value::String(s) | Value::Enum(_, s) => J::String(s),
-        Value::Uuid(u) => J::String(u.to_string()),
-        Value::BigDecimal(d) => J::String(d.to_string()),
-        Value::Bytes(b) | Value::Fixed(_, b) => J::String(hex(&b)),
-        Value::Decimal(d) => J::String(hex(&Vec::<u8>::try_from(d).unwrap_or_default())),
-        Value::Duration(d) => serde_json::json!({
-            "months": u32::from(d.months()),
-            "days": u32::from(d.days()),
-            "millis": u32::from(d.millis()),
-        }),
-        Value::Union(_, inner) => to_json(*inner),
-        Value::Array(items) => J::Array(items.into_iter().map(to_json).collect()),
-        Value::Map(m) => J::Object(m.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
-        Value::Record(fields) => J::Object(fields.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
     }
 }
 
@@ -402,15 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn recursive_rejected() {
-        let e = cols(
-            r#"{"type":"record","name":"r","fields":[
-                {"name":"next","type":["null",{"type":"record","name":"Node","fields":[
-                    {"name":"v","type":"long"},{"name":"next","type":["null","Node"]}]}]}]}"#,
-        )
-        .unwrap_err();
-        assert!(e.contains("recursive"), "{e}");
-        // A named type used twice is not recursion.
+    fn named_types_used_twice() {
         cols(
             r#"{"type":"record","name":"r","fields":[
                 {"name":"p","type":{"type":"record","name":"P","fields":[{"name":"x","type":"long"}]}},

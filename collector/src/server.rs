@@ -8,33 +8,48 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderName, Method, Request, header};
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any_service, get, post};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::services::ServeDir;
 
 use crate::auth::Tokens;
 use crate::config::{Config, Limits};
 use crate::faults::Faults;
-use crate::grpc::{GrpcWebMarker, IngestionService, TooLargeAsResourceExhausted};
+use crate::grpc::{GrpcWebMarker, IngestionService};
+use crate::grpc_guard::GrpcGuard;
+use crate::listen::{self, ClientAddr, ConnectionGate, TcpAccept};
 use crate::metrics::Metrics;
 use crate::pb::metrics::v1beta::ingestion_api_server::{IngestionApiServer, SERVICE_NAME};
-use crate::store::{Store, StoreError};
+use crate::rate::RateLimiter;
+use crate::store::{Store, StoreError, StoreLimits};
 use crate::subscribe::Hub;
 use crate::tls::TlsListener;
 use crate::validate::SchemaCache;
+use crate::www::StaticRoot;
 use crate::{http, query, subscribe};
 
 /// Why the collector could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No API token configured.
-    #[error("no API token configured: pass --token <TOKEN> (repeatable) or set EDGEMETRICS_TOKENS=t1,t2")]
+    #[error(
+        "no API token configured: pass --token <TOKEN>, --write-token, --read-token (each repeatable) or --tokens-file"
+    )]
     NoToken,
+    /// `--tokens-file` cannot be used.
+    #[error("--tokens-file {path:?} {reason}")]
+    Tokens {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The database could not be opened.
     #[error("cannot open database {path:?}: {source}")]
     Db {
@@ -76,6 +91,8 @@ pub struct App {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) faults: Faults,
     pub(crate) schemas: SchemaCache,
+    pub(crate) rates: RateLimiter,
+    pub(crate) body_timeout: Duration,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -90,24 +107,24 @@ pub struct RunningServer {
     scheme: &'static str,
     app: Arc<App>,
     stop: watch::Sender<bool>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    task: Option<JoinHandle<()>>,
+    grace: Duration,
 }
-
-/// How long [`RunningServer::shutdown`] waits for open connections.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 impl Server {
     /// Opens the database, binds the address and starts serving.
     pub async fn start(config: Config) -> Result<RunningServer, Error> {
-        let tokens = Tokens::new(&config.tokens);
+        let mut tokens = Tokens::scoped(&config.tokens, &config.write_tokens, &config.read_tokens);
+        if let Some(path) = &config.tokens_file {
+            tokens = tokens.with_file(path).map_err(|reason| Error::Tokens { path: path.clone(), reason })?;
+        }
         if tokens.is_empty() {
             return Err(Error::NoToken);
         }
-        if let Some(dir) = &config.www
-            && !dir.is_dir()
-        {
-            return Err(Error::Www(dir.clone()));
-        }
+        let www = match &config.www {
+            Some(dir) => Some(StaticRoot::new(dir).map_err(|_| Error::Www(dir.clone()))?),
+            None => None,
+        };
         // No single Avro value can be larger than a message; this bounds what
         // a forged length prefix can make the decoder allocate. (A process-wide
         // setting: the first server started sets it.)
@@ -119,7 +136,8 @@ impl Server {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
         };
-        let store = tokio::task::spawn_blocking(move || Store::open(&db))
+        let store_limits = StoreLimits::from(&config.limits);
+        let store = tokio::task::spawn_blocking(move || Store::open(&db, store_limits))
             .await
             .map_err(|e| Error::Serve(e.to_string()))?
             .map_err(|source| Error::Db { path: config.db.clone(), source })?;
@@ -127,35 +145,37 @@ impl Server {
             TcpListener::bind(config.addr).await.map_err(|source| Error::Bind { addr: config.addr, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.addr, source })?;
         let metrics = Arc::new(Metrics::default());
+        let gate = ConnectionGate::new(&config.connections, metrics.clone());
         let (stop, shutdown) = watch::channel(false);
         let app = Arc::new(App {
-            hub: Hub::new(config.limits.max_subscribers, config.limits.subscriber_queue_chunks, metrics.clone()),
+            hub: Hub::new(
+                config.limits.max_subscribers,
+                config.limits.max_subscribers_per_ip,
+                config.limits.subscriber_queue_chunks,
+                metrics.clone(),
+            ),
             limits: config.limits.clone(),
             tokens,
             store,
             metrics,
             faults: Faults::new(config.enable_fault_injection),
             schemas: SchemaCache::default(),
+            rates: RateLimiter::new(&config.rates),
+            body_timeout: config.connections.body_timeout,
             shutdown: shutdown.clone(),
         });
-        let router = router(app.clone(), &config);
-        let mut signal = shutdown;
-        let shutdown = async move { stopped(&mut signal).await };
+        let router = router(app.clone(), &config, www);
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let limits = config.connections.clone();
         let task = match tls {
             Some(acceptor) => {
-                let listener = TlsListener::new(listener, acceptor).map_err(|source| Error::Bind { addr, source })?;
-                tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await })
+                let listener = TlsListener::new(listener, acceptor, gate);
+                tokio::spawn(listen::serve(listener, router, limits, shutdown))
             }
-            None => {
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(shutdown).await })
-            }
+            None => tokio::spawn(listen::serve(TcpAccept { listener, gate }, router, limits, shutdown)),
         };
         tracing::info!(%addr, db = %config.db, scheme, "collector listening");
-        Ok(RunningServer { addr, scheme, app, stop, task: Some(task) })
+        Ok(RunningServer { addr, scheme, app, stop, task: Some(task), grace: config.connections.shutdown_grace })
     }
 }
 
@@ -180,20 +200,23 @@ impl RunningServer {
         &self.app.metrics
     }
 
-    /// Stops accepting, closes subscriptions and streams, and waits up to
-    /// [`SHUTDOWN_GRACE`] for open requests.
+    /// Stops accepting, closes subscriptions and streams, stops running
+    /// queries, and waits up to `--shutdown-grace` for open requests before
+    /// closing their connections.
     pub async fn shutdown(mut self) -> Result<(), Error> {
         let _ = self.stop.send(true);
+        self.app.store.interrupt();
         let Some(mut task) = self.task.take() else {
             return Ok(());
         };
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(Error::Serve(e.to_string())),
+        // The serving loop drops what is left after the grace itself; this
+        // bound only guards against a loop that would not end.
+        match tokio::time::timeout(self.grace + Duration::from_secs(2), &mut task).await {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::Serve(e.to_string())),
             Err(_) => {
                 task.abort();
-                tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closed them");
+                tracing::warn!("the server did not stop within its shutdown grace; stopped it");
                 Ok(())
             }
         }
@@ -247,14 +270,14 @@ async fn mark_grpc_web(mut req: Request<Body>) -> Request<Body> {
     req
 }
 
-fn router(app: Arc<App>, config: &Config) -> Router {
+fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
     let limit = config.limits.max_message_bytes;
     let grpc = IngestionApiServer::new(IngestionService::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(64 * 1024);
     // Layers go on the method router (not on a Router), so they wrap only
     // the gRPC path and never the fallback.
-    let grpc = any_service(TooLargeAsResourceExhausted::new(grpc, limit))
+    let grpc = any_service(GrpcGuard::new(grpc, limit, config.connections.body_timeout))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(axum::middleware::map_request(mark_grpc_web));
 
@@ -270,9 +293,45 @@ fn router(app: Arc<App>, config: &Config) -> Router {
     if config.enable_fault_injection {
         api = api.route("/admin/faults", post(http::set_faults).get(http::get_faults));
     }
-    let mut router = api.route(&format!("/{SERVICE_NAME}/{{*method}}"), grpc).with_state(app);
-    if let Some(dir) = &config.www {
-        router = router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true));
+    let mut router = api.route(&format!("/{SERVICE_NAME}/{{*method}}"), grpc).with_state(app.clone());
+    if let Some(root) = www {
+        router = router.fallback(move |req: Request<Body>| root.clone().serve(req));
     }
-    router.layer(cors())
+    router.layer(axum::middleware::from_fn_with_state(app, limit_rate)).layer(cors())
+}
+
+/// Every request counts against its client address's request rate, before
+/// any other work; past it the answer is 429 (or RESOURCE_EXHAUSTED for a
+/// gRPC call) with `retry-after`.
+async fn limit_rate(State(app): State<Arc<App>>, req: Request<Body>, next: Next) -> Response {
+    let Some(ClientAddr(peer)) = req.extensions().get::<ClientAddr>().copied() else {
+        return next.run(req).await;
+    };
+    let Err(limited) = app.rates.request_from(peer.ip()) else {
+        return next.run(req).await;
+    };
+    app.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let retry_after = (header::RETRY_AFTER, HeaderValue::from(limited.retry_after_secs));
+    if content_type.starts_with("application/grpc") {
+        // A trailers-only gRPC answer; gRPC-web clients read it too.
+        let message = limited.message.replace('%', "%25").replace(' ', "%20");
+        let headers = [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/grpc")),
+            ),
+            (HeaderName::from_static("grpc-status"), HeaderValue::from_static("8")),
+            (
+                HeaderName::from_static("grpc-message"),
+                HeaderValue::from_str(&message).unwrap_or(HeaderValue::from_static("")),
+            ),
+            retry_after,
+        ];
+        return (StatusCode::OK, headers).into_response();
+    }
+    if req.uri().path().starts_with("/api/") {
+        return query::ApiError::rate(limited).into_response();
+    }
+    (StatusCode::TOO_MANY_REQUESTS, [retry_after], format!("{}\n", limited.message)).into_response()
 }

@@ -11,14 +11,16 @@
 //!   server timestamp column(s).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use apache_avro::types::Value;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
-use crate::schema_map::{Column, quote, to_sql};
+use crate::cells::{Cell, Cells};
+use crate::schema_map::{Column, quote};
 use crate::validate::{ParsedSchema, Rejection, ValidChunk};
 
 /// A storage failure.
@@ -36,6 +38,26 @@ pub enum StoreError {
     /// The stored catalog could not be read.
     #[error("corrupt _collections entry for {0:?}: {1}")]
     Catalog(String, String),
+    /// A query ran past `--query-timeout`, or the collector is stopping.
+    #[error("the query was stopped: {0}")]
+    Interrupted(String),
+}
+
+/// What the store accepts, and how long a query may run.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreLimits {
+    /// Most collections (tables).
+    pub max_collections: usize,
+    /// Most columns of one collection, meta columns excluded.
+    pub max_columns: usize,
+    /// Longest a query may run.
+    pub query_timeout: Duration,
+}
+
+impl From<&crate::config::Limits> for StoreLimits {
+    fn from(l: &crate::config::Limits) -> Self {
+        Self { max_collections: l.max_collections, max_columns: l.max_columns, query_timeout: l.query_timeout }
+    }
 }
 
 /// What the collector knows about one collection.
@@ -77,7 +99,14 @@ pub struct Store {
     /// Rows of each collection: counted once at open, then added to as
     /// transactions commit, so listing collections does not scan tables.
     row_counts: Mutex<HashMap<String, u64>>,
+    limits: StoreLimits,
+    /// Set at shutdown: running queries stop.
+    stopping: Arc<AtomicBool>,
 }
+
+/// SQLite calls the progress handler every this many virtual machine
+/// instructions (about a millisecond's work).
+const PROGRESS_STEPS: i32 = 100_000;
 
 /// Current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
@@ -87,7 +116,7 @@ pub fn now_ms() -> i64 {
 impl Store {
     /// Opens (creating if needed) the database at `path`, or an in-memory
     /// one for `:memory:`.
-    pub fn open(path: &str) -> Result<Self, StoreError> {
+    pub fn open(path: &str, limits: StoreLimits) -> Result<Self, StoreError> {
         let memory = path == ":memory:";
         let writer = if memory { Connection::open_in_memory()? } else { Connection::open(path)? };
         writer.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -127,7 +156,19 @@ impl Store {
             r.pragma_update(None, "query_only", true)?;
             Arc::new(Mutex::new(r))
         };
-        Ok(Self { writer, reader, catalog: RwLock::new(catalog), row_counts: Mutex::new(row_counts) })
+        Ok(Self {
+            writer,
+            reader,
+            catalog: RwLock::new(catalog),
+            row_counts: Mutex::new(row_counts),
+            limits,
+            stopping: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Stops running queries and refuses new ones (at shutdown).
+    pub fn interrupt(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 
     /// Rows stored in the collection, without scanning its table.
@@ -147,10 +188,29 @@ impl Store {
         v
     }
 
-    /// Runs `f` with the read connection (blocking).
+    /// Runs `f` with the read connection (blocking), stopped with
+    /// [`StoreError::Interrupted`] past `--query-timeout` or at shutdown.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, StoreError> {
         let conn = self.reader.lock().map_err(|_| StoreError::Poisoned)?;
-        Ok(f(&conn)?)
+        let timeout = self.limits.query_timeout;
+        let deadline = Instant::now() + timeout;
+        let stopping = self.stopping.clone();
+        conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || stopping.load(Ordering::Relaxed) || Instant::now() > deadline),
+        );
+        let result = f(&conn);
+        conn.progress_handler(PROGRESS_STEPS, None::<fn() -> bool>);
+        result.map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(err, _) if err.code == rusqlite::ErrorCode::OperationInterrupted => {
+                if self.stopping.load(Ordering::Relaxed) {
+                    StoreError::Interrupted("the collector is shutting down".into())
+                } else {
+                    StoreError::Interrupted(format!("it ran longer than {timeout:?} (--query-timeout)"))
+                }
+            }
+            e => e.into(),
+        })
     }
 
     /// Stores chunks in ONE transaction: all of them or, on any error, none
@@ -193,8 +253,8 @@ impl Store {
         chunk: ValidChunk,
         received_at_ms: i64,
     ) -> Result<Stored, StoreError> {
-        let ValidChunk { collection, schema, rows, avro, timestamp_column, chunk_id } = chunk;
-        let row_count = rows.len() as u64;
+        let ValidChunk { collection, schema, cells, avro, timestamp_column, chunk_id } = chunk;
+        let row_count = cells.rows();
         if let Some(id) = &chunk_id {
             let inserted = tx
                 .prepare_cached(
@@ -215,7 +275,17 @@ impl Store {
             }
         }
         let current = pending.get(&collection).cloned().or_else(|| self.collection(&collection));
-        let meta = evolve(tx, current, &collection, &schema, timestamp_column.as_ref())?;
+        if current.is_none() {
+            let known = self.catalog.read().map_err(|_| StoreError::Poisoned)?.len() + pending.len();
+            if known >= self.limits.max_collections {
+                return Err(StoreError::Rejected(Rejection::Limit(format!(
+                    "collection {collection:?} would be collection number {}, the limit is {} (--max-collections)",
+                    known + 1,
+                    self.limits.max_collections
+                ))));
+            }
+        }
+        let meta = evolve(tx, current, &collection, &schema, timestamp_column.as_ref(), self.limits.max_columns)?;
         if let Some(meta) = meta {
             pending.insert(collection.clone(), meta);
         }
@@ -223,7 +293,7 @@ impl Store {
             tx,
             &collection,
             &schema,
-            rows,
+            &cells,
             cluster_id,
             received_at_ms,
             chunk_id.as_ref().map(|id| &id[..]),
@@ -266,6 +336,7 @@ fn evolve(
     collection: &str,
     schema: &ParsedSchema,
     timestamp: Option<&Column>,
+    max_columns: usize,
 ) -> Result<Option<Arc<CollectionMeta>>, StoreError> {
     let table = quote(collection);
     let Some(current) = current else {
@@ -342,6 +413,15 @@ fn evolve(
     if added.is_empty() && current.schema_json == schema.json {
         return Ok(None);
     }
+    let columns = current.columns.len() + added.len();
+    if columns > max_columns {
+        return Err(StoreError::Rejected(Rejection::Limit(format!(
+            "collection {collection:?} would have {columns} columns ({} stored, {} new), the limit is {max_columns} \
+             (--max-columns)",
+            current.columns.len(),
+            added.len()
+        ))));
+    }
     for c in &added {
         tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {} {}", quote(&c.name), c.kind.sql_type()))?;
     }
@@ -369,7 +449,7 @@ fn insert_rows(
     tx: &Connection,
     collection: &str,
     schema: &ParsedSchema,
-    rows: Vec<Value>,
+    cells: &Cells,
     cluster_id: &str,
     received_at_ms: i64,
     chunk_id: Option<&[u8]>,
@@ -393,15 +473,16 @@ fn insert_rows(
     if timestamp_column.is_some() {
         stmt.raw_bind_parameter(n + 4, received_at_ms)?;
     }
-    for row in rows {
-        let Value::Record(fields) = row else {
-            return Err(reject("decoded row is not a record".into()));
-        };
-        if fields.len() != n {
-            return Err(reject(format!("decoded row has {} fields, the schema {n}", fields.len())));
-        }
-        for (i, ((_, v), col)) in fields.into_iter().zip(&schema.columns).enumerate() {
-            stmt.raw_bind_parameter(i + 1, to_sql(v, col.kind))?;
+    for row in cells.iter() {
+        for (i, cell) in row.enumerate() {
+            let value = match cell {
+                Cell::Null => ValueRef::Null,
+                Cell::Int(v) => ValueRef::Integer(v),
+                Cell::Real(v) => ValueRef::Real(v),
+                Cell::Text(t) => ValueRef::Text(t),
+                Cell::Blob(b) => ValueRef::Blob(b),
+            };
+            stmt.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(value))?;
         }
         stmt.raw_execute()?;
     }

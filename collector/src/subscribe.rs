@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -20,6 +21,7 @@ use axum::response::Response;
 use prost::Message as _;
 use tokio::sync::mpsc;
 
+use crate::listen::{AddrKey, ClientAddr};
 use crate::metrics::Metrics;
 use crate::pb::edgemetrics::v1::{
     Missed, Rows, SubscribeEvent, SubscribeRequest, Subscribed, SubscriptionError, subscribe_event::Event,
@@ -78,6 +80,8 @@ struct Subscriber {
     collections: HashSet<String>,
     /// The clusters whose rows it receives; all when empty.
     clusters: HashSet<String>,
+    /// Where it connected from, for the per-address cap.
+    addr: Option<AddrKey>,
     tx: mpsc::Sender<Arc<ChunkEvent>>,
     missed: Mutex<BTreeMap<String, u64>>,
 }
@@ -87,6 +91,7 @@ pub struct Hub {
     subscribers: Mutex<Vec<Arc<Subscriber>>>,
     next_id: AtomicU64,
     max: usize,
+    max_per_addr: usize,
     queue: usize,
     metrics: Arc<Metrics>,
 }
@@ -107,9 +112,17 @@ impl Drop for Registration<'_> {
 }
 
 impl Hub {
-    /// A hub for at most `max` subscribers with `queue` chunks each.
-    pub fn new(max: usize, queue: usize, metrics: Arc<Metrics>) -> Self {
-        Self { subscribers: Mutex::new(Vec::new()), next_id: AtomicU64::new(0), max, queue: queue.max(1), metrics }
+    /// A hub for at most `max` subscribers (`max_per_addr` from one client
+    /// address) with `queue` chunks each.
+    pub fn new(max: usize, max_per_addr: usize, queue: usize, metrics: Arc<Metrics>) -> Self {
+        Self {
+            subscribers: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            max,
+            max_per_addr,
+            queue: queue.max(1),
+            metrics,
+        }
     }
 
     /// Subscribers connected now.
@@ -125,17 +138,25 @@ impl Hub {
     fn register(
         &self,
         Wanted { collections, clusters }: Wanted,
+        addr: Option<AddrKey>,
     ) -> Result<(Registration<'_>, mpsc::Receiver<Arc<ChunkEvent>>), String> {
         let mut subs =
             self.subscribers.lock().map_err(|_| "internal error: subscriber registry poisoned".to_owned())?;
         if subs.len() >= self.max {
             return Err(format!("too many subscribers: the limit is {} (--max-subscribers)", self.max));
         }
+        if addr.is_some() && subs.iter().filter(|s| s.addr == addr).count() >= self.max_per_addr {
+            return Err(format!(
+                "too many subscribers from this address: the limit is {} (--max-subscribers-per-ip)",
+                self.max_per_addr
+            ));
+        }
         let (tx, rx) = mpsc::channel(self.queue);
         let sub = Arc::new(Subscriber {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             collections,
             clusters,
+            addr,
             tx,
             missed: Mutex::new(BTreeMap::new()),
         });
@@ -176,14 +197,20 @@ fn event_frame(event: Event) -> Message {
 async fn fail(socket: &mut WebSocket, metrics: &Metrics, code: u16, message: String) {
     metrics.subscriptions_rejected.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%message, "subscription refused");
-    let _ = socket.send(event_frame(Event::Error(SubscriptionError { message: message.clone() }))).await;
-    let mut reason = message;
+    let mut reason = message.clone();
     // A close reason is limited to 123 bytes.
     while reason.len() > 120 {
         reason.pop();
     }
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    let farewell = async {
+        socket.send(event_frame(Event::Error(SubscriptionError { message }))).await?;
+        socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await
+    };
+    let _ = tokio::time::timeout(FAREWELL_TIMEOUT, farewell).await;
 }
+
+/// Time a client has to take the last frames before its socket is dropped.
+const FAREWELL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -193,12 +220,17 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_TRY_LATER: u16 = 1013;
 
 /// `GET /v1/subscribe`.
-pub async fn handler(State(app): State<Arc<App>>, ws: WebSocketUpgrade) -> Response {
+pub async fn handler(
+    State(app): State<Arc<App>>,
+    peer: Option<Extension<ClientAddr>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let addr = peer.map(|p| AddrKey::of(p.0.0.ip()));
     // Let frames up to twice the limit through the WebSocket layer, so that
     // an oversized frame gets a clear error event rather than a dropped
     // connection.
     let limit = app.limits.max_subscribe_frame_bytes.saturating_mul(2).max(1024);
-    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| run(app, socket))
+    ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| run(app, socket, addr))
 }
 
 async fn read_request(app: &App, socket: &mut WebSocket) -> Result<SubscribeRequest, (u16, String)> {
@@ -242,10 +274,12 @@ struct Wanted {
 }
 
 fn check_request(app: &App, req: &SubscribeRequest) -> Result<Wanted, (u16, String)> {
-    app.tokens
-        .check(&req.token)
-        .and_then(|()| crate::auth::validate_cluster_id(&req.cluster_id))
+    let grant = app
+        .tokens
+        .check_reader(app.tokens.check(&req.token))
+        .and_then(|grant| crate::auth::validate_cluster_id(&req.cluster_id).map(|()| grant))
         .map_err(|e| (CLOSE_POLICY, e.to_string()))?;
+    app.rates.request_with(grant.id).map_err(|l| (CLOSE_TRY_LATER, l.message))?;
     if req.collections.is_empty() {
         return Err((CLOSE_POLICY, "no collections named in the SubscribeRequest".into()));
     }
@@ -256,6 +290,7 @@ fn check_request(app: &App, req: &SubscribeRequest) -> Result<Wanted, (u16, Stri
     let mut collections = HashSet::new();
     for c in &req.collections {
         schema_map::check_collection_name(c).map_err(|e| (CLOSE_POLICY, e))?;
+        grant.check_collection(c).map_err(|e| (CLOSE_POLICY, e.to_string()))?;
         collections.insert(c.clone());
     }
     if req.from_clusters.len() > max {
@@ -269,12 +304,19 @@ fn check_request(app: &App, req: &SubscribeRequest) -> Result<Wanted, (u16, Stri
         if let Some(problem) = crate::auth::cluster_id_problem(cluster) {
             return Err((CLOSE_POLICY, format!("from_clusters[{i}] {cluster:?}: {problem}")));
         }
+        grant.check_cluster(cluster).map_err(|e| (CLOSE_POLICY, e.to_string()))?;
         clusters.insert(cluster.clone());
+    }
+    // A token limited to some clusters sees only their rows.
+    if clusters.is_empty()
+        && let Some(allowed) = &grant.clusters
+    {
+        clusters.clone_from(allowed);
     }
     Ok(Wanted { collections, clusters })
 }
 
-async fn run(app: Arc<App>, mut socket: WebSocket) {
+async fn run(app: Arc<App>, mut socket: WebSocket, addr: Option<AddrKey>) {
     let metrics = app.metrics.clone();
     let req = match read_request(&app, &mut socket).await {
         Ok(r) => r,
@@ -285,7 +327,7 @@ async fn run(app: Arc<App>, mut socket: WebSocket) {
         Ok(wanted) => wanted,
         Err((code, msg)) => return fail(&mut socket, &metrics, code, msg).await,
     };
-    let (registration, mut rx) = match app.hub.register(wanted) {
+    let (registration, mut rx) = match app.hub.register(wanted, addr) {
         Ok(r) => r,
         Err(msg) => return fail(&mut socket, &metrics, CLOSE_TRY_LATER, msg).await,
     };
@@ -296,16 +338,27 @@ async fn run(app: Arc<App>, mut socket: WebSocket) {
     }
     let mut sent_fingerprints: HashSet<u64> = HashSet::new();
     let mut shutdown = app.shutdown.clone();
+    let send_timeout = app.limits.subscriber_send_timeout;
+    // A subscriber that does not take a frame in time has stopped reading:
+    // its connection is dropped rather than held open.
+    let stalled = || {
+        metrics.subscribers_dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("dropping a subscriber that stopped reading");
+    };
     loop {
-        if send_missed(&mut socket, &registration.sub).await.is_err() {
-            return;
+        match tokio::time::timeout(send_timeout, send_missed(&mut socket, &registration.sub)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => return stalled(),
         }
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { return };
                 let first = sent_fingerprints.insert(ev.fingerprint);
-                if socket.send(Message::Binary(ev.frame(first))).await.is_err() {
-                    return;
+                match tokio::time::timeout(send_timeout, socket.send(Message::Binary(ev.frame(first)))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => return stalled(),
                 }
                 metrics.frames_sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -323,12 +376,8 @@ async fn run(app: Arc<App>, mut socket: WebSocket) {
                 }
             },
             _ = crate::server::stopped(&mut shutdown) => {
-                let _ = socket
-                    .send(Message::Close(Some(CloseFrame {
-                        code: CLOSE_GOING_AWAY,
-                        reason: "server shutting down".into(),
-                    })))
-                    .await;
+                let close = Message::Close(Some(CloseFrame { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() }));
+                let _ = tokio::time::timeout(FAREWELL_TIMEOUT, socket.send(close)).await;
                 return;
             }
         }

@@ -3,8 +3,6 @@
 //! that gRPC, gRPC-web, HTTP and WebSocket share the port as they do in
 //! plaintext.
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +16,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{TlsAcceptor, rustls};
 
+use crate::listen::{Accept, Accepted, ConnectionGate};
 use crate::server::Error;
 
 /// A client that has not finished its handshake by then is dropped.
@@ -59,17 +58,17 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// A listener whose connections are TLS streams. Handshakes run in their
-/// own tasks, so a slow or silent client never holds up the others.
+/// A listener whose connections are TLS streams. Connections are admitted
+/// through the gate when TCP accepts them, so handshakes in progress count
+/// against the caps; handshakes run in their own tasks, so a slow or silent
+/// client never holds up the others.
 pub(crate) struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
+    ready: mpsc::Receiver<Accepted<TlsStream<TcpStream>>>,
     accepting: JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub(crate) fn new(listener: TcpListener, acceptor: TlsAcceptor) -> io::Result<Self> {
-        let local = listener.local_addr()?;
+    pub(crate) fn new(listener: TcpListener, acceptor: TlsAcceptor, gate: Arc<ConnectionGate>) -> Self {
         let (tx, ready) = mpsc::channel(READY_QUEUE);
         let accepting = tokio::spawn(async move {
             loop {
@@ -84,11 +83,14 @@ impl TlsListener {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
+                let Some(Accepted { io: tcp, peer, admission }) = gate.admit(tcp, peer) else {
+                    continue;
+                };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
+                            let _ = tx.send(Accepted { io: tls, peer, admission }).await;
                         }
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -96,24 +98,19 @@ impl TlsListener {
                 });
             }
         });
-        Ok(TlsListener { ready, local, accepting })
+        TlsListener { ready, accepting }
     }
 }
 
-impl axum::serve::Listener for TlsListener {
+impl Accept for TlsListener {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&mut self) -> Accepted<Self::Io> {
         match self.ready.recv().await {
             Some(accepted) => accepted,
             // The accepting task never ends while the listener lives.
             None => std::future::pending().await,
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }
 

@@ -1,5 +1,12 @@
 //! Validation of one chunk (`WriteMetricsRequest`): names, chunk id, limits,
-//! the schema, and an exact decode of the Avro datums with `apache-avro`.
+//! the schema and its plan, a structural walk of the Avro bytes, and their
+//! decoding with `apache-avro` into the cells that are stored.
+//!
+//! Every limit is checked before the work it bounds: the schema's length
+//! before it is parsed, its expanded size and depth before anything is read
+//! with it ([`crate::plan`]), the row count against the bytes before they
+//! are walked, every count of values as it is read ([`crate::scan`]), and a
+//! row's stored size while it is converted ([`crate::cells`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,9 +16,12 @@ use apache_avro::rabin::Rabin;
 use apache_avro::schema::ArraySchema;
 use apache_avro::types::Value;
 
+use crate::cells::{CellError, Cells};
 use crate::config::Limits;
 use crate::pb::metrics::v1beta::WriteMetricsRequest;
-use crate::schema_map::{self, Column};
+use crate::plan::{Plan, SchemaLimits};
+use crate::scan::{Group, ScanError, ScanLimits};
+use crate::schema_map::{self, Column, ColumnKind};
 
 /// A rejected request, with the gRPC / HTTP class it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,24 +29,34 @@ pub enum Rejection {
     /// INVALID_ARGUMENT / 400.
     #[error("{0}")]
     Invalid(String),
-    /// RESOURCE_EXHAUSTED / 413.
+    /// A message over `--max-message-bytes`: RESOURCE_EXHAUSTED / 413.
     #[error("{0}")]
     TooLarge(String),
+    /// Over a limit on what a chunk holds, which no retry will pass:
+    /// INVALID_ARGUMENT / 413.
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl Rejection {
     /// Prefixes the message with `chunk <index>: `.
     pub fn in_chunk(self, index: usize) -> Self {
+        self.map(|m| format!("chunk {index}: {m}"))
+    }
+
+    /// The same class with another message.
+    pub fn map(self, f: impl FnOnce(String) -> String) -> Self {
         match self {
-            Self::Invalid(m) => Self::Invalid(format!("chunk {index}: {m}")),
-            Self::TooLarge(m) => Self::TooLarge(format!("chunk {index}: {m}")),
+            Self::Invalid(m) => Self::Invalid(f(m)),
+            Self::TooLarge(m) => Self::TooLarge(f(m)),
+            Self::Limit(m) => Self::Limit(f(m)),
         }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            Self::Invalid(m) | Self::TooLarge(m) => m,
+            Self::Invalid(m) | Self::TooLarge(m) | Self::Limit(m) => m,
         }
     }
 }
@@ -57,8 +77,10 @@ pub struct ParsedSchema {
     /// Per field: whether it could be added to an existing table (has a
     /// default or is nullable).
     pub addable: Vec<bool>,
-    /// `{"type":"array","items":<schema>}`, for decoding a whole chunk in one
-    /// call (see [`decode_rows`]).
+    /// The flattened schema the bytes are walked with.
+    pub plan: Plan,
+    /// `{"type":"array","items":<schema>}`, for decoding a group of rows in
+    /// one call (see [`decode_group`]).
     array: Schema,
 }
 
@@ -69,8 +91,8 @@ pub struct ValidChunk {
     pub collection: String,
     /// Its schema.
     pub schema: Arc<ParsedSchema>,
-    /// The decoded rows (records), `rows.len() == row_count`.
-    pub rows: Vec<Value>,
+    /// The decoded rows, one cell per field.
+    pub cells: Cells,
     /// The Avro datums as received.
     pub avro: Vec<u8>,
     /// The server timestamp column, unless `skip_timestamp`.
@@ -79,38 +101,64 @@ pub struct ValidChunk {
     pub chunk_id: Option<[u8; 16]>,
 }
 
-/// A bounded cache of parsed schemas keyed by their JSON bytes: clients send
-/// the same schema with every chunk.
+/// A cache of parsed schemas keyed by their JSON bytes (clients send the
+/// same schema with every chunk), bounded by the bytes of JSON it holds.
 #[derive(Default)]
 pub struct SchemaCache {
-    map: Mutex<HashMap<Vec<u8>, Arc<ParsedSchema>>>,
+    cached: Mutex<Cached>,
 }
 
-const SCHEMA_CACHE_ENTRIES: usize = 1024;
+#[derive(Default)]
+struct Cached {
+    schemas: HashMap<Vec<u8>, Arc<ParsedSchema>>,
+    json_bytes: usize,
+}
+
+/// JSON bytes of schemas the cache holds before it starts over.
+const SCHEMA_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 impl SchemaCache {
-    fn get_or_parse(&self, bytes: &[u8]) -> Result<Arc<ParsedSchema>, Rejection> {
-        if let Some(s) = self.map.lock().ok().and_then(|m| m.get(bytes).cloned()) {
+    fn get_or_parse(&self, bytes: &[u8], limits: &Limits) -> Result<Arc<ParsedSchema>, Rejection> {
+        if let Some(s) = self.cached.lock().ok().and_then(|c| c.schemas.get(bytes).cloned()) {
             return Ok(s);
         }
-        let parsed = Arc::new(parse_schema(bytes)?);
-        if let Ok(mut m) = self.map.lock() {
-            if m.len() >= SCHEMA_CACHE_ENTRIES {
-                m.clear();
+        let parsed = Arc::new(parse_schema(bytes, limits)?);
+        if let Ok(mut cached) = self.cached.lock() {
+            if cached.json_bytes + bytes.len() > SCHEMA_CACHE_BYTES {
+                *cached = Cached::default();
             }
-            m.insert(bytes.to_vec(), parsed.clone());
+            if cached.schemas.insert(bytes.to_vec(), parsed.clone()).is_none() {
+                cached.json_bytes += bytes.len();
+            }
         }
         Ok(parsed)
     }
 }
 
-fn parse_schema(bytes: &[u8]) -> Result<ParsedSchema, Rejection> {
+fn parse_schema(bytes: &[u8], limits: &Limits) -> Result<ParsedSchema, Rejection> {
     let invalid = Rejection::Invalid;
+    if bytes.len() > limits.max_schema_bytes {
+        return Err(Rejection::Limit(format!(
+            "schema of {} bytes exceeds the limit of {} bytes (--max-schema-bytes)",
+            bytes.len(),
+            limits.max_schema_bytes
+        )));
+    }
     let json = std::str::from_utf8(bytes).map_err(|e| invalid(format!("schema is not UTF-8: {e}")))?;
     if json.trim().is_empty() {
         return Err(invalid("schema is empty".into()));
     }
     let schema = Schema::parse_str(json).map_err(|e| invalid(format!("schema does not parse: {e}")))?;
+    let plan = crate::plan::build(
+        &schema,
+        SchemaLimits {
+            max_depth: limits.max_schema_depth,
+            max_nodes: limits.max_schema_nodes,
+            max_fields: limits.max_columns,
+            max_fixed_bytes: limits.max_row_bytes,
+        },
+    )
+    .map_err(invalid)?;
     let (record, columns) = schema_map::record_columns(&schema).map_err(invalid)?;
     let record_name = record.name.name.clone();
     let addable = record.fields.iter().map(|f| schema_map::can_be_added(&f.schema, f.default.is_some())).collect();
@@ -123,9 +171,23 @@ fn parse_schema(bytes: &[u8]) -> Result<ParsedSchema, Rejection> {
         record_name,
         columns,
         addable,
+        plan,
         array: Schema::Array(ArraySchema { items: Box::new(schema.clone()), attributes: Default::default() }),
         schema,
     })
+}
+
+/// The checks on a request as a whole, before any of its chunks is
+/// decoded: the rows its chunks declare together.
+pub fn check_request(chunks: &[WriteMetricsRequest], limits: &Limits) -> Result<(), Rejection> {
+    let rows = chunks.iter().map(|c| c.metadata.as_ref().map_or(0, |m| m.rows)).fold(0u64, u64::saturating_add);
+    if rows > limits.max_rows_per_request {
+        return Err(Rejection::Limit(format!(
+            "the request declares {rows} rows, the limit is {} (--max-rows-per-request)",
+            limits.max_rows_per_request
+        )));
+    }
+    Ok(())
 }
 
 /// Validates one chunk; errors are not yet prefixed with the chunk index.
@@ -144,13 +206,16 @@ pub fn validate_chunk(req: WriteMetricsRequest, limits: &Limits, cache: &SchemaC
         }
     };
     let metadata = req.metadata.ok_or_else(|| invalid("metadata is missing (metadata.rows is required)".into()))?;
+    if metadata.rows == 0 {
+        return Err(invalid("metadata.rows is 0: a chunk carries at least one row".into()));
+    }
     if metadata.rows > limits.max_rows_per_chunk {
-        return Err(Rejection::TooLarge(format!(
-            "metadata.rows is {}, the limit is {} rows per chunk",
+        return Err(Rejection::Limit(format!(
+            "metadata.rows is {}, the limit is {} rows per chunk (--max-rows-per-chunk)",
             metadata.rows, limits.max_rows_per_chunk
         )));
     }
-    let schema = cache.get_or_parse(&req.schema)?;
+    let schema = cache.get_or_parse(&req.schema, limits)?;
     if schema.record_name != req.collection {
         return Err(invalid(format!(
             "collection {:?} does not match the schema's record name {:?}",
@@ -163,36 +228,63 @@ pub fn validate_chunk(req: WriteMetricsRequest, limits: &Limits, cache: &SchemaC
         let name = metadata.timestamp_column.as_deref().unwrap_or("timestamp");
         Some(schema_map::timestamp_column(name, &schema.columns).map_err(invalid)?)
     };
-    let rows = decode_rows(&schema, &req.metrics, metadata.rows)?;
-    Ok(ValidChunk { collection: req.collection, schema, rows, avro: req.metrics, timestamp_column, chunk_id })
+    let min_bytes = metadata.rows.saturating_mul(schema.plan.min_row_bytes);
+    if min_bytes > req.metrics.len() as u64 {
+        return Err(invalid(format!(
+            "metadata.rows is {} but {} bytes of Avro hold at most {} rows of {:?}, which take at least {} bytes each",
+            metadata.rows,
+            req.metrics.len(),
+            req.metrics.len() as u64 / schema.plan.min_row_bytes,
+            schema.record_name,
+            schema.plan.min_row_bytes,
+        )));
+    }
+    let scan_limits =
+        ScanLimits { max_values_per_chunk: limits.max_values_per_chunk, max_values_per_row: limits.max_values_per_row };
+    let scanned = crate::scan::scan(&schema.plan, &req.metrics, metadata.rows, scan_limits).map_err(|e| match e {
+        ScanError::Invalid(m) => Rejection::Invalid(m),
+        ScanError::Limit(m) => Rejection::Limit(m),
+    })?;
+    let cells = decode(&schema, &req.metrics, &scanned.groups, limits.max_row_bytes)?;
+    Ok(ValidChunk { collection: req.collection, schema, cells, avro: req.metrics, timestamp_column, chunk_id })
 }
 
-/// A reader over a few byte slices in sequence that remembers whether any
-/// read wanted more than was left. apache-avro 0.21 turns an end of input
-/// inside a string, a boolean or a union index into a null value instead of
-/// an error, so this flag is what tells truncated input apart.
-struct Tracked<'a, const N: usize> {
+/// Decodes the rows group by group and turns each into cells at once.
+fn decode(schema: &ParsedSchema, bytes: &[u8], groups: &[Group], max_row_bytes: usize) -> Result<Cells, Rejection> {
+    let kinds: Vec<(ColumnKind, &str)> = schema.columns.iter().map(|c| (c.kind, c.name.as_str())).collect();
+    let mut cells = Cells::new(kinds.len(), bytes.len() + bytes.len() / 2);
+    let mut first_row = 0u64;
+    for group in groups {
+        let rows = decode_group(schema, &bytes[group.start..group.end], group.rows, first_row)?;
+        for (i, row) in rows.into_iter().enumerate() {
+            cells.push(row, &kinds, max_row_bytes).map_err(|e| match e {
+                CellError::TooLarge { column } => Rejection::Limit(format!(
+                    "row {}, field {column:?}: the row takes more than {max_row_bytes} bytes once stored (--max-row-bytes)",
+                    first_row + i as u64
+                )),
+                CellError::Shape(m) => Rejection::Invalid(format!("row {}: {m}", first_row + i as u64)),
+            })?;
+        }
+        first_row += group.rows;
+    }
+    Ok(cells)
+}
+
+/// A reader over a few byte slices in sequence that counts what it gave.
+struct Chained<'a, const N: usize> {
     parts: [&'a [u8]; N],
     part: usize,
     pos: usize,
     consumed: usize,
-    hit_end: bool,
 }
 
-impl<'a, const N: usize> Tracked<'a, N> {
-    fn new(parts: [&'a [u8]; N]) -> Self {
-        Self { parts, part: 0, pos: 0, consumed: 0, hit_end: false }
-    }
-}
-
-impl<const N: usize> std::io::Read for Tracked<'_, N> {
+impl<const N: usize> std::io::Read for Chained<'_, N> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.part < N && self.pos == self.parts[self.part].len() {
             self.part += 1;
             self.pos = 0;
         }
         if self.part == N {
-            self.hit_end |= !buf.is_empty();
             return Ok(0);
         }
         let rest = &self.parts[self.part][self.pos..];
@@ -218,65 +310,35 @@ fn zigzag_varint(n: i64) -> Vec<u8> {
     }
 }
 
-/// Decodes exactly `expected` datums and requires that no byte is left.
+/// Decodes one group of rows, which the scan found well formed.
 ///
-/// Fast path: the datums plus a block count in front and a 0 behind are an
-/// Avro array of the record, which apache-avro decodes in one call (one
-/// schema resolution per chunk instead of one per row); it succeeds only if
-/// it yields exactly `expected` rows and consumes every byte without running
-/// past the end. Anything else is decoded again row by row to name the
-/// problem precisely.
-fn decode_rows(schema: &ParsedSchema, bytes: &[u8], expected: u64) -> Result<Vec<Value>, Rejection> {
-    if expected > 0
-        && let Ok(count) = i64::try_from(expected)
+/// The datums with a block count in front and a 0 behind are an Avro array
+/// of the record, which apache-avro decodes in one call (one schema
+/// resolution per group instead of one per row). What the scan does not
+/// check (a uuid's or a big decimal's text) can still fail here: then the
+/// group is decoded again row by row to name the row.
+fn decode_group(schema: &ParsedSchema, bytes: &[u8], rows: u64, first_row: u64) -> Result<Vec<Value>, Rejection> {
+    let prefix = zigzag_varint(rows as i64);
+    let mut reader = Chained { parts: [&prefix[..], bytes, &[0u8]], part: 0, pos: 0, consumed: 0 };
+    if let Ok(Value::Array(decoded)) = apache_avro::from_avro_datum(&schema.array, &mut reader, None)
+        && decoded.len() as u64 == rows
+        && reader.consumed == prefix.len() + bytes.len() + 1
     {
-        let prefix = zigzag_varint(count);
-        let mut reader = Tracked::new([&prefix[..], bytes, &[0u8]]);
-        if let Ok(Value::Array(rows)) = apache_avro::from_avro_datum(&schema.array, &mut reader, None)
-            && rows.len() as u64 == expected
-            && !reader.hit_end
-            && reader.consumed == prefix.len() + bytes.len() + 1
-        {
-            return Ok(rows);
+        return Ok(decoded);
+    }
+    let mut rest = bytes;
+    for i in 0..rows {
+        let start = bytes.len() - rest.len();
+        if let Err(e) = apache_avro::from_avro_datum(&schema.schema, &mut rest, None) {
+            return Err(Rejection::Invalid(format!(
+                "Avro bytes are invalid in row {} (starting at byte {start} of the group): {e}",
+                first_row + i
+            )));
         }
     }
-    decode_rows_one_by_one(&schema.schema, bytes, expected)
-}
-
-fn decode_rows_one_by_one(schema: &Schema, bytes: &[u8], expected: u64) -> Result<Vec<Value>, Rejection> {
-    let mut reader = Tracked::new([bytes]);
-    // Do not trust `expected` for the allocation: cap it by the input size.
-    let cap = usize::try_from(expected.min(bytes.len().max(1) as u64)).unwrap_or(0);
-    let mut rows = Vec::with_capacity(cap);
-    for i in 0..expected {
-        let start = reader.consumed;
-        let result = apache_avro::from_avro_datum(schema, &mut reader, None);
-        if start == bytes.len() && (result.is_err() || reader.hit_end) {
-            return Err(Rejection::Invalid(format!("metadata.rows is {expected} but the Avro bytes hold {i} rows")));
-        }
-        match result {
-            Ok(_) if reader.hit_end => {
-                return Err(Rejection::Invalid(format!(
-                    "Avro bytes are truncated in row {i} (starting at byte {start} of {})",
-                    bytes.len()
-                )));
-            }
-            Ok(v) => rows.push(v),
-            Err(e) => {
-                return Err(Rejection::Invalid(format!(
-                    "Avro bytes are truncated or invalid in row {i} (starting at byte {start} of {}): {e}",
-                    bytes.len()
-                )));
-            }
-        }
-    }
-    let left = bytes.len() - reader.consumed;
-    if left > 0 {
-        return Err(Rejection::Invalid(format!(
-            "{left} bytes left over after {expected} rows (metadata.rows is {expected})"
-        )));
-    }
-    Ok(rows)
+    Err(Rejection::Invalid(format!(
+        "internal: rows {first_row}.. were walked but apache-avro did not decode them as {rows} rows"
+    )))
 }
 
 #[cfg(test)]
@@ -314,13 +376,18 @@ mod tests {
     #[test]
     fn good_chunk() {
         let c = check(req(encode(&[(1, "a"), (2, "b")]), 2)).unwrap();
-        assert_eq!(c.rows.len(), 2);
+        assert_eq!(c.cells.rows(), 2);
         assert_eq!(c.timestamp_column.unwrap().name, "timestamp");
     }
 
     #[test]
     fn row_count_mismatch() {
         let e = check(req(encode(&[(1, "a")]), 2)).unwrap_err();
+        assert_eq!(
+            e.message(),
+            r#"metadata.rows is 2 but 3 bytes of Avro hold at most 1 rows of "m", which take at least 2 bytes each"#
+        );
+        let e = check(req(encode(&[(1, "abc")]), 2)).unwrap_err();
         assert_eq!(e.message(), "metadata.rows is 2 but the Avro bytes hold 1 rows");
         let e = check(req(encode(&[(1, "a"), (2, "b")]), 1)).unwrap_err();
         assert!(e.message().contains("bytes left over after 1 rows"), "{e}");
@@ -336,7 +403,7 @@ mod tests {
 
     #[test]
     fn collection_must_match_record() {
-        let mut r = req(encode(&[]), 0);
+        let mut r = req(encode(&[(1, "a")]), 1);
         r.collection = "other".into();
         let e = check(r).unwrap_err();
         assert!(e.message().contains("does not match"), "{e}");
@@ -347,6 +414,12 @@ mod tests {
         let mut r = req(encode(&[]), 0);
         r.chunk_id = vec![1; 15];
         assert!(check(r).unwrap_err().message().contains("15 bytes"));
+    }
+
+    #[test]
+    fn empty_chunks_are_refused() {
+        let e = check(req(encode(&[]), 0)).unwrap_err();
+        assert_eq!(e, Rejection::Invalid("metadata.rows is 0: a chunk carries at least one row".into()));
     }
 
     #[test]

@@ -144,7 +144,7 @@ bad_input! {
     truncated_avro_inside_a_string: Case::chunks(batch_with(with_bytes(two_rows(), |b| {
             b.truncate(first_row_len() + 3);
         })))
-        => InvalidArgument, 400, "chunk 1: Avro bytes are truncated or invalid in row 1";
+        => InvalidArgument, 400, r#"chunk 1: Avro bytes are truncated in row 1, field "container_id""#;
     // apache-avro reads a string cut short as null: the collector must not.
     truncated_string_at_the_end: Case::chunks(batch_with(raw_chunk(
             "t", r#"{"type":"record","name":"t","fields":[{"name":"v","type":"long"},{"name":"s","type":"string"}]}"#,
@@ -159,7 +159,7 @@ bad_input! {
     oversized_message: Case::chunks(vec![chunk(&containers(0, 3000), None)])
         => ResourceExhausted, 413, "exceeds the limit of 65536 bytes";
     too_many_rows: Case::chunks(batch_with(rows_field(two_rows(), MAX_ROWS + 1)))
-        => ResourceExhausted, 413, "chunk 1: metadata.rows is 1001, the limit is 1000 rows per chunk";
+        => InvalidArgument, 413, "chunk 1: metadata.rows is 1001, the limit is 1000 rows per chunk (--max-rows-per-chunk)";
     collection_with_quote: Case::chunks(batch_with(with_collection(two_rows(), "contai\"ner")))
         => InvalidArgument, 400, r#"chunk 1: collection "contai\"ner" is not a valid name"#;
     collection_with_space: Case::chunks(batch_with(with_collection(two_rows(), "container metrics")))

@@ -1,0 +1,193 @@
+//! What the gRPC service sees of a request body, checked as it arrives.
+//!
+//! - A unary call (`WriteMetricsBatch`) carries exactly one message. tonic
+//!   reads the first and then decodes and drops any others while it looks
+//!   for trailers, so a second message would be ignored without a word, and
+//!   a body could go on for ever. Here the second message's header fails the
+//!   call with INVALID_ARGUMENT.
+//! - A message must arrive within `--body-timeout` once its first byte did
+//!   (and a unary call's whole body within it of the request), so a client
+//!   trickling bytes cannot hold a request open: DEADLINE_EXCEEDED. The
+//!   pause between two messages of a stream is the handler's
+//!   `--stream-idle-timeout`.
+//! - tonic's own "message length too large" (OUT_OF_RANGE, returned before
+//!   the handler runs for unary calls) becomes RESOURCE_EXHAUSTED naming
+//!   the limit.
+//!
+//! The body is passed through untouched; only the 5-byte frame headers of
+//! the gRPC framing are read.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderValue, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::Sleep;
+use tonic::Status;
+use tonic::codegen::{BoxFuture, Service};
+
+/// The client-streaming method; every other method is unary.
+const STREAMING_PATH: &str = "/metrics.v1beta.IngestionAPI/WriteMetrics";
+
+/// The gRPC service with its request bodies guarded.
+#[derive(Clone)]
+pub struct GrpcGuard<S> {
+    inner: S,
+    max_message_bytes: usize,
+    body_timeout: Duration,
+}
+
+impl<S> GrpcGuard<S> {
+    /// Wraps the gRPC service.
+    pub fn new(inner: S, max_message_bytes: usize, body_timeout: Duration) -> Self {
+        Self { inner, max_message_bytes, body_timeout }
+    }
+}
+
+impl<S, B, RB> Service<Request<B>> for GrpcGuard<S>
+where
+    S: Service<Request<GuardedBody<B>>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let unary = req.uri().path() != STREAMING_PATH;
+        let timeout = self.body_timeout;
+        let fut = self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout)));
+        let limit = self.max_message_bytes;
+        Box::pin(async move {
+            let mut res = fut.await?;
+            let h = res.headers_mut();
+            let is_too_large = h.get("grpc-status").is_some_and(|v| v == "11")
+                && h.get("grpc-message")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|m| m.contains("message%20length%20too%20large"));
+            if is_too_large {
+                h.insert("grpc-status", HeaderValue::from_static("8"));
+                let msg =
+                    format!("message exceeds the limit of {limit} bytes (--max-message-bytes)").replace(' ', "%20");
+                if let Ok(v) = HeaderValue::from_str(&msg) {
+                    h.insert("grpc-message", v);
+                }
+            }
+            Ok(res)
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails when it breaks the rules above.
+    pub struct GuardedBody<B> {
+        #[pin]
+        inner: B,
+        unary: bool,
+        timeout: Duration,
+        // Armed while a message is due: for a unary call from the start to
+        // the end of the body, for a stream from a message's first byte to
+        // its last.
+        deadline: Option<Pin<Box<Sleep>>>,
+        header: [u8; 5],
+        header_len: usize,
+        remaining: u64,
+        messages: u32,
+    }
+}
+
+impl<B> GuardedBody<B> {
+    fn new(inner: B, unary: bool, timeout: Duration) -> Self {
+        let deadline = unary.then(|| Box::pin(tokio::time::sleep(timeout)));
+        Self { inner, unary, timeout, deadline, header: [0; 5], header_len: 0, remaining: 0, messages: 0 }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<B> Body for GuardedBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let frame = match this.inner.poll_frame(cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                if let Some(deadline) = this.deadline.as_mut() {
+                    ready!(deadline.as_mut().poll(cx));
+                    let what = if *this.unary { "the request body" } else { "a message of the stream" };
+                    let status = Status::deadline_exceeded(format!(
+                        "{what} did not arrive within {:?} (--body-timeout)",
+                        this.timeout
+                    ));
+                    *this.deadline = None;
+                    return Poll::Ready(Some(Err(Box::new(status))));
+                }
+                return Poll::Pending;
+            }
+        };
+        let frame = match frame {
+            None => return Poll::Ready(None),
+            Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+            Some(Ok(frame)) => frame,
+        };
+        if let Some(data) = frame.data_ref() {
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                if *this.remaining > 0 {
+                    let n = rest.len().min(usize::try_from(*this.remaining).unwrap_or(usize::MAX));
+                    rest = &rest[n..];
+                    *this.remaining -= n as u64;
+                } else {
+                    if *this.header_len == 0 {
+                        *this.messages += 1;
+                        if *this.unary && *this.messages > 1 {
+                            let status = Status::invalid_argument(
+                                "a unary call carries one message; this request carries more (send a batch's chunks \
+                                 in one WriteMetricsBatchRequest, or stream them with WriteMetrics)",
+                            );
+                            return Poll::Ready(Some(Err(Box::new(status))));
+                        }
+                        if !*this.unary {
+                            *this.deadline = Some(Box::pin(tokio::time::sleep(*this.timeout)));
+                        }
+                    }
+                    let n = rest.len().min(5 - *this.header_len);
+                    this.header[*this.header_len..*this.header_len + n].copy_from_slice(&rest[..n]);
+                    *this.header_len += n;
+                    rest = &rest[n..];
+                    if *this.header_len == 5 {
+                        *this.header_len = 0;
+                        let h = *this.header;
+                        *this.remaining = u64::from(u32::from_be_bytes([h[1], h[2], h[3], h[4]]));
+                    }
+                }
+                let message_done = *this.remaining == 0 && *this.header_len == 0;
+                if message_done && !*this.unary {
+                    *this.deadline = None;
+                }
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
