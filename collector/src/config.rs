@@ -279,19 +279,19 @@ impl Default for ConnectionLimits {
 #[derive(Clone, Debug, Args, PartialEq, Eq)]
 pub struct RateLimits {
     /// Requests per second from one client address (every endpoint).
-    #[arg(long, env = "EDGEMETRICS_RATE_REQUESTS_PER_IP", default_value_t = 200)]
+    #[arg(long = "rate-requests-per-ip", env = "EDGEMETRICS_RATE_REQUESTS_PER_IP", default_value_t = 200)]
     pub requests_per_ip: u64,
 
     /// Rows per second written from one client address.
-    #[arg(long, env = "EDGEMETRICS_RATE_ROWS_PER_IP", default_value_t = 2_000_000)]
+    #[arg(long = "rate-rows-per-ip", env = "EDGEMETRICS_RATE_ROWS_PER_IP", default_value_t = 2_000_000)]
     pub rows_per_ip: u64,
 
     /// Requests per second with one token (every endpoint).
-    #[arg(long, env = "EDGEMETRICS_RATE_REQUESTS_PER_TOKEN", default_value_t = 2000)]
+    #[arg(long = "rate-requests-per-token", env = "EDGEMETRICS_RATE_REQUESTS_PER_TOKEN", default_value_t = 2000)]
     pub requests_per_token: u64,
 
     /// Rows per second written with one token.
-    #[arg(long, env = "EDGEMETRICS_RATE_ROWS_PER_TOKEN", default_value_t = 10_000_000)]
+    #[arg(long = "rate-rows-per-token", env = "EDGEMETRICS_RATE_ROWS_PER_TOKEN", default_value_t = 10_000_000)]
     pub rows_per_token: u64,
 }
 

@@ -352,6 +352,13 @@ fn evolve(
         }
         let mut columns: Vec<Column> = schema.columns.clone();
         columns.extend(timestamp.cloned());
+        if columns.len() > max_columns {
+            return Err(StoreError::Rejected(Rejection::Limit(format!(
+                "collection {collection:?} would have {} columns (its fields and the server timestamp), the limit is \
+                 {max_columns} (--max-columns)",
+                columns.len()
+            ))));
+        }
         let mut ddl = format!("CREATE TABLE {table} (");
         for c in &columns {
             ddl.push_str(&format!("{} {}, ", quote(&c.name), c.kind.sql_type()));

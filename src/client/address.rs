@@ -63,6 +63,13 @@ pub(crate) fn grpc_failure(status: &tonic::Status, transport: &str) -> crate::en
         "" => format!("{transport} {:?}", status.code()),
         text => format!("{transport} {:?}: {text}", status.code()),
     };
+    // A collector over a rate says when to come back, as HTTP's Retry-After
+    // does (whole seconds).
+    let retry_after_ms = status
+        .metadata()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(|seconds| seconds.saturating_mul(1000));
     match status.code() {
         Code::Unavailable
         | Code::DeadlineExceeded
@@ -70,7 +77,7 @@ pub(crate) fn grpc_failure(status: &tonic::Status, transport: &str) -> crate::en
         | Code::Aborted
         | Code::Cancelled
         | Code::Unknown
-        | Code::Internal => Failure::Retryable { message, retry_after_ms: None },
+        | Code::Internal => Failure::Retryable { message, retry_after_ms },
         _ => Failure::Permanent { message },
     }
 }
@@ -94,6 +101,24 @@ mod tests {
         assert!(base_url("collector", false, &RUST).is_err());
         assert!(base_url("ftp://collector:21", true, &RUST).is_err());
         assert!(base_url("https://user@collector:443", false, &RUST).is_err());
+    }
+
+    #[cfg(any(feature = "native", feature = "grpc-web"))]
+    #[test]
+    fn grpc_statuses_sort_into_retryable_and_permanent() {
+        use crate::engine::pipeline::Failure;
+        let mut limited = tonic::Status::resource_exhausted("too many rows");
+        limited.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(3u64));
+        match grpc_failure(&limited, "gRPC") {
+            Failure::Retryable { retry_after_ms, .. } => assert_eq!(retry_after_ms, Some(3000)),
+            other => panic!("{other:?}"),
+        }
+        let unavailable = grpc_failure(&tonic::Status::unavailable("down"), "gRPC");
+        assert!(matches!(unavailable, Failure::Retryable { retry_after_ms: None, .. }));
+        let denied = grpc_failure(&tonic::Status::permission_denied("read-only token"), "gRPC");
+        assert!(matches!(denied, Failure::Permanent { .. }));
+        let over_limit = grpc_failure(&tonic::Status::invalid_argument("row over --max-row-bytes"), "gRPC");
+        assert!(matches!(over_limit, Failure::Permanent { .. }));
     }
 
     #[test]

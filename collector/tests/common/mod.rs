@@ -3,6 +3,8 @@
 //! every transport.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use apache_avro::Schema;
 use apache_avro::types::Value;
 use edgemetrics_collector::pb::edgemetrics::v1::{SubscribeEvent, SubscribeRequest};
 use edgemetrics_collector::pb::metrics::v1beta::ingestion_api_client::IngestionApiClient;
-use edgemetrics_collector::pb::metrics::v1beta::{MetricsMetadata, WriteMetricsRequest};
+use edgemetrics_collector::pb::metrics::v1beta::{MetricsMetadata, WriteMetricsBatchRequest, WriteMetricsRequest};
 use edgemetrics_collector::{Config, RunningServer, Server};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
@@ -326,4 +328,116 @@ pub async fn ws_next_event(ws: &mut Ws) -> Option<edgemetrics_collector::pb::edg
 /// Asserts that the socket is closed next (after any close frame).
 pub async fn ws_expect_closed(ws: &mut Ws) {
     assert!(ws_next_event(ws).await.is_none(), "expected the socket to close");
+}
+
+/// The transports a batch can be sent over.
+pub const TRANSPORTS: [&str; 4] = ["gRPC batch", "gRPC stream", "HTTP", "gRPC-web"];
+
+/// How one transport answered: the gRPC code (0 for OK) or the HTTP
+/// status, and the message.
+#[derive(Debug)]
+pub struct Answer {
+    pub transport: &'static str,
+    pub code: i32,
+    pub message: String,
+}
+
+/// Sends the chunks over one transport to the collector at `url`, with the
+/// test token and cluster.
+pub async fn send_over(transport: &'static str, url: &str, chunks: Vec<WriteMetricsRequest>) -> Answer {
+    let answer = |code: i32, message: String| Answer { transport, code, message };
+    match transport {
+        "gRPC batch" => {
+            let mut client = IngestionApiClient::connect(url.to_owned()).await.expect("gRPC connects");
+            match client.write_metrics_batch(authed(WriteMetricsBatchRequest { chunks })).await {
+                Ok(_) => answer(0, String::new()),
+                Err(s) => answer(s.code() as i32, s.message().to_owned()),
+            }
+        }
+        "gRPC stream" => {
+            let mut client = IngestionApiClient::connect(url.to_owned()).await.expect("gRPC connects");
+            match client.write_metrics(authed(futures_util::stream::iter(chunks))).await {
+                Ok(_) => answer(0, String::new()),
+                Err(s) => answer(s.code() as i32, s.message().to_owned()),
+            }
+        }
+        "HTTP" => {
+            let res = http()
+                .post(format!("{url}/v1/metrics"))
+                .header("authorization", format!("Token {TOKEN}"))
+                .header("x-cluster-id", CLUSTER)
+                .body(WriteMetricsBatchRequest { chunks }.encode_to_vec())
+                .send()
+                .await
+                .expect("POST");
+            answer(res.status().as_u16() as i32, res.text().await.expect("body"))
+        }
+        "gRPC-web" => {
+            let res = http()
+                .post(format!("{url}/metrics.v1beta.IngestionAPI/WriteMetricsBatch"))
+                .header("content-type", "application/grpc-web+proto")
+                .header("x-grpc-web", "1")
+                .header("authorization", format!("Token {TOKEN}"))
+                .header("x-cluster-id", CLUSTER)
+                .body(grpc_web_frame(&WriteMetricsBatchRequest { chunks }.encode_to_vec()))
+                .send()
+                .await
+                .expect("gRPC-web POST");
+            let headers = res.headers().clone();
+            let reply = parse_grpc_web(&headers, &res.bytes().await.expect("body"));
+            answer(reply.status as i32, reply.grpc_message)
+        }
+        other => panic!("unknown transport {other}"),
+    }
+}
+
+/// Sends the chunks over every transport; each must refuse them with
+/// `code` (gRPC, gRPC-web) or `http_status` (HTTP), naming `needle`.
+pub async fn assert_refused_everywhere(
+    url: &str,
+    chunks: &[WriteMetricsRequest],
+    code: tonic::Code,
+    http_status: u16,
+    needle: &str,
+) {
+    assert_refused_over(&TRANSPORTS, url, chunks, code, http_status, needle).await;
+}
+
+/// [`assert_refused_everywhere`] over some transports.
+pub async fn assert_refused_over(
+    transports: &[&'static str],
+    url: &str,
+    chunks: &[WriteMetricsRequest],
+    code: tonic::Code,
+    http_status: u16,
+    needle: &str,
+) {
+    for &transport in transports {
+        let a = send_over(transport, url, chunks.to_vec()).await;
+        let expected = if transport == "HTTP" { i32::from(http_status) } else { code as i32 };
+        assert_eq!(a.code, expected, "{transport}: {a:?}");
+        assert!(a.message.contains(needle), "{transport}: {:?} should contain {needle:?}", a.message);
+    }
+}
+
+/// A good batch stores its rows over every transport.
+pub async fn assert_served_everywhere(url: &str) {
+    for (i, transport) in TRANSPORTS.into_iter().enumerate() {
+        let rows = containers(1000 * i as i64, 3);
+        let a = send_over(transport, url, vec![chunk(&rows, None)]).await;
+        let ok = if transport == "HTTP" { 200 } else { 0 };
+        assert_eq!(a.code, ok, "{transport}: a good request after the hostile one: {a:?}");
+    }
+}
+
+/// Avro's zig-zag varint of `n`.
+pub fn zigzag(n: i64) -> Vec<u8> {
+    let mut v = ((n << 1) ^ (n >> 63)) as u64;
+    let mut out = Vec::new();
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+    out
 }

@@ -1,0 +1,402 @@
+//! One test per hostile request an outside tester found (issue 16), each on
+//! the collector binary or an in-process collector: the request gets an
+//! error that names the limit, nothing of it is stored, the collector keeps
+//! serving every transport, and where the finding was about memory its
+//! peak (VmHWM) stays below a stated bound.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::process::Collector;
+use common::*;
+use edgemetrics_collector::pb::metrics::v1beta::WriteMetricsRequest;
+use tonic::Code;
+
+/// A record whose fields are `levels` records, each naming the previous one
+/// `refs` times: 2^levels values when `refs` is 2.
+fn chain(levels: usize, refs: usize) -> String {
+    let mut fields =
+        vec![r#"{"name":"f0","type":{"type":"record","name":"R0","fields":[{"name":"x","type":"long"}]}}"#.to_owned()];
+    for i in 1..levels {
+        let inner: Vec<String> = (0..refs).map(|k| format!(r#"{{"name":"a{k}","type":"R{}"}}"#, i - 1)).collect();
+        fields.push(format!(
+            r#"{{"name":"f{i}","type":{{"type":"record","name":"R{i}","fields":[{}]}}}}"#,
+            inner.join(",")
+        ));
+    }
+    format!(r#"{{"type":"record","name":"top","fields":[{}]}}"#, fields.join(","))
+}
+
+fn one_chunk(collection: &str, schema: &str, avro: Vec<u8>, rows: u64) -> Vec<WriteMetricsRequest> {
+    vec![raw_chunk(collection, schema, avro, rows, None)]
+}
+
+/// Runs `f` and asserts it took less than `limit`.
+async fn quickly<T>(limit: Duration, f: impl Future<Output = T>) -> T {
+    let start = Instant::now();
+    let out = f.await;
+    assert!(start.elapsed() < limit, "took {:?}, expected under {limit:?}", start.elapsed());
+    out
+}
+
+async fn collections(url: &str) -> serde_json::Value {
+    let res = http().get(format!("{url}/api/collections")).header("authorization", format!("Token {TOKEN}"));
+    let body = res.send().await.unwrap().text().await.unwrap();
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["collections"].clone()
+}
+
+#[tokio::test]
+async fn nesting_through_named_references_is_refused_without_a_deep_stack() {
+    // The finding: 2,000 levels, each field an inline record naming the
+    // previous one. It aborted the process (stack overflow).
+    let c = Collector::start(&[]);
+    let schema = chain(2000, 1);
+    assert!(schema.len() > 150_000, "a schema of a few hundred KB: {}", schema.len());
+    // Longer than a schema may be: refused before it is parsed...
+    quickly(
+        Duration::from_secs(10),
+        assert_refused_everywhere(
+            &c.url,
+            &one_chunk("top", &schema, vec![2], 1),
+            Code::InvalidArgument,
+            413,
+            "--max-schema-bytes",
+        ),
+    )
+    .await;
+    // ...and with room for it, refused for its depth, in linear time.
+    let c = Collector::start(&["--max-schema-bytes", "1000000", "--max-columns", "1990"]);
+    quickly(
+        Duration::from_secs(10),
+        assert_refused_everywhere(
+            &c.url,
+            &one_chunk("top", &chain(1990, 1), vec![2], 1),
+            Code::InvalidArgument,
+            400,
+            "schema nests deeper than 32 levels (counted through named types; --max-schema-depth)",
+        ),
+    )
+    .await;
+    assert_served_everywhere(&c.url).await;
+    assert_eq!(collections(&c.url).await.as_array().unwrap().len(), 1, "only the good rows' collection");
+}
+
+#[tokio::test]
+async fn a_schema_that_doubles_per_level_is_refused_at_once() {
+    // The finding: 3.7 KB, 27 levels naming the previous record twice,
+    // kept a core busy for minutes.
+    let c = Collector::start(&[]);
+    let schema = chain(27, 2);
+    assert!(schema.len() < 4096);
+    quickly(
+        Duration::from_secs(5),
+        assert_refused_everywhere(
+            &c.url,
+            &one_chunk("top", &schema, vec![2], 1),
+            Code::InvalidArgument,
+            400,
+            "schema expands to more than 10000 types (counted through named types; --max-schema-nodes)",
+        ),
+    )
+    .await;
+    assert_served_everywhere(&c.url).await;
+}
+
+const NULL_ARRAY: &str = r#"{"type":"record","name":"amp","fields":[
+    {"name":"v","type":"long"},{"name":"a","type":{"type":"array","items":"null"}}]}"#;
+
+/// v = 1, then one block of 2^25 nulls: six bytes.
+fn null_array_row() -> Vec<u8> {
+    vec![2, 0x80, 0x80, 0x80, 0x20, 0]
+}
+
+/// The peak memory of the collector binary after hostile requests, in MiB:
+/// the process as started (about 20 MiB in a debug build) plus what the
+/// requests cost. The finding used 2 GiB per row.
+const PEAK_RSS_BOUND_MIB: f64 = 64.0;
+
+#[tokio::test]
+async fn zero_byte_items_are_counted_before_they_are_decoded() {
+    let c = Collector::start(&[]);
+    let row = null_array_row();
+    assert_eq!(row.len(), 6);
+    let two_rows = [row.clone(), row.clone()].concat();
+    for (avro, rows) in [(row, 1), (two_rows, 2)] {
+        quickly(
+            Duration::from_secs(5),
+            assert_refused_everywhere(
+                &c.url,
+                &one_chunk("amp", NULL_ARRAY, avro, rows),
+                Code::InvalidArgument,
+                413,
+                r#"row 0, field "a": the row holds more than 65536 values (--max-values-per-row)"#,
+            ),
+        )
+        .await;
+    }
+    // Rows under the row limit, too many together.
+    let mut avro = Vec::new();
+    for _ in 0..70 {
+        // v = 1, a block of 60,000 nulls
+        avro.push(2);
+        avro.extend(zigzag(60_000));
+        avro.push(0);
+    }
+    assert_refused_everywhere(
+        &c.url,
+        &one_chunk("amp", NULL_ARRAY, avro, 70),
+        Code::InvalidArgument,
+        413,
+        "the chunk holds more than 4194304 values (--max-values-per-chunk)",
+    )
+    .await;
+    assert_served_everywhere(&c.url).await;
+    let peak = c.peak_rss_mib();
+    println!("peak RSS after the hostile requests: {peak:.1} MiB");
+    assert!(peak < PEAK_RSS_BOUND_MIB, "peak RSS {peak:.1} MiB, bound {PEAK_RSS_BOUND_MIB} MiB");
+    assert_eq!(collections(&c.url).await.as_array().unwrap().len(), 1, "only the good rows' collection");
+}
+
+#[tokio::test]
+async fn a_row_that_would_expand_past_the_row_limit_is_refused() {
+    let schema =
+        r#"{"type":"record","name":"wide","fields":[{"name":"tags","type":{"type":"array","items":"string"}}]}"#;
+    let tag = "x".repeat(60);
+    let mut avro = zigzag(3600); // a block of 3,600 strings
+    for _ in 0..3600 {
+        avro.push(120); // length 60
+        avro.extend(tag.as_bytes());
+    }
+    avro.push(0);
+    let c = Collector::start(&["--max-row-bytes", "200000"]);
+    assert_refused_everywhere(
+        &c.url,
+        &one_chunk("wide", schema, avro, 1),
+        Code::InvalidArgument,
+        413,
+        r#"row 0, field "tags": the row takes more than 200000 bytes once stored (--max-row-bytes)"#,
+    )
+    .await;
+    assert_served_everywhere(&c.url).await;
+    assert!(c.peak_rss_mib() < PEAK_RSS_BOUND_MIB);
+}
+
+#[tokio::test]
+async fn rows_that_take_no_bytes_cannot_be_declared_by_the_million() {
+    // No row rate here: declared rows count against it before they are
+    // checked, which another test covers.
+    let c = Collector::start(&["--rate-rows-per-ip", "0", "--rate-rows-per-token", "0"]);
+    // The finding: a record of nulls, a million rows, no bytes: 101 bytes
+    // stored a million rows.
+    let nulls =
+        r#"{"type":"record","name":"nothing","fields":[{"name":"a","type":"null"},{"name":"b","type":"null"}]}"#;
+    let chunks = one_chunk("nothing", nulls, vec![], 1_000_000);
+    assert!(prost::Message::encoded_len(&chunks[0]) < 150);
+    assert_refused_everywhere(&c.url, &chunks, Code::InvalidArgument, 400, "can be encoded in zero bytes").await;
+    // A record that takes a byte cannot declare more rows than bytes...
+    let flags = r#"{"type":"record","name":"flags","fields":[{"name":"on","type":"boolean"}]}"#;
+    let five: Vec<WriteMetricsRequest> = (0..5).map(|_| raw_chunk("flags", flags, vec![], 1_000_000, None)).collect();
+    // (A stream's limit is per message: its first message is refused for
+    // its bytes, below.)
+    assert_refused_over(
+        &["gRPC batch", "HTTP", "gRPC-web"],
+        &c.url,
+        &five,
+        Code::InvalidArgument,
+        413,
+        "the request declares 5000000 rows, the limit is 2000000 (--max-rows-per-request)",
+    )
+    .await;
+    assert_refused_everywhere(
+        &c.url,
+        &five[..1],
+        Code::InvalidArgument,
+        400,
+        r#"metadata.rows is 1000000 but 0 bytes of Avro hold at most 0 rows of "flags", which take at least 1 bytes each"#,
+    )
+    .await;
+    // ...and a chunk of no rows creates nothing.
+    assert_refused_everywhere(
+        &c.url,
+        &one_chunk("flags", flags, vec![], 0),
+        Code::InvalidArgument,
+        400,
+        "metadata.rows is 0: a chunk carries at least one row",
+    )
+    .await;
+    assert_eq!(collections(&c.url).await, serde_json::json!([]));
+    assert_served_everywhere(&c.url).await;
+}
+
+fn wide_schema(name: &str, fields: impl Iterator<Item = String>, nullable: bool) -> String {
+    let ty = if nullable { r#"["null","long"]"# } else { r#""long""# };
+    let fields: Vec<String> = fields.map(|f| format!(r#"{{"name":"{f}","type":{ty}}}"#)).collect();
+    format!(r#"{{"type":"record","name":"{name}","fields":[{}]}}"#, fields.join(","))
+}
+
+#[tokio::test]
+async fn wide_records_get_an_error_naming_the_limit_not_a_500() {
+    let t = TestServer::start().await;
+    let url = t.server.url();
+    // The finding: about 2,000 fields got HTTP 500 "too many columns".
+    let schema = wide_schema("wide", (0..2000).map(|i| format!("f{i}")), false);
+    assert_refused_everywhere(
+        &url,
+        &one_chunk("wide", &schema, vec![2; 2000], 1),
+        Code::InvalidArgument,
+        400,
+        r#"record "wide" has 2000 fields, the limit is 1000 (--max-columns)"#,
+    )
+    .await;
+    assert_eq!(collections(&url).await, serde_json::json!([]), "no table was created");
+    // Growing past the limit by schema evolution: refused too.
+    let t2 = TestServer::start_with(|c| c.limits.max_columns = 10).await;
+    let url2 = t2.server.url();
+    let first = wide_schema("grow", (0..8).map(|i| format!("a{i}")), false);
+    let a = send_over("HTTP", &url2, one_chunk("grow", &first, vec![2; 8], 1)).await;
+    assert_eq!(a.code, 200, "{a:?}");
+    let second = wide_schema("grow", (0..8).map(|i| format!("b{i}")), true);
+    assert_refused_everywhere(
+        &url2,
+        &one_chunk("grow", &second, vec![0; 8], 1),
+        Code::InvalidArgument,
+        413,
+        r#"collection "grow" would have 17 columns (9 stored, 8 new), the limit is 10 (--max-columns)"#,
+    )
+    .await;
+    assert_served_everywhere(&url).await;
+    t.stop().await;
+    t2.stop().await;
+}
+
+#[tokio::test]
+async fn www_serves_only_regular_files_under_its_root() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "the secret").unwrap();
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("index.html"), "<p>dashboard</p>").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), www.path().join("secret.txt")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), www.path().join("outside")).unwrap();
+    let c = Collector::start(&["--www", www.path().to_str().unwrap()]);
+    let get = |path: &str| http().get(format!("{}{path}", c.url)).send();
+    let res = get("/").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "<p>dashboard</p>");
+    for path in ["/secret.txt", "/outside/secret.txt", "/outside/", "/..%2f..%2fetc%2fpasswd"] {
+        let res = get(path).await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        assert!(!res.text().await.unwrap().contains("secret"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_unary_call_with_two_messages_is_refused_whole() {
+    let t = TestServer::start().await;
+    let batch = |id| {
+        prost::Message::encode_to_vec(&edgemetrics_collector::pb::metrics::v1beta::WriteMetricsBatchRequest {
+            chunks: vec![chunk(&containers(0, 3), Some(chunk_id(id)))],
+        })
+    };
+    let body = [grpc_web_frame(&batch(1)), grpc_web_frame(&batch(2))].concat();
+    // gRPC-web over HTTP/1.1, and native gRPC over HTTP/2.
+    for (content_type, h2) in [("application/grpc-web+proto", false), ("application/grpc", true)] {
+        let client = if h2 { reqwest::Client::builder().http2_prior_knowledge().build().unwrap() } else { http() };
+        let res = client
+            .post(t.url("/metrics.v1beta.IngestionAPI/WriteMetricsBatch"))
+            .header("content-type", content_type)
+            .header("te", "trailers")
+            .header("authorization", format!("Token {TOKEN}"))
+            .header("x-cluster-id", CLUSTER)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let headers = res.headers().clone();
+        let reply = parse_grpc_web(&headers, &res.bytes().await.unwrap());
+        assert_eq!(reply.status, Code::InvalidArgument as u32, "{content_type}: {reply:?}");
+        assert!(reply.grpc_message.contains("a unary call carries one message"), "{reply:?}");
+    }
+    assert_eq!(t.stored_counts(), (0, 0), "neither message was stored");
+    assert_served_everywhere(&t.server.url()).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn query_string_errors_are_json() {
+    let t = TestServer::start().await;
+    send_over("HTTP", &t.server.url(), vec![chunk(&containers(0, 2), None)]).await;
+    for (path, needle) in [
+        ("/api/collections/containerMetrics/rows?limit=many", "limit"),
+        ("/api/collections/containerMetrics/rows?since_ms=yesterday", "since_ms"),
+        ("/api/collections/containerMetrics/stats?since_ms=1e99", "since_ms"),
+        ("/api/collections/containerMetrics/rows?limit=0", "limit must be 1..=10000"),
+        ("/api/collections/containerMetrics/latest?cluster_id=caf%C3%A9", "cluster_id \"café\""),
+    ] {
+        let (status, body) = t.get_json(path).await;
+        assert_eq!(status, 400, "{path}");
+        let error = body["error"].as_str().unwrap_or_else(|| panic!("{path}: not a JSON error: {body}"));
+        assert!(error.contains(needle), "{path}: {error}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_cluster_id_that_is_not_ascii_is_named_as_such() {
+    let t = TestServer::start().await;
+    let value = reqwest::header::HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap();
+    for (path, content_type) in [
+        ("/v1/metrics", "application/x-protobuf"),
+        ("/metrics.v1beta.IngestionAPI/WriteMetricsBatch", "application/grpc-web+proto"),
+    ] {
+        let body =
+            prost::Message::encode_to_vec(&edgemetrics_collector::pb::metrics::v1beta::WriteMetricsBatchRequest {
+                chunks: vec![chunk(&containers(0, 1), None)],
+            });
+        let body = if path == "/v1/metrics" { body } else { grpc_web_frame(&body) };
+        let res = http()
+            .post(t.url(path))
+            .header("content-type", content_type)
+            .header("authorization", format!("Token {TOKEN}"))
+            .header("x-cluster-id", value.clone())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let message = if path == "/v1/metrics" {
+            assert_eq!(status, 401);
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            let reply = parse_grpc_web(&headers, &bytes);
+            assert_eq!(reply.status, Code::Unauthenticated as u32);
+            reply.grpc_message
+        };
+        assert!(message.contains("invalid x-cluster-id: character '\u{e9}' is not allowed"), "{path}: {message}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn answers_of_the_query_api_are_bounded_in_size_and_time() {
+    let t = TestServer::start_with(|c| {
+        c.limits.max_response_bytes = 4000;
+        c.limits.query_timeout = Duration::from_millis(1);
+    })
+    .await;
+    let a = send_over("HTTP", &t.server.url(), vec![chunk(&containers(0, 30_000), None)]).await;
+    assert_eq!(a.code, 200, "{a:?}");
+    let (status, body) = t.get_json("/api/collections/containerMetrics/rows?limit=100").await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["rows"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.len() < 100, "{} rows", rows.len());
+    assert_eq!(body["truncated"], true);
+    assert!(serde_json::to_vec(&body).unwrap().len() <= 4000);
+    // A summary of 30,000 rows takes longer than a millisecond.
+    let (status, body) = t.get_json("/api/collections/containerMetrics/stats").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("it ran longer than 1ms (--query-timeout)"), "{body}");
+    t.stop().await;
+}
