@@ -55,3 +55,4 @@ bench:
 	$(CARGO) bench --bench encode
 	$(CARGO) bench --features native --bench native
 	$(CARGO) bench -p edgemetrics-collector --bench ingest
+	$(CARGO) bench -p edgemetrics-collector --bench memory

@@ -14,7 +14,10 @@ use edgemetrics::engine::stats::Event;
 use edgemetrics::{MetricClient, MetricConfig};
 use serde::Serialize;
 
-const TOKEN: &str = "demo-token";
+/// What a page would ship: it may only write.
+const WRITE_TOKEN: &str = "demo-write";
+/// What the dashboard uses: it may only read.
+const READ_TOKEN: &str = "demo-read";
 const CONTAINER_SCHEMA: &str = r#"{"type":"record","name":"containerMetrics","fields":[
     {"name":"container_id","type":"string"},{"name":"memory_usage","type":"long"},
     {"name":"cpu_usage","type":"long"},{"name":"memory_request","type":"long"},
@@ -88,7 +91,10 @@ fn args() -> Args {
 /// Starts the collector binary and reads its address from its first line.
 fn start_collector(args: &Args, db: &str, addr: &str) -> (Child, SocketAddr) {
     let mut command = Command::new(&args.collector);
-    command.args(["--addr", addr, "--db", db, "--token", TOKEN]).stdout(Stdio::piped()).stderr(Stdio::null());
+    command
+        .args(["--addr", addr, "--db", db, "--write-token", WRITE_TOKEN, "--read-token", READ_TOKEN])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     if let Some(www) = &args.www {
         command.args(["--www", www]);
     }
@@ -102,7 +108,7 @@ fn start_collector(args: &Args, db: &str, addr: &str) -> (Child, SocketAddr) {
 async fn collector_counts(addr: SocketAddr) -> Vec<(String, u64)> {
     let body: serde_json::Value = reqwest::Client::new()
         .get(format!("http://{addr}/api/collections"))
-        .header("authorization", format!("Token {TOKEN}"))
+        .header("authorization", format!("Token {READ_TOKEN}"))
         .send()
         .await
         .and_then(|response| response.error_for_status())
@@ -128,14 +134,14 @@ async fn main() {
     let (mut collector, addr) = start_collector(&args, db, "127.0.0.1:0");
     println!("collector   http://{addr}  (SQLite {db})");
     if args.www.is_some() {
-        println!("dashboard   http://{addr}/?token={TOKEN}");
+        println!("dashboard   http://{addr}/?token={READ_TOKEN}");
     }
 
     let retries = Arc::new(AtomicU64::new(0));
     let seen = retries.clone();
     let client = MetricClient::builder()
         .api_addr(addr.to_string())
-        .api_token(TOKEN)
+        .api_token(WRITE_TOKEN)
         .cluster_id("demo-cluster")
         .insecure(true)
         .max_retry_interval(Duration::from_secs(2))

@@ -133,8 +133,14 @@ pub struct Limits {
     /// Most Avro values decoded from one chunk: every record, field, array
     /// item, map entry and union branch counts, including those that take
     /// no bytes.
-    #[arg(long, env = "EDGEMETRICS_MAX_VALUES_PER_CHUNK", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "EDGEMETRICS_MAX_VALUES_PER_CHUNK", default_value_t = 32 * 1024 * 1024)]
     pub max_values_per_chunk: u64,
+
+    /// Most Avro values per byte of a chunk's Avro (plus 4096 for any
+    /// chunk): what stops a few bytes from declaring millions of values
+    /// that take no bytes (nulls, empty records).
+    #[arg(long, env = "EDGEMETRICS_MAX_VALUES_PER_BYTE", default_value_t = 8)]
+    pub max_values_per_byte: u64,
 
     /// Most Avro values in one row, counted as for a chunk.
     #[arg(long, env = "EDGEMETRICS_MAX_VALUES_PER_ROW", default_value_t = 64 * 1024)]
@@ -205,7 +211,8 @@ impl Default for Limits {
             max_schema_nodes: 10_000,
             max_columns: 1000,
             max_collections: 1000,
-            max_values_per_chunk: 4 * 1024 * 1024,
+            max_values_per_chunk: 32 * 1024 * 1024,
+            max_values_per_byte: 8,
             max_values_per_row: 64 * 1024,
             max_row_bytes: 1024 * 1024,
             max_subscribers: 256,
@@ -408,6 +415,61 @@ mod tests {
         assert_eq!(parsed.rates, RateLimits::default());
         assert_eq!(parsed.addr, Config::default().addr);
         assert_eq!(parsed.tokens, vec!["a".to_owned()]);
+    }
+
+    #[test]
+    fn every_limit_has_the_flag_the_readme_names() {
+        let args = [
+            "--max-rows-per-request=1",
+            "--max-schema-bytes=2",
+            "--max-schema-depth=3",
+            "--max-schema-nodes=4",
+            "--max-columns=5",
+            "--max-collections=6",
+            "--max-values-per-chunk=7",
+            "--max-values-per-byte=8",
+            "--max-values-per-row=9",
+            "--max-row-bytes=10",
+            "--max-subscribers-per-ip=11",
+            "--subscriber-send-timeout=12s",
+            "--query-timeout=13s",
+            "--max-response-bytes=14",
+            "--max-connections=15",
+            "--max-connections-per-ip=16",
+            "--max-streams-per-connection=17",
+            "--header-timeout=18s",
+            "--body-timeout=19s",
+            "--idle-timeout=20s",
+            "--shutdown-grace=21s",
+            "--rate-requests-per-ip=22",
+            "--rate-rows-per-ip=23",
+            "--rate-requests-per-token=24",
+            "--rate-rows-per-token=25",
+            "--write-token=w",
+            "--read-token=r",
+            "--tokens-file=t.json",
+        ];
+        let c = Config::try_parse_from(["edgemetrics-collector"].into_iter().chain(args)).unwrap();
+        let l = &c.limits;
+        assert_eq!(
+            (l.max_rows_per_request, l.max_schema_bytes, l.max_schema_depth, l.max_schema_nodes, l.max_columns),
+            (1, 2, 3, 4, 5)
+        );
+        assert_eq!(
+            (l.max_collections, l.max_values_per_chunk, l.max_values_per_byte, l.max_values_per_row, l.max_row_bytes),
+            (6, 7, 8, 9, 10)
+        );
+        assert_eq!(l.max_subscribers_per_ip, 11);
+        assert_eq!((l.subscriber_send_timeout, l.query_timeout), (Duration::from_secs(12), Duration::from_secs(13)));
+        assert_eq!(l.max_response_bytes, 14);
+        let n = &c.connections;
+        assert_eq!((n.max_connections, n.max_connections_per_ip, n.max_streams_per_connection), (15, 16, 17));
+        let secs = [n.header_timeout, n.body_timeout, n.idle_timeout, n.shutdown_grace].map(|d| d.as_secs());
+        assert_eq!(secs, [18, 19, 20, 21]);
+        let r = &c.rates;
+        assert_eq!((r.requests_per_ip, r.rows_per_ip, r.requests_per_token, r.rows_per_token), (22, 23, 24, 25));
+        assert_eq!((c.write_tokens, c.read_tokens), (vec!["w".to_owned()], vec!["r".to_owned()]));
+        assert!(Config::try_parse_from(["edgemetrics-collector", "--max-columns=1991"]).is_err());
     }
 
     #[test]

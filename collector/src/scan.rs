@@ -23,6 +23,26 @@ pub struct ScanLimits {
     pub max_values_per_chunk: u64,
     /// Most values in one row.
     pub max_values_per_row: u64,
+    /// Most values per byte of the chunk (plus [`VALUES_SLACK`]).
+    pub max_values_per_byte: u64,
+}
+
+/// Values any chunk may hold whatever its size.
+pub const VALUES_SLACK: u64 = 4096;
+
+impl ScanLimits {
+    /// The values a chunk of `bytes` may hold, and the flag that sets it.
+    fn chunk_budget(&self, bytes: usize) -> (u64, String) {
+        let per_byte = (bytes as u64).saturating_mul(self.max_values_per_byte).saturating_add(VALUES_SLACK);
+        if per_byte < self.max_values_per_chunk {
+            (
+                per_byte,
+                format!(": {} per byte of its {bytes} bytes of Avro (--max-values-per-byte)", self.max_values_per_byte),
+            )
+        } else {
+            (self.max_values_per_chunk, " (--max-values-per-chunk)".to_owned())
+        }
+    }
 }
 
 /// Rows whose decoded values stay near a fixed count: apache-avro decodes
@@ -79,6 +99,7 @@ struct Walk<'a, 'p> {
     bytes: &'a [u8],
     pos: usize,
     limits: ScanLimits,
+    chunk_budget: (u64, String),
     values: u64,
     row_values: u64,
     stack: Vec<Frame<'p>>,
@@ -86,7 +107,8 @@ struct Walk<'a, 'p> {
 
 /// Walks `rows` rows over `bytes`, which must hold exactly them.
 pub fn scan(plan: &Plan, bytes: &[u8], rows: u64, limits: ScanLimits) -> Result<Scanned, ScanError> {
-    let mut walk = Walk { plan, bytes, pos: 0, limits, values: 0, row_values: 0, stack: Vec::new() };
+    let chunk_budget = limits.chunk_budget(bytes.len());
+    let mut walk = Walk { plan, bytes, pos: 0, limits, chunk_budget, values: 0, row_values: 0, stack: Vec::new() };
     let mut out = Scanned::default();
     let mut group = Group { rows: 0, start: 0, end: 0 };
     let mut group_values = 0;
@@ -248,16 +270,15 @@ impl Walk<'_, '_> {
     }
 
     fn check_budget(&self, more: u64) -> Result<(), Problem> {
-        let ScanLimits { max_values_per_chunk, max_values_per_row } = self.limits;
+        let max_values_per_row = self.limits.max_values_per_row;
         if self.row_values.saturating_add(more) > max_values_per_row {
             return Err(Problem::Limit(format!(
                 "the row holds more than {max_values_per_row} values (--max-values-per-row)"
             )));
         }
-        if self.values.saturating_add(more) > max_values_per_chunk {
-            return Err(Problem::Limit(format!(
-                "the chunk holds more than {max_values_per_chunk} values (--max-values-per-chunk)"
-            )));
+        let (budget, why) = &self.chunk_budget;
+        if self.values.saturating_add(more) > *budget {
+            return Err(Problem::Limit(format!("the chunk holds more than {budget} values{why}")));
         }
         Ok(())
     }
@@ -358,7 +379,8 @@ mod tests {
     use apache_avro::Schema;
     use apache_avro::types::Value;
 
-    const LIMITS: ScanLimits = ScanLimits { max_values_per_chunk: 1000, max_values_per_row: 100 };
+    const LIMITS: ScanLimits =
+        ScanLimits { max_values_per_chunk: 1000, max_values_per_row: 100, max_values_per_byte: 1000 };
 
     fn planned(json: &str) -> (Plan, Schema) {
         let schema = Schema::parse_str(json).unwrap();
@@ -429,6 +451,24 @@ mod tests {
     }
 
     #[test]
+    fn few_bytes_may_not_hold_many_values() {
+        let (plan, _) = planned(
+            r#"{"type":"record","name":"r","fields":[{"name":"v","type":"long"},{"name":"a","type":{"type":"array","items":"null"}}]}"#,
+        );
+        // 100 rows of 5 bytes, each with 90 nulls: under the row limit, over
+        // 8 values per byte (400 * 8 + 4096 = 7296 < 100 * 93).
+        let mut bytes = Vec::new();
+        for _ in 0..100 {
+            bytes.extend([2, 0xb4, 0x01, 0]);
+        }
+        let limits = ScanLimits { max_values_per_chunk: 1 << 30, max_values_per_row: 100, max_values_per_byte: 8 };
+        let e = scan(&plan, &bytes, 100, limits).unwrap_err();
+        let expected =
+            "the chunk holds more than 7296 values: 8 per byte of its 400 bytes of Avro (--max-values-per-byte)";
+        assert!(matches!(&e, ScanError::Limit(m) if m.ends_with(expected)), "{e:?}");
+    }
+
+    #[test]
     fn malformed_bytes_are_named_with_their_row_and_field() {
         let (plan, schema) = planned(EVERYTHING);
         let good = encode(&schema, &[everything(0, 1), everything(1, 1)]);
@@ -475,7 +515,7 @@ mod tests {
         let (plan, schema) = planned(r#"{"type":"record","name":"r","fields":[{"name":"v","type":"long"}]}"#);
         let rows: Vec<Value> = (0..20_000).map(|i| Value::Record(vec![("v".into(), Value::Long(i))])).collect();
         let bytes = encode(&schema, &rows);
-        let limits = ScanLimits { max_values_per_chunk: 1 << 20, max_values_per_row: 100 };
+        let limits = ScanLimits { max_values_per_chunk: 1 << 20, max_values_per_row: 100, max_values_per_byte: 8 };
         let scanned = scan(&plan, &bytes, 20_000, limits).unwrap();
         assert_eq!(scanned.groups.len(), 3);
         assert_eq!(scanned.groups.iter().map(|g| g.rows).sum::<u64>(), 20_000);

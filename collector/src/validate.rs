@@ -239,8 +239,11 @@ pub fn validate_chunk(req: WriteMetricsRequest, limits: &Limits, cache: &SchemaC
             schema.plan.min_row_bytes,
         )));
     }
-    let scan_limits =
-        ScanLimits { max_values_per_chunk: limits.max_values_per_chunk, max_values_per_row: limits.max_values_per_row };
+    let scan_limits = ScanLimits {
+        max_values_per_chunk: limits.max_values_per_chunk,
+        max_values_per_row: limits.max_values_per_row,
+        max_values_per_byte: limits.max_values_per_byte,
+    };
     let scanned = crate::scan::scan(&schema.plan, &req.metrics, metadata.rows, scan_limits).map_err(|e| match e {
         ScanError::Invalid(m) => Rejection::Invalid(m),
         ScanError::Limit(m) => Rejection::Limit(m),

@@ -135,7 +135,7 @@ async fn zero_byte_items_are_counted_before_they_are_decoded() {
         )
         .await;
     }
-    // Rows under the row limit, too many together.
+    // Rows under the row limit, too many for their few bytes together.
     let mut avro = Vec::new();
     for _ in 0..70 {
         // v = 1, a block of 60,000 nulls
@@ -148,7 +148,7 @@ async fn zero_byte_items_are_counted_before_they_are_decoded() {
         &one_chunk("amp", NULL_ARRAY, avro, 70),
         Code::InvalidArgument,
         413,
-        "the chunk holds more than 4194304 values (--max-values-per-chunk)",
+        "the chunk holds more than 6896 values: 8 per byte of its 350 bytes of Avro (--max-values-per-byte)",
     )
     .await;
     assert_served_everywhere(&c.url).await;
@@ -156,6 +156,21 @@ async fn zero_byte_items_are_counted_before_they_are_decoded() {
     println!("peak RSS after the hostile requests: {peak:.1} MiB");
     assert!(peak < PEAK_RSS_BOUND_MIB, "peak RSS {peak:.1} MiB, bound {PEAK_RSS_BOUND_MIB} MiB");
     assert_eq!(collections(&c.url).await.as_array().unwrap().len(), 1, "only the good rows' collection");
+}
+
+#[tokio::test]
+async fn the_values_of_a_chunk_are_capped_whatever_its_size() {
+    let c = Collector::start(&["--max-values-per-chunk", "100000"]);
+    // 20,000 rows of 6 values each: within 8 values per byte, over the cap.
+    assert_refused_everywhere(
+        &c.url,
+        &[chunk(&containers(0, 20_000), None)],
+        Code::InvalidArgument,
+        413,
+        "row 16666, field \"memory_request\": the chunk holds more than 100000 values (--max-values-per-chunk)",
+    )
+    .await;
+    assert_served_everywhere(&c.url).await;
 }
 
 #[tokio::test]
