@@ -242,6 +242,12 @@ pub struct ConnectionLimits {
     #[arg(long, env = "EDGEMETRICS_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
 
+    /// Bytes of request messages being received or processed at once, over
+    /// every connection; past it a request is answered UNAVAILABLE (HTTP
+    /// 503) with `retry-after`.
+    #[arg(long, env = "EDGEMETRICS_MAX_INFLIGHT_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub max_inflight_bytes: usize,
+
     /// Most concurrent requests (HTTP/2 streams) on one connection.
     #[arg(long, env = "EDGEMETRICS_MAX_STREAMS_PER_CONNECTION", default_value_t = 100)]
     pub max_streams_per_connection: u32,
@@ -271,6 +277,7 @@ impl Default for ConnectionLimits {
         Self {
             max_connections: 4096,
             max_connections_per_ip: 256,
+            max_inflight_bytes: 128 * 1024 * 1024,
             max_streams_per_connection: 100,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
@@ -436,6 +443,7 @@ mod tests {
             "--max-response-bytes=14",
             "--max-connections=15",
             "--max-connections-per-ip=16",
+            "--max-inflight-bytes=26",
             "--max-streams-per-connection=17",
             "--header-timeout=18s",
             "--body-timeout=19s",
@@ -464,6 +472,7 @@ mod tests {
         assert_eq!(l.max_response_bytes, 14);
         let n = &c.connections;
         assert_eq!((n.max_connections, n.max_connections_per_ip, n.max_streams_per_connection), (15, 16, 17));
+        assert_eq!(n.max_inflight_bytes, 26);
         let secs = [n.header_timeout, n.body_timeout, n.idle_timeout, n.shutdown_grace].map(|d| d.as_secs());
         assert_eq!(secs, [18, 19, 20, 21]);
         let r = &c.rates;

@@ -166,6 +166,8 @@ impl IngestionApi for IngestionService {
                         ))
                     } else if status.code() == Code::InvalidArgument {
                         IngestError::Invalid(format!("chunk {index}: {}", status.message()))
+                    } else if status.code() == Code::Unavailable {
+                        IngestError::Unavailable(format!("chunk {index}: {}", status.message()))
                     } else {
                         IngestError::Invalid(format!("chunk {index}: cannot read the message: {}", status.message()))
                     };

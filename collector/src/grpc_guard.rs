@@ -10,6 +10,9 @@
 //!   trickling bytes cannot hold a request open: DEADLINE_EXCEEDED. The
 //!   pause between two messages of a stream is the handler's
 //!   `--stream-idle-timeout`.
+//! - A message's bytes are reserved from `--max-inflight-bytes` when its
+//!   header gives its length ([`crate::inflight`]): past it the call fails
+//!   with UNAVAILABLE and `retry-after`.
 //! - tonic's own "message length too large" (OUT_OF_RANGE, returned before
 //!   the handler runs for unary calls) becomes RESOURCE_EXHAUSTED naming
 //!   the limit.
@@ -28,6 +31,8 @@ use tokio::time::Sleep;
 use tonic::Status;
 use tonic::codegen::{BoxFuture, Service};
 
+use crate::inflight::{Held, Inflight};
+
 /// The client-streaming method; every other method is unary.
 const STREAMING_PATH: &str = "/metrics.v1beta.IngestionAPI/WriteMetrics";
 
@@ -37,12 +42,13 @@ pub struct GrpcGuard<S> {
     inner: S,
     max_message_bytes: usize,
     body_timeout: Duration,
+    inflight: Inflight,
 }
 
 impl<S> GrpcGuard<S> {
     /// Wraps the gRPC service.
-    pub fn new(inner: S, max_message_bytes: usize, body_timeout: Duration) -> Self {
-        Self { inner, max_message_bytes, body_timeout }
+    pub fn new(inner: S, max_message_bytes: usize, body_timeout: Duration, inflight: Inflight) -> Self {
+        Self { inner, max_message_bytes, body_timeout, inflight }
     }
 }
 
@@ -62,8 +68,8 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let unary = req.uri().path() != STREAMING_PATH;
-        let timeout = self.body_timeout;
-        let fut = self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout)));
+        let (timeout, inflight) = (self.body_timeout, self.inflight.clone());
+        let fut = self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout, inflight)));
         let limit = self.max_message_bytes;
         Box::pin(async move {
             let mut res = fut.await?;
@@ -100,13 +106,28 @@ pin_project_lite::pin_project! {
         header_len: usize,
         remaining: u64,
         messages: u32,
+        inflight: Inflight,
+        // The bytes of the message being received and of the one before,
+        // which the handler may still be storing.
+        held: [Option<Held>; 2],
     }
 }
 
 impl<B> GuardedBody<B> {
-    fn new(inner: B, unary: bool, timeout: Duration) -> Self {
+    fn new(inner: B, unary: bool, timeout: Duration, inflight: Inflight) -> Self {
         let deadline = unary.then(|| Box::pin(tokio::time::sleep(timeout)));
-        Self { inner, unary, timeout, deadline, header: [0; 5], header_len: 0, remaining: 0, messages: 0 }
+        Self {
+            inner,
+            unary,
+            timeout,
+            deadline,
+            header: [0; 5],
+            header_len: 0,
+            remaining: 0,
+            messages: 0,
+            inflight,
+            held: [None, None],
+        }
     }
 }
 
@@ -172,6 +193,18 @@ where
                         *this.header_len = 0;
                         let h = *this.header;
                         *this.remaining = u64::from(u32::from_be_bytes([h[1], h[2], h[3], h[4]]));
+                        // Reserved before the message's bytes are read.
+                        match this.inflight.try_hold(*this.remaining as usize) {
+                            Ok(held) => {
+                                this.held[0] = this.held[1].take();
+                                this.held[1] = Some(held);
+                            }
+                            Err(busy) => {
+                                let mut status = Status::unavailable(busy);
+                                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
+                                return Poll::Ready(Some(Err(Box::new(status))));
+                            }
+                        }
                     }
                 }
                 let message_done = *this.remaining == 0 && *this.header_len == 0;

@@ -126,6 +126,10 @@ pub async fn post_metrics(
             app.authenticate(header_bytes(&headers, "authorization"), header_bytes(&headers, "x-cluster-id"))?;
         app.injected_fault()?;
         let limit = app.limits.max_message_bytes;
+        // Reserved before the body is read: its declared length, or the
+        // most it may be.
+        let declared = header_str(&headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<usize>().ok());
+        let _held = app.inflight.try_hold(declared.unwrap_or(limit).min(limit)).map_err(IngestError::Unavailable)?;
         let raw = read_body(&headers, body, limit, app.body_timeout).await?;
         let encoding = header_str(&headers, header::CONTENT_ENCODING.as_str()).map(str::to_owned);
         let batch = tokio::task::spawn_blocking(move || decode_body(encoding, raw, limit))

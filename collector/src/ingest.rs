@@ -83,7 +83,11 @@ impl IngestError {
                 status
             }
             Self::Timeout(_) => tonic::Status::deadline_exceeded(m),
-            Self::Unavailable(_) => tonic::Status::unavailable(m),
+            Self::Unavailable(_) => {
+                let mut status = tonic::Status::unavailable(m);
+                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
+                status
+            }
             Self::Internal(_) => tonic::Status::internal(m),
         }
     }

@@ -24,6 +24,7 @@ pub mod faults;
 pub mod grpc;
 pub mod grpc_guard;
 pub mod http;
+pub mod inflight;
 pub mod ingest;
 pub mod listen;
 pub mod metrics;

@@ -23,6 +23,7 @@ use crate::config::{Config, Limits};
 use crate::faults::Faults;
 use crate::grpc::{GrpcWebMarker, IngestionService};
 use crate::grpc_guard::GrpcGuard;
+use crate::inflight::Inflight;
 use crate::listen::{self, ClientAddr, ConnectionGate, TcpAccept};
 use crate::metrics::Metrics;
 use crate::pb::metrics::v1beta::ingestion_api_server::{IngestionApiServer, SERVICE_NAME};
@@ -93,6 +94,7 @@ pub struct App {
     pub(crate) schemas: SchemaCache,
     pub(crate) rates: RateLimiter,
     pub(crate) body_timeout: Duration,
+    pub(crate) inflight: Inflight,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -162,6 +164,7 @@ impl Server {
             schemas: SchemaCache::default(),
             rates: RateLimiter::new(&config.rates),
             body_timeout: config.connections.body_timeout,
+            inflight: Inflight::new(config.connections.max_inflight_bytes),
             shutdown: shutdown.clone(),
         });
         let router = router(app.clone(), &config, www);
@@ -277,7 +280,7 @@ fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
         .max_encoding_message_size(64 * 1024);
     // Layers go on the method router (not on a Router), so they wrap only
     // the gRPC path and never the fallback.
-    let grpc = any_service(GrpcGuard::new(grpc, limit, config.connections.body_timeout))
+    let grpc = any_service(GrpcGuard::new(grpc, limit, config.connections.body_timeout, app.inflight.clone()))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(axum::middleware::map_request(mark_grpc_web));
 

@@ -309,3 +309,52 @@ async fn sigterm_stops_the_collector_within_its_grace_whatever_requests_are_doin
     let status = stream.await.unwrap().unwrap_err();
     assert!(matches!(status.code(), Code::Unavailable | Code::Unknown | Code::Cancelled), "{status:?}");
 }
+
+#[tokio::test]
+async fn bytes_in_flight_over_all_connections_are_bounded() {
+    let t = TestServer::start_with(|c| {
+        c.connections.max_inflight_bytes = 100 * 1024;
+        c.connections.body_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let addr = t.server.local_addr();
+    // One request declares a 90 KiB message and sends 10 bytes of it: its
+    // 90 KiB are held while it trickles.
+    let mut hog = TcpStream::connect(addr).await.unwrap();
+    hog.write_all(
+        format!(
+            "POST /metrics.v1beta.IngestionAPI/WriteMetricsBatch HTTP/1.1\r\nhost: x\r\n\
+             content-type: application/grpc-web+proto\r\nauthorization: Token {TOKEN}\r\nx-cluster-id: {CLUSTER}\r\n\
+             content-length: {}\r\n\r\n",
+            5 + 90 * 1024
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    hog.write_all(&[0, 0, 1, 0x68, 0]).await.unwrap();
+    hog.write_all(&[0; 10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Another client's 20 KiB do not fit: answered at once, retryably.
+    let rows = containers(0, 1000);
+    for transport in TRANSPORTS {
+        let a = send_over(transport, &t.server.url(), vec![chunk(&rows, None)]).await;
+        let expected = if transport == "HTTP" { 503 } else { Code::Unavailable as i32 };
+        assert_eq!(a.code, expected, "{a:?}");
+        assert!(a.message.contains("the collector is busy") && a.message.contains("--max-inflight-bytes"), "{a:?}");
+    }
+    let res = http()
+        .post(t.url("/v1/metrics"))
+        .header("authorization", format!("Token {TOKEN}"))
+        .header("x-cluster-id", CLUSTER)
+        .body(prost::Message::encode_to_vec(&WriteMetricsBatchRequest { chunks: vec![chunk(&rows, None)] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["retry-after"], "1");
+    // Once the hog's body deadline passed, its bytes are given back.
+    let (answer, _) = read_until_closed(&mut hog, Duration::from_secs(5)).await;
+    assert!(answer.contains("grpc-status: 4"), "{answer}");
+    assert_served_everywhere(&t.server.url()).await;
+    t.stop().await;
+}
