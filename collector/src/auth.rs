@@ -260,11 +260,16 @@ fn strip_scheme(header: &str) -> Option<&str> {
     if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") { Some(rest) } else { None }
 }
 
+/// Compares a configured token `a` with a client's `b` in time that depends
+/// only on `b`'s length, so that timing tells neither the bytes nor the
+/// length of `a`.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+    let mut diff = u8::from(a.len() != b.len());
+    for (i, y) in b.iter().enumerate() {
+        let x = if a.is_empty() { 0 } else { a[i % a.len()] };
+        diff |= x ^ y;
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    diff == 0
 }
 
 /// Longest accepted cluster id.
@@ -311,6 +316,15 @@ mod tests {
         assert_eq!(t.check_header(None).map(|_| ()), Err(AuthError::MissingToken));
         assert_eq!(header(&t, "Token "), Err(AuthError::MissingToken));
         assert_eq!(t.check_header(Some(b"Token \xff")).map(|_| ()), Err(AuthError::MalformedHeader));
+    }
+
+    #[test]
+    fn comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcabc"));
+        assert!(!constant_time_eq(b"abcabc", b"abc"));
+        assert!(!constant_time_eq(b"", b"a"));
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct Cells {
     buf: Vec<u8>,
     rows: u64,
     columns: usize,
+    /// Bytes counted against the limits so far (as for a row).
+    stored: usize,
+    max_stored: usize,
 }
 
 /// Why a row could not be turned into cells.
@@ -66,6 +69,8 @@ pub enum CellError {
         /// The column at which the limit was passed.
         column: String,
     },
+    /// The chunk is larger than its limit once stored.
+    ChunkTooLarge,
     /// The decoded value is not a record of the schema's fields.
     Shape(String),
 }
@@ -92,9 +97,10 @@ impl Write for Limited<'_> {
 }
 
 impl Cells {
-    /// An empty set of rows of `columns` cells each.
-    pub fn new(columns: usize, capacity_bytes: usize) -> Self {
-        Self { buf: Vec::with_capacity(capacity_bytes), rows: 0, columns }
+    /// An empty set of rows of `columns` cells each, at most `max_stored`
+    /// bytes once stored.
+    pub fn new(columns: usize, capacity_bytes: usize, max_stored: usize) -> Self {
+        Self { buf: Vec::with_capacity(capacity_bytes), rows: 0, columns, stored: 0, max_stored }
     }
 
     /// Rows held.
@@ -105,6 +111,11 @@ impl Cells {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Bytes allocated.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Appends a decoded record whose fields go to columns of `kinds`, or
@@ -121,15 +132,20 @@ impl Cells {
             )));
         }
         let mark = self.buf.len();
-        let mut left = max_row_bytes;
+        let chunk_left = self.max_stored.saturating_sub(self.stored);
+        let budget = max_row_bytes.min(chunk_left);
+        let mut left = budget;
         for ((_, value), &(kind, name)) in fields.into_iter().zip(kinds) {
-            let before = self.buf.len();
             if self.push_cell(value, kind, &mut left).is_err() {
                 self.buf.truncate(mark);
-                let _ = before;
-                return Err(CellError::TooLarge { column: name.to_owned() });
+                return Err(if chunk_left < max_row_bytes {
+                    CellError::ChunkTooLarge
+                } else {
+                    CellError::TooLarge { column: name.to_owned() }
+                });
             }
         }
+        self.stored += budget - left;
         self.rows += 1;
         Ok(())
     }
@@ -359,7 +375,7 @@ mod tests {
 
     #[test]
     fn cells_round_trip() {
-        let mut cells = Cells::new(5, 0);
+        let mut cells = Cells::new(5, 0, usize::MAX);
         let row = Value::Record(vec![
             ("a".into(), Value::Long(-5)),
             ("b".into(), Value::Double(2.5)),
@@ -378,7 +394,7 @@ mod tests {
 
     #[test]
     fn a_row_over_the_limit_leaves_the_buffer_as_it_was() {
-        let mut cells = Cells::new(2, 0);
+        let mut cells = Cells::new(2, 0, usize::MAX);
         let k = vec![(ColumnKind::Int, "n"), (ColumnKind::Json, "items")];
         let small = Value::Record(vec![("n".into(), Value::Long(1)), ("items".into(), Value::Array(vec![]))]);
         cells.push(small, &k, 100).unwrap();
@@ -387,6 +403,17 @@ mod tests {
             Value::Record(vec![("n".into(), Value::Long(1)), ("items".into(), Value::Array(vec![Value::Null; 1000]))]);
         assert_eq!(cells.push(big, &k, 100), Err(CellError::TooLarge { column: "items".into() }));
         assert_eq!((cells.rows(), cells.bytes()), (1, bytes));
+    }
+
+    #[test]
+    fn a_chunk_over_its_stored_limit_is_refused() {
+        let mut cells = Cells::new(1, 0, 100);
+        let k = vec![(ColumnKind::Text, "s")];
+        let row = || Value::Record(vec![("s".into(), Value::String("x".repeat(40)))]);
+        cells.push(row(), &k, 1000).unwrap();
+        cells.push(row(), &k, 1000).unwrap();
+        assert_eq!(cells.push(row(), &k, 1000), Err(CellError::ChunkTooLarge));
+        assert_eq!(cells.rows(), 2);
     }
 
     #[test]

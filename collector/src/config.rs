@@ -101,6 +101,10 @@ pub struct Limits {
     #[arg(long, env = "EDGEMETRICS_MAX_ROWS_PER_CHUNK", default_value_t = 1_000_000)]
     pub max_rows_per_chunk: u64,
 
+    /// Most chunks in one batch (counted on the wire, before decoding).
+    #[arg(long, env = "EDGEMETRICS_MAX_CHUNKS_PER_REQUEST", default_value_t = 1024)]
+    pub max_chunks_per_request: u64,
+
     /// Most rows in one request: the chunks of a batch together, or one
     /// message of a stream.
     #[arg(long, env = "EDGEMETRICS_MAX_ROWS_PER_REQUEST", default_value_t = 2_000_000)]
@@ -152,6 +156,11 @@ pub struct Limits {
     #[arg(long, env = "EDGEMETRICS_MAX_ROW_BYTES", default_value_t = 1024 * 1024)]
     pub max_row_bytes: usize,
 
+    /// Largest chunk once stored, in bytes counted as for a row: names,
+    /// enum symbols and JSON can make it larger than its Avro.
+    #[arg(long, env = "EDGEMETRICS_MAX_STORED_BYTES_PER_CHUNK", default_value_t = 64 * 1024 * 1024)]
+    pub max_stored_bytes_per_chunk: usize,
+
     /// Most WebSocket subscribers at once; more are refused with an error
     /// event.
     #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBERS", default_value_t = 256)]
@@ -165,6 +174,11 @@ pub struct Limits {
     /// reported as `Missed`).
     #[arg(long, env = "EDGEMETRICS_SUBSCRIBER_QUEUE_CHUNKS", default_value_t = 64)]
     pub subscriber_queue_chunks: usize,
+
+    /// Avro bytes queued per subscriber before rows are dropped for it (and
+    /// reported as `Missed`); one larger chunk still goes to an empty queue.
+    #[arg(long, env = "EDGEMETRICS_SUBSCRIBER_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub subscriber_queue_bytes: usize,
 
     /// Time a subscriber has to take one frame before it is disconnected
     /// (a client that stopped reading).
@@ -205,6 +219,7 @@ impl Default for Limits {
         Self {
             max_message_bytes: 32 * 1024 * 1024,
             max_rows_per_chunk: 1_000_000,
+            max_chunks_per_request: 1024,
             max_rows_per_request: 2_000_000,
             max_schema_bytes: 64 * 1024,
             max_schema_depth: 32,
@@ -215,9 +230,11 @@ impl Default for Limits {
             max_values_per_byte: 8,
             max_values_per_row: 64 * 1024,
             max_row_bytes: 1024 * 1024,
+            max_stored_bytes_per_chunk: 64 * 1024 * 1024,
             max_subscribers: 256,
             max_subscribers_per_ip: 32,
             subscriber_queue_chunks: 64,
+            subscriber_queue_bytes: 4 * 1024 * 1024,
             subscriber_send_timeout: Duration::from_secs(30),
             max_subscribe_frame_bytes: 64 * 1024,
             subscribe_timeout: Duration::from_secs(10),
@@ -242,11 +259,18 @@ pub struct ConnectionLimits {
     #[arg(long, env = "EDGEMETRICS_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
 
-    /// Bytes of request messages being received or processed at once, over
-    /// every connection; past it a request is answered UNAVAILABLE (HTTP
-    /// 503) with `retry-after`.
-    #[arg(long, env = "EDGEMETRICS_MAX_INFLIGHT_BYTES", default_value_t = 128 * 1024 * 1024)]
+    /// Bytes of requests being received or processed at once, over every
+    /// connection: bodies as they arrive, and the rows they decode into;
+    /// past it a request is answered UNAVAILABLE (HTTP 503) with
+    /// `retry-after`.
+    #[arg(long, env = "EDGEMETRICS_MAX_INFLIGHT_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_inflight_bytes: usize,
+
+    /// The share of `--max-inflight-bytes` one client address may hold (a
+    /// request larger than that passes when the address holds nothing
+    /// else).
+    #[arg(long, env = "EDGEMETRICS_MAX_INFLIGHT_BYTES_PER_IP", default_value_t = 64 * 1024 * 1024)]
+    pub max_inflight_bytes_per_ip: usize,
 
     /// Most concurrent requests (HTTP/2 streams) on one connection.
     #[arg(long, env = "EDGEMETRICS_MAX_STREAMS_PER_CONNECTION", default_value_t = 100)]
@@ -277,7 +301,8 @@ impl Default for ConnectionLimits {
         Self {
             max_connections: 4096,
             max_connections_per_ip: 256,
-            max_inflight_bytes: 128 * 1024 * 1024,
+            max_inflight_bytes: 256 * 1024 * 1024,
+            max_inflight_bytes_per_ip: 64 * 1024 * 1024,
             max_streams_per_connection: 100,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
@@ -444,6 +469,10 @@ mod tests {
             "--max-connections=15",
             "--max-connections-per-ip=16",
             "--max-inflight-bytes=26",
+            "--max-inflight-bytes-per-ip=27",
+            "--max-chunks-per-request=28",
+            "--max-stored-bytes-per-chunk=29",
+            "--subscriber-queue-bytes=30",
             "--max-streams-per-connection=17",
             "--header-timeout=18s",
             "--body-timeout=19s",
@@ -472,7 +501,8 @@ mod tests {
         assert_eq!(l.max_response_bytes, 14);
         let n = &c.connections;
         assert_eq!((n.max_connections, n.max_connections_per_ip, n.max_streams_per_connection), (15, 16, 17));
-        assert_eq!(n.max_inflight_bytes, 26);
+        assert_eq!((n.max_inflight_bytes, n.max_inflight_bytes_per_ip), (26, 27));
+        assert_eq!((l.max_chunks_per_request, l.max_stored_bytes_per_chunk, l.subscriber_queue_bytes), (28, 29, 30));
         let secs = [n.header_timeout, n.body_timeout, n.idle_timeout, n.shutdown_grace].map(|d| d.as_secs());
         assert_eq!(secs, [18, 19, 20, 21]);
         let r = &c.rates;

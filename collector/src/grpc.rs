@@ -18,6 +18,7 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status, Streaming};
 
 use crate::auth::Writer;
+use crate::inflight::Ticket;
 use crate::ingest::{Ack, IngestError};
 use crate::listen::ClientAddr;
 use crate::metrics::{Outcome, Transport};
@@ -41,7 +42,13 @@ impl IngestionService {
         Self { app }
     }
 
-    fn authenticate(&self, md: &MetadataMap) -> Result<Writer, IngestError> {
+    /// The writer [`crate::grpc_guard`] authenticated from the headers, or
+    /// (served without the guard) the metadata's.
+    fn writer<T>(&self, request: &tonic::Request<T>) -> Result<Writer, IngestError> {
+        if let Some(writer) = request.extensions().get::<Writer>() {
+            return Ok(writer.clone());
+        }
+        let md: &MetadataMap = request.metadata();
         let auth = md.get("authorization").map(|v| v.as_bytes());
         let cluster = md.get("x-cluster-id").map(|v| v.as_bytes());
         self.app.authenticate(auth, cluster)
@@ -97,8 +104,9 @@ impl IngestionApi for IngestionService {
     ) -> Result<tonic::Response<WriteMetricsResponse>, Status> {
         let transport = transport_of(&request, Transport::GrpcStream);
         let peer = peer_of(&request);
+        let ticket = request.extensions().get::<Arc<Ticket>>().cloned();
         let result = async {
-            let writer = self.authenticate(request.metadata())?;
+            let writer = self.writer(&request)?;
             self.app.injected_fault()?;
             Ok(writer)
         }
@@ -123,7 +131,7 @@ impl IngestionApi for IngestionService {
             let next = tokio::select! {
                 r = tokio::time::timeout(idle, stream.message()) => r,
                 _ = crate::server::stopped(&mut shutdown) => {
-                    if let Err(e) = settle(&mut in_flight, &mut ack).await {
+                    if let Err(e) = settle(&mut in_flight, &mut ack, &ticket).await {
                         return fail(e, ack);
                     }
                     return fail(IngestError::Unavailable("server shutting down".into()), ack);
@@ -131,7 +139,7 @@ impl IngestionApi for IngestionService {
             };
             let msg = match next {
                 Err(_) => {
-                    if let Err(e) = settle(&mut in_flight, &mut ack).await {
+                    if let Err(e) = settle(&mut in_flight, &mut ack, &ticket).await {
                         return fail(e, ack);
                     }
                     self.app.metrics.request(transport, Outcome::DeadlineExceeded);
@@ -147,7 +155,7 @@ impl IngestionApi for IngestionService {
                 Ok(Ok(Some(msg))) => msg,
                 Ok(Ok(None)) => break,
                 Ok(Err(status)) => {
-                    if let Err(e) = settle(&mut in_flight, &mut ack).await {
+                    if let Err(e) = settle(&mut in_flight, &mut ack, &ticket).await {
                         return fail(e, ack);
                     }
                     if status.code() == Code::DeadlineExceeded {
@@ -176,10 +184,10 @@ impl IngestionApi for IngestionService {
             };
             let messages = vec![msg];
             let validated = match self.app.admit(&writer, peer, &messages, index) {
-                Ok(()) => self.app.validate(messages, index).await,
+                Ok(()) => self.app.validate(messages, index, ticket.clone()).await,
                 Err(e) => Err(e),
             };
-            if let Err(e) = settle(&mut in_flight, &mut ack).await {
+            if let Err(e) = settle(&mut in_flight, &mut ack, &ticket).await {
                 return fail(e, ack);
             }
             let valid = match validated {
@@ -190,7 +198,7 @@ impl IngestionApi for IngestionService {
             in_flight = Some(tokio::spawn(async move { app.store(&cluster, valid, index).await }));
             index += 1;
         }
-        if let Err(e) = settle(&mut in_flight, &mut ack).await {
+        if let Err(e) = settle(&mut in_flight, &mut ack, &ticket).await {
             return fail(e, ack);
         }
         self.finish(transport, Ok(ack)).map_err(|e| e.to_status())
@@ -202,24 +210,30 @@ impl IngestionApi for IngestionService {
     ) -> Result<tonic::Response<WriteMetricsResponse>, Status> {
         let transport = transport_of(&request, Transport::GrpcBatch);
         let peer = peer_of(&request);
+        let ticket = request.extensions().get::<Arc<Ticket>>().cloned();
         let result = async {
-            let writer = self.authenticate(request.metadata())?;
+            let writer = self.writer(&request)?;
             self.app.injected_fault()?;
-            self.app.ingest(&writer, peer, request.into_inner().chunks, 0).await
+            self.app.ingest(&writer, peer, request.into_inner().chunks, 0, ticket).await
         }
         .await;
         self.finish(transport, result).map_err(|e| e.to_status())
     }
 }
 
-/// Waits for the chunk being stored, if any, and counts it.
+/// Waits for the chunk being stored, if any, counts it, and gives back
+/// what its message held of the in-flight budget.
 async fn settle(
     in_flight: &mut Option<JoinHandle<Result<Ack, IngestError>>>,
     ack: &mut Ack,
+    ticket: &Option<Arc<Ticket>>,
 ) -> Result<(), IngestError> {
     if let Some(handle) = in_flight.take() {
         let stored = handle.await.map_err(|e| IngestError::Internal(format!("storage task failed: {e}")))??;
         ack.add(stored);
+        if let Some(ticket) = ticket {
+            ticket.release_message();
+        }
     }
     Ok(())
 }

@@ -1,26 +1,33 @@
-//! What the gRPC service sees of a request body, checked as it arrives.
+//! What the gRPC service sees of a request, checked before and as it
+//! arrives.
 //!
+//! - The token, cluster id and the token's request rate are checked from
+//!   the headers before any of the body is read (the handler gets the
+//!   [`Writer`] as a request extension): a client without a token cannot
+//!   make the collector receive or decode anything.
 //! - A unary call (`WriteMetricsBatch`) carries exactly one message. tonic
 //!   reads the first and then decodes and drops any others while it looks
 //!   for trailers, so a second message would be ignored without a word, and
 //!   a body could go on for ever. Here the second message's header fails the
-//!   call with INVALID_ARGUMENT.
+//!   call with INVALID_ARGUMENT. Its chunks are counted on the wire
+//!   ([`crate::wire_scan`]) before tonic decodes them.
 //! - A message must arrive within `--body-timeout` once its first byte did
 //!   (and a unary call's whole body within it of the request), so a client
 //!   trickling bytes cannot hold a request open: DEADLINE_EXCEEDED. The
 //!   pause between two messages of a stream is the handler's
 //!   `--stream-idle-timeout`.
-//! - A message's bytes are reserved from `--max-inflight-bytes` when its
-//!   header gives its length ([`crate::inflight`]): past it the call fails
-//!   with UNAVAILABLE and `retry-after`.
+//! - The body's bytes are held on the request's in-flight [`Ticket`] as
+//!   they arrive ([`crate::inflight`]); the ticket is a request extension
+//!   and lives until the answer is sent.
 //! - tonic's own "message length too large" (OUT_OF_RANGE, returned before
 //!   the handler runs for unary calls) becomes RESOURCE_EXHAUSTED naming
 //!   the limit.
 //!
 //! The body is passed through untouched; only the 5-byte frame headers of
-//! the gRPC framing are read.
+//! the gRPC framing (and a batch's top-level protobuf tags) are read.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -31,24 +38,31 @@ use tokio::time::Sleep;
 use tonic::Status;
 use tonic::codegen::{BoxFuture, Service};
 
-use crate::inflight::{Held, Inflight};
+use crate::auth::Writer;
+use crate::grpc::GrpcWebMarker;
+use crate::inflight::Ticket;
+use crate::listen::{AddrKey, ClientAddr};
+use crate::metrics::Transport;
+use crate::server::App;
+use crate::wire_scan::ChunkCounter;
 
 /// The client-streaming method; every other method is unary.
 const STREAMING_PATH: &str = "/metrics.v1beta.IngestionAPI/WriteMetrics";
 
-/// The gRPC service with its request bodies guarded.
+/// The unary method whose message is a batch of chunks.
+const BATCH_PATH: &str = "/metrics.v1beta.IngestionAPI/WriteMetricsBatch";
+
+/// The gRPC service with its requests guarded.
 #[derive(Clone)]
 pub struct GrpcGuard<S> {
     inner: S,
-    max_message_bytes: usize,
-    body_timeout: Duration,
-    inflight: Inflight,
+    app: Arc<App>,
 }
 
 impl<S> GrpcGuard<S> {
     /// Wraps the gRPC service.
-    pub fn new(inner: S, max_message_bytes: usize, body_timeout: Duration, inflight: Inflight) -> Self {
-        Self { inner, max_message_bytes, body_timeout, inflight }
+    pub fn new(inner: S, app: Arc<App>) -> Self {
+        Self { inner, app }
     }
 }
 
@@ -56,7 +70,9 @@ impl<S, B, RB> Service<Request<B>> for GrpcGuard<S>
 where
     S: Service<Request<GuardedBody<B>>, Response = Response<RB>>,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
     B: Body<Data = Bytes>,
+    RB: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -66,13 +82,38 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let unary = req.uri().path() != STREAMING_PATH;
-        let (timeout, inflight) = (self.body_timeout, self.inflight.clone());
-        let fut = self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout, inflight)));
-        let limit = self.max_message_bytes;
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let app = self.app.clone();
+        let header = |name: &str| req.headers().get(name).map(HeaderValue::as_bytes);
+        let path = req.uri().path();
+        let writer = match app.authenticate(header("authorization"), header("x-cluster-id")) {
+            Ok(writer) => writer,
+            Err(e) => {
+                let transport = if req.extensions().get::<GrpcWebMarker>().is_some() {
+                    Transport::GrpcWeb
+                } else if path == STREAMING_PATH {
+                    Transport::GrpcStream
+                } else {
+                    Transport::GrpcBatch
+                };
+                app.metrics.request(transport, e.outcome());
+                let status = e.to_status();
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
+        };
+        let unary = path != STREAMING_PATH;
+        let counter = (path == BATCH_PATH).then(|| ChunkCounter::new(app.limits.max_chunks_per_request));
+        let addr = req.extensions().get::<ClientAddr>().map(|a| AddrKey::of(a.0.ip()));
+        let ticket = app.inflight.ticket(addr);
+        req.extensions_mut().insert::<Writer>(writer);
+        req.extensions_mut().insert(ticket.clone());
+        let timeout = app.body_timeout;
+        let fut = self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout, ticket.clone(), counter)));
+        let limit = app.limits.max_message_bytes;
         Box::pin(async move {
             let mut res = fut.await?;
+            // What the request held is given back once its answer is ready.
+            drop(ticket);
             let h = res.headers_mut();
             let is_too_large = h.get("grpc-status").is_some_and(|v| v == "11")
                 && h.get("grpc-message")
@@ -106,15 +147,13 @@ pin_project_lite::pin_project! {
         header_len: usize,
         remaining: u64,
         messages: u32,
-        inflight: Inflight,
-        // The bytes of the message being received and of the one before,
-        // which the handler may still be storing.
-        held: [Option<Held>; 2],
+        ticket: Arc<Ticket>,
+        counter: Option<ChunkCounter>,
     }
 }
 
 impl<B> GuardedBody<B> {
-    fn new(inner: B, unary: bool, timeout: Duration, inflight: Inflight) -> Self {
+    fn new(inner: B, unary: bool, timeout: Duration, ticket: Arc<Ticket>, counter: Option<ChunkCounter>) -> Self {
         let deadline = unary.then(|| Box::pin(tokio::time::sleep(timeout)));
         Self {
             inner,
@@ -125,10 +164,14 @@ impl<B> GuardedBody<B> {
             header_len: 0,
             remaining: 0,
             messages: 0,
-            inflight,
-            held: [None, None],
+            ticket,
+            counter,
         }
     }
+}
+
+fn fail(status: Status) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    Poll::Ready(Some(Err(Box::new(status))))
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -169,8 +212,21 @@ where
             while !rest.is_empty() {
                 if *this.remaining > 0 {
                     let n = rest.len().min(usize::try_from(*this.remaining).unwrap_or(usize::MAX));
+                    if let Err(busy) = this.ticket.receive(n) {
+                        let mut status = Status::unavailable(busy);
+                        status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
+                        return fail(status);
+                    }
+                    if let Some(counter) = this.counter.as_mut()
+                        && let Err(too_many) = counter.feed(&rest[..n])
+                    {
+                        return fail(Status::invalid_argument(too_many));
+                    }
                     rest = &rest[n..];
                     *this.remaining -= n as u64;
+                    if *this.remaining == 0 {
+                        this.ticket.message_received();
+                    }
                 } else {
                     if *this.header_len == 0 {
                         *this.messages += 1;
@@ -179,7 +235,7 @@ where
                                 "a unary call carries one message; this request carries more (send a batch's chunks \
                                  in one WriteMetricsBatchRequest, or stream them with WriteMetrics)",
                             );
-                            return Poll::Ready(Some(Err(Box::new(status))));
+                            return fail(status);
                         }
                         if !*this.unary {
                             *this.deadline = Some(Box::pin(tokio::time::sleep(*this.timeout)));
@@ -193,17 +249,8 @@ where
                         *this.header_len = 0;
                         let h = *this.header;
                         *this.remaining = u64::from(u32::from_be_bytes([h[1], h[2], h[3], h[4]]));
-                        // Reserved before the message's bytes are read.
-                        match this.inflight.try_hold(*this.remaining as usize) {
-                            Ok(held) => {
-                                this.held[0] = this.held[1].take();
-                                this.held[1] = Some(held);
-                            }
-                            Err(busy) => {
-                                let mut status = Status::unavailable(busy);
-                                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
-                                return Poll::Ready(Some(Err(Box::new(status))));
-                            }
+                        if *this.remaining == 0 {
+                            this.ticket.message_received();
                         }
                     }
                 }

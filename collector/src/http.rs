@@ -10,14 +10,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use http_body_util::BodyExt;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
+use crate::inflight::{Held, Ticket};
 use crate::ingest::{Ack, IngestError};
-use crate::listen::ClientAddr;
+use crate::listen::{AddrKey, ClientAddr};
 use crate::metrics::Transport;
 use crate::pb::metrics::v1beta::{WriteMetricsBatchRequest, WriteMetricsResponse};
 use crate::server::App;
+use crate::wire_scan::ChunkCounter;
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -63,54 +66,90 @@ fn too_large(what: &str, limit: usize) -> IngestError {
     IngestError::TooLarge(format!("{what} exceeds the limit of {limit} bytes (--max-message-bytes)"))
 }
 
-/// Reads the body within `timeout`, refusing more than `limit` bytes.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize, timeout: Duration) -> Result<Bytes, IngestError> {
-    tokio::time::timeout(timeout, read_body_now(headers, body, limit)).await.map_err(|_| {
+/// Reads the body within `timeout`, refusing more than `limit` bytes and
+/// holding its bytes on `ticket` as they arrive.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+    ticket: &Ticket,
+) -> Result<Vec<u8>, IngestError> {
+    tokio::time::timeout(timeout, read_body_now(headers, body, limit, ticket)).await.map_err(|_| {
         IngestError::Timeout(format!("the request body did not arrive within {timeout:?} (--body-timeout)"))
     })?
 }
 
-async fn read_body_now(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
+async fn read_body_now(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+    ticket: &Ticket,
+) -> Result<Vec<u8>, IngestError> {
     if let Some(len) = header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<u64>().ok())
         && len > limit as u64
     {
         return Err(too_large("request body", limit));
     }
-    let raw = axum::body::to_bytes(body, limit.saturating_add(1)).await.map_err(|e| {
-        if e.to_string().contains("length limit") {
-            too_large("request body", limit)
-        } else {
-            IngestError::Invalid(format!("cannot read the request body: {e}"))
+    let mut raw = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| IngestError::Invalid(format!("cannot read the request body: {e}")))?;
+        let Some(data) = frame.data_ref() else { continue };
+        if raw.len() + data.len() > limit {
+            return Err(too_large("request body", limit));
         }
-    })?;
-    if raw.len() > limit {
-        return Err(too_large("request body", limit));
+        ticket.receive(data.len()).map_err(IngestError::Unavailable)?;
+        raw.extend_from_slice(data);
     }
     Ok(raw)
 }
 
+/// Bytes decompressed before they are charged to the in-flight budget.
+const GUNZIP_STEP: usize = 256 << 10;
+
 /// Gunzips the body when `content-encoding: gzip` (refusing more than
-/// `limit` decompressed bytes: no gzip bombs), then decodes the batch.
-fn decode_body(encoding: Option<String>, raw: Bytes, limit: usize) -> Result<WriteMetricsBatchRequest, IngestError> {
-    let plain: std::borrow::Cow<'_, [u8]> = match encoding.as_deref().map(str::trim) {
-        None | Some("") | Some("identity") => raw[..].into(),
+/// `limit` decompressed bytes: no gzip bombs; holding them on `ticket` a
+/// step of 256 KiB at a time), counts its chunks on the wire, then
+/// decodes the batch; returns it with what its decoded copy holds.
+fn decode_body(
+    encoding: Option<String>,
+    raw: Vec<u8>,
+    limit: usize,
+    max_chunks: u64,
+    ticket: &Ticket,
+) -> Result<(WriteMetricsBatchRequest, Vec<Held>), IngestError> {
+    let mut held = Vec::new();
+    let plain: Vec<u8> = match encoding.as_deref().map(str::trim) {
+        None | Some("") | Some("identity") => raw,
         Some(enc) if enc.eq_ignore_ascii_case("gzip") => {
+            let mut decoder = flate2::read::GzDecoder::new(&raw[..]);
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| IngestError::Invalid(format!("body is not valid gzip: {e}")))?;
-            if out.len() > limit {
-                return Err(too_large("decompressed request body", limit));
+            loop {
+                let before = out.len();
+                (&mut decoder)
+                    .take(GUNZIP_STEP as u64)
+                    .read_to_end(&mut out)
+                    .map_err(|e| IngestError::Invalid(format!("body is not valid gzip: {e}")))?;
+                if out.len() > limit {
+                    return Err(too_large("decompressed request body", limit));
+                }
+                held.push(ticket.hold(out.len() - before).map_err(IngestError::Unavailable)?);
+                if out.len() - before < GUNZIP_STEP {
+                    break;
+                }
             }
-            out.into()
+            out
         }
         Some(other) => {
             return Err(IngestError::Invalid(format!("unsupported content-encoding {other:?} (use gzip or none)")));
         }
     };
-    WriteMetricsBatchRequest::decode(&plain[..])
-        .map_err(|e| IngestError::Invalid(format!("body is not a protobuf WriteMetricsBatchRequest: {e}")))
+    ChunkCounter::new(max_chunks).feed(&plain).map_err(IngestError::Limit)?;
+    // The decoded batch copies the chunks' bytes out of the body.
+    held.push(ticket.hold(plain.len()).map_err(IngestError::Unavailable)?);
+    let batch = WriteMetricsBatchRequest::decode(&plain[..])
+        .map_err(|e| IngestError::Invalid(format!("body is not a protobuf WriteMetricsBatchRequest: {e}")))?;
+    Ok((batch, held))
 }
 
 /// `POST /v1/metrics`: a protobuf `WriteMetricsBatchRequest`, optionally
@@ -126,16 +165,16 @@ pub async fn post_metrics(
             app.authenticate(header_bytes(&headers, "authorization"), header_bytes(&headers, "x-cluster-id"))?;
         app.injected_fault()?;
         let limit = app.limits.max_message_bytes;
-        // Reserved before the body is read: its declared length, or the
-        // most it may be.
-        let declared = header_str(&headers, header::CONTENT_LENGTH.as_str()).and_then(|l| l.parse::<usize>().ok());
-        let _held = app.inflight.try_hold(declared.unwrap_or(limit).min(limit)).map_err(IngestError::Unavailable)?;
-        let raw = read_body(&headers, body, limit, app.body_timeout).await?;
+        let peer = peer.map(|p| p.0.0.ip());
+        let ticket = app.inflight.ticket(peer.map(AddrKey::of));
+        let raw = read_body(&headers, body, limit, app.body_timeout, &ticket).await?;
         let encoding = header_str(&headers, header::CONTENT_ENCODING.as_str()).map(str::to_owned);
-        let batch = tokio::task::spawn_blocking(move || decode_body(encoding, raw, limit))
-            .await
-            .map_err(|e| IngestError::Internal(format!("decoding task failed: {e}")))??;
-        app.ingest(&writer, peer.map(|p| p.0.0.ip()), batch.chunks, 0).await
+        let (max_chunks, held) = (app.limits.max_chunks_per_request, ticket.clone());
+        let (batch, _decoded) =
+            tokio::task::spawn_blocking(move || decode_body(encoding, raw, limit, max_chunks, &held))
+                .await
+                .map_err(|e| IngestError::Internal(format!("decoding task failed: {e}")))??;
+        app.ingest(&writer, peer, batch.chunks, 0, Some(ticket)).await
     }
     .await;
     match result {
@@ -161,6 +200,17 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render()).into_response()
 }
 
+/// The admin endpoint takes only a token that may both write and read: a
+/// page's write-only token must not be able to make every write fail.
+fn full_token(app: &App, headers: &HeaderMap) -> Result<(), IngestError> {
+    let grant = app.tokens.check_header(header_bytes(headers, "authorization"))?;
+    if grant.write && grant.read && grant.clusters.is_none() && grant.collections.is_none() {
+        Ok(())
+    } else {
+        Err(IngestError::Forbidden("fault injection needs a token that may write and read everything (--token)".into()))
+    }
+}
+
 /// Body of `POST /admin/faults` and of its answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct FaultsBody {
@@ -171,8 +221,8 @@ pub struct FaultsBody {
 /// `POST /admin/faults` `{"unavailable": N}` (only with
 /// `--enable-fault-injection`; needs the token).
 pub async fn set_faults(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = app.tokens.check_header(header_bytes(&headers, "authorization")) {
-        return error_response(&IngestError::from(e));
+    if let Err(e) = full_token(&app, &headers) {
+        return error_response(&e);
     }
     let req: FaultsBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -186,8 +236,8 @@ pub async fn set_faults(State(app): State<Arc<App>>, headers: HeaderMap, body: B
 
 /// `GET /admin/faults`: what is pending.
 pub async fn get_faults(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    if let Err(e) = app.tokens.check_header(header_bytes(&headers, "authorization")) {
-        return error_response(&IngestError::from(e));
+    if let Err(e) = full_token(&app, &headers) {
+        return error_response(&e);
     }
     Json(FaultsBody { unavailable: app.faults.unavailable_remaining() }).into_response()
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::auth::{AuthError, Writer};
+use crate::inflight::Ticket;
 use crate::metrics::Outcome;
 use crate::pb::metrics::v1beta::WriteMetricsRequest;
 use crate::server::App;
@@ -131,6 +132,7 @@ impl From<Rejection> for IngestError {
             Rejection::Invalid(m) => Self::Invalid(m),
             Rejection::TooLarge(m) => Self::TooLarge(m),
             Rejection::Limit(m) => Self::Limit(m),
+            Rejection::Busy(m) => Self::Unavailable(m),
         }
     }
 }
@@ -221,23 +223,26 @@ impl App {
         peer: Option<IpAddr>,
         chunks: Vec<WriteMetricsRequest>,
         first_index: usize,
+        ticket: Option<Arc<Ticket>>,
     ) -> Result<Ack, IngestError> {
         self.admit(writer, peer, &chunks, first_index)?;
-        let valid = self.validate(chunks, first_index).await?;
+        let valid = self.validate(chunks, first_index, ticket).await?;
         self.store(&writer.cluster, valid, first_index).await
     }
 
-    /// Validates chunks (decoding them) on the blocking pool.
+    /// Validates chunks (decoding them) on the blocking pool, charging what
+    /// they decode into to the request's in-flight ticket.
     pub async fn validate(
         self: &Arc<Self>,
         chunks: Vec<WriteMetricsRequest>,
         first_index: usize,
+        ticket: Option<Arc<Ticket>>,
     ) -> Result<Vec<ValidChunk>, IngestError> {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut valid = Vec::with_capacity(chunks.len());
             for (i, chunk) in chunks.into_iter().enumerate() {
-                let v = validate::validate_chunk(chunk, &app.limits, &app.schemas)
+                let v = validate::validate_chunk(chunk, &app.limits, &app.schemas, ticket.as_deref())
                     .map_err(|r| r.in_chunk(first_index + i))?;
                 valid.push(v);
             }

@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod cells;
 pub mod config;
+pub mod decode;
 pub mod faults;
 pub mod grpc;
 pub mod grpc_guard;
@@ -39,6 +40,7 @@ pub mod store;
 pub mod subscribe;
 mod tls;
 pub mod validate;
+pub mod wire_scan;
 pub mod www;
 
 pub use config::{Config, ConnectionLimits, Limits, RateLimits};

@@ -10,7 +10,13 @@
 //!   which also closes a keep-alive connection idle that long;
 //! - a connection that has not sent a first request within
 //!   `--header-timeout`, or has had no request in flight for
-//!   `--idle-timeout` (HTTP/2 has no header deadline), is closed;
+//!   `--idle-timeout` (HTTP/2 has no header deadline), is asked to close,
+//!   and dropped if it is still open `--shutdown-grace` later;
+//! - a connection that moved no byte either way for `--idle-timeout`, even
+//!   with a request in flight (a client that stopped reading its answer),
+//!   is dropped;
+//! - the connection's place under the caps lives in its stream, so a
+//!   WebSocket keeps it after the upgrade;
 //! - HTTP/2 connections carry at most `--max-streams-per-connection`
 //!   requests at once;
 //! - at shutdown every connection is asked to finish, and whatever is still
@@ -310,14 +316,19 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     builder: Arc<Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
-    _admission: Admission,
+    admission: Admission,
 ) {
+    let opened = Instant::now();
     let activity = Arc::new(Activity {
-        opened: Instant::now(),
+        opened,
         in_flight: AtomicUsize::new(0),
         requests: AtomicU64::new(0),
         last_ms: AtomicU64::new(0),
     });
+    let progress = Arc::new(Progress { opened, last_ms: AtomicU64::new(0) });
+    // The stream carries the connection's place under the caps: an upgraded
+    // WebSocket keeps it after hyper is done with the connection.
+    let io = Watched { io, progress: progress.clone(), _admission: admission };
     let tracker = activity.clone();
     let service = tower::service_fn(move |req: Request<Incoming>| {
         let mut req = req.map(Body::new);
@@ -331,11 +342,20 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(conn);
-    let mut closing = false;
+    let mut closing: Option<Instant> = None;
     loop {
+        let now = Instant::now();
+        // Idle: no request for a while (then asked to close). Stuck: no byte
+        // read or written for --idle-timeout while a request is in flight
+        // (a client that stopped reading its answer). Closing: asked to
+        // close and still open after the grace (an HTTP/2 client that
+        // never acknowledges the GOAWAY).
         let idle_at = activity.idle_at(limits.header_timeout, limits.idle_timeout);
-        // While a request is in flight, look again now and then.
-        let wake = idle_at.unwrap_or_else(|| Instant::now() + limits.idle_timeout.min(Duration::from_secs(5)));
+        let stuck_at = progress.last() + limits.idle_timeout;
+        let wake = match closing {
+            Some(since) => since + limits.shutdown_grace,
+            None => idle_at.map_or(stuck_at, |at| at.min(stuck_at)),
+        };
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(error) = result {
@@ -343,17 +363,102 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 }
                 return;
             }
-            _ = crate::server::stopped(&mut shutdown), if !closing => {
+            _ = crate::server::stopped(&mut shutdown), if closing.is_none() => {
                 conn.as_mut().graceful_shutdown();
-                closing = true;
+                closing = Some(now);
             }
-            _ = tokio::time::sleep_until(wake), if !closing => {
-                if activity.idle_at(limits.header_timeout, limits.idle_timeout).is_some_and(|at| at <= Instant::now()) {
+            _ = tokio::time::sleep_until(wake) => {
+                let now = Instant::now();
+                if closing.is_some() || progress.last() + limits.idle_timeout <= now {
+                    tracing::debug!(%peer, "dropping a connection that made no progress");
+                    return;
+                }
+                if activity.idle_at(limits.header_timeout, limits.idle_timeout).is_some_and(|at| at <= now) {
                     tracing::debug!(%peer, "closing an idle connection");
                     conn.as_mut().graceful_shutdown();
-                    closing = true;
+                    closing = Some(now);
                 }
             }
         }
+    }
+}
+
+/// When a connection last read or wrote a byte (milliseconds since it
+/// opened).
+struct Progress {
+    opened: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Progress {
+    fn touch(&self) {
+        self.last_ms.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's stream, noting when bytes move, and holding the
+    /// connection's place under the caps as long as it lives.
+    struct Watched<I> {
+        #[pin]
+        io: I,
+        progress: Arc<Progress>,
+        _admission: Admission,
+    }
+}
+
+impl<I: AsyncRead> AsyncRead for Watched<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let result = this.io.poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.progress.touch();
+        }
+        result
+    }
+}
+
+impl<I: AsyncWrite> AsyncWrite for Watched<I> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let result = this.io.poll_write(cx, data);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            this.progress.touch();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let result = this.io.poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            this.progress.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
     }
 }

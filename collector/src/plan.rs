@@ -18,6 +18,14 @@
 //! forward reference), so a reference names either a type whose definition
 //! has ended, or one still being defined: that is recursion, refused here
 //! because each level of it can cost as little as one byte.
+//!
+//! The plan must read every type as apache-avro's decoder will. Its parser
+//! keeps the first of two definitions of a name and registers aliases as
+//! names, while its decoder resolves references by real names only; so a
+//! name defined twice, an alias that is also a name, and a reference through
+//! an alias are refused rather than read one way here and another there.
+//! Names and enum symbols are copied into every value decoded, so their
+//! length is capped too.
 
 use std::collections::HashMap;
 
@@ -41,6 +49,13 @@ pub struct SchemaLimits {
     pub max_fixed_bytes: usize,
 }
 
+/// Longest name (of a type, field or enum symbol), in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Longest big-decimal value, in bytes of its two's complement: decimal
+/// text is made of it in time quadratic in its length.
+pub const MAX_BIG_DECIMAL_BYTES: usize = 64;
+
 /// One node of a plan: what to read for a value of this type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -56,8 +71,10 @@ pub enum Node {
     Float,
     /// Eight bytes.
     Double,
-    /// A length and that many bytes (bytes, decimal, big-decimal, uuid).
+    /// A length and that many bytes (bytes, decimal, uuid).
     Bytes,
+    /// A length of at most [`MAX_BIG_DECIMAL_BYTES`] and that many bytes.
+    BigDecimal,
     /// A length and that many bytes of UTF-8.
     String,
     /// Exactly this many bytes (fixed, decimal on fixed, duration).
@@ -94,6 +111,8 @@ pub struct Plan {
     pub expanded_nodes: u64,
     /// Expanded depth.
     pub depth: u32,
+    /// The full names of the named types, sorted.
+    pub names: Vec<String>,
 }
 
 impl Plan {
@@ -126,8 +145,13 @@ impl Measure {
 struct Builder<'a> {
     limits: SchemaLimits,
     nodes: Vec<Node>,
-    /// Named types whose definition has ended, under their name and aliases.
+    /// Named types whose definition has ended, under their name.
     defined: HashMap<Name, (NodeId, Measure)>,
+    /// Every name and alias given so far (definitions included when they
+    /// start), to refuse one given twice.
+    taken: std::collections::HashSet<Name>,
+    /// The aliases among them.
+    aliases: std::collections::HashSet<Name>,
     /// Named types being defined (the enclosing ones): a reference to one of
     /// them is recursion.
     open: Vec<&'a Name>,
@@ -147,7 +171,14 @@ pub fn build(schema: &Schema, limits: SchemaLimits) -> Result<Plan, String> {
             limits.max_fields
         ));
     }
-    let mut builder = Builder { limits, nodes: Vec::new(), defined: HashMap::new(), open: Vec::new() };
+    let mut builder = Builder {
+        limits,
+        nodes: Vec::new(),
+        defined: HashMap::new(),
+        taken: Default::default(),
+        aliases: Default::default(),
+        open: Vec::new(),
+    };
     let (_, measure) = builder.node(schema)?;
     if measure.min_bytes == 0 {
         return Err(format!(
@@ -156,11 +187,14 @@ pub fn build(schema: &Schema, limits: SchemaLimits) -> Result<Plan, String> {
             record.name.name
         ));
     }
+    let mut names: Vec<String> = builder.defined.keys().map(|n| n.fullname(None)).collect();
+    names.sort();
     Ok(Plan {
         nodes: builder.nodes,
         min_row_bytes: measure.min_bytes,
         expanded_nodes: measure.nodes,
         depth: measure.depth,
+        names,
     })
 }
 
@@ -183,11 +217,13 @@ impl<'a> Builder<'a> {
             | Schema::LocalTimestampNanos => (Node::Long, Measure::leaf(1)),
             Schema::Float => (Node::Float, Measure::leaf(4)),
             Schema::Double => (Node::Double, Measure::leaf(8)),
-            Schema::Bytes | Schema::BigDecimal | Schema::Uuid => (Node::Bytes, Measure::leaf(1)),
+            Schema::Bytes | Schema::Uuid => (Node::Bytes, Measure::leaf(1)),
+            Schema::BigDecimal => (Node::BigDecimal, Measure::leaf(1)),
             Schema::String => (Node::String, Measure::leaf(1)),
             Schema::Duration => (Node::Fixed(12), Measure::leaf(12)),
             Schema::Decimal(decimal) => return self.node(&decimal.inner),
             Schema::Fixed(fixed) => {
+                self.claim(&fixed.name, fixed.aliases.as_deref())?;
                 if fixed.size > self.limits.max_fixed_bytes {
                     return Err(format!(
                         "fixed {:?} of {} bytes exceeds the limit of {} bytes (--max-row-bytes)",
@@ -196,13 +232,21 @@ impl<'a> Builder<'a> {
                 }
                 let id = self.push(Node::Fixed(fixed.size));
                 let measure = Measure::leaf(fixed.size as u64);
-                self.define(&fixed.name, fixed.aliases.as_deref(), id, measure);
+                self.define(&fixed.name, id, measure);
                 return Ok((id, measure));
             }
             Schema::Enum(e) => {
+                self.claim(&e.name, e.aliases.as_deref())?;
+                if let Some(long) = e.symbols.iter().find(|s| s.len() > MAX_NAME_BYTES) {
+                    return Err(format!(
+                        "enum {:?} has a symbol of {} bytes, the limit is {MAX_NAME_BYTES}",
+                        e.name.name,
+                        long.len()
+                    ));
+                }
                 let id = self.push(Node::Enum(e.symbols.len()));
                 let measure = Measure::leaf(1);
-                self.define(&e.name, e.aliases.as_deref(), id, measure);
+                self.define(&e.name, id, measure);
                 return Ok((id, measure));
             }
             Schema::Ref { name } => return self.reference(name),
@@ -242,6 +286,14 @@ impl<'a> Builder<'a> {
     }
 
     fn record(&mut self, record: &'a RecordSchema) -> Result<(NodeId, Measure), String> {
+        self.claim(&record.name, record.aliases.as_deref())?;
+        if let Some(long) = record.fields.iter().find(|f| f.name.len() > MAX_NAME_BYTES) {
+            return Err(format!(
+                "record {:?} has a field name of {} bytes, the limit is {MAX_NAME_BYTES}",
+                record.name.name,
+                long.name.len()
+            ));
+        }
         let id = self.push(Node::Null);
         self.open.push(&record.name);
         let mut fields = Vec::with_capacity(record.fields.len());
@@ -256,7 +308,7 @@ impl<'a> Builder<'a> {
         self.open.pop();
         self.nodes[id as usize] = Node::Record(fields.into());
         let checked = self.check(id, measure)?;
-        self.define(&record.name, record.aliases.as_deref(), id, measure);
+        self.define(&record.name, id, measure);
         Ok(checked)
     }
 
@@ -267,6 +319,9 @@ impl<'a> Builder<'a> {
         }
         if self.open.contains(&name) {
             return Err(format!("recursive type {:?} is not supported", name.fullname(None)));
+        }
+        if self.aliases.contains(name) {
+            return Err(format!("{:?} is an alias: a reference must name the type itself", name.fullname(None)));
         }
         Err(format!("reference to the unknown type {:?}", name.fullname(None)))
     }
@@ -296,11 +351,27 @@ impl<'a> Builder<'a> {
         (self.nodes.len() - 1) as NodeId
     }
 
-    fn define(&mut self, name: &Name, aliases: Option<&[apache_avro::schema::Alias]>, id: NodeId, measure: Measure) {
-        self.defined.insert(name.clone(), (id, measure));
-        for alias in aliases.unwrap_or_default() {
-            self.defined.insert(alias.fully_qualified_name(&name.namespace), (id, measure));
+    /// Claims a definition's name and aliases, refusing any given before.
+    fn claim(&mut self, name: &Name, aliases: Option<&[apache_avro::schema::Alias]>) -> Result<(), String> {
+        let full = name.fullname(None);
+        if full.len() > MAX_NAME_BYTES * 2 || name.name.len() > MAX_NAME_BYTES {
+            return Err(format!("type name {full:?} is longer than {MAX_NAME_BYTES} bytes"));
         }
+        if !self.taken.insert(name.clone()) {
+            return Err(format!("type {full:?} is defined twice (or is also an alias)"));
+        }
+        for alias in aliases.unwrap_or_default() {
+            let alias = alias.fully_qualified_name(&name.namespace);
+            if !self.taken.insert(alias.clone()) {
+                return Err(format!("alias {:?} of {full:?} is already a name or an alias", alias.fullname(None)));
+            }
+            self.aliases.insert(alias);
+        }
+        Ok(())
+    }
+
+    fn define(&mut self, name: &Name, id: NodeId, measure: Measure) {
+        self.defined.insert(name.clone(), (id, measure));
     }
 }
 
@@ -403,16 +474,47 @@ mod tests {
     }
 
     #[test]
-    fn aliases_resolve() {
-        let p = plan(
-            r#"{"type":"record","name":"r","fields":[
-                {"name":"p","type":{"type":"record","name":"P","aliases":["Q"],"fields":[{"name":"x","type":"long"}]}},
-                {"name":"q","type":"Q"}]}"#,
+    fn names_are_read_as_the_decoder_reads_them() {
+        // An alias that is another type's name: apache-avro's parser would
+        // point a reference at the fixed, its decoder at the record.
+        let e = plan(
+            r#"{"type":"record","name":"top","fields":[
+                {"name":"a","type":{"type":"record","name":"A","fields":[{"name":"n","type":"long"}]}},
+                {"name":"f","type":{"type":"fixed","name":"F","size":64,"aliases":["A"]}},
+                {"name":"r","type":"A"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e, r#"field "f": alias "A" of "F" is already a name or an alias"#);
+        // A name defined twice, and a reference through an alias.
+        let e = plan(
+            r#"{"type":"record","name":"top","fields":[
+                {"name":"a","type":{"type":"fixed","name":"X","size":4}},
+                {"name":"b","type":{"type":"record","name":"X","fields":[{"name":"q","type":"long"}]}}]}"#,
         );
-        // apache-avro may or may not accept a reference by alias; when it
-        // does, the plan resolves it to the same definition.
-        if let Ok(p) = p {
-            assert_eq!(p.fields()[0].node, p.fields()[1].node);
+        // (apache-avro's parser itself reads the second X as a reference.)
+        if let Err(e) = e {
+            assert!(e.contains("defined twice"), "{e}");
         }
+        let e = plan(
+            r#"{"type":"record","name":"top","fields":[
+                {"name":"a","type":{"type":"fixed","name":"X","size":4,"aliases":["Y"]}},
+                {"name":"b","type":"Y"}]}"#,
+        );
+        assert!(e.is_err(), "a reference through an alias: {e:?}");
+    }
+
+    #[test]
+    fn long_names_and_symbols_are_refused() {
+        let long = "n".repeat(129);
+        let e = plan(&format!(
+            r#"{{"type":"record","name":"r","fields":[{{"name":"e","type":{{"type":"enum","name":"E","symbols":["{long}"]}}}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e, r#"field "e": enum "E" has a symbol of 129 bytes, the limit is 128"#);
+        let e = plan(&format!(
+            r#"{{"type":"record","name":"r","fields":[{{"name":"i","type":{{"type":"record","name":"I","fields":[{{"name":"{long}","type":"long"}}]}}}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e, r#"field "i": record "I" has a field name of 129 bytes, the limit is 128"#);
     }
 }

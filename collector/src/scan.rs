@@ -139,6 +139,23 @@ pub fn scan(plan: &Plan, bytes: &[u8], rows: u64, limits: ScanLimits) -> Result<
     Ok(out)
 }
 
+/// Where each of `rows` rows ends in `bytes`, which a scan found well
+/// formed (to find one row among them when decoding a group fails).
+pub fn row_ends(plan: &Plan, bytes: &[u8], rows: u64) -> Vec<usize> {
+    let limits =
+        ScanLimits { max_values_per_chunk: u64::MAX, max_values_per_row: u64::MAX, max_values_per_byte: u64::MAX };
+    let chunk_budget = (u64::MAX, String::new());
+    let mut walk = Walk { plan, bytes, pos: 0, limits, chunk_budget, values: 0, row_values: 0, stack: Vec::new() };
+    let mut ends = Vec::new();
+    for _ in 0..rows {
+        if walk.row().is_err() {
+            break;
+        }
+        ends.push(walk.pos);
+    }
+    ends
+}
+
 /// What went wrong inside a row, before it is placed.
 enum Problem {
     Truncated,
@@ -241,6 +258,16 @@ impl Walk<'_, '_> {
             }
             Node::Bytes => {
                 let len = self.length()?;
+                self.take(len)?;
+            }
+            Node::BigDecimal => {
+                let len = self.length()?;
+                if len > crate::plan::MAX_BIG_DECIMAL_BYTES {
+                    return Err(Problem::Invalid(format!(
+                        "big-decimal of {len} bytes, the limit is {}",
+                        crate::plan::MAX_BIG_DECIMAL_BYTES
+                    )));
+                }
                 self.take(len)?;
             }
             Node::String => self.string()?,

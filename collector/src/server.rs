@@ -94,7 +94,7 @@ pub struct App {
     pub(crate) schemas: SchemaCache,
     pub(crate) rates: RateLimiter,
     pub(crate) body_timeout: Duration,
-    pub(crate) inflight: Inflight,
+    pub(crate) inflight: Arc<Inflight>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -154,6 +154,7 @@ impl Server {
                 config.limits.max_subscribers,
                 config.limits.max_subscribers_per_ip,
                 config.limits.subscriber_queue_chunks,
+                config.limits.subscriber_queue_bytes,
                 metrics.clone(),
             ),
             limits: config.limits.clone(),
@@ -164,7 +165,10 @@ impl Server {
             schemas: SchemaCache::default(),
             rates: RateLimiter::new(&config.rates),
             body_timeout: config.connections.body_timeout,
-            inflight: Inflight::new(config.connections.max_inflight_bytes),
+            inflight: Inflight::new(
+                config.connections.max_inflight_bytes,
+                config.connections.max_inflight_bytes_per_ip,
+            ),
             shutdown: shutdown.clone(),
         });
         let router = router(app.clone(), &config, www);
@@ -280,7 +284,7 @@ fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
         .max_encoding_message_size(64 * 1024);
     // Layers go on the method router (not on a Router), so they wrap only
     // the gRPC path and never the fallback.
-    let grpc = any_service(GrpcGuard::new(grpc, limit, config.connections.body_timeout, app.inflight.clone()))
+    let grpc = any_service(GrpcGuard::new(grpc, app.clone()))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(axum::middleware::map_request(mark_grpc_web));
 
@@ -300,7 +304,8 @@ fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
     if let Some(root) = www {
         router = router.fallback(move |req: Request<Body>| root.clone().serve(req));
     }
-    router.layer(axum::middleware::from_fn_with_state(app, limit_rate)).layer(cors())
+    // The rate is outermost, so that CORS preflights count too.
+    router.layer(cors()).layer(axum::middleware::from_fn_with_state(app, limit_rate))
 }
 
 /// Every request counts against its client address's request rate, before
@@ -316,6 +321,20 @@ async fn limit_rate(State(app): State<Arc<App>>, req: Request<Body>, next: Next)
     app.metrics.rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let retry_after = (header::RETRY_AFTER, HeaderValue::from(limited.retry_after_secs));
+    let mut res = refusal(&req, content_type, retry_after, limited);
+    // Outside the CORS layer: a page must still be able to read the answer.
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("retry-after, grpc-status, grpc-message"));
+    res
+}
+
+fn refusal(
+    req: &Request<Body>,
+    content_type: &str,
+    retry_after: (HeaderName, HeaderValue),
+    limited: crate::rate::Limited,
+) -> Response {
     if content_type.starts_with("application/grpc") {
         // A trailers-only gRPC answer; gRPC-web clients read it too.
         let message = limited.message.replace('%', "%25").replace(' ', "%20");

@@ -253,7 +253,9 @@ impl Store {
         chunk: ValidChunk,
         received_at_ms: i64,
     ) -> Result<Stored, StoreError> {
-        let ValidChunk { collection, schema, cells, avro, timestamp_column, chunk_id } = chunk;
+        // `_held` (what the chunk holds of the in-flight budget) lives until
+        // the rows are inserted.
+        let ValidChunk { collection, schema, cells, avro, timestamp_column, chunk_id, _held } = chunk;
         let row_count = cells.rows();
         if let Some(id) = &chunk_id {
             let inserted = tx
@@ -276,7 +278,9 @@ impl Store {
         }
         let current = pending.get(&collection).cloned().or_else(|| self.collection(&collection));
         if current.is_none() {
-            let known = self.catalog.read().map_err(|_| StoreError::Poisoned)?.len() + pending.len();
+            let catalog = self.catalog.read().map_err(|_| StoreError::Poisoned)?;
+            let known = catalog.len() + pending.keys().filter(|name| !catalog.contains_key(*name)).count();
+            drop(catalog);
             if known >= self.limits.max_collections {
                 return Err(StoreError::Rejected(Rejection::Limit(format!(
                     "collection {collection:?} would be collection number {}, the limit is {} (--max-collections)",

@@ -10,7 +10,7 @@
 //! rows}` with the exact number of rows it did not get.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Extension;
@@ -55,6 +55,11 @@ impl ChunkEvent {
         }
     }
 
+    /// Avro bytes the chunk carries.
+    fn bytes(&self) -> usize {
+        self.stored.avro.len()
+    }
+
     fn frame(&self, include_schema: bool) -> Bytes {
         let cell = if include_schema { &self.with_schema } else { &self.without_schema };
         cell.get_or_init(|| {
@@ -84,6 +89,8 @@ struct Subscriber {
     addr: Option<AddrKey>,
     tx: mpsc::Sender<Arc<ChunkEvent>>,
     missed: Mutex<BTreeMap<String, u64>>,
+    /// Avro bytes of the chunks in its queue.
+    queued_bytes: AtomicUsize,
 }
 
 /// The set of live subscribers.
@@ -93,6 +100,7 @@ pub struct Hub {
     max: usize,
     max_per_addr: usize,
     queue: usize,
+    queue_bytes: usize,
     metrics: Arc<Metrics>,
 }
 
@@ -113,14 +121,15 @@ impl Drop for Registration<'_> {
 
 impl Hub {
     /// A hub for at most `max` subscribers (`max_per_addr` from one client
-    /// address) with `queue` chunks each.
-    pub fn new(max: usize, max_per_addr: usize, queue: usize, metrics: Arc<Metrics>) -> Self {
+    /// address) with `queue` chunks and `queue_bytes` bytes of Avro each.
+    pub fn new(max: usize, max_per_addr: usize, queue: usize, queue_bytes: usize, metrics: Arc<Metrics>) -> Self {
         Self {
             subscribers: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             max,
             max_per_addr,
             queue: queue.max(1),
+            queue_bytes,
             metrics,
         }
     }
@@ -159,6 +168,7 @@ impl Hub {
             addr,
             tx,
             missed: Mutex::new(BTreeMap::new()),
+            queued_bytes: AtomicUsize::new(0),
         });
         subs.push(sub.clone());
         self.metrics.subscribers.store(subs.len() as u64, Ordering::Relaxed);
@@ -176,8 +186,18 @@ impl Hub {
             if !from_cluster || !sub.collections.contains(&event.collection) {
                 continue;
             }
-            match sub.tx.try_send(event.clone()) {
-                Ok(()) => {}
+            // Over its bytes, the queue counts as full (one chunk larger than
+            // that still goes to an empty queue).
+            let queued = sub.queued_bytes.load(Ordering::Relaxed);
+            let sent = if queued > 0 && queued + event.bytes() > self.queue_bytes {
+                Err(mpsc::error::TrySendError::Full(event.clone()))
+            } else {
+                sub.tx.try_send(event.clone())
+            };
+            match sent {
+                Ok(()) => {
+                    sub.queued_bytes.fetch_add(event.bytes(), Ordering::Relaxed);
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     if let Ok(mut missed) = sub.missed.lock() {
                         *missed.entry(event.collection.clone()).or_default() += event.rows;
@@ -245,7 +265,15 @@ async fn read_request(app: &App, socket: &mut WebSocket) -> Result<SubscribeRequ
         let data = match msg {
             None => return Err((CLOSE_NORMAL, "connection closed".into())),
             Some(Err(e)) => {
-                return Err((CLOSE_PROTOCOL, format!("bad WebSocket frame: {e}")));
+                let text = e.to_string();
+                if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
+                    let max = app.limits.max_subscribe_frame_bytes;
+                    return Err((
+                        CLOSE_TOO_BIG,
+                        format!("frame exceeds the limit of {max} bytes (--max-subscribe-frame-bytes)"),
+                    ));
+                }
+                return Err((CLOSE_PROTOCOL, format!("bad WebSocket frame: {text}")));
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Close(_))) => return Err((CLOSE_NORMAL, "connection closed".into())),
@@ -259,7 +287,10 @@ async fn read_request(app: &App, socket: &mut WebSocket) -> Result<SubscribeRequ
         };
         let max = app.limits.max_subscribe_frame_bytes;
         if data.len() > max {
-            return Err((CLOSE_TOO_BIG, format!("frame of {} bytes exceeds the limit of {max} bytes", data.len())));
+            return Err((
+                CLOSE_TOO_BIG,
+                format!("frame of {} bytes exceeds the limit of {max} bytes (--max-subscribe-frame-bytes)", data.len()),
+            ));
         }
         return SubscribeRequest::decode(data.as_ref())
             .map_err(|e| (CLOSE_PROTOCOL, format!("the first frame is not a protobuf SubscribeRequest: {e}")));
@@ -285,7 +316,10 @@ fn check_request(app: &App, req: &SubscribeRequest) -> Result<Wanted, (u16, Stri
     }
     let max = app.limits.max_subscribe_collections;
     if req.collections.len() > max {
-        return Err((CLOSE_POLICY, format!("{} collections named, the limit is {max}", req.collections.len())));
+        return Err((
+            CLOSE_POLICY,
+            format!("{} collections named, the limit is {max} (--max-subscribe-collections)", req.collections.len()),
+        ));
     }
     let mut collections = HashSet::new();
     for c in &req.collections {
@@ -354,6 +388,7 @@ async fn run(app: Arc<App>, mut socket: WebSocket, addr: Option<AddrKey>) {
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { return };
+                registration.sub.queued_bytes.fetch_sub(ev.bytes(), Ordering::Relaxed);
                 let first = sent_fingerprints.insert(ev.fingerprint);
                 match tokio::time::timeout(send_timeout, socket.send(Message::Binary(ev.frame(first)))).await {
                     Ok(Ok(())) => {}

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex};
 use apache_avro::Schema;
 use apache_avro::rabin::Rabin;
 use apache_avro::schema::ArraySchema;
-use apache_avro::types::Value;
 
-use crate::cells::{CellError, Cells};
+use crate::cells::Cells;
 use crate::config::Limits;
+use crate::inflight::{Held, Ticket};
 use crate::pb::metrics::v1beta::WriteMetricsRequest;
 use crate::plan::{Plan, SchemaLimits};
-use crate::scan::{Group, ScanError, ScanLimits};
-use crate::schema_map::{self, Column, ColumnKind};
+use crate::scan::{ScanError, ScanLimits};
+use crate::schema_map::{self, Column};
 
 /// A rejected request, with the gRPC / HTTP class it maps to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +36,9 @@ pub enum Rejection {
     /// INVALID_ARGUMENT / 413.
     #[error("{0}")]
     Limit(String),
+    /// The in-flight budget is spent: UNAVAILABLE / 503, retry later.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl Rejection {
@@ -50,13 +53,14 @@ impl Rejection {
             Self::Invalid(m) => Self::Invalid(f(m)),
             Self::TooLarge(m) => Self::TooLarge(f(m)),
             Self::Limit(m) => Self::Limit(f(m)),
+            Self::Busy(m) => Self::Busy(f(m)),
         }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            Self::Invalid(m) | Self::TooLarge(m) | Self::Limit(m) => m,
+            Self::Invalid(m) | Self::TooLarge(m) | Self::Limit(m) | Self::Busy(m) => m,
         }
     }
 }
@@ -80,8 +84,8 @@ pub struct ParsedSchema {
     /// The flattened schema the bytes are walked with.
     pub plan: Plan,
     /// `{"type":"array","items":<schema>}`, for decoding a group of rows in
-    /// one call (see [`decode_group`]).
-    array: Schema,
+    /// one call (see [`crate::decode`]).
+    pub array: Schema,
 }
 
 /// A chunk that passed every check and is ready to store.
@@ -99,6 +103,9 @@ pub struct ValidChunk {
     pub timestamp_column: Option<Column>,
     /// The 16-byte chunk id, or None for no de-duplication.
     pub chunk_id: Option<[u8; 16]>,
+    /// What its cells hold of the in-flight budget, until the chunk is
+    /// stored and dropped.
+    pub _held: Vec<Held>,
 }
 
 /// A cache of parsed schemas keyed by their JSON bytes (clients send the
@@ -114,8 +121,9 @@ struct Cached {
     json_bytes: usize,
 }
 
-/// JSON bytes of schemas the cache holds before it starts over.
-const SCHEMA_CACHE_BYTES: usize = 8 * 1024 * 1024;
+/// JSON bytes of schemas the cache holds before it starts over (a parsed
+/// schema takes some 30 times its JSON: about 30 MiB at most).
+const SCHEMA_CACHE_BYTES: usize = 1024 * 1024;
 
 impl SchemaCache {
     fn get_or_parse(&self, bytes: &[u8], limits: &Limits) -> Result<Arc<ParsedSchema>, Rejection> {
@@ -159,6 +167,19 @@ fn parse_schema(bytes: &[u8], limits: &Limits) -> Result<ParsedSchema, Rejection
         },
     )
     .map_err(invalid)?;
+    // The decoder resolves references through these names: they must be
+    // the ones the plan read, or bytes would be walked as one type and
+    // decoded as another.
+    let resolved = apache_avro::schema::ResolvedSchema::try_from(&schema)
+        .map_err(|e| invalid(format!("schema does not resolve: {e}")))?;
+    let mut names: Vec<String> = resolved.get_names().keys().map(|n| n.fullname(None)).collect();
+    names.sort();
+    if names != plan.names {
+        return Err(invalid(format!(
+            "schema's named types resolve as {names:?} but were read as {:?}: a name is given twice",
+            plan.names
+        )));
+    }
     let (record, columns) = schema_map::record_columns(&schema).map_err(invalid)?;
     let record_name = record.name.name.clone();
     let addable = record.fields.iter().map(|f| schema_map::can_be_added(&f.schema, f.default.is_some())).collect();
@@ -191,7 +212,12 @@ pub fn check_request(chunks: &[WriteMetricsRequest], limits: &Limits) -> Result<
 }
 
 /// Validates one chunk; errors are not yet prefixed with the chunk index.
-pub fn validate_chunk(req: WriteMetricsRequest, limits: &Limits, cache: &SchemaCache) -> Result<ValidChunk, Rejection> {
+pub fn validate_chunk(
+    req: WriteMetricsRequest,
+    limits: &Limits,
+    cache: &SchemaCache,
+    ticket: Option<&Ticket>,
+) -> Result<ValidChunk, Rejection> {
     let invalid = Rejection::Invalid;
     schema_map::check_collection_name(&req.collection).map_err(invalid)?;
     let chunk_id = match req.chunk_id.len() {
@@ -248,106 +274,23 @@ pub fn validate_chunk(req: WriteMetricsRequest, limits: &Limits, cache: &SchemaC
         ScanError::Invalid(m) => Rejection::Invalid(m),
         ScanError::Limit(m) => Rejection::Limit(m),
     })?;
-    let cells = decode(&schema, &req.metrics, &scanned.groups, limits.max_row_bytes)?;
-    Ok(ValidChunk { collection: req.collection, schema, cells, avro: req.metrics, timestamp_column, chunk_id })
-}
-
-/// Decodes the rows group by group and turns each into cells at once.
-fn decode(schema: &ParsedSchema, bytes: &[u8], groups: &[Group], max_row_bytes: usize) -> Result<Cells, Rejection> {
-    let kinds: Vec<(ColumnKind, &str)> = schema.columns.iter().map(|c| (c.kind, c.name.as_str())).collect();
-    let mut cells = Cells::new(kinds.len(), bytes.len() + bytes.len() / 2);
-    let mut first_row = 0u64;
-    for group in groups {
-        let rows = decode_group(schema, &bytes[group.start..group.end], group.rows, first_row)?;
-        for (i, row) in rows.into_iter().enumerate() {
-            cells.push(row, &kinds, max_row_bytes).map_err(|e| match e {
-                CellError::TooLarge { column } => Rejection::Limit(format!(
-                    "row {}, field {column:?}: the row takes more than {max_row_bytes} bytes once stored (--max-row-bytes)",
-                    first_row + i as u64
-                )),
-                CellError::Shape(m) => Rejection::Invalid(format!("row {}: {m}", first_row + i as u64)),
-            })?;
-        }
-        first_row += group.rows;
-    }
-    Ok(cells)
-}
-
-/// A reader over a few byte slices in sequence that counts what it gave.
-struct Chained<'a, const N: usize> {
-    parts: [&'a [u8]; N],
-    part: usize,
-    pos: usize,
-    consumed: usize,
-}
-
-impl<const N: usize> std::io::Read for Chained<'_, N> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.part < N && self.pos == self.parts[self.part].len() {
-            self.part += 1;
-            self.pos = 0;
-        }
-        if self.part == N {
-            return Ok(0);
-        }
-        let rest = &self.parts[self.part][self.pos..];
-        let n = buf.len().min(rest.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        self.consumed += n;
-        Ok(n)
-    }
-}
-
-/// Avro's zig-zag varint encoding of a long.
-fn zigzag_varint(n: i64) -> Vec<u8> {
-    let mut v = ((n << 1) ^ (n >> 63)) as u64;
-    let mut out = Vec::with_capacity(10);
-    loop {
-        if v < 0x80 {
-            out.push(v as u8);
-            return out;
-        }
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-}
-
-/// Decodes one group of rows, which the scan found well formed.
-///
-/// The datums with a block count in front and a 0 behind are an Avro array
-/// of the record, which apache-avro decodes in one call (one schema
-/// resolution per group instead of one per row). What the scan does not
-/// check (a uuid's or a big decimal's text) can still fail here: then the
-/// group is decoded again row by row to name the row.
-fn decode_group(schema: &ParsedSchema, bytes: &[u8], rows: u64, first_row: u64) -> Result<Vec<Value>, Rejection> {
-    let prefix = zigzag_varint(rows as i64);
-    let mut reader = Chained { parts: [&prefix[..], bytes, &[0u8]], part: 0, pos: 0, consumed: 0 };
-    if let Ok(Value::Array(decoded)) = apache_avro::from_avro_datum(&schema.array, &mut reader, None)
-        && decoded.len() as u64 == rows
-        && reader.consumed == prefix.len() + bytes.len() + 1
-    {
-        return Ok(decoded);
-    }
-    let mut rest = bytes;
-    for i in 0..rows {
-        let start = bytes.len() - rest.len();
-        if let Err(e) = apache_avro::from_avro_datum(&schema.schema, &mut rest, None) {
-            return Err(Rejection::Invalid(format!(
-                "Avro bytes are invalid in row {} (starting at byte {start} of the group): {e}",
-                first_row + i
-            )));
-        }
-    }
-    Err(Rejection::Invalid(format!(
-        "internal: rows {first_row}.. were walked but apache-avro did not decode them as {rows} rows"
-    )))
+    let (cells, held) = crate::decode::decode(&schema, &req.metrics, &scanned.groups, limits, ticket)?;
+    Ok(ValidChunk {
+        collection: req.collection,
+        schema,
+        cells,
+        avro: req.metrics,
+        timestamp_column,
+        chunk_id,
+        _held: held,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pb::metrics::v1beta::MetricsMetadata;
+    use apache_avro::types::Value;
 
     const SCHEMA: &str =
         r#"{"type":"record","name":"m","fields":[{"name":"v","type":"long"},{"name":"s","type":"string"}]}"#;
@@ -373,7 +316,7 @@ mod tests {
     }
 
     fn check(r: WriteMetricsRequest) -> Result<ValidChunk, Rejection> {
-        validate_chunk(r, &Limits::default(), &SchemaCache::default())
+        validate_chunk(r, &Limits::default(), &SchemaCache::default(), None)
     }
 
     #[test]
@@ -423,14 +366,6 @@ mod tests {
     fn empty_chunks_are_refused() {
         let e = check(req(encode(&[]), 0)).unwrap_err();
         assert_eq!(e, Rejection::Invalid("metadata.rows is 0: a chunk carries at least one row".into()));
-    }
-
-    #[test]
-    fn zigzag() {
-        assert_eq!(zigzag_varint(0), [0]);
-        assert_eq!(zigzag_varint(1), [2]);
-        assert_eq!(zigzag_varint(64), [0x80, 0x01]);
-        assert_eq!(zigzag_varint(1_000_000), [0x80, 0x89, 0x7a]);
     }
 
     #[test]

@@ -415,3 +415,115 @@ async fn answers_of_the_query_api_are_bounded_in_size_and_time() {
     assert!(body["error"].as_str().unwrap().contains("it ran longer than 1ms (--query-timeout)"), "{body}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_name_given_twice_cannot_make_the_decoder_read_other_bytes_than_the_walk() {
+    // An alias of a fixed that is also a record's name: a reference would be
+    // walked as 64 opaque bytes and decoded as a record of 2^25-null arrays.
+    let c = Collector::start(&[]);
+    let schema = r#"{"type":"record","name":"top","fields":[
+        {"name":"a","type":{"type":"record","name":"A","fields":[{"name":"n","type":{"type":"array","items":"null"}}]}},
+        {"name":"f","type":{"type":"fixed","name":"F","size":64,"aliases":["A"]}},
+        {"name":"r","type":"A"}]}"#;
+    let mut avro = vec![0u8]; // a: an empty array
+    avro.extend([0u8; 64]); // f
+    avro.extend([0x80, 0x80, 0x80, 0x20].repeat(16)); // r, read as 16 blocks of 2^25 nulls
+    assert_refused_everywhere(
+        &c.url,
+        &one_chunk("top", schema, avro, 1),
+        Code::InvalidArgument,
+        400,
+        r#"field "f": alias "A" of "F" is already a name or an alias"#,
+    )
+    .await;
+    assert_served_everywhere(&c.url).await;
+    assert!(c.peak_rss_mib() < PEAK_RSS_BOUND_MIB, "{}", c.peak_rss_mib());
+}
+
+#[tokio::test]
+async fn a_batch_of_millions_of_empty_chunks_is_refused_before_it_is_decoded() {
+    let c = Collector::start(&[]);
+    // 2 bytes per empty chunk; prost would make each a struct of ~140 bytes.
+    let body = [0x0a, 0x00].repeat(16 << 20);
+    let post = |body: Vec<u8>, gzip: bool| {
+        let mut req = http()
+            .post(format!("{}/v1/metrics", c.url))
+            .header("authorization", format!("Token {TOKEN}"))
+            .header("x-cluster-id", CLUSTER);
+        if gzip {
+            req = req.header("content-encoding", "gzip");
+        }
+        req.body(body).send()
+    };
+    let needle = "the batch holds more than 1024 chunks (--max-chunks-per-request)";
+    let res = post(body.clone(), false).await.unwrap();
+    assert_eq!(res.status(), 413);
+    assert!(res.text().await.unwrap().contains(needle));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &body).unwrap();
+    let small = gz.finish().unwrap();
+    assert!(small.len() < 64 * 1024, "{}", small.len());
+    let res = post(small, true).await.unwrap();
+    assert_eq!(res.status(), 413);
+    assert!(res.text().await.unwrap().contains(needle));
+    // Over gRPC: counted on the wire as the message arrives.
+    let chunks = vec![WriteMetricsRequest::default(); 100_000];
+    for transport in ["gRPC batch", "gRPC-web"] {
+        let a = send_over(transport, &c.url, chunks.clone()).await;
+        assert_eq!(a.code, Code::InvalidArgument as i32, "{a:?}");
+        assert!(a.message.contains(needle), "{a:?}");
+    }
+    assert_served_everywhere(&c.url).await;
+    let peak = c.peak_rss_mib();
+    assert!(peak < 2.0 * PEAK_RSS_BOUND_MIB, "peak RSS {peak:.1} MiB");
+}
+
+#[tokio::test]
+async fn names_symbols_and_big_decimals_cannot_amplify() {
+    let c = Collector::start(&["--max-stored-bytes-per-chunk", "8000000"]);
+    let long = "s".repeat(129);
+    let enum_schema = format!(
+        r#"{{"type":"record","name":"e","fields":[{{"name":"v","type":{{"type":"enum","name":"E","symbols":["{long}"]}}}}]}}"#
+    );
+    assert_refused_everywhere(
+        &c.url,
+        &one_chunk("e", &enum_schema, vec![0], 1),
+        Code::InvalidArgument,
+        400,
+        r#"field "v": enum "E" has a symbol of 129 bytes, the limit is 128"#,
+    )
+    .await;
+    let decimal =
+        r#"{"type":"record","name":"d","fields":[{"name":"v","type":{"type":"bytes","logicalType":"big-decimal"}}]}"#;
+    let mut avro = zigzag(100_000);
+    avro.extend(vec![7u8; 100_000]);
+    assert_refused_everywhere(
+        &c.url,
+        &one_chunk("d", decimal, avro, 1),
+        Code::InvalidArgument,
+        400,
+        "big-decimal of 100000 bytes, the limit is 64",
+    )
+    .await;
+    // Field names of 128 bytes in a JSON column: 3,000 items of one byte
+    // each store about 450 KB per row; 40 rows pass the row limit and the
+    // values per byte, not the chunk's stored limit.
+    let name = "n".repeat(128);
+    let json_schema = format!(
+        r#"{{"type":"record","name":"j","fields":[{{"name":"items","type":{{"type":"array","items":
+            {{"type":"record","name":"I","fields":[{{"name":"{name}","type":"null"}},{{"name":"b","type":"boolean"}}]}}}}}}]}}"#
+    );
+    let mut row = zigzag(3000);
+    row.extend(vec![1u8; 3000]);
+    row.push(0);
+    assert_refused_everywhere(
+        &c.url,
+        &one_chunk("j", &json_schema, row.repeat(40), 40),
+        Code::InvalidArgument,
+        413,
+        "the chunk takes more than 8000000 bytes once stored (--max-stored-bytes-per-chunk)",
+    )
+    .await;
+    assert_served_everywhere(&c.url).await;
+    assert!(c.peak_rss_mib() < PEAK_RSS_BOUND_MIB, "{}", c.peak_rss_mib());
+}

@@ -318,8 +318,8 @@ async fn bytes_in_flight_over_all_connections_are_bounded() {
     })
     .await;
     let addr = t.server.local_addr();
-    // One request declares a 90 KiB message and sends 10 bytes of it: its
-    // 90 KiB are held while it trickles.
+    // One request sends all but 10 bytes of a 90 KiB message: the bytes it
+    // sent are held while the rest does not come.
     let mut hog = TcpStream::connect(addr).await.unwrap();
     hog.write_all(
         format!(
@@ -333,7 +333,7 @@ async fn bytes_in_flight_over_all_connections_are_bounded() {
     .await
     .unwrap();
     hog.write_all(&[0, 0, 1, 0x68, 0]).await.unwrap();
-    hog.write_all(&[0; 10]).await.unwrap();
+    hog.write_all(&vec![0; 90 * 1024 - 10]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Another client's 20 KiB do not fit: answered at once, retryably.
     let rows = containers(0, 1000);
@@ -356,5 +356,97 @@ async fn bytes_in_flight_over_all_connections_are_bounded() {
     let (answer, _) = read_until_closed(&mut hog, Duration::from_secs(5)).await;
     assert!(answer.contains("grpc-status: 4"), "{answer}");
     assert_served_everywhere(&t.server.url()).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_the_bytes_in_flight() {
+    let t = TestServer::start_with(|c| {
+        c.connections.max_inflight_bytes = 1 << 20;
+        c.connections.max_inflight_bytes_per_ip = 100 * 1024;
+        c.connections.body_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let addr = t.server.local_addr();
+    // 127.0.0.1 holds 90 KiB of a message that does not finish.
+    let mut hog = connect_from([127, 0, 0, 1], addr).await;
+    hog.write_all(
+        format!(
+            "POST /v1/metrics HTTP/1.1\r\nhost: x\r\nauthorization: Token {TOKEN}\r\nx-cluster-id: {CLUSTER}\r\n\
+             content-length: {}\r\n\r\n",
+            100 * 1024
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    hog.write_all(&vec![0; 90 * 1024]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body =
+        prost::Message::encode_to_vec(&WriteMetricsBatchRequest { chunks: vec![chunk(&containers(0, 1000), None)] });
+    let post_from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+            .post(t.url("/v1/metrics"))
+            .header("authorization", format!("Token {TOKEN}"))
+            .header("x-cluster-id", CLUSTER)
+            .body(body.clone())
+            .send()
+    };
+    let res = post_from([127, 0, 0, 1]).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.text().await.unwrap().contains("its share is 100 KiB (--max-inflight-bytes-per-ip)"));
+    let res = post_from([127, 0, 0, 2]).await.unwrap();
+    assert_eq!(res.status(), 200, "another address is not held back");
+    drop(hog);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answer_is_dropped() {
+    let t = TestServer::start_with(|c| {
+        c.connections.idle_timeout = Duration::from_secs(2);
+        c.limits.max_response_bytes = 16 << 20;
+    })
+    .await;
+    // 10,000 rows of 2 KB: an answer larger than the sockets' buffers.
+    let schema = r#"{"type":"record","name":"fat","fields":[{"name":"text","type":"string"}]}"#;
+    let text = "x".repeat(2000);
+    let mut avro = Vec::new();
+    for _ in 0..10_000 {
+        avro.extend(zigzag(2000));
+        avro.extend(text.as_bytes());
+    }
+    let a = send_over("HTTP", &t.server.url(), vec![raw_chunk("fat", schema, avro, 10_000, None)]).await;
+    assert_eq!(a.code, 200, "{a:?}");
+    let mut conn = TcpStream::connect(t.server.local_addr()).await.unwrap();
+    conn.write_all(
+        format!("GET /api/collections/fat/rows?limit=10000&token={TOKEN} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    // Never read while the server is stuck writing; then read what is left.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (answer, _) = read_until_closed(&mut conn, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", &answer[..answer.len().min(200)]);
+    assert!(answer.len() < 10 << 20, "the connection was dropped before the whole answer: {} bytes", answer.len());
+    assert_served_everywhere(&t.server.url()).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn websockets_count_against_the_connection_caps() {
+    let t = TestServer::start_with(|c| c.connections.max_connections_per_ip = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(subscribe(&t, &["containerMetrics"]).await);
+    }
+    let refused = tokio_tungstenite::connect_async(t.ws_url()).await;
+    assert!(refused.is_err(), "a fourth connection from the address is refused");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _again = subscribe(&t, &["containerMetrics"]).await;
     t.stop().await;
 }

@@ -174,3 +174,28 @@ async fn a_bad_tokens_file_stops_the_start_naming_the_entry() {
     let err = Server::start(config).await.err().expect("refused").to_string();
     assert!(err.contains("tokens.json") && err.contains("tokens[0]: unknown scope \"admin\""), "{err}");
 }
+
+#[tokio::test]
+async fn fault_injection_takes_only_a_full_token() {
+    let (t, _) = scoped_server(None).await;
+    for token in ["page-token", "dash-token"] {
+        let res = http()
+            .post(t.url("/admin/faults"))
+            .header("authorization", format!("Token {token}"))
+            .body(r#"{"unavailable": 1000000}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{token}");
+    }
+    assert_eq!(post_as(&t, "page-token", CLUSTER, containers(0, 1)).await.0, 200, "writes still work");
+    let res = http()
+        .post(t.url("/admin/faults"))
+        .header("authorization", format!("Token {TOKEN}"))
+        .body(r#"{"unavailable": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    t.stop().await;
+}
