@@ -175,7 +175,7 @@ impl IngestionApi for IngestionService {
                     } else if status.code() == Code::InvalidArgument {
                         IngestError::Invalid(format!("chunk {index}: {}", status.message()))
                     } else if status.code() == Code::Unavailable {
-                        IngestError::Unavailable(format!("chunk {index}: {}", status.message()))
+                        IngestError::Busy(format!("chunk {index}: {}", status.message()))
                     } else {
                         IngestError::Invalid(format!("chunk {index}: cannot read the message: {}", status.message()))
                     };

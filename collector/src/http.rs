@@ -39,7 +39,7 @@ pub fn status_of(e: &IngestError) -> StatusCode {
         IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
         IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         IngestError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-        IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        IngestError::Unavailable(_) | IngestError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -48,7 +48,7 @@ fn error_response(e: &IngestError) -> Response {
     let status = status_of(e);
     let mut res = (status, format!("{e}\n")).into_response();
     match e {
-        IngestError::Unavailable(_) => {
+        IngestError::Unavailable(_) | IngestError::Busy(_) => {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         IngestError::RateLimited { retry_after_secs, .. } => {
@@ -98,7 +98,7 @@ async fn read_body_now(
         if raw.len() + data.len() > limit {
             return Err(too_large("request body", limit));
         }
-        ticket.receive(data.len()).map_err(IngestError::Unavailable)?;
+        ticket.receive(data.len()).map_err(IngestError::Busy)?;
         raw.extend_from_slice(data);
     }
     Ok(raw)
@@ -133,7 +133,7 @@ fn decode_body(
                 if out.len() > limit {
                     return Err(too_large("decompressed request body", limit));
                 }
-                held.push(ticket.hold(out.len() - before).map_err(IngestError::Unavailable)?);
+                held.push(ticket.hold(out.len() - before).map_err(IngestError::Busy)?);
                 if out.len() - before < GUNZIP_STEP {
                     break;
                 }
@@ -146,7 +146,7 @@ fn decode_body(
     };
     ChunkCounter::new(max_chunks).feed(&plain).map_err(IngestError::Limit)?;
     // The decoded batch copies the chunks' bytes out of the body.
-    held.push(ticket.hold(plain.len()).map_err(IngestError::Unavailable)?);
+    held.push(ticket.hold(plain.len()).map_err(IngestError::Busy)?);
     let batch = WriteMetricsBatchRequest::decode(&plain[..])
         .map_err(|e| IngestError::Invalid(format!("body is not a protobuf WriteMetricsBatchRequest: {e}")))?;
     Ok((batch, held))

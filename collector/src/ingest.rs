@@ -48,6 +48,9 @@ pub enum IngestError {
     /// UNAVAILABLE / 503 (retryable).
     #[error("{0}")]
     Unavailable(String),
+    /// The in-flight budget is spent: UNAVAILABLE / 503 with `retry-after`.
+    #[error("{0}")]
+    Busy(String),
     /// INTERNAL / 500.
     #[error("{0}")]
     Internal(String),
@@ -64,7 +67,7 @@ impl IngestError {
             Self::Forbidden(_) => Outcome::PermissionDenied,
             Self::RateLimited { .. } => Outcome::RateLimited,
             Self::Timeout(_) => Outcome::DeadlineExceeded,
-            Self::Unavailable(_) => Outcome::Unavailable,
+            Self::Unavailable(_) | Self::Busy(_) => Outcome::Unavailable,
             Self::Internal(_) => Outcome::Internal,
         }
     }
@@ -84,7 +87,8 @@ impl IngestError {
                 status
             }
             Self::Timeout(_) => tonic::Status::deadline_exceeded(m),
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) => tonic::Status::unavailable(m),
+            Self::Busy(_) => {
                 let mut status = tonic::Status::unavailable(m);
                 status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
                 status
@@ -106,6 +110,7 @@ impl IngestError {
             }
             Self::Timeout(m) => Self::Timeout(f(m)),
             Self::Unavailable(m) => Self::Unavailable(f(m)),
+            Self::Busy(m) => Self::Busy(f(m)),
             Self::Internal(m) => Self::Internal(f(m)),
         }
     }
@@ -132,7 +137,7 @@ impl From<Rejection> for IngestError {
             Rejection::Invalid(m) => Self::Invalid(m),
             Rejection::TooLarge(m) => Self::TooLarge(m),
             Rejection::Limit(m) => Self::Limit(m),
-            Rejection::Busy(m) => Self::Unavailable(m),
+            Rejection::Busy(m) => Self::Busy(m),
         }
     }
 }

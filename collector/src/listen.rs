@@ -347,15 +347,20 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let now = Instant::now();
         // Idle: no request for a while (then asked to close). Stuck: no byte
         // read or written for --idle-timeout while a request is in flight
-        // (a client that stopped reading its answer). Closing: asked to
-        // close and still open after the grace (an HTTP/2 client that
-        // never acknowledges the GOAWAY).
+        // or the connection is closing (a client that stopped reading its
+        // answer: hyper may hold the rest of a body after the handler is
+        // done with it). Closing: asked to close and still open after the
+        // grace (an HTTP/2 client that never acknowledges the GOAWAY).
         let idle_at = activity.idle_at(limits.header_timeout, limits.idle_timeout);
         let stuck_at = progress.last() + limits.idle_timeout;
-        let wake = match closing {
-            Some(since) => since + limits.shutdown_grace,
-            None => idle_at.map_or(stuck_at, |at| at.min(stuck_at)),
+        let deadline = match (closing, idle_at) {
+            (Some(since), _) => (since + limits.shutdown_grace).min(stuck_at),
+            (None, Some(at)) => at,
+            (None, None) => stuck_at,
         };
+        // Requests start and end without telling this loop: it looks again
+        // now and then.
+        let wake = deadline.min(now + CHECK_EVERY);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(error) = result {
@@ -369,19 +374,31 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
             _ = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
-                if closing.is_some() || progress.last() + limits.idle_timeout <= now {
-                    tracing::debug!(%peer, "dropping a connection that made no progress");
-                    return;
-                }
-                if activity.idle_at(limits.header_timeout, limits.idle_timeout).is_some_and(|at| at <= now) {
-                    tracing::debug!(%peer, "closing an idle connection");
-                    conn.as_mut().graceful_shutdown();
-                    closing = Some(now);
+                let stuck = progress.last() + limits.idle_timeout <= now;
+                let busy = activity.idle_at(limits.header_timeout, limits.idle_timeout).is_none();
+                match closing {
+                    Some(since) if stuck || since + limits.shutdown_grace <= now => {
+                        tracing::debug!(%peer, "dropping a connection that did not close in time");
+                        return;
+                    }
+                    None if busy && stuck => {
+                        tracing::debug!(%peer, "dropping a connection that made no progress");
+                        return;
+                    }
+                    None if activity.idle_at(limits.header_timeout, limits.idle_timeout).is_some_and(|at| at <= now) => {
+                        tracing::debug!(%peer, "closing an idle connection");
+                        conn.as_mut().graceful_shutdown();
+                        closing = Some(now);
+                    }
+                    _ => {}
                 }
             }
         }
     }
 }
+
+/// How often a connection's deadlines are looked at again.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// When a connection last read or wrote a byte (milliseconds since it
 /// opened).

@@ -421,7 +421,11 @@ async fn a_client_that_stops_reading_its_answer_is_dropped() {
     }
     let a = send_over("HTTP", &t.server.url(), vec![raw_chunk("fat", schema, avro, 10_000, None)]).await;
     assert_eq!(a.code, 200, "{a:?}");
-    let mut conn = TcpStream::connect(t.server.local_addr()).await.unwrap();
+    // A small receive buffer, so that the kernel cannot take the whole
+    // answer on the client's behalf.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut conn = socket.connect(t.server.local_addr()).await.unwrap();
     conn.write_all(
         format!("GET /api/collections/fat/rows?limit=10000&token={TOKEN} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes(),
     )
