@@ -161,6 +161,12 @@ pub struct Limits {
     #[arg(long, env = "EDGEMETRICS_MAX_STORED_BYTES_PER_CHUNK", default_value_t = 64 * 1024 * 1024)]
     pub max_stored_bytes_per_chunk: usize,
 
+    /// Most bytes one request may take once decoded, besides its body: a
+    /// decoded copy of it, gunzipped bytes, the schemas parsed for it and
+    /// the cells of all its chunks.
+    #[arg(long, env = "EDGEMETRICS_MAX_STORED_BYTES_PER_REQUEST", default_value_t = 128 * 1024 * 1024)]
+    pub max_stored_bytes_per_request: usize,
+
     /// Most WebSocket subscribers at once; more are refused with an error
     /// event.
     #[arg(long, env = "EDGEMETRICS_MAX_SUBSCRIBERS", default_value_t = 256)]
@@ -231,6 +237,7 @@ impl Default for Limits {
             max_values_per_row: 64 * 1024,
             max_row_bytes: 1024 * 1024,
             max_stored_bytes_per_chunk: 64 * 1024 * 1024,
+            max_stored_bytes_per_request: 128 * 1024 * 1024,
             max_subscribers: 256,
             max_subscribers_per_ip: 32,
             subscriber_queue_chunks: 64,
@@ -262,13 +269,15 @@ pub struct ConnectionLimits {
     /// Bytes of requests being received or processed at once, over every
     /// connection: bodies as they arrive, and the rows they decode into;
     /// past it a request is answered UNAVAILABLE (HTTP 503) with
-    /// `retry-after`.
+    /// `retry-after`. At least --max-message-bytes plus
+    /// --max-stored-bytes-per-request (so that one request of the largest
+    /// size fits); 0 turns it off.
     #[arg(long, env = "EDGEMETRICS_MAX_INFLIGHT_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_inflight_bytes: usize,
 
     /// The share of `--max-inflight-bytes` one client address may hold (a
     /// request larger than that passes when the address holds nothing
-    /// else).
+    /// else); 0 turns it off.
     #[arg(long, env = "EDGEMETRICS_MAX_INFLIGHT_BYTES_PER_IP", default_value_t = 64 * 1024 * 1024)]
     pub max_inflight_bytes_per_ip: usize,
 
@@ -363,6 +372,27 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Checks how the limits fit together; says which flags do not.
+    pub fn check(&self) -> Result<(), String> {
+        let (l, c) = (&self.limits, &self.connections);
+        let one_request = l.max_message_bytes.saturating_add(l.max_stored_bytes_per_request);
+        if c.max_inflight_bytes != 0 && c.max_inflight_bytes < one_request {
+            return Err(format!(
+                "--max-inflight-bytes ({}) must be at least --max-message-bytes ({}) plus \
+                 --max-stored-bytes-per-request ({}), so that one request of the largest size fits",
+                c.max_inflight_bytes, l.max_message_bytes, l.max_stored_bytes_per_request
+            ));
+        }
+        if c.idle_timeout <= l.stream_idle_timeout || c.idle_timeout <= c.body_timeout {
+            return Err(format!(
+                "--idle-timeout ({:?}) must be longer than --stream-idle-timeout ({:?}) and --body-timeout ({:?}): \
+                 a connection that moves no byte for --idle-timeout is dropped",
+                c.idle_timeout, l.stream_idle_timeout, c.body_timeout
+            ));
+        }
+        Ok(())
+    }
+
     /// A configuration for tests: a free port on 127.0.0.1, an in-memory
     /// database, the given tokens and fault injection enabled.
     pub fn for_tests<I, T>(tokens: I) -> Self
@@ -473,6 +503,7 @@ mod tests {
             "--max-chunks-per-request=28",
             "--max-stored-bytes-per-chunk=29",
             "--subscriber-queue-bytes=30",
+            "--max-stored-bytes-per-request=31",
             "--max-streams-per-connection=17",
             "--header-timeout=18s",
             "--body-timeout=19s",
@@ -503,6 +534,7 @@ mod tests {
         assert_eq!((n.max_connections, n.max_connections_per_ip, n.max_streams_per_connection), (15, 16, 17));
         assert_eq!((n.max_inflight_bytes, n.max_inflight_bytes_per_ip), (26, 27));
         assert_eq!((l.max_chunks_per_request, l.max_stored_bytes_per_chunk, l.subscriber_queue_bytes), (28, 29, 30));
+        assert_eq!(l.max_stored_bytes_per_request, 31);
         let secs = [n.header_timeout, n.body_timeout, n.idle_timeout, n.shutdown_grace].map(|d| d.as_secs());
         assert_eq!(secs, [18, 19, 20, 21]);
         let r = &c.rates;

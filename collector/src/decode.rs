@@ -25,10 +25,13 @@ pub fn decode(
     groups: &[Group],
     limits: &Limits,
     ticket: Option<&Ticket>,
-) -> Result<(Cells, Vec<Held>), Rejection> {
+) -> Result<(Cells, Option<Held>), Rejection> {
     let kinds: Vec<(ColumnKind, &str)> = schema.columns.iter().map(|c| (c.kind, c.name.as_str())).collect();
     let mut cells = Cells::new(kinds.len(), 0, limits.max_stored_bytes_per_chunk);
-    let mut held = Vec::new();
+    let mut held = match ticket {
+        Some(ticket) => Some(ticket.hold(0).map_err(Rejection::from)?),
+        None => None,
+    };
     let mut charged = 0;
     let max_row_bytes = limits.max_row_bytes;
     let mut first_row = 0u64;
@@ -47,10 +50,10 @@ pub fn decode(
                 CellError::Shape(m) => Rejection::Invalid(format!("row {at}: {m}")),
             })?;
             // Charged as the buffer grows (it doubles, so a few times per chunk).
-            if let Some(ticket) = ticket
+            if let (Some(ticket), Some(held)) = (ticket, held.as_mut())
                 && cells.capacity() > charged
             {
-                held.push(ticket.hold(cells.capacity() - charged).map_err(Rejection::Busy)?);
+                ticket.grow(held, cells.capacity() - charged).map_err(Rejection::from)?;
                 charged = cells.capacity();
             }
         }

@@ -40,7 +40,7 @@ use tonic::codegen::{BoxFuture, Service};
 
 use crate::auth::Writer;
 use crate::grpc::GrpcWebMarker;
-use crate::inflight::Ticket;
+use crate::inflight::{HoldError, Ticket};
 use crate::listen::{AddrKey, ClientAddr};
 use crate::metrics::Transport;
 use crate::server::App;
@@ -212,7 +212,7 @@ where
             while !rest.is_empty() {
                 if *this.remaining > 0 {
                     let n = rest.len().min(usize::try_from(*this.remaining).unwrap_or(usize::MAX));
-                    if let Err(busy) = this.ticket.receive(n) {
+                    if let Err(HoldError::Busy(busy) | HoldError::TooLarge(busy)) = this.ticket.receive(n) {
                         let mut status = Status::unavailable(busy);
                         status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
                         return fail(status);

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -98,7 +98,7 @@ async fn read_body_now(
         if raw.len() + data.len() > limit {
             return Err(too_large("request body", limit));
         }
-        ticket.receive(data.len()).map_err(IngestError::Busy)?;
+        ticket.receive(data.len()).map_err(IngestError::from)?;
         raw.extend_from_slice(data);
     }
     Ok(raw)
@@ -117,8 +117,8 @@ fn decode_body(
     limit: usize,
     max_chunks: u64,
     ticket: &Ticket,
-) -> Result<(WriteMetricsBatchRequest, Vec<Held>), IngestError> {
-    let mut held = Vec::new();
+) -> Result<(WriteMetricsBatchRequest, Held), IngestError> {
+    let mut held = ticket.hold(0).map_err(IngestError::from)?;
     let plain: Vec<u8> = match encoding.as_deref().map(str::trim) {
         None | Some("") | Some("identity") => raw,
         Some(enc) if enc.eq_ignore_ascii_case("gzip") => {
@@ -133,7 +133,7 @@ fn decode_body(
                 if out.len() > limit {
                     return Err(too_large("decompressed request body", limit));
                 }
-                held.push(ticket.hold(out.len() - before).map_err(IngestError::Busy)?);
+                ticket.grow(&mut held, out.len() - before).map_err(IngestError::from)?;
                 if out.len() - before < GUNZIP_STEP {
                     break;
                 }
@@ -146,7 +146,7 @@ fn decode_body(
     };
     ChunkCounter::new(max_chunks).feed(&plain).map_err(IngestError::Limit)?;
     // The decoded batch copies the chunks' bytes out of the body.
-    held.push(ticket.hold(plain.len()).map_err(IngestError::Busy)?);
+    ticket.grow(&mut held, plain.len()).map_err(IngestError::from)?;
     let batch = WriteMetricsBatchRequest::decode(&plain[..])
         .map_err(|e| IngestError::Invalid(format!("body is not a protobuf WriteMetricsBatchRequest: {e}")))?;
     Ok((batch, held))
@@ -220,10 +220,13 @@ pub struct FaultsBody {
 
 /// `POST /admin/faults` `{"unavailable": N}` (only with
 /// `--enable-fault-injection`; needs the token).
-pub async fn set_faults(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn set_faults(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     if let Err(e) = full_token(&app, &headers) {
         return error_response(&e);
     }
+    let Ok(body) = axum::body::to_bytes(body, 4096).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "expected {\"unavailable\": N}\n").into_response();
+    };
     let req: FaultsBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {

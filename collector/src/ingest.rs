@@ -125,6 +125,15 @@ impl From<AuthError> for IngestError {
     }
 }
 
+impl From<crate::inflight::HoldError> for IngestError {
+    fn from(e: crate::inflight::HoldError) -> Self {
+        match e {
+            crate::inflight::HoldError::Busy(m) => Self::Busy(m),
+            crate::inflight::HoldError::TooLarge(m) => Self::Limit(m),
+        }
+    }
+}
+
 impl From<crate::rate::Limited> for IngestError {
     fn from(l: crate::rate::Limited) -> Self {
         Self::RateLimited { message: l.message, retry_after_secs: l.retry_after_secs }

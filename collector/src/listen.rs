@@ -14,7 +14,8 @@
 //!   and dropped if it is still open `--shutdown-grace` later;
 //! - a connection that moved no byte either way for `--idle-timeout`, even
 //!   with a request in flight (a client that stopped reading its answer),
-//!   is dropped;
+//!   or whose answers gave hyper no frame for that long (an HTTP/2 client
+//!   that keeps its window shut while it answers pings), is dropped;
 //! - the connection's place under the caps lives in its stream, so a
 //!   WebSocket keeps it after the upgrade;
 //! - HTTP/2 connections carry at most `--max-streams-per-connection`
@@ -166,11 +167,26 @@ struct Activity {
     in_flight: AtomicUsize,
     requests: AtomicU64,
     last_ms: AtomicU64,
+    /// Response bodies being sent, and when one last gave hyper a frame.
+    responding: AtomicUsize,
+    body_ms: AtomicU64,
 }
 
 impl Activity {
     fn touch(&self) {
         self.last_ms.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn touch_body(&self) {
+        self.body_ms.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// When the response bodies being sent count as stuck: none gave hyper
+    /// a frame for `idle` (an HTTP/2 client that keeps its window shut
+    /// while answering pings). None when no body is being sent.
+    fn body_stuck_at(&self, idle: Duration) -> Option<Instant> {
+        (self.responding.load(Ordering::Relaxed) > 0)
+            .then(|| self.opened + Duration::from_millis(self.body_ms.load(Ordering::Relaxed)) + idle)
     }
 
     /// When the connection counts as idle: `header` after it opened if no
@@ -204,10 +220,25 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that holds its request's [`InFlight`] mark.
+/// A response body that holds its request's [`InFlight`] mark and notes
+/// when it gives hyper a frame.
 struct Tracked {
     inner: Body,
-    _in_flight: InFlight,
+    in_flight: InFlight,
+}
+
+impl Tracked {
+    fn new(inner: Body, in_flight: InFlight) -> Self {
+        in_flight.0.responding.fetch_add(1, Ordering::Relaxed);
+        in_flight.0.touch_body();
+        Self { inner, in_flight }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.in_flight.0.responding.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl hyper::body::Body for Tracked {
@@ -218,7 +249,11 @@ impl hyper::body::Body for Tracked {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if frame.is_ready() {
+            self.in_flight.0.touch_body();
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -324,6 +359,8 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         in_flight: AtomicUsize::new(0),
         requests: AtomicU64::new(0),
         last_ms: AtomicU64::new(0),
+        responding: AtomicUsize::new(0),
+        body_ms: AtomicU64::new(0),
     });
     let progress = Arc::new(Progress { opened, last_ms: AtomicU64::new(0) });
     // The stream carries the connection's place under the caps: an upgraded
@@ -337,7 +374,7 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let router = router.clone();
         async move {
             let res = router.oneshot(req).await.unwrap_or_else(|never| match never {});
-            Ok::<_, Infallible>(res.map(|inner| Body::new(Tracked { inner, _in_flight: in_flight })))
+            Ok::<_, Infallible>(res.map(|inner| Body::new(Tracked::new(inner, in_flight))))
         }
     });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
@@ -352,7 +389,8 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         // done with it). Closing: asked to close and still open after the
         // grace (an HTTP/2 client that never acknowledges the GOAWAY).
         let idle_at = activity.idle_at(limits.header_timeout, limits.idle_timeout);
-        let stuck_at = progress.last() + limits.idle_timeout;
+        let body_stuck_at = activity.body_stuck_at(limits.idle_timeout);
+        let stuck_at = (progress.last() + limits.idle_timeout).min(body_stuck_at.unwrap_or(far_future()));
         let deadline = match (closing, idle_at) {
             (Some(since), _) => (since + limits.shutdown_grace).min(stuck_at),
             (None, Some(at)) => at,
@@ -374,7 +412,8 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
             _ = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
-                let stuck = progress.last() + limits.idle_timeout <= now;
+                let body_stuck = activity.body_stuck_at(limits.idle_timeout).is_some_and(|at| at <= now);
+                let stuck = progress.last() + limits.idle_timeout <= now || body_stuck;
                 let busy = activity.idle_at(limits.header_timeout, limits.idle_timeout).is_none();
                 match closing {
                     Some(since) if stuck || since + limits.shutdown_grace <= now => {
@@ -395,6 +434,10 @@ async fn connection<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
         }
     }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
 /// How often a connection's deadlines are looked at again.

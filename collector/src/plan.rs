@@ -221,7 +221,22 @@ impl<'a> Builder<'a> {
             Schema::BigDecimal => (Node::BigDecimal, Measure::leaf(1)),
             Schema::String => (Node::String, Measure::leaf(1)),
             Schema::Duration => (Node::Fixed(12), Measure::leaf(12)),
-            Schema::Decimal(decimal) => return self.node(&decimal.inner),
+            Schema::Decimal(decimal) => match &*decimal.inner {
+                // apache-avro's decoder never resolves a name inside a
+                // decimal: its fixed is claimed (no other type may take the
+                // name) but not defined (nothing may refer to it).
+                Schema::Fixed(fixed) => {
+                    self.claim(&fixed.name, fixed.aliases.as_deref())?;
+                    if fixed.size > self.limits.max_fixed_bytes {
+                        return Err(format!(
+                            "fixed {:?} of {} bytes exceeds the limit of {} bytes (--max-row-bytes)",
+                            fixed.name.name, fixed.size, self.limits.max_fixed_bytes
+                        ));
+                    }
+                    (Node::Fixed(fixed.size), Measure::leaf(fixed.size as u64))
+                }
+                inner => return self.node(inner),
+            },
             Schema::Fixed(fixed) => {
                 self.claim(&fixed.name, fixed.aliases.as_deref())?;
                 if fixed.size > self.limits.max_fixed_bytes {
@@ -501,6 +516,18 @@ mod tests {
                 {"name":"b","type":"Y"}]}"#,
         );
         assert!(e.is_err(), "a reference through an alias: {e:?}");
+    }
+
+    #[test]
+    fn a_decimal_on_a_fixed_is_read_as_its_bytes() {
+        let p = plan(
+            r#"{"type":"record","name":"r","fields":[
+                {"name":"d","type":{"type":"fixed","name":"D","size":8,"logicalType":"decimal","precision":18,"scale":2}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.nodes[p.fields()[0].node as usize], Node::Fixed(8));
+        // Not among the names the decoder resolves.
+        assert_eq!(p.names, ["r"]);
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub enum Error {
         "no API token configured: pass --token <TOKEN>, --write-token, --read-token (each repeatable) or --tokens-file"
     )]
     NoToken,
+    /// Limits that do not fit together.
+    #[error("{0}")]
+    Config(String),
     /// `--tokens-file` cannot be used.
     #[error("--tokens-file {path:?} {reason}")]
     Tokens {
@@ -116,6 +119,7 @@ pub struct RunningServer {
 impl Server {
     /// Opens the database, binds the address and starts serving.
     pub async fn start(config: Config) -> Result<RunningServer, Error> {
+        config.check().map_err(Error::Config)?;
         let mut tokens = Tokens::scoped(&config.tokens, &config.write_tokens, &config.read_tokens);
         if let Some(path) = &config.tokens_file {
             tokens = tokens.with_file(path).map_err(|reason| Error::Tokens { path: path.clone(), reason })?;
@@ -168,6 +172,7 @@ impl Server {
             inflight: Inflight::new(
                 config.connections.max_inflight_bytes,
                 config.connections.max_inflight_bytes_per_ip,
+                config.limits.max_stored_bytes_per_request,
             ),
             shutdown: shutdown.clone(),
         });

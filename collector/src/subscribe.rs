@@ -188,16 +188,19 @@ impl Hub {
             }
             // Over its bytes, the queue counts as full (one chunk larger than
             // that still goes to an empty queue).
-            let queued = sub.queued_bytes.load(Ordering::Relaxed);
+            // Counted before it is sent, so that the subscriber taking it
+            // never counts below zero.
+            let queued = sub.queued_bytes.fetch_add(event.bytes(), Ordering::Relaxed);
             let sent = if queued > 0 && queued + event.bytes() > self.queue_bytes {
                 Err(mpsc::error::TrySendError::Full(event.clone()))
             } else {
                 sub.tx.try_send(event.clone())
             };
+            if sent.is_err() {
+                sub.queued_bytes.fetch_sub(event.bytes(), Ordering::Relaxed);
+            }
             match sent {
-                Ok(()) => {
-                    sub.queued_bytes.fetch_add(event.bytes(), Ordering::Relaxed);
-                }
+                Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     if let Ok(mut missed) = sub.missed.lock() {
                         *missed.entry(event.collection.clone()).or_default() += event.rows;

@@ -41,6 +41,15 @@ pub enum Rejection {
     Busy(String),
 }
 
+impl From<crate::inflight::HoldError> for Rejection {
+    fn from(e: crate::inflight::HoldError) -> Self {
+        match e {
+            crate::inflight::HoldError::Busy(m) => Self::Busy(m),
+            crate::inflight::HoldError::TooLarge(m) => Self::Limit(m),
+        }
+    }
+}
+
 impl Rejection {
     /// Prefixes the message with `chunk <index>: `.
     pub fn in_chunk(self, index: usize) -> Self {
@@ -103,8 +112,8 @@ pub struct ValidChunk {
     pub timestamp_column: Option<Column>,
     /// The 16-byte chunk id, or None for no de-duplication.
     pub chunk_id: Option<[u8; 16]>,
-    /// What its cells hold of the in-flight budget, until the chunk is
-    /// stored and dropped.
+    /// What it holds of the in-flight budget (its cells, and its schema
+    /// when it was parsed for it), until the chunk is stored and dropped.
     pub _held: Vec<Held>,
 }
 
@@ -125,10 +134,15 @@ struct Cached {
 /// schema takes some 30 times its JSON: about 30 MiB at most).
 const SCHEMA_CACHE_BYTES: usize = 1024 * 1024;
 
+/// About how many bytes a parsed schema takes per byte of its JSON (the
+/// apache-avro tree twice, the plan, the columns).
+const PARSED_SCHEMA_FACTOR: usize = 32;
+
 impl SchemaCache {
-    fn get_or_parse(&self, bytes: &[u8], limits: &Limits) -> Result<Arc<ParsedSchema>, Rejection> {
+    /// The parsed schema of `bytes`, and whether it was parsed now.
+    fn get_or_parse(&self, bytes: &[u8], limits: &Limits) -> Result<(Arc<ParsedSchema>, bool), Rejection> {
         if let Some(s) = self.cached.lock().ok().and_then(|c| c.schemas.get(bytes).cloned()) {
-            return Ok(s);
+            return Ok((s, false));
         }
         let parsed = Arc::new(parse_schema(bytes, limits)?);
         if let Ok(mut cached) = self.cached.lock() {
@@ -139,7 +153,7 @@ impl SchemaCache {
                 cached.json_bytes += bytes.len();
             }
         }
-        Ok(parsed)
+        Ok((parsed, true))
     }
 }
 
@@ -241,7 +255,13 @@ pub fn validate_chunk(
             metadata.rows, limits.max_rows_per_chunk
         )));
     }
-    let schema = cache.get_or_parse(&req.schema, limits)?;
+    // Bytes before any work below: the ticket gets its schema's (a parsed
+    // schema takes some 30 times its JSON) when it was parsed for it.
+    let (schema, parsed_now) = cache.get_or_parse(&req.schema, limits)?;
+    let mut held = Vec::new();
+    if let (Some(ticket), true) = (ticket, parsed_now) {
+        held.push(ticket.hold(req.schema.len().saturating_mul(PARSED_SCHEMA_FACTOR)).map_err(Rejection::from)?);
+    }
     if schema.record_name != req.collection {
         return Err(invalid(format!(
             "collection {:?} does not match the schema's record name {:?}",
@@ -274,7 +294,8 @@ pub fn validate_chunk(
         ScanError::Invalid(m) => Rejection::Invalid(m),
         ScanError::Limit(m) => Rejection::Limit(m),
     })?;
-    let (cells, held) = crate::decode::decode(&schema, &req.metrics, &scanned.groups, limits, ticket)?;
+    let (cells, cells_held) = crate::decode::decode(&schema, &req.metrics, &scanned.groups, limits, ticket)?;
+    held.extend(cells_held);
     Ok(ValidChunk {
         collection: req.collection,
         schema,

@@ -479,3 +479,48 @@ async fn the_query_api_filters_by_cluster() {
     }
     t.stop().await;
 }
+
+#[tokio::test]
+async fn logical_types_are_stored_and_read_back() {
+    use apache_avro::{BigDecimal, Days, Decimal, Duration, Millis, Months, Uuid};
+    let schema = r#"{"type":"record","name":"logical","fields":[
+        {"name":"dec_b","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},
+        {"name":"dec_f","type":{"type":"fixed","name":"Money","size":4,"logicalType":"decimal","precision":9,"scale":2}},
+        {"name":"id","type":{"type":"string","logicalType":"uuid"}},
+        {"name":"day","type":{"type":"int","logicalType":"date"}},
+        {"name":"tmil","type":{"type":"int","logicalType":"time-millis"}},
+        {"name":"tmic","type":{"type":"long","logicalType":"time-micros"}},
+        {"name":"tsmic","type":{"type":"long","logicalType":"timestamp-micros"}},
+        {"name":"local","type":{"type":"long","logicalType":"local-timestamp-millis"}},
+        {"name":"dur","type":{"type":"fixed","name":"Dur","size":12,"logicalType":"duration"}},
+        {"name":"big","type":{"type":"bytes","logicalType":"big-decimal"}}
+    ]}"#;
+    let uuid = Uuid::parse_str("123e4567-e89b-12d3-a456-426614174000").unwrap();
+    let row = Value::Record(vec![
+        ("dec_b".into(), Value::Decimal(Decimal::from(vec![0x01, 0x02]))),
+        ("dec_f".into(), Value::Decimal(Decimal::from(vec![0, 0, 0x30, 0x39]))),
+        ("id".into(), Value::Uuid(uuid)),
+        ("day".into(), Value::Date(19_000)),
+        ("tmil".into(), Value::TimeMillis(3_600_000)),
+        ("tmic".into(), Value::TimeMicros(3_600_000_001)),
+        ("tsmic".into(), Value::TimestampMicros(1_700_000_000_000_001)),
+        ("local".into(), Value::LocalTimestampMillis(1_700_000_000_123)),
+        ("dur".into(), Value::Duration(Duration::new(Months::new(1), Days::new(2), Millis::new(3)))),
+        ("big".into(), Value::BigDecimal("12345.678".parse::<BigDecimal>().unwrap())),
+    ]);
+    let t = TestServer::start().await;
+    let a =
+        send_over("HTTP", &t.server.url(), vec![raw_chunk("logical", schema, encode(schema, &[row]), 1, None)]).await;
+    assert_eq!(a.code, 200, "{a:?}");
+    let (_, body) = t.get_json("/api/collections/logical/rows").await;
+    let r = &body["rows"][0];
+    assert_eq!(r["dec_b"], "0102");
+    assert_eq!(r["dec_f"], "00003039");
+    assert_eq!(r["id"], "123e4567-e89b-12d3-a456-426614174000");
+    assert_eq!((r["day"].clone(), r["tmil"].clone()), (json!(19_000), json!(3_600_000)));
+    assert_eq!((r["tmic"].clone(), r["tsmic"].clone()), (json!(3_600_000_001i64), json!(1_700_000_000_000_001i64)));
+    assert_eq!(r["local"], 1_700_000_000_123i64);
+    assert_eq!(r["dur"], "010000000200000003000000");
+    assert_eq!(r["big"], "12345.678");
+    t.stop().await;
+}

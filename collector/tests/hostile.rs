@@ -527,3 +527,54 @@ async fn names_symbols_and_big_decimals_cannot_amplify() {
     assert_served_everywhere(&c.url).await;
     assert!(c.peak_rss_mib() < PEAK_RSS_BOUND_MIB, "{}", c.peak_rss_mib());
 }
+
+#[tokio::test]
+async fn a_body_sent_a_byte_at_a_time_costs_no_more_than_its_bytes() {
+    // One byte per HTTP/1.1 chunk: each arrives as its own frame.
+    let c = Collector::start(&[]);
+    let body = prost::Message::encode_to_vec(&edgemetrics_collector::pb::metrics::v1beta::WriteMetricsBatchRequest {
+        chunks: vec![chunk(&containers(0, 40_000), None)],
+    });
+    let mut wire = format!(
+        "POST /v1/metrics HTTP/1.1\r\nhost: x\r\nauthorization: Token {TOKEN}\r\nx-cluster-id: {CLUSTER}\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for byte in &body {
+        wire.extend(b"1\r\n");
+        wire.push(*byte);
+        wire.extend(b"\r\n");
+    }
+    wire.extend(b"0\r\n\r\n");
+    let mut conn = tokio::net::TcpStream::connect(c.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut conn, &wire).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    let peak = c.peak_rss_mib();
+    println!("{} bytes in one-byte chunks: peak RSS {peak:.1} MiB", body.len());
+    assert!(peak < PEAK_RSS_BOUND_MIB, "peak RSS {peak:.1} MiB");
+}
+
+#[tokio::test]
+async fn what_one_request_decodes_into_is_capped() {
+    let c = Collector::start(&["--max-stored-bytes-per-request", "2000000"]);
+    // Four chunks of 20,000 rows: each well under the chunk's limits,
+    // together over the request's.
+    let chunks: Vec<WriteMetricsRequest> = (0..4).map(|i| chunk(&containers(i * 20_000, 20_000), None)).collect();
+    assert_refused_over(
+        &["gRPC batch", "HTTP", "gRPC-web"],
+        &c.url,
+        &chunks,
+        Code::InvalidArgument,
+        413,
+        "the request takes more than 1 MiB once decoded (--max-stored-bytes-per-request)",
+    )
+    .await;
+    // A stream gives back each chunk's bytes once it is stored: together
+    // they may take more than one request may hold at once.
+    let stream: Vec<WriteMetricsRequest> = (0..8).map(|i| chunk(&containers(i * 10_000, 10_000), None)).collect();
+    let a = send_over("gRPC stream", &c.url, stream).await;
+    assert_eq!(a.code, 0, "{a:?}");
+    assert_served_everywhere(&c.url).await;
+}

@@ -23,6 +23,7 @@ async fn server_with_short_deadlines() -> TestServer {
     TestServer::start_with(|c| {
         c.connections.header_timeout = SHORT;
         c.connections.body_timeout = SHORT;
+        c.limits.stream_idle_timeout = SHORT;
         c.connections.idle_timeout = Duration::from_secs(2);
     })
     .await
@@ -313,29 +314,37 @@ async fn sigterm_stops_the_collector_within_its_grace_whatever_requests_are_doin
 #[tokio::test]
 async fn bytes_in_flight_over_all_connections_are_bounded() {
     let t = TestServer::start_with(|c| {
-        c.connections.max_inflight_bytes = 100 * 1024;
+        c.connections.max_inflight_bytes = 1 << 20;
+        c.limits.max_message_bytes = 256 << 10;
+        c.limits.max_stored_bytes_per_request = 512 << 10;
         c.connections.body_timeout = Duration::from_secs(2);
+        c.limits.stream_idle_timeout = Duration::from_secs(2);
+        c.connections.idle_timeout = Duration::from_secs(10);
     })
     .await;
     let addr = t.server.local_addr();
-    // One request sends all but 10 bytes of a 90 KiB message: the bytes it
-    // sent are held while the rest does not come.
-    let mut hog = TcpStream::connect(addr).await.unwrap();
-    hog.write_all(
-        format!(
-            "POST /metrics.v1beta.IngestionAPI/WriteMetricsBatch HTTP/1.1\r\nhost: x\r\n\
-             content-type: application/grpc-web+proto\r\nauthorization: Token {TOKEN}\r\nx-cluster-id: {CLUSTER}\r\n\
-             content-length: {}\r\n\r\n",
-            5 + 90 * 1024
+    // Four requests each send all but 10 bytes of a 250 KiB message: the
+    // bytes they sent are held while the rest does not come.
+    let mut hogs = Vec::new();
+    for _ in 0..4 {
+        let mut hog = TcpStream::connect(addr).await.unwrap();
+        hog.write_all(
+            format!(
+                "POST /metrics.v1beta.IngestionAPI/WriteMetricsBatch HTTP/1.1\r\nhost: x\r\n\
+                 content-type: application/grpc-web+proto\r\nauthorization: Token {TOKEN}\r\nx-cluster-id: {CLUSTER}\r\n\
+                 content-length: {}\r\n\r\n",
+                5 + 250 * 1024
+            )
+            .as_bytes(),
         )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    hog.write_all(&[0, 0, 1, 0x68, 0]).await.unwrap();
-    hog.write_all(&vec![0; 90 * 1024 - 10]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    // Another client's 20 KiB do not fit: answered at once, retryably.
+        .await
+        .unwrap();
+        hog.write_all(&[0, 0, 3, 0xe8, 0]).await.unwrap();
+        hog.write_all(&vec![0; 250 * 1024 - 10]).await.unwrap();
+        hogs.push(hog);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another client's 25 KiB do not fit: answered at once, retryably.
     let rows = containers(0, 1000);
     for transport in TRANSPORTS {
         let a = send_over(transport, &t.server.url(), vec![chunk(&rows, None)]).await;
@@ -352,9 +361,11 @@ async fn bytes_in_flight_over_all_connections_are_bounded() {
         .await
         .unwrap();
     assert_eq!(res.headers()["retry-after"], "1");
-    // Once the hog's body deadline passed, its bytes are given back.
-    let (answer, _) = read_until_closed(&mut hog, Duration::from_secs(5)).await;
-    assert!(answer.contains("grpc-status: 4"), "{answer}");
+    // Once the hogs' body deadline passed, their bytes are given back.
+    for hog in &mut hogs {
+        let (answer, _) = read_until_closed(hog, Duration::from_secs(5)).await;
+        assert!(answer.contains("grpc-status: 4"), "{answer}");
+    }
     assert_served_everywhere(&t.server.url()).await;
     t.stop().await;
 }
@@ -362,9 +373,13 @@ async fn bytes_in_flight_over_all_connections_are_bounded() {
 #[tokio::test]
 async fn one_address_holds_at_most_its_share_of_the_bytes_in_flight() {
     let t = TestServer::start_with(|c| {
-        c.connections.max_inflight_bytes = 1 << 20;
+        c.connections.max_inflight_bytes = 2 << 20;
+        c.limits.max_message_bytes = 256 << 10;
+        c.limits.max_stored_bytes_per_request = 512 << 10;
         c.connections.max_inflight_bytes_per_ip = 100 * 1024;
         c.connections.body_timeout = Duration::from_secs(2);
+        c.limits.stream_idle_timeout = Duration::from_secs(2);
+        c.connections.idle_timeout = Duration::from_secs(10);
     })
     .await;
     let addr = t.server.local_addr();
@@ -408,6 +423,8 @@ async fn one_address_holds_at_most_its_share_of_the_bytes_in_flight() {
 async fn a_client_that_stops_reading_its_answer_is_dropped() {
     let t = TestServer::start_with(|c| {
         c.connections.idle_timeout = Duration::from_secs(2);
+        c.connections.body_timeout = SHORT;
+        c.limits.stream_idle_timeout = SHORT;
         c.limits.max_response_bytes = 16 << 20;
     })
     .await;
