@@ -9,7 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
     // The wasm build without gRPC-web reads and writes its few messages by
     // hand (src/wire.rs).
-    if !feature("NATIVE") && !feature("GRPC_WEB") {
+    if !feature("NATIVE") {
         return Ok(());
     }
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("proto");
@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(&files, [&root])?;
     tonic_prost_build::configure()
         .build_server(false)
-        .build_client(feature("NATIVE") || feature("GRPC_WEB"))
+        .build_client(true)
         // `connect()` needs tonic's transport, which the gRPC-web build has not.
         .build_transport(feature("NATIVE"))
         .compile_fds(descriptors)?;

@@ -1,17 +1,9 @@
-// edgemetrics for Node 18+ (the fetch + WebSocket + gRPC-web build), ready on import:
-// the .wasm is read from beside this file. `init()` is kept so that code
-// written for the browser entry runs unchanged.
-import { readFileSync } from "node:fs";
-import { install } from "./fast-write.js";
-import { initSync as wasmInitSync, MetricClient, Metric, Subscription } from "./dist/grpc-web/edgemetrics.js";
+// edgemetrics for Node 18+ with the gRPC-web transport as well: the Node
+// entry plus the gRPC-web framing.
+import { transports } from "./lib/client.js";
+import { sendGrpcWeb } from "./lib/grpc-web.js";
 
-const wasm = wasmInitSync({ module: readFileSync(new URL("./dist/grpc-web/edgemetrics_bg.wasm", import.meta.url)) });
-install(Metric, wasm.memory);
+transports["grpc-web"] = sendGrpcWeb;
 
-export { MetricClient, Metric, Subscription };
-
-/** Already done on import in Node; resolves at once. */
-export default async function init() {}
-
-/** Already done on import in Node. */
-export function initSync() {}
+export * from "./node.js";
+export { default } from "./node.js";

@@ -1,14 +1,14 @@
-// edgemetrics for Node 18+ (the fetch + WebSocket build), ready on import:
-// the .wasm is read from beside this file. `init()` is kept so that code
-// written for the browser entry runs unchanged.
+// edgemetrics for Node 18+, ready on import: the .wasm is read from this
+// package's dist/. `init()` and `initSync()` are kept so that code written
+// for the browser entry runs unchanged.
 import { readFileSync } from "node:fs";
-import { install } from "./fast-write.js";
-import { initSync as wasmInitSync, MetricClient, Metric, Subscription } from "./dist/default/edgemetrics.js";
+import { instantiateSync } from "./lib/load.js";
 
-const wasm = wasmInitSync({ module: readFileSync(new URL("./dist/default/edgemetrics_bg.wasm", import.meta.url)) });
-install(Metric, wasm.memory);
+instantiateSync(readFileSync(new URL("./dist/edgemetrics.wasm", import.meta.url)));
 
-export { MetricClient, Metric, Subscription };
+export { MetricClient } from "./lib/client.js";
+export { Metric } from "./lib/metric.js";
+export { Subscription } from "./lib/subscription.js";
 
 /** Already done on import in Node; resolves at once. */
 export default async function init() {}

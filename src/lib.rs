@@ -1,7 +1,7 @@
 //! edgemetrics: typed Avro metrics for browsers, Cloudflare Workers and
 //! native Rust services, from one codebase.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
@@ -12,7 +12,7 @@ pub mod engine;
 pub mod client;
 #[cfg(feature = "native")]
 pub mod native;
-#[cfg(any(feature = "native", feature = "grpc-web"))]
+#[cfg(feature = "native")]
 pub mod proto;
 #[cfg(feature = "wasm")]
 pub mod wasm;

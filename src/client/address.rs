@@ -55,7 +55,7 @@ pub(crate) fn base_url(addr: &str, insecure: bool, spelling: &Spelling) -> Resul
 
 /// Sorts a gRPC status into "not now" (retried) and "never" (dropped).
 /// `Unknown` and `Internal` carry connection errors from the transports.
-#[cfg(any(feature = "native", feature = "grpc-web"))]
+#[cfg(feature = "native")]
 pub(crate) fn grpc_failure(status: &tonic::Status, transport: &str) -> crate::engine::pipeline::Failure {
     use crate::engine::pipeline::Failure;
     use tonic::Code;
@@ -103,7 +103,7 @@ mod tests {
         assert!(base_url("https://user@collector:443", false, &RUST).is_err());
     }
 
-    #[cfg(any(feature = "native", feature = "grpc-web"))]
+    #[cfg(feature = "native")]
     #[test]
     fn grpc_statuses_sort_into_retryable_and_permanent() {
         use crate::engine::pipeline::Failure;

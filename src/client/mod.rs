@@ -3,7 +3,7 @@
 //! drivers around it only decide when to poll and how to send.
 
 // Without a driver (the `std` feature alone) only the errors are used.
-#![cfg_attr(not(any(feature = "native", feature = "wasm")), allow(dead_code))]
+#![cfg_attr(not(feature = "native"), allow(dead_code))]
 
 pub(crate) mod address;
 mod error;
@@ -158,13 +158,6 @@ impl Core {
                 *lock(&self.last_error) = Some(message);
             }
         }
-    }
-
-    /// Requeues the batches on the wire; see [`Pipeline::requeue_in_flight`].
-    /// Only drivers without a background task need it (wasm's `background: false`).
-    #[cfg_attr(not(feature = "wasm"), allow(dead_code))]
-    pub(crate) fn requeue_in_flight(&self) -> usize {
-        lock(&self.pipeline).requeue_in_flight()
     }
 
     /// What a flush reports once it waited: `delivered` says whether every

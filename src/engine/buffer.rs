@@ -79,10 +79,11 @@ impl fmt::Display for RowError {
 
 impl serde::ser::StdError for RowError {}
 
-/// The rows of one metric that are not sealed yet, as Avro bytes.
+/// The open chunk of one metric and its sealing, whatever encodes the rows:
+/// the engine's encoder for [`MetricBuffer`], JavaScript in the browser
+/// build (which hands over rows already encoded).
 #[derive(Debug)]
-pub struct MetricBuffer {
-    schema: Arc<Schema>,
+pub struct ChunkBuffer {
     info: Arc<MetricInfo>,
     max_chunk_size: usize,
     open: Vec<u8>,
@@ -90,53 +91,28 @@ pub struct MetricBuffer {
     rows_written: u64,
 }
 
-impl MetricBuffer {
-    /// A buffer for rows of `schema`, after checking `options` against it.
-    pub fn new(schema: Arc<Schema>, options: MetricOptions) -> Result<Self, OptionError> {
-        if options.max_chunk_size == 0 || options.max_chunk_size > MAX_CHUNK_SIZE_LIMIT {
-            return Err(OptionError::new(
-                "max_chunk_size",
-                alloc::format!("{} is not between 1 and {MAX_CHUNK_SIZE_LIMIT} bytes", options.max_chunk_size),
-            ));
+impl ChunkBuffer {
+    /// A buffer for the chunks of `info`, after checking `max_chunk_size`.
+    pub fn new(info: MetricInfo, max_chunk_size: usize) -> Result<Self, OptionError> {
+        if max_chunk_size == 0 || max_chunk_size > MAX_CHUNK_SIZE_LIMIT {
+            let mut message = String::new();
+            crate::engine::text::push_u64(&mut message, max_chunk_size as u64);
+            message.push_str(" is not between 1 and ");
+            crate::engine::text::push_u64(&mut message, MAX_CHUNK_SIZE_LIMIT as u64);
+            message.push_str(" bytes");
+            return Err(OptionError::new("max_chunk_size", message));
         }
-        if let Some(column) = &options.timestamp_column {
-            if !is_avro_name(column) {
-                return Err(OptionError::new(
-                    "timestamp_column",
-                    alloc::format!("\"{column}\" is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)"),
-                ));
-            }
-            if schema.record().fields.iter().any(|field| field.name == *column) {
-                return Err(OptionError::new(
-                    "timestamp_column",
-                    alloc::format!("\"{column}\" is already a field of the record"),
-                ));
-            }
-        }
-        let info = MetricInfo {
-            collection: schema.collection().to_string(),
-            schema: schema.text().to_string(),
-            skip_timestamp: options.skip_timestamp,
-            timestamp_column: options.timestamp_column,
-        };
-        Ok(MetricBuffer {
-            schema,
-            info: Arc::new(info),
-            max_chunk_size: options.max_chunk_size,
-            open: Vec::new(),
-            open_rows: 0,
-            rows_written: 0,
-        })
-    }
-
-    /// The schema rows are encoded with.
-    pub fn schema(&self) -> &Arc<Schema> {
-        &self.schema
+        Ok(ChunkBuffer { info: Arc::new(info), max_chunk_size, open: Vec::new(), open_rows: 0, rows_written: 0 })
     }
 
     /// What the chunks of this metric carry besides their rows.
     pub fn info(&self) -> &Arc<MetricInfo> {
         &self.info
+    }
+
+    /// The largest chunk, in bytes.
+    pub fn max_chunk_size(&self) -> usize {
+        self.max_chunk_size
     }
 
     /// Rows accepted since the buffer was made.
@@ -154,17 +130,24 @@ impl MetricBuffer {
         self.open.len()
     }
 
-    /// Encodes `row` into the open chunk. When the row does not fit, the open
-    /// chunk is sealed and returned, and the row starts the next one.
+    /// Appends one row that `encode` writes at the end of the open chunk.
+    /// When the row does not fit, the open chunk is sealed and returned,
+    /// and the row starts the next one.
     ///
-    /// A row that does not fit the schema, or that alone is larger than the
-    /// max chunk size, is rejected and leaves the buffer as it was.
-    pub fn write<T: Serialize + ?Sized>(&mut self, row: &T) -> Result<Option<Chunk>, EncodeError> {
+    /// A row that `encode` refuses, or that alone is larger than the max
+    /// chunk size (`too_large(size, limit)`), is rejected and leaves the
+    /// buffer as it was.
+    #[inline]
+    pub fn write_with<E>(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+        too_large: impl FnOnce(usize, usize) -> E,
+    ) -> Result<Option<Chunk>, E> {
         let start = self.open.len();
         if start == 0 && self.open.capacity() == 0 {
             self.open.reserve(self.max_chunk_size.min(INITIAL_CAPACITY));
         }
-        avro::encode(&self.schema, row, &mut self.open)?;
+        encode(&mut self.open)?;
         let size = self.open.len() - start;
         if self.open.len() <= self.max_chunk_size && self.open_rows < MAX_ROWS_PER_CHUNK {
             self.open_rows += 1;
@@ -173,7 +156,7 @@ impl MetricBuffer {
         }
         if size > self.max_chunk_size {
             self.open.truncate(start);
-            return Err(EncodeError::new(Problem::RowTooLarge { size, limit: self.max_chunk_size }));
+            return Err(too_large(size, self.max_chunk_size));
         }
         let mut next = self.full_chunk_vec();
         next.extend_from_slice(&self.open[start..]);
@@ -184,14 +167,16 @@ impl MetricBuffer {
         Ok(sealed)
     }
 
-    /// Writes all `rows` or none: when one does not fit the schema, the error
-    /// gives its index and nothing of the batch is buffered. Chunks sealed on
-    /// the way are appended to `sealed`.
-    pub fn write_all<'a, T, I>(&mut self, rows: I, sealed: &mut Vec<Chunk>) -> Result<usize, RowError>
-    where
-        T: Serialize + 'a + ?Sized,
-        I: IntoIterator<Item = &'a T>,
-    {
+    /// Writes all rows or none: `write` is called for each in turn (with
+    /// the buffer), and when one fails, nothing of the batch stays and the
+    /// error comes back with the row's index. Chunks sealed on the way are
+    /// appended to `sealed`.
+    pub fn write_all_with<E, R>(
+        &mut self,
+        rows: impl IntoIterator<Item = R>,
+        mut write: impl FnMut(&mut Self, R) -> Result<Option<Chunk>, E>,
+        sealed: &mut Vec<Chunk>,
+    ) -> Result<usize, (usize, E)> {
         // Rows go straight into chunks; on a bad row the chunks sealed here
         // are taken back, and the first of them still starts with the bytes
         // the open chunk held before, so nothing is copied on success.
@@ -199,7 +184,8 @@ impl MetricBuffer {
         let mut local = Vec::new();
         let mut count = 0;
         for row in rows {
-            match self.write(row) {
+            let index = count;
+            match write(self, row) {
                 Ok(chunk) => local.extend(chunk),
                 Err(error) => {
                     if let Some(first) = local.into_iter().next() {
@@ -207,8 +193,8 @@ impl MetricBuffer {
                     }
                     self.open.truncate(open_len);
                     self.open_rows = open_rows;
-                    self.rows_written -= count as u64;
-                    return Err(RowError { index: count, error });
+                    self.rows_written -= index as u64;
+                    return Err((index, error));
                 }
             }
             count += 1;
@@ -245,6 +231,109 @@ impl MetricBuffer {
     fn full_chunk_vec(&self) -> Vec<u8> {
         let slack = (self.max_chunk_size / 128).min(8 << 10);
         Vec::with_capacity(self.max_chunk_size + slack)
+    }
+}
+
+/// The rows of one metric that are not sealed yet, encoded by the engine
+/// from any `Serialize` row.
+#[derive(Debug)]
+pub struct MetricBuffer {
+    schema: Arc<Schema>,
+    chunks: ChunkBuffer,
+}
+
+impl MetricBuffer {
+    /// A buffer for rows of `schema`, after checking `options` against it.
+    pub fn new(schema: Arc<Schema>, options: MetricOptions) -> Result<Self, OptionError> {
+        if let Some(column) = &options.timestamp_column {
+            if !is_avro_name(column) {
+                return Err(OptionError::new(
+                    "timestamp_column",
+                    alloc::format!("\"{column}\" is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)"),
+                ));
+            }
+            if schema.record().fields.iter().any(|field| field.name == *column) {
+                return Err(OptionError::new(
+                    "timestamp_column",
+                    alloc::format!("\"{column}\" is already a field of the record"),
+                ));
+            }
+        }
+        let info = MetricInfo {
+            collection: schema.collection().to_string(),
+            schema: schema.text().to_string(),
+            skip_timestamp: options.skip_timestamp,
+            timestamp_column: options.timestamp_column,
+        };
+        Ok(MetricBuffer { chunks: ChunkBuffer::new(info, options.max_chunk_size)?, schema })
+    }
+
+    /// The schema rows are encoded with.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// What the chunks of this metric carry besides their rows.
+    pub fn info(&self) -> &Arc<MetricInfo> {
+        self.chunks.info()
+    }
+
+    /// Rows accepted since the buffer was made.
+    pub fn rows_written(&self) -> u64 {
+        self.chunks.rows_written()
+    }
+
+    /// Rows in the open (not yet sealed) chunk.
+    pub fn open_rows(&self) -> u32 {
+        self.chunks.open_rows()
+    }
+
+    /// Bytes in the open chunk.
+    pub fn open_bytes(&self) -> usize {
+        self.chunks.open_bytes()
+    }
+
+    /// Encodes `row` into the open chunk. When the row does not fit, the open
+    /// chunk is sealed and returned, and the row starts the next one.
+    ///
+    /// A row that does not fit the schema, or that alone is larger than the
+    /// max chunk size, is rejected and leaves the buffer as it was.
+    #[inline]
+    pub fn write<T: Serialize + ?Sized>(&mut self, row: &T) -> Result<Option<Chunk>, EncodeError> {
+        let schema = &self.schema;
+        self.chunks.write_with(
+            |out| avro::encode(schema, row, out),
+            |size, limit| EncodeError::new(Problem::RowTooLarge { size, limit }),
+        )
+    }
+
+    /// Writes all `rows` or none: when one does not fit the schema, the error
+    /// gives its index and nothing of the batch is buffered. Chunks sealed on
+    /// the way are appended to `sealed`.
+    pub fn write_all<'a, T, I>(&mut self, rows: I, sealed: &mut Vec<Chunk>) -> Result<usize, RowError>
+    where
+        T: Serialize + 'a + ?Sized,
+        I: IntoIterator<Item = &'a T>,
+    {
+        let schema = &self.schema;
+        self.chunks
+            .write_all_with(
+                rows,
+                |chunks, row| {
+                    chunks.write_with(
+                        |out| avro::encode(schema, row, out),
+                        |size, limit| EncodeError::new(Problem::RowTooLarge { size, limit }),
+                    )
+                },
+                sealed,
+            )
+            .map_err(|(index, error)| RowError { index, error })
+    }
+
+    /// Seals the open chunk, however full, for a flush; `None` when it holds
+    /// no rows.
+    pub fn take_open(&mut self) -> Option<Chunk> {
+        self.chunks.take_open()
     }
 }
 

@@ -12,3 +12,4 @@ pub mod json;
 pub mod pipeline;
 pub mod schema;
 pub mod stats;
+pub mod text;

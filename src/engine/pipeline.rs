@@ -4,7 +4,6 @@
 //! is always an argument (milliseconds on any monotonic clock).
 
 use alloc::collections::VecDeque;
-use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -13,6 +12,7 @@ use crate::engine::backoff::{self, Backoff, Jitter};
 use crate::engine::buffer::OptionError;
 use crate::engine::chunk::{Chunk, ChunkId};
 use crate::engine::stats::{DropReason, Event, Stats};
+use crate::engine::text::push_u64;
 
 /// The memory cap on buffered bytes when none is given.
 pub const DEFAULT_MAX_BUFFER_BYTES: usize = 64 << 20;
@@ -71,13 +71,12 @@ impl PipelineConfig {
             return Err(OptionError::new(option, "must be greater than 0"));
         }
         if self.max_retry_interval_ms < self.initial_retry_interval_ms {
-            return Err(OptionError::new(
-                "max_retry_interval_ms",
-                format!(
-                    "{} is less than the initial retry interval of {} ms",
-                    self.max_retry_interval_ms, self.initial_retry_interval_ms
-                ),
-            ));
+            let mut message = String::new();
+            push_u64(&mut message, self.max_retry_interval_ms);
+            message.push_str(" is less than the initial retry interval of ");
+            push_u64(&mut message, self.initial_retry_interval_ms);
+            message.push_str(" ms");
+            return Err(OptionError::new("max_retry_interval_ms", message));
         }
         Ok(())
     }
@@ -232,7 +231,9 @@ impl Pipeline {
         if chunks > 0 {
             self.stats.chunks_dropped_memory_cap += chunks;
             self.stats.rows_dropped_memory_cap += rows;
-            let message = format!("buffered bytes exceeded the memory cap of {cap} bytes");
+            let mut message = String::from("buffered bytes exceeded the memory cap of ");
+            push_u64(&mut message, cap as u64);
+            message.push_str(" bytes");
             self.emit(Event::Dropped { reason: DropReason::MemoryCap, collection, chunks, rows, message });
         }
         id

@@ -1,9 +1,5 @@
-//! What the browser suites (`tests/suite/`) and the native writer share:
-//! the rows they write, and (in wasm) the way to the collector, the
-//! harness's control server, and the collector's query API.
-//!
-//! The collector and control URLs come from the harness
-//! (`js/harness.mjs`) through the environment at build time.
+//! The rows the native writer writes for the npm package's browser tests
+//! (`js/`, which make the same rows in JavaScript and compare them).
 
 use serde::Serialize;
 
@@ -77,8 +73,3 @@ pub fn sample(i: i64) -> Sample {
         level: [Level::Debug, Level::Info, Level::Warn][(i % 3) as usize],
     }
 }
-
-#[cfg(target_arch = "wasm32")]
-mod web;
-#[cfg(target_arch = "wasm32")]
-pub use web::*;

@@ -1,9 +1,8 @@
 //! Writes sample rows (see `lib.rs`) to the collector with the native Rust
-//! client over gRPC: the "native client" of the subscription suite.
+//! client over gRPC: the "native client" of the subscription tests.
 //!
 //! `native-writer --url http://127.0.0.1:PORT --token T --collection NAME --rows N [--cluster ID]`
 
-#[cfg(not(target_arch = "wasm32"))]
 fn main() {
     use edgemetrics::{MetricClient, MetricConfig};
     use edgemetrics_browser_tests::{sample, sample_schema};
@@ -40,6 +39,3 @@ fn main() {
         println!("wrote {} rows", report.stats.rows_acked);
     });
 }
-
-#[cfg(target_arch = "wasm32")]
-fn main() {}

@@ -1,0 +1,380 @@
+// `MetricClient`: options checked up front, metrics, and the loop that
+// moves batches. The loop polls the wasm core's pipeline (which says: send
+// this batch, wait until T, seal the open chunks), starts sends, and
+// sleeps on a timer until the pipeline's deadline or a wake-up. With
+// `background: false` (Workers, where nothing may run between requests)
+// the same loop runs inside `flush()` and `close()` only.
+import { Core } from "./core.js";
+import { error, optionError } from "./errors.js";
+import { sendFetch } from "./fetch.js";
+import { Metric } from "./metric.js";
+import { baseUrl, checkClusterId, reader, required } from "./options.js";
+import { parseSchema } from "./schema.js";
+import { Subscription } from "./subscription.js";
+
+/** The transports this build has; `edgemetrics/grpc-web` adds its own. */
+export const transports = { fetch: sendFetch };
+
+const CLIENT_OPTIONS = [
+    "apiAddr", "apiToken", "clusterId", "transport", "insecure", "flushIntervalMs", "maxRetryIntervalMs",
+    "maxBufferBytes", "drainTimeoutMs", "requestTimeoutMs", "compression", "flushOnPageHide", "background", "onEvent",
+];
+const METRIC_OPTIONS = ["schema", "maxChunkSize", "skipTimestamp", "timestampColumn"];
+const MAX_CHUNK_SIZE = 20 << 20;
+const STATS = [
+    "rowsWritten", "rowsOpen", "chunksSealed", "rowsSealed", "bytesSealed", "batchesSent", "chunksSent", "chunksAcked",
+    "rowsAcked", "bytesAcked", "retries", "chunksDroppedMemoryCap", "rowsDroppedMemoryCap", "chunksDroppedRejected",
+    "rowsDroppedRejected", "chunksDroppedShutdown", "rowsDroppedShutdown", "chunksPending", "rowsPending",
+    "bytesPending", "rowsDropped",
+];
+const REASONS = ["memory_cap", "rejected", "shutdown"];
+/** Browsers refuse a keepalive request once those in flight would pass 64 KiB; a little is left for headers. */
+const KEEPALIVE_BUDGET = 63 * 1024;
+
+const now = () => performance.now();
+const closedError = () => error("ClosedError", "the client is shut down");
+
+/** A counter with waiters: `changed(seen, ms)` resolves once it moved past `seen`, or after `ms`. */
+class Signal {
+    count = 0;
+    waiters = [];
+
+    notify() {
+        this.count++;
+        for (const wake of this.waiters.splice(0)) wake();
+    }
+
+    changed(seen, ms) {
+        return new Promise((resolve) => {
+            if (this.count !== seen) return resolve();
+            const done = () => {
+                clearTimeout(timer);
+                const at = this.waiters.indexOf(done);
+                if (at >= 0) this.waiters.splice(at, 1);
+                resolve();
+            };
+            const timer = ms < Infinity ? setTimeout(done, Math.max(0, ms)) : undefined;
+            this.waiters.push(done);
+        });
+    }
+}
+
+/** Sends rows of typed metrics to the collector: buffered, chunked, flushed on an interval, retried until acknowledged. */
+export class MetricClient {
+    /** Checks the options (throws an `OptionError` naming the one at fault) and starts sending. */
+    constructor(options) {
+        const r = reader(options, "options", CLIENT_OPTIONS);
+        const token = r.string("apiToken") ?? throwing(required("apiToken"));
+        if (!/^[!-~]+$/.test(token)) throw optionError("apiToken", "must be non-empty printable ASCII without spaces");
+        this.clusterId = r.string("clusterId") ?? throwing(required("clusterId"));
+        checkClusterId(this.clusterId);
+        const insecure = r.boolean("insecure") ?? false;
+        this.url = baseUrl(r.string("apiAddr") ?? throwing(required("apiAddr")), insecure);
+        this.token = token;
+        const transport = r.string("transport") ?? "fetch";
+        this._send = transports[transport];
+        if (!this._send) {
+            throw optionError("transport", transport === "grpc-web"
+                ? '"grpc-web" is not in this build; import "edgemetrics/grpc-web" for it'
+                : `"${transport}" is not a transport ("fetch" or "grpc-web")`);
+        }
+        const compression = r.string("compression") ?? "gzip";
+        if (compression !== "gzip" && compression !== "none") {
+            throw optionError("compression", `"${compression}" is not a compression ("gzip" or "none")`);
+        }
+        this.gzip = compression === "gzip";
+        const flushIntervalMs = r.positive("flushIntervalMs") ?? 200;
+        const maxRetryIntervalMs = r.positive("maxRetryIntervalMs") ?? 15000;
+        const config = {
+            flushIntervalMs,
+            maxRetryIntervalMs,
+            initialRetryMs: Math.min(100, maxRetryIntervalMs),
+            maxBufferBytes: r.positive("maxBufferBytes") ?? 64 << 20,
+        };
+        this.drainTimeoutMs = r.positive("drainTimeoutMs") ?? 10000;
+        this.requestTimeoutMs = r.positive("requestTimeoutMs") ?? 30000;
+        const flushOnPageHide = r.boolean("flushOnPageHide") ?? true;
+        this._background = r.boolean("background") ?? true;
+        this._onEvent = r.function("onEvent");
+        this._core = new Core(config);
+        this._metrics = [];
+        this._queued = new Set();
+        this._wake = new Signal();
+        this._progress = new Signal();
+        this._keepalive = 0;
+        this._lastError = null;
+        if (this._background) this._run().catch((e) => console.error("edgemetrics: the sender stopped:", e));
+        if (flushOnPageHide && typeof document === "object" && typeof addEventListener === "function") {
+            const hidden = () => document.visibilityState === "hidden" && this._sendBeforeExit();
+            const gone = () => this._sendBeforeExit();
+            document.addEventListener("visibilitychange", hidden);
+            addEventListener("pagehide", gone);
+            this._unhook = () => {
+                document.removeEventListener("visibilitychange", hidden);
+                removeEventListener("pagehide", gone);
+            };
+        }
+    }
+
+    /** A metric whose rows are encoded with `options.schema`. Throws `SchemaError` or `OptionError`. */
+    metric(options) {
+        this._check();
+        const r = reader(options, "metric options", METRIC_OPTIONS);
+        let schema = r.get("schema");
+        if (schema === undefined) throw required("schema");
+        if (typeof schema === "object" && schema !== null) {
+            // Read by the same parser as JSON text, which names the field at fault.
+            try {
+                schema = JSON.stringify(schema);
+            } catch {
+                throw optionError("schema", "cannot be turned into JSON");
+            }
+        }
+        if (typeof schema !== "string") throw optionError("schema", "must be an Avro record schema: an object or its JSON text");
+        let root;
+        try {
+            root = parseSchema(schema);
+        } catch (e) {
+            if (e.path === undefined) throw e;
+            const where = e.path ? `field "${e.path}"` : "schema";
+            throw error("SchemaError", `invalid schema: ${where}: ${e.message}`, { field: e.path });
+        }
+        const maxChunkSize = r.positive("maxChunkSize") ?? 1 << 20;
+        if (maxChunkSize > MAX_CHUNK_SIZE) {
+            throw optionError("maxChunkSize", `${maxChunkSize} is not between 1 and ${MAX_CHUNK_SIZE} bytes`);
+        }
+        const skipTimestamp = r.boolean("skipTimestamp") ?? false;
+        const column = r.string("timestampColumn");
+        if (column !== undefined) {
+            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(column)) {
+                throw optionError("timestampColumn", `"${column}" is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)`);
+            }
+            if (root.fields.some((f) => f.name === column)) {
+                throw optionError("timestampColumn", `"${column}" is already a field of the record`);
+            }
+        }
+        const collection = root.name.slice(root.name.lastIndexOf(".") + 1);
+        const index = this._core.metric(collection, schema, maxChunkSize, skipTimestamp, column);
+        const metric = new Metric(this, index, root, maxChunkSize);
+        this._metrics.push(metric);
+        return metric;
+    }
+
+    /**
+     * Seals every open chunk and resolves when all rows written before the call
+     * are acknowledged. Rejects with `NotDeliveredError` after `drainTimeoutMs`
+     * or `DroppedError` when some were dropped.
+     */
+    async flush() {
+        const core = this._ready();
+        const before = core.stats();
+        const target = core.call("seal");
+        this._wake.notify();
+        const delivered = await this._driveUntil(() => core.call("pending", target) === 0);
+        this._events();
+        const after = core.stats();
+        if (!delivered) {
+            const pendingRows = after[18];
+            const lastError = this._lastError;
+            const message = `${pendingRows} rows not delivered yet${lastError === null ? "" : `; last error: ${lastError}`}`;
+            throw error("NotDeliveredError", message, { pendingRows, lastError });
+        }
+        const rejected = after[14] - before[14];
+        const capped = after[12] - before[12];
+        if (rejected + capped === 0) return;
+        const reason = rejected === 0
+            ? "the memory cap on buffered bytes was reached while the collector was away"
+            : `rejected by the collector: ${this._lastError ?? ""}`;
+        throw error("DroppedError", `${rejected + capped} rows were dropped: ${reason}`, { rows: rejected + capped, reason });
+    }
+
+    /** Stops taking rows, delivers what is buffered within `drainTimeoutMs`, drops and counts the rest. */
+    close() {
+        this._closing ??= (async () => {
+            const core = this._ready();
+            this._closed = true;
+            core.call("seal");
+            this._wake.notify();
+            await this._driveUntil(() => core.call("idle"));
+            const undeliveredRows = core.abandon("closed before the collector acknowledged the rows");
+            this._stopped = true;
+            this._wake.notify();
+            this._unhook?.();
+            this._events();
+            return { stats: this.stats(), undeliveredRows };
+        })();
+        return this._closing;
+    }
+
+    /** The counters so far. */
+    stats() {
+        const values = this._ready().stats();
+        return Object.fromEntries(STATS.map((name, i) => [name, values[i]]));
+    }
+
+    /** Receives rows of `options.collections` as the collector stores them, over a WebSocket. */
+    subscribe(options) {
+        this._ready();
+        return new Subscription(this, options);
+    }
+
+    /** Releases the wasm memory of this handle once what is buffered was sent (as `close()`). */
+    free() {
+        if (this._freed) return;
+        this.close().finally(() => {
+            this._freed = true;
+            this._core.call("free");
+        });
+    }
+
+    /** @internal Throws unless rows may be written (to `metric`, which must not be freed). */
+    _check(metric) {
+        if (this._closed || this._freed) throw closedError();
+        if (metric?._freed) throw error("ClosedError", "the metric was freed");
+    }
+
+    /** @internal Schedules handing `metric`'s rows to the core at the end of this task. */
+    _queue(metric) {
+        if (this._queued.size === 0) queueMicrotask(() => this._drain());
+        this._queued.add(metric);
+    }
+
+    /** @internal Hands every pending row to the core. */
+    _drain() {
+        if (this._freed || this._queued.size === 0) return;
+        let wake = false;
+        for (const metric of this._queued) wake = metric._drain(this._core, now()) || wake;
+        this._queued.clear();
+        if (wake) this._wake.notify();
+    }
+
+    /** The core, with every row written so far in it. */
+    _ready() {
+        if (this._freed) throw closedError();
+        this._drain();
+        return this._core;
+    }
+
+    async _run() {
+        while (!this._stopped) await this._step(Infinity);
+    }
+
+    /** Polls the pipeline once and does what it says; sleeps at most `ms`. */
+    async _step(ms) {
+        this._events();
+        const seen = this._wake.count;
+        const core = this._ready();
+        const action = core.poll(now());
+        if (action.kind === 3) core.call("seal");
+        else if (action.kind === 2) this._start(action);
+        else await this._wake.changed(seen, Math.min(ms, action.kind === 1 ? action.at - now() : Infinity));
+    }
+
+    _start(batch) {
+        this._send(this, batch.body).then((failure) => this._finish(batch.id, failure));
+    }
+
+    /** Reports how sending batch `id` ended, and wakes whoever waits on it. */
+    _finish(id, failure) {
+        if (this._freed) return;
+        if (failure === null) {
+            this._core.call("ack", id);
+        } else {
+            this._core.fail(id, failure.retryable, failure.retryAfterMs, now(), failure.message);
+            this._lastError = failure.message;
+        }
+        this._progress.notify();
+        this._wake.notify();
+    }
+
+    /** Drives (or, with a background loop, waits for) the pipeline until `done` holds or `drainTimeoutMs` pass. */
+    async _driveUntil(done) {
+        const deadline = now() + this.drainTimeoutMs;
+        let finished = done();
+        while (!finished) {
+            const left = deadline - now();
+            if (left <= 0) break;
+            if (this._background) {
+                const seen = this._progress.count;
+                await this._progress.changed(seen, left);
+            } else {
+                await this._step(left);
+            }
+            finished = done();
+        }
+        // Without a background loop the sends this call started end with it
+        // (in a Worker nothing outlives the request): their chunks go back
+        // in the queue, so that the next flush sends them again.
+        if (!this._background) this._core.call("requeue");
+        return finished;
+    }
+
+    /** Hands the pipeline's events to `onEvent`; drops are also logged when there is none. */
+    _events() {
+        for (let event; (event = this._core.event()) !== null;) {
+            const e = event.kind === 1
+                ? { type: "dropped", reason: REASONS[event.reason], collection: event.collection, chunks: event.chunks, rows: event.rows, message: event.message }
+                : { type: "retry", attempt: event.attempt, delayMs: event.delay, message: event.message };
+            if (this._onEvent) {
+                try {
+                    this._onEvent(e);
+                } catch {
+                    // A throwing callback must not stop the sender.
+                }
+            } else if (e.type === "dropped") {
+                console.warn(`edgemetrics: dropped ${e.rows} rows in ${e.chunks} chunks of "${e.collection}" (${e.reason}): ${e.message}`);
+            }
+        }
+    }
+
+    /**
+     * The page is going away: everything is sealed and sent now, with
+     * `keepalive` requests (which the browser completes after the page is
+     * gone) while their 64 KiB budget lasts, ordinary ones beyond it.
+     */
+    _sendBeforeExit() {
+        if (this._stopped || this._freed) return;
+        const core = this._ready();
+        core.call("seal");
+        for (;;) {
+            const action = core.poll(now());
+            if (action.kind === 3) core.call("seal");
+            else if (action.kind === 2) this._sendParts(action);
+            else break;
+        }
+    }
+
+    /** Sends a batch as requests of whole chunks that fit the keepalive budget; acknowledged when all are. */
+    _sendParts({ id, body, parts }) {
+        const requests = [];
+        let reserved = 0;
+        let from = 0;
+        let at = 0;
+        const post = (start, end, keepalive) => {
+            if (end > start) requests.push(sendFetch(this, body.subarray(start, end), keepalive));
+        };
+        for (const size of parts) {
+            if (at - from + size > KEEPALIVE_BUDGET - this._keepalive - reserved) {
+                reserved += at - from;
+                post(from, at, true);
+                from = at;
+            }
+            if (size > KEEPALIVE_BUDGET - this._keepalive - reserved) {
+                post(at, at + size, false);
+                from = at + size;
+            }
+            at += size;
+        }
+        reserved += at - from;
+        post(from, at, true);
+        this._keepalive += reserved;
+        Promise.all(requests).then((failures) => {
+            this._keepalive -= reserved;
+            this._finish(id, failures.find((f) => f !== null) ?? null);
+        });
+    }
+}
+
+function throwing(e) {
+    throw e;
+}

@@ -1,0 +1,118 @@
+// The wasm core (src/wasm/mod.rs): the chunk buffers and the send pipeline
+// of the Rust engine, called through its C ABI. Strings and rows go in
+// through the client's scratch area; results come back in its `out` area of
+// f64s, and bodies and texts as an address and a length into memory the
+// client owns until its next call.
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+/**
+ * Sends in flight at once: browsers open six connections per host, and a
+ * page that is being hidden needs a free one for its last batch.
+ */
+const MAX_IN_FLIGHT = 4;
+
+let wasm = null;
+
+/** Makes the instance's exports the core's. */
+export const setCore = (exports) => (wasm = exports);
+
+export const ready = () => wasm !== null;
+
+/** One client of the core. */
+export class Core {
+    constructor(config) {
+        if (wasm === null) throw new Error("edgemetrics: call init() (or initSync) before new MetricClient()");
+        // 53 random bits each: the session id keeps chunk ids unique across page loads.
+        const words = new Uint32Array(4).map(() => Math.random() * 2 ** 32);
+        globalThis.crypto?.getRandomValues(words);
+        const random = (i) => (words[i] >>> 11) * 2 ** 32 + words[i + 1];
+        this.h = wasm.em_new(config.flushIntervalMs, config.initialRetryMs, config.maxRetryIntervalMs,
+            config.maxBufferBytes, 4 << 20, MAX_IN_FLIGHT, random(0), random(2));
+        this.out = wasm.em_out(this.h) / 8;
+    }
+
+    /** `em_<name>(handle, ...args)`. */
+    call(name, ...args) {
+        return wasm[`em_${name}`](this.h, ...args);
+    }
+
+    /** The numbers of the `out` area. */
+    o() {
+        return new Float64Array(wasm.memory.buffer, 8 * this.out, 8);
+    }
+
+    bytes(at, length) {
+        return new Uint8Array(wasm.memory.buffer, at, length);
+    }
+
+    /** Copies `data` into the scratch area with `extra` bytes to spare; returns its address. */
+    put(data, extra = 0) {
+        const at = this.call("scratch", data.length + extra);
+        this.bytes(at, data.length).set(data);
+        return at;
+    }
+
+    /** Puts strings one after another in the scratch area; returns their UTF-8 lengths. */
+    strings(...list) {
+        const encoded = list.map((s) => utf8.encode(s));
+        this.put(new Uint8Array(encoded.flatMap((e) => [...e])));
+        return encoded.map((e) => e.length);
+    }
+
+    metric(collection, schema, maxChunkSize, skipTimestamp, column) {
+        const [c, s, t] = this.strings(collection, schema, column ?? "");
+        return this.call("metric", maxChunkSize, skipTimestamp, c, s, column === undefined ? -1 : t);
+    }
+
+    /** Appends encoded rows: `data` holds them, `ends` where each ends. Returns 0, or 2 to wake the sender. */
+    append(metric, data, ends, now) {
+        const at = this.put(data, 4 * ends.length);
+        const view = new DataView(wasm.memory.buffer, at + data.length);
+        ends.forEach((end, i) => view.setUint32(4 * i, end, true));
+        return this.call("append", metric, data.length, ends.length, now);
+    }
+
+    /**
+     * What to do now: `{ kind: 0 }` nothing, 1 wait until `at`, 3 seal and
+     * ask again, or 2 send batch `id`: its `body` and the sizes of its
+     * chunks' `parts` (copies).
+     */
+    poll(now) {
+        const kind = this.call("poll", now);
+        const [id, body, length, parts, count] = this.o();
+        if (kind !== 2) return { kind, at: id };
+        return {
+            kind, id,
+            body: this.bytes(body, length).slice(),
+            parts: new Uint32Array(wasm.memory.buffer.slice(parts, parts + 4 * count)),
+        };
+    }
+
+    fail(id, retryable, retryAfterMs, now, message) {
+        this.call("fail", id, retryable, retryAfterMs, now, this.strings(message)[0]);
+    }
+
+    abandon(message) {
+        return this.call("abandon", this.strings(message)[0]);
+    }
+
+    stats() {
+        return new Float64Array(wasm.memory.buffer, this.call("stats"), 21).slice();
+    }
+
+    /**
+     * The next event, or null: `{ kind: 1, reason, chunks, rows, collection, message }`
+     * for rows dropped (reason 0 memory cap, 1 rejected, 2 shutdown), or
+     * `{ kind: 2, attempt, delay, message }` for a retry.
+     */
+    event() {
+        const kind = this.call("event");
+        if (kind === 0) return null;
+        const [a, b, c, split, at, length] = this.o();
+        const message = text.decode(this.bytes(at + split, length - split));
+        return kind === 1
+            ? { kind, reason: a, chunks: b, rows: c, collection: text.decode(this.bytes(at, split)), message }
+            : { kind, attempt: a, delay: b, message };
+    }
+}
