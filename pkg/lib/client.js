@@ -15,19 +15,14 @@ import { Subscription } from "./subscription.js";
 /** The transports this build has; `edgemetrics/grpc-web` adds its own. */
 export const transports = { fetch: sendFetch };
 
-const CLIENT_OPTIONS = [
-    "apiAddr", "apiToken", "clusterId", "transport", "insecure", "flushIntervalMs", "maxRetryIntervalMs",
-    "maxBufferBytes", "drainTimeoutMs", "requestTimeoutMs", "compression", "flushOnPageHide", "background", "onEvent",
-];
+const CLIENT_OPTIONS = ("apiAddr apiToken clusterId transport insecure flushIntervalMs maxRetryIntervalMs maxBufferBytes "
+    + "drainTimeoutMs requestTimeoutMs compression flushOnPageHide background onEvent").split(" ");
 const METRIC_OPTIONS = ["schema", "maxChunkSize", "skipTimestamp", "timestampColumn"];
 const MAX_CHUNK_SIZE = 20 << 20;
-const STATS = [
-    "rowsWritten", "rowsOpen", "chunksSealed", "rowsSealed", "bytesSealed", "batchesSent", "chunksSent", "chunksAcked",
-    "rowsAcked", "bytesAcked", "retries", "chunksDroppedMemoryCap", "rowsDroppedMemoryCap", "chunksDroppedRejected",
-    "rowsDroppedRejected", "chunksDroppedShutdown", "rowsDroppedShutdown", "chunksPending", "rowsPending",
-    "bytesPending", "rowsDropped",
-];
-const REASONS = ["memory_cap", "rejected", "shutdown"];
+/** The core's counters, in its order. */
+const STATS = ("rowsWritten rowsOpen chunksSealed rowsSealed bytesSealed batchesSent chunksSent chunksAcked rowsAcked "
+    + "bytesAcked retries chunksDroppedMemoryCap rowsDroppedMemoryCap chunksDroppedRejected rowsDroppedRejected "
+    + "chunksDroppedShutdown rowsDroppedShutdown chunksPending rowsPending bytesPending rowsDropped").split(" ");
 /** Browsers refuse a keepalive request once those in flight would pass 64 KiB; a little is left for headers. */
 const KEEPALIVE_BUDGET = 63 * 1024;
 
@@ -97,7 +92,6 @@ export class MetricClient {
         this._background = r.boolean("background") ?? true;
         this._onEvent = r.function("onEvent");
         this._core = new Core(config);
-        this._metrics = [];
         this._queued = new Set();
         this._wake = new Signal();
         this._progress = new Signal();
@@ -155,9 +149,7 @@ export class MetricClient {
         }
         const collection = root.name.slice(root.name.lastIndexOf(".") + 1);
         const index = this._core.metric(collection, schema, maxChunkSize, skipTimestamp, column);
-        const metric = new Metric(this, index, root, maxChunkSize);
-        this._metrics.push(metric);
-        return metric;
+        return new Metric(this, index, root, maxChunkSize);
     }
 
     /**
@@ -311,10 +303,7 @@ export class MetricClient {
 
     /** Hands the pipeline's events to `onEvent`; drops are also logged when there is none. */
     _events() {
-        for (let event; (event = this._core.event()) !== null;) {
-            const e = event.kind === 1
-                ? { type: "dropped", reason: REASONS[event.reason], collection: event.collection, chunks: event.chunks, rows: event.rows, message: event.message }
-                : { type: "retry", attempt: event.attempt, delayMs: event.delay, message: event.message };
+        for (let e; (e = this._core.event()) !== null;) {
             if (this._onEvent) {
                 try {
                     this._onEvent(e);

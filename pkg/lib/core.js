@@ -12,6 +12,9 @@ const text = new TextDecoder();
  */
 const MAX_IN_FLIGHT = 4;
 
+/** Why rows were dropped, by the core's code. */
+const REASONS = ["memory_cap", "rejected", "shutdown"];
+
 let wasm = null;
 
 /** Makes the instance's exports the core's. */
@@ -101,18 +104,14 @@ export class Core {
         return new Float64Array(wasm.memory.buffer, this.call("stats"), 21).slice();
     }
 
-    /**
-     * The next event, or null: `{ kind: 1, reason, chunks, rows, collection, message }`
-     * for rows dropped (reason 0 memory cap, 1 rejected, 2 shutdown), or
-     * `{ kind: 2, attempt, delay, message }` for a retry.
-     */
+    /** The next event for `onEvent`, or null. */
     event() {
         const kind = this.call("event");
         if (kind === 0) return null;
-        const [a, b, c, split, at, length] = this.o();
+        const [a, b, rows, split, at, length] = this.o();
         const message = text.decode(this.bytes(at + split, length - split));
         return kind === 1
-            ? { kind, reason: a, chunks: b, rows: c, collection: text.decode(this.bytes(at, split)), message }
-            : { kind, attempt: a, delay: b, message };
+            ? { type: "dropped", reason: REASONS[a], collection: text.decode(this.bytes(at, split)), chunks: b, rows, message }
+            : { type: "retry", attempt: a, delayMs: b, message };
     }
 }

@@ -24,18 +24,13 @@ export function kind(value) {
 
 /** A number as Rust's `Display` writes it: the same digits, never an exponent. */
 export function numberText(x) {
-    if (Number.isNaN(x)) return "NaN";
-    if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
-    const js = String(x);
+    if (x !== x) return "NaN";
     const sign = x < 0 || Object.is(x, -0) ? "-" : "";
-    const rest = js.replace(/^-/, "");
-    const [mantissa, exp] = rest.split(/e/i);
-    const [int, frac = ""] = mantissa.split(".");
-    let digits = (int + frac).replace(/^0+/, "");
-    let point = int.length + Number(exp ?? 0) - ((int + frac).length - (int + frac).replace(/^0+/, "").length);
-    digits = digits.replace(/0+$/, "");
-    if (digits === "") return `${sign}0`;
+    if (!Number.isFinite(x)) return `${sign}inf`;
+    // The shortest digits that read back as x, and where the point goes.
+    const [mantissa, exponent] = Math.abs(x).toExponential().split("e");
+    const digits = mantissa.replace(".", "");
+    const point = +exponent + 1;
     if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
-    if (point >= digits.length) return sign + digits + "0".repeat(point - digits.length);
-    return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
+    return sign + (point >= digits.length ? digits.padEnd(point, "0") : `${digits.slice(0, point)}.${digits.slice(point)}`);
 }

@@ -4,160 +4,126 @@
 // default must be exact) and reorder integer-like keys (a map default's
 // bytes follow the text). Integers that fit 64 bits come back as BigInt,
 // other numbers as numbers, objects as Maps in text order; errors give the
-// byte offset and say what was expected, as the Rust parser does.
-
+// UTF-8 byte offset and say what was expected, as the Rust parser does.
 import { kind } from "./errors.js";
 
 const MAX_DEPTH = 128;
-const utf8 = new TextEncoder();
-const text = new TextDecoder();
+const ESCAPES = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 
 /** Reads a whole JSON document; throws `invalid JSON at byte N: ...`. */
 export function parseJson(source) {
-    const b = utf8.encode(source);
     let at = 0;
     const fail = (message) => {
-        throw new SyntaxError(`invalid JSON at byte ${at}: ${message}`);
+        throw new SyntaxError(`invalid JSON at byte ${new TextEncoder().encode(source.slice(0, at)).length}: ${message}`);
     };
+    const code = () => source.charCodeAt(at);
     const space = () => {
-        while (b[at] === 32 || b[at] === 9 || b[at] === 10 || b[at] === 13) at++;
+        while (/[ \t\n\r]/.test(source[at] ?? "x")) at++;
     };
-    const literal = (word, value) => {
-        for (let i = 0; i < word.length; i++) if (b[at + i] !== word.charCodeAt(i)) fail("unknown literal");
-        at += word.length;
-        return value;
+    const expect = (c, message) => {
+        space();
+        if (source[at] !== c) fail(message);
+        at++;
     };
     const hex4 = () => {
-        if (at + 4 > b.length) fail("truncated \\u escape");
-        let code = 0;
-        for (let i = 0; i < 4; i++) {
-            const digit = parseInt(String.fromCharCode(b[at + i]), 16);
-            if (Number.isNaN(digit)) fail("bad \\u escape");
-            code = code * 16 + digit;
-        }
+        if (at + 4 > source.length) fail("truncated \\u escape");
+        const digits = source.slice(at, at + 4);
+        if (!/^[0-9a-fA-F]{4}$/.test(digits)) fail("bad \\u escape");
         at += 4;
-        return code;
+        return parseInt(digits, 16);
     };
     const string = () => {
-        at++;
         let out = "";
-        for (;;) {
+        for (at++; ; ) {
             const start = at;
-            while (at < b.length && b[at] !== 34 && b[at] !== 92 && b[at] >= 32) at++;
-            out += text.decode(b.subarray(start, at));
-            if (at >= b.length) fail("unterminated string");
-            const c = b[at];
-            if (c === 34) {
+            while (at < source.length && code() !== 34 && code() !== 92 && code() >= 32) at++;
+            out += source.slice(start, at);
+            if (at >= source.length) fail("unterminated string");
+            if (code() === 34) {
                 at++;
                 return out;
             }
-            if (c !== 92) fail("control character in string");
-            at++;
-            if (at >= b.length) fail("truncated escape");
-            const escape = String.fromCharCode(b[at++]);
-            const simple = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" }[escape];
-            if (simple !== undefined) {
-                out += simple;
-            } else if (escape === "u") {
-                let code = hex4();
-                if (code >= 0xd800 && code < 0xdc00) {
-                    if (b[at] !== 92 || b[at + 1] !== 117) fail("lone surrogate in \\u escape");
-                    at += 2;
-                    const low = hex4();
-                    if (low < 0xdc00 || low >= 0xe000) fail("lone surrogate in \\u escape");
-                    code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
-                } else if (code >= 0xdc00 && code < 0xe000) {
-                    fail("lone surrogate in \\u escape");
-                }
-                out += String.fromCodePoint(code);
-            } else {
-                fail("unknown escape");
+            if (code() !== 92) fail("control character in string");
+            if (++at >= source.length) fail("truncated escape");
+            const escape = source[at++];
+            if (escape !== "u") {
+                out += ESCAPES[escape] ?? fail("unknown escape");
+                continue;
             }
+            let c = hex4();
+            if (c >= 0xd800 && c < 0xe000) {
+                if (c >= 0xdc00 || !source.startsWith("\\u", at)) fail("lone surrogate in \\u escape");
+                at += 2;
+                const low = hex4();
+                if (low < 0xdc00 || low >= 0xe000) fail("lone surrogate in \\u escape");
+                c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+            }
+            out += String.fromCodePoint(c);
         }
     };
     const number = () => {
         const start = at;
-        if (b[at] === 45) at++;
-        let integral = true;
-        for (; at < b.length; at++) {
-            const c = b[at];
-            if (c === 46 || c === 101 || c === 69 || c === 43 || c === 45) integral = false;
-            else if (c < 48 || c > 57) break;
-        }
-        const token = text.decode(b.subarray(start, at));
-        if (integral && /^-?\d+$/.test(token)) {
-            const n = BigInt(token);
+        const token = /-?[\d.eE+-]*/y;
+        token.lastIndex = at;
+        const text = token.exec(source)[0];
+        at += text.length;
+        if (/^-?\d+$/.test(text)) {
+            const n = BigInt(text);
             if (n >= -(2n ** 63n) && n < 2n ** 63n) return n;
         }
         // Rust's f64 grammar, which Number() follows for these characters.
-        const x = Number(token);
-        if (Number.isNaN(x)) {
+        const x = Number(text);
+        if (x !== x) {
             at = start;
             fail("invalid number");
         }
         return x;
     };
+    const items = (depth, close, item) => {
+        at++;
+        space();
+        if (source[at] === close) return at++;
+        for (;;) {
+            item(depth + 1);
+            space();
+            if (source[at] === close) return at++;
+            if (source[at] !== ",") fail(`expected ',' or '${close}'`);
+            at++;
+        }
+    };
     const value = (depth) => {
         if (depth > MAX_DEPTH) fail("nested too deeply");
         space();
-        const c = b[at];
+        const c = source[at];
         if (c === undefined) fail("unexpected end of input");
-        if (c === 110) return literal("null", null);
-        if (c === 116) return literal("true", true);
-        if (c === 102) return literal("false", false);
-        if (c === 34) return string();
-        if (c === 45 || (c >= 48 && c <= 57)) return number();
-        if (c === 91) {
-            at++;
-            const items = [];
-            space();
-            if (b[at] === 93) {
-                at++;
-                return items;
-            }
-            for (;;) {
-                items.push(value(depth + 1));
-                space();
-                if (b[at] === 93) {
-                    at++;
-                    return items;
-                }
-                if (b[at] !== 44) fail("expected ',' or ']'");
-                at++;
-            }
+        for (const [word, v] of [["null", null], ["true", true], ["false", false]]) {
+            if (c === word[0]) return source.startsWith(word, at) ? ((at += word.length), v) : fail("unknown literal");
         }
-        if (c === 123) {
-            at++;
+        if (c === '"') return string();
+        if (c === "-" || (c >= "0" && c <= "9")) return number();
+        if (c === "[") {
+            const list = [];
+            items(depth, "]", (d) => list.push(value(d)));
+            return list;
+        }
+        if (c === "{") {
             const members = new Map();
-            space();
-            if (b[at] === 125) {
-                at++;
-                return members;
-            }
-            for (;;) {
+            items(depth, "}", (d) => {
                 space();
-                if (b[at] !== 34) fail("expected a string key");
+                if (source[at] !== '"') fail("expected a string key");
                 const key = string();
-                space();
-                if (b[at] !== 58) fail("expected ':'");
-                at++;
-                const member = value(depth + 1);
+                expect(":", "expected ':'");
+                const member = value(d);
                 if (members.has(key)) fail("duplicate key in object");
                 members.set(key, member);
-                space();
-                if (b[at] === 125) {
-                    at++;
-                    return members;
-                }
-                if (b[at] !== 44) fail("expected ',' or '}'");
-                at++;
-            }
+            });
+            return members;
         }
         return fail("unexpected character");
     };
     const result = value(0);
     space();
-    if (at !== b.length) fail("trailing characters after the value");
+    if (at !== source.length) fail("trailing characters after the value");
     return result;
 }
 

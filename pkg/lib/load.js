@@ -11,10 +11,9 @@ function start(instance) {
     return exports;
 }
 
-/** Instantiates `module` (a `WebAssembly.Module`, its bytes, or `{ module }`) synchronously. */
+/** Instantiates `module` (a `WebAssembly.Module` or its bytes) synchronously. */
 export function instantiateSync(module) {
     if (ready()) return exports;
-    if (module?.module !== undefined) module = module.module;
     if (!(module instanceof WebAssembly.Module)) module = new WebAssembly.Module(module);
     return start(new WebAssembly.Instance(module, {}));
 }
@@ -26,7 +25,6 @@ export function instantiateSync(module) {
 export async function instantiate(input) {
     if (ready()) return exports;
     input = await input;
-    if (input?.module_or_path !== undefined) input = await input.module_or_path;
     if (typeof input === "string" || input instanceof URL || (typeof Request === "function" && input instanceof Request)) {
         input = await fetch(input);
     }

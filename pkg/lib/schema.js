@@ -25,11 +25,8 @@ function jsonText(v) {
     if (v instanceof Map) return `{${[...v].map(([k, x]) => `${jsonText(k)}:${jsonText(x)}`).join(",")}}`;
     if (Array.isArray(v)) return `[${v.map(jsonText).join(",")}]`;
     if (typeof v === "number") return numberText(v);
-    if (typeof v === "string") {
-        const escape = (c) => ({ '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" })[c]
-            ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
-        return `"${v.replace(/["\\\u0000-\u001f]/g, escape)}"`;
-    }
+    // As the Rust writer escapes: \b and \f as \u00XX, the rest as JSON.stringify does.
+    if (typeof v === "string") return JSON.stringify(v).replace(/\\(.)/g, (m, c) => ({ b: "\\u0008", f: "\\u000c" })[c] ?? m);
     return String(v);
 }
 

@@ -102,7 +102,14 @@ impl ChunkBuffer {
             message.push_str(" bytes");
             return Err(OptionError::new("max_chunk_size", message));
         }
-        Ok(ChunkBuffer { info: Arc::new(info), max_chunk_size, open: Vec::new(), open_rows: 0, rows_written: 0 })
+        Ok(Self::checked(info, max_chunk_size))
+    }
+
+    /// The same for a max chunk size the caller has checked (the browser
+    /// build's JS checks it by its JS name, and the core then links no
+    /// messages).
+    pub fn checked(info: MetricInfo, max_chunk_size: usize) -> Self {
+        ChunkBuffer { info: Arc::new(info), max_chunk_size, open: Vec::new(), open_rows: 0, rows_written: 0 }
     }
 
     /// What the chunks of this metric carry besides their rows.

@@ -172,7 +172,14 @@ impl Pipeline {
     /// so ids never repeat across restarts) and whose jitter is seeded by `seed`.
     pub fn new(config: PipelineConfig, session: u64, seed: u64) -> Result<Self, OptionError> {
         config.validate()?;
-        Ok(Pipeline {
+        Ok(Self::checked(config, session, seed))
+    }
+
+    /// The same for a configuration the caller has checked with
+    /// [`PipelineConfig::validate`] (the browser build's JS checks its
+    /// options by their JS names, and the core then links no messages).
+    pub fn checked(config: PipelineConfig, session: u64, seed: u64) -> Self {
+        Pipeline {
             backoff: Backoff::new(config.initial_retry_interval_ms, config.max_retry_interval_ms),
             config,
             session,
@@ -185,7 +192,7 @@ impl Pipeline {
             flush_at: None,
             stats: Stats::default(),
             events: VecDeque::new(),
-        })
+        }
     }
 
     /// The configuration it runs with.
@@ -343,7 +350,11 @@ impl Pipeline {
     /// batches were requeued; late reports of them are ignored.
     pub fn requeue_in_flight(&mut self) -> usize {
         let count = self.in_flight.len();
-        let chunks: Vec<Queued> = self.in_flight.drain(..).flat_map(|batch| batch.chunks).collect();
+        let mut chunks = Vec::new();
+        // Loops rather than `flat_map`: the flattening adapters are 0.6 KB of wasm.
+        for batch in self.in_flight.drain(..) {
+            chunks.extend(batch.chunks);
+        }
         if !chunks.is_empty() {
             self.requeue(chunks, None);
         }
@@ -353,8 +364,10 @@ impl Pipeline {
     /// Drops everything not yet acknowledged, counted as undelivered at
     /// shutdown; returns the rows dropped. Acks that arrive later are ignored.
     pub fn abandon(&mut self, message: &str) -> u64 {
-        let mut chunks: Vec<Queued> = self.queue.drain(..).collect();
-        chunks.extend(self.in_flight.drain(..).flat_map(|batch| batch.chunks));
+        let mut chunks: Vec<Queued> = core::mem::take(&mut self.queue).into_iter().collect();
+        for batch in self.in_flight.drain(..) {
+            chunks.extend(batch.chunks);
+        }
         sort_by_id(&mut chunks);
         let Some(first) = chunks.first() else {
             return 0;
@@ -381,7 +394,7 @@ impl Pipeline {
     /// queued or on the wire.
     pub fn pending_before(&self, seq: u64) -> bool {
         let in_queue = self.queue.iter().any(|queued| queued.chunk.id.seq() < seq);
-        in_queue || self.in_flight.iter().flat_map(|batch| &batch.chunks).any(|queued| queued.chunk.id.seq() < seq)
+        in_queue || self.in_flight.iter().any(|batch| batch.chunks.iter().any(|queued| queued.chunk.id.seq() < seq))
     }
 
     /// Whether nothing is queued or on the wire.
@@ -412,7 +425,7 @@ impl Pipeline {
         // Another batch may have been sent since: keep the queue in order.
         // (One sort of the whole, not `VecDeque::make_contiguous`, whose
         // rotation is 0.7 KB of wasm code.)
-        chunks.extend(self.queue.drain(..));
+        chunks.extend(core::mem::take(&mut self.queue));
         sort_by_id(&mut chunks);
         self.queue.extend(chunks);
     }

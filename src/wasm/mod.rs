@@ -60,17 +60,22 @@ fn client<'a>(handle: *mut Client) -> &'a mut Client {
 }
 
 /// Text JS wrote (its TextEncoder writes only UTF-8; anything else is
-/// taken as empty rather than linking the lossy decoder, 1 KB of code).
+/// taken as empty).
 fn text(bytes: &[u8]) -> String {
-    core::str::from_utf8(bytes).map(String::from).unwrap_or_default()
+    if !crate::engine::text::is_utf8(bytes) {
+        return String::new();
+    }
+    // SAFETY: checked just above, by the same rules as `core::str::from_utf8`
+    // (whose fast loop is 0.6 KB of wasm; the tests of `is_utf8` compare
+    // the two).
+    unsafe { String::from_utf8_unchecked(bytes.to_vec()) }
 }
 
 fn millis(t: f64) -> u64 {
     if t > 0.0 { t as u64 } else { 0 }
 }
 
-/// A new client (null when the configuration is out of bounds, which the
-/// JS checks first).
+/// A new client, for a configuration the JS checked.
 #[unsafe(no_mangle)]
 pub extern "C" fn em_new(
     flush_interval_ms: f64,
@@ -91,10 +96,8 @@ pub extern "C" fn em_new(
         max_in_flight: max_in_flight as usize,
     };
     // The session id is random per client (53 bits from JS), so chunk ids
-    // do not repeat across page loads.
-    let Ok(pipeline) = Pipeline::new(config, session as u64, seed as u64) else {
-        return core::ptr::null_mut();
-    };
+    // do not repeat across page loads. The JS checked the numbers.
+    let pipeline = Pipeline::checked(config, session as u64, seed as u64);
     Box::into_raw(Box::new(Client {
         pipeline,
         metrics: Vec::new(),
@@ -132,8 +135,8 @@ pub extern "C" fn em_out(handle: *mut Client) -> *const f64 {
 }
 
 /// A metric; the scratch area holds its collection, schema JSON and
-/// timestamp column (`ts_len` is `u32::MAX` for none) one after another.
-/// Returns its index, or -1 when the max chunk size is out of bounds.
+/// timestamp column (`ts_len` is `u32::MAX` for none) one after another;
+/// the JS checked the max chunk size. Returns its index.
 #[unsafe(no_mangle)]
 pub extern "C" fn em_metric(
     handle: *mut Client,
@@ -152,13 +155,8 @@ pub extern "C" fn em_metric(
         skip_timestamp: skip_timestamp != 0,
         timestamp_column,
     };
-    match ChunkBuffer::new(info, max_chunk_size as usize) {
-        Ok(buffer) => {
-            c.metrics.push(buffer);
-            (c.metrics.len() - 1) as i32
-        }
-        Err(_) => -1,
-    }
+    c.metrics.push(ChunkBuffer::checked(info, max_chunk_size as usize));
+    (c.metrics.len() - 1) as i32
 }
 
 /// Appends `rows` encoded rows of metric `metric` from the scratch area:
