@@ -20,21 +20,21 @@ setup-native:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
 
-# The wasm-bindgen CLI at the version in Cargo.lock, Chromium and its driver,
-# and the npm packages of pkg/, www/, the Worker example and the JS tests.
+# Chromium, and the npm packages of pkg/, www/, the Worker example and the
+# JS tests.
 setup: setup-native
 	scripts/setup-wasm.sh
 	scripts/setup-edge.sh
 
-# The npm package (default build) and the dashboard the demo serves.
+# The npm package's wasm core and the dashboard the demo serves.
 dashboard:
-	pkg/build.sh default
+	pkg/build.sh
 	cd www && npm run build
 
-# The engine builds without std at all, and for wasm.
+# The engine builds without std at all, and the package's wasm core.
 check:
 	$(CARGO) build -p edgemetrics --no-default-features --target thumbv7em-none-eabihf
-	$(CARGO) build -p edgemetrics --target wasm32-unknown-unknown
+	$(CARGO) build -p edgemetrics --no-default-features --features wasm --target wasm32-unknown-unknown
 
 test-rust:
 	$(CARGO) build -p edgemetrics-collector
@@ -49,7 +49,7 @@ test-edge:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --features native -- -D warnings
-	$(CARGO) clippy -p edgemetrics --target wasm32-unknown-unknown --features grpc-web -- -D warnings
+	$(CARGO) clippy -p edgemetrics --target wasm32-unknown-unknown --no-default-features --features wasm -- -D warnings
 
 bench:
 	$(CARGO) bench --bench encode

@@ -4,8 +4,7 @@
 # once first (and scripts/setup-wasm.sh if pkg/dist must be built).
 #
 #   1. the collector and the native writer (examples/writer.rs), debug;
-#   2. the npm package's default build, only if pkg/dist/default is missing
-#      (pkg/build.sh default);
+#   2. the npm package's wasm core, only if pkg/dist is missing (pkg/build.sh);
 #   3. the dashboard (www/build.mjs → www/dist) and the Worker bundle
 #      (examples/worker/build.mjs → examples/worker/dist, sizes printed);
 #   4. node --test: the Worker in workerd (miniflare) and the dashboard in
@@ -28,9 +27,9 @@ done
 say "building the collector and the native writer"
 cargo build --quiet -p edgemetrics-collector
 cargo build --quiet --features native --example writer
-if [[ ! -f pkg/dist/default/edgemetrics_bg.wasm ]]; then
-    say "pkg/dist/default is missing: building the npm package (pkg/build.sh default)"
-    pkg/build.sh default
+if [[ ! -f pkg/dist/edgemetrics.wasm ]]; then
+    say "pkg/dist is missing: building the npm package's wasm core (pkg/build.sh)"
+    pkg/build.sh
 fi
 say "building the dashboard (www/dist)"
 node www/build.mjs

@@ -14,9 +14,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const outdir = resolve(args.includes("--outdir") ? args[args.indexOf("--outdir") + 1] : join(here, "dist"));
 
-const wasm = resolve(here, "../pkg/dist/default/edgemetrics_bg.wasm");
+const wasm = resolve(here, "../pkg/dist/edgemetrics.wasm");
 if (!existsSync(wasm)) {
-    console.error(`${wasm} is missing: build the npm package first (pkg/build.sh default)`);
+    console.error(`${wasm} is missing: build the npm package first (pkg/build.sh)`);
     process.exit(1);
 }
 rmSync(outdir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 // Bundles the Worker with esbuild into dist/: worker.js (one ES module)
-// beside edgemetrics_bg.wasm, which the Worker imports as a module (workerd
+// beside edgemetrics.wasm, which the Worker imports as a module (workerd
 // and Cloudflare load `.wasm` modules compiled; they cannot compile bytes
 // at run time). Prints the sizes, raw and gzip -9, and writes them to
 // dist/size.json.
@@ -35,9 +35,9 @@ const wasmModules = {
     },
 };
 
-const wasm = resolve(here, "../../pkg/dist/default/edgemetrics_bg.wasm");
+const wasm = resolve(here, "../../pkg/dist/edgemetrics.wasm");
 if (!existsSync(wasm)) {
-    console.error(`${wasm} is missing: build the npm package first (pkg/build.sh default)`);
+    console.error(`${wasm} is missing: build the npm package first (pkg/build.sh)`);
     process.exit(1);
 }
 rmSync(outdir, { recursive: true, force: true });
@@ -57,13 +57,13 @@ await build({
 });
 
 const sizes = {};
-for (const file of ["worker.js", "edgemetrics_bg.wasm"]) {
+for (const file of ["worker.js", "edgemetrics.wasm"]) {
     const bytes = readFileSync(join(outdir, file));
     sizes[file] = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
 }
 sizes.total = {
-    raw: sizes["worker.js"].raw + sizes["edgemetrics_bg.wasm"].raw,
-    gzip: sizes["worker.js"].gzip + sizes["edgemetrics_bg.wasm"].gzip,
+    raw: sizes["worker.js"].raw + sizes["edgemetrics.wasm"].raw,
+    gzip: sizes["worker.js"].gzip + sizes["edgemetrics.wasm"].gzip,
 };
 writeFileSync(join(outdir, "size.json"), JSON.stringify(sizes, null, 2) + "\n");
 for (const [file, { raw, gzip }] of Object.entries(sizes)) {

@@ -12,9 +12,6 @@ import { baseUrl, checkClusterId, reader, required } from "./options.js";
 import { parseSchema } from "./schema.js";
 import { Subscription } from "./subscription.js";
 
-/** The transports this build has; `edgemetrics/grpc-web` adds its own. */
-export const transports = { fetch: sendFetch };
-
 const CLIENT_OPTIONS = ("apiAddr apiToken clusterId transport insecure flushIntervalMs maxRetryIntervalMs maxBufferBytes "
     + "drainTimeoutMs requestTimeoutMs compression flushOnPageHide background onEvent").split(" ");
 const METRIC_OPTIONS = ["schema", "maxChunkSize", "skipTimestamp", "timestampColumn"];
@@ -56,6 +53,9 @@ class Signal {
 
 /** Sends rows of typed metrics to the collector: buffered, chunked, flushed on an interval, retried until acknowledged. */
 export class MetricClient {
+    /** The transports of this build, by name (`edgemetrics/grpc-web`'s client adds its own). */
+    static transports = { fetch: sendFetch };
+
     /** Checks the options (throws an `OptionError` naming the one at fault) and starts sending. */
     constructor(options) {
         const r = reader(options, "options", CLIENT_OPTIONS);
@@ -67,7 +67,7 @@ export class MetricClient {
         this.url = baseUrl(r.string("apiAddr") ?? throwing(required("apiAddr")), insecure);
         this.token = token;
         const transport = r.string("transport") ?? "fetch";
-        this._send = transports[transport];
+        this._send = new.target.transports[transport];
         if (!this._send) {
             throw optionError("transport", transport === "grpc-web"
                 ? '"grpc-web" is not in this build; import "edgemetrics/grpc-web" for it'

@@ -93,8 +93,8 @@ export class Out {
     /** A string: its UTF-8 length, then the bytes. */
     str(s) {
         const length = s.length;
-        if (length < 43) {
-            // At most 126 bytes (3 per UTF-16 unit): a one-byte length.
+        if (length < 22) {
+            // At most 63 bytes (3 per UTF-16 unit): a length of one byte.
             this.room(3 * length + 1);
             const b = this.b;
             const at = this.n + 1;
@@ -335,9 +335,7 @@ function any(node, o, v) {
             return nothing(node, o);
         case "boolean":
             if (node.type === "boolean") return o.byte(v ? 1 : 0);
-            if (node.type === "union") {
-                return unionScalar(node, o, "a boolean", (b) => b.type === "boolean", () => o.byte(v ? 1 : 0));
-            }
+            if (node.type === "union") return unionScalar(node, o, "a boolean", (b) => b.type === "boolean", (b) => any(b, o, v));
             throw expected(node, "a boolean");
         case "bigint":
             if (v >= -(2n ** 63n) && v < 2n ** 63n) return integer(node, o, v, "an i64");

@@ -4,6 +4,7 @@
 // and a trailer frame (flag 0x80) of `name: value` lines carrying
 // `grpc-status`. The request message is the same bytes as the fetch
 // transport's body.
+import { MetricClient as Client } from "./client.js";
 import { accepted, reject, request, retry, retryAfter } from "./fetch.js";
 import { readResponse } from "./proto.js";
 
@@ -71,4 +72,9 @@ export async function sendGrpcWeb(client, body) {
     }
     const failure = `gRPC-web ${CODES[code] ?? `Code(${code})`}${detail ? `: ${detail}` : ""}`;
     return RETRYABLE.includes(code) ? retry(failure, retryAfter(trailers)) : reject(failure);
+}
+
+/** The client of `edgemetrics/grpc-web`: `transport: "grpc-web"` as well as fetch. */
+export class MetricClient extends Client {
+    static transports = { ...Client.transports, "grpc-web": sendGrpcWeb };
 }

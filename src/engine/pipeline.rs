@@ -239,7 +239,7 @@ impl Pipeline {
             self.stats.chunks_dropped_memory_cap += chunks;
             self.stats.rows_dropped_memory_cap += rows;
             let mut message = String::from("buffered bytes exceeded the memory cap of ");
-            push_u64(&mut message, cap as u64);
+            push_u64(&mut message, cap);
             message.push_str(" bytes");
             self.emit(Event::Dropped { reason: DropReason::MemoryCap, collection, chunks, rows, message });
         }

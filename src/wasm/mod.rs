@@ -111,9 +111,12 @@ pub extern "C" fn em_new(
 }
 
 /// Frees a client and everything it buffers.
+///
+/// # Safety
+/// `handle` comes from [`em_new`] and is used no more after this call.
 #[unsafe(no_mangle)]
-pub extern "C" fn em_free(handle: *mut Client) {
-    // SAFETY: as in `client`; JS calls this once per handle, last.
+pub unsafe extern "C" fn em_free(handle: *mut Client) {
+    // SAFETY: as the caller promises; JS calls this once per handle, last.
     drop(unsafe { Box::from_raw(handle) });
 }
 
@@ -268,7 +271,7 @@ pub extern "C" fn em_fail(handle: *mut Client, id: f64, retryable: u32, retry_af
     let message = text(&c.scratch[..len]);
     let failure = match retryable {
         0 => Failure::Permanent { message },
-        _ => Failure::Retryable { message, retry_after_ms: (retry_after_ms >= 0.0).then(|| retry_after_ms as u64) },
+        _ => Failure::Retryable { message, retry_after_ms: (retry_after_ms >= 0.0).then_some(retry_after_ms as u64) },
     };
     c.pipeline.fail(id as u64, failure, millis(now));
 }

@@ -6,7 +6,7 @@
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import init, { MetricClient } from "edgemetrics";
-import wasmUrl from "edgemetrics/edgemetrics_bg.wasm";
+import wasmUrl from "edgemetrics/edgemetrics.wasm";
 import { Api, NotFound, Unauthorized, numericFields } from "./api.js";
 import { Chart } from "./chart.js";
 import { $, h, time } from "./dom.js";

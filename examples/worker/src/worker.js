@@ -12,7 +12,7 @@
 import { initSync, MetricClient } from "edgemetrics";
 // workerd cannot compile wasm from bytes at run time: the module is
 // imported as a module (a CompiledWasm rule) and instantiated synchronously.
-import wasm from "edgemetrics/edgemetrics_bg.wasm";
+import wasm from "edgemetrics/edgemetrics.wasm";
 import { readConfig, ConfigError } from "./config.js";
 import { EVENTS_SCHEMA, readEvents, BadRequest } from "./events.js";
 

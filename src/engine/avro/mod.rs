@@ -80,6 +80,35 @@ pub fn decode_all(schema: &Schema, bytes: &[u8], rows: usize) -> Result<Vec<Valu
 mod tests {
     use super::*;
 
+    /// The corpus the npm package's encoder is checked against too
+    /// (tests/browser/js/encode.test.mjs): rows given as JSON, and their
+    /// Avro bytes. `EDGEMETRICS_WRITE_CORPUS=1` writes the bytes this
+    /// encoder produces into the file (after a deliberate change).
+    #[test]
+    fn the_shared_corpus() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/rows.json");
+        let mut corpus: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let write = std::env::var_os("EDGEMETRICS_WRITE_CORPUS").is_some();
+        let mut rows = 0;
+        for case in corpus.as_array_mut().unwrap() {
+            let schema = Schema::parse(&case["schema"].to_string()).unwrap();
+            for row in case["rows"].as_array_mut().unwrap() {
+                let mut out = Vec::new();
+                encode(&schema, &row["value"], &mut out).unwrap_or_else(|e| panic!("{}: {e}", row["value"]));
+                let hex: String = out.iter().map(|b| alloc::format!("{b:02x}")).collect();
+                match write {
+                    true => row["avro"] = hex.into(),
+                    false => assert_eq!(row["avro"], hex.as_str(), "{}", row["value"]),
+                }
+                rows += 1;
+            }
+        }
+        assert!(rows > 10, "{rows} rows");
+        if write {
+            std::fs::write(path, serde_json::to_string_pretty(&corpus).unwrap() + "\n").unwrap();
+        }
+    }
+
     #[test]
     fn decode_all_refuses_more_rows_than_the_bytes_can_hold() {
         let schema = Schema::parse(r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int"}]}"#).unwrap();

@@ -517,6 +517,23 @@ mod tests {
         assert!(Schema::parse(&text.replace("\"c.Id\"", "\"Id\"")).is_err());
     }
 
+    /// The corpus the npm package's schema reader is checked against too
+    /// (tests/browser/js/encode.test.mjs): the same schemas, the same errors.
+    #[test]
+    fn the_shared_corpus() {
+        let corpus: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/corpus/schemas.json")).unwrap();
+        let cases = corpus.as_array().unwrap();
+        assert!(cases.len() > 60, "{} cases", cases.len());
+        for case in cases {
+            let (text, expected) = (case["schema"].as_str().unwrap(), case["error"].as_str().unwrap());
+            match Schema::parse(text) {
+                Ok(_) => assert_eq!(expected, "", "{text}"),
+                Err(error) => assert_eq!(error.to_string(), expected, "{text}"),
+            }
+        }
+    }
+
     #[test]
     fn fixed_decimal_precision_limits() {
         assert_eq!(fixed_max_precision(1), 2);

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync, cpSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { createRequire } from "node:module";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = resolve(here, "../../../pkg");
@@ -18,9 +19,10 @@ let packed;
 
 /** What a user's `npm pack` tarball must hold, and nothing else. */
 const EXPECTED_FILES = [
-    "README.md", "dist/default/edgemetrics.js", "dist/default/edgemetrics_bg.wasm", "dist/grpc-web/edgemetrics.js",
-    "dist/grpc-web/edgemetrics_bg.wasm", "fast-write.js", "grpc-web-node.js", "grpc-web.js", "index.d.ts", "index.js", "node.js",
-    "package.json",
+    "README.md", "dist/edgemetrics.wasm", "grpc-web-node.js", "grpc-web.js", "index.d.ts", "index.js",
+    ...["client", "compile", "core", "decode", "encode", "errors", "fetch", "grpc-web", "json", "live", "load", "metric", "options",
+        "proto", "schema", "subscription"].map((name) => `lib/${name}.js`),
+    "node.js", "package.json",
 ];
 
 before(() => {
@@ -83,7 +85,7 @@ test("rows written with fetch arrive equal", () => roundTrip("default.mjs", "fet
 
 test("rows written with gRPC-web (edgemetrics/grpc-web) arrive equal", () => roundTrip("grpc.mjs", "grpc-web"));
 
-test("flat rows take the one-crossing path and arrive equal; bad ones throw as on the general path", async () => {
+test("flat rows take the compiled path and arrive equal; bad ones throw as on the general path", async () => {
     const { MetricClient } = await import(pathToFileURL(join(project, "default.mjs")));
     const collection = unique("npm_flat");
     const client = new MetricClient(options());
@@ -96,7 +98,7 @@ test("flat rows take the one-crossing path and arrive equal; bad ones throw as o
             ],
         },
     });
-    const long = "é✓ ".repeat(7000); // past the tape's 16 KiB: the general path
+    const long = "é✓ ".repeat(7000); // a string of 42 KB
     const rows = [
         { name: "plain", n: 1, small: -2, x: 0.1, f: 0.5, on: true },
         { name: "naïve ☃ 😀", n: 2 ** 53 - 1, small: 2 ** 31 - 1, x: -1e300, f: 3.25, on: false },
@@ -207,10 +209,13 @@ test("a subscription in Node receives the rows as objects", async () => {
     assert.deepEqual(received.sort((a, b) => a.seq - b.seq), rows);
 });
 
-test("the browser entry initialises with initSync(module), as in Workers", async () => {
+test("the browser entry initialises with initSync(module), as in Workers, from the .wasm under each of its names", async () => {
     const installed = join(project, "node_modules/edgemetrics");
     const { initSync, MetricClient } = await import(pathToFileURL(join(installed, "index.js")));
-    initSync(new WebAssembly.Module(readFileSync(join(installed, "dist/default/edgemetrics_bg.wasm"))));
+    const resolve = createRequire(join(project, "package.json")).resolve;
+    const files = ["edgemetrics/edgemetrics.wasm", "edgemetrics/edgemetrics_bg.wasm", "edgemetrics/grpc-web/edgemetrics_bg.wasm"].map((name) => resolve(name));
+    assert.deepEqual(files, files.map(() => join(installed, "dist/edgemetrics.wasm")), "every name is the one module");
+    initSync(new WebAssembly.Module(readFileSync(files[1])));
     const collection = unique("npm_initsync");
     const client = new MetricClient(options({ background: false }));
     const metric = client.metric({ schema: schema(collection) });
