@@ -96,6 +96,7 @@ export class MetricClient {
         this._wake = new Signal();
         this._progress = new Signal();
         this._keepalive = 0;
+        this._written = 0;
         this._lastError = null;
         if (this._background) this._run().catch((e) => console.error("edgemetrics: the sender stopped:", e));
         if (flushOnPageHide && typeof document === "object" && typeof addEventListener === "function") {
@@ -201,6 +202,10 @@ export class MetricClient {
     /** The counters so far. */
     stats() {
         const values = this._ready().stats();
+        // Every row written is open until its chunk is sealed.
+        values[0] = this._written;
+        values[1] = this._written - values[3];
+        values[20] = values[12] + values[14] + values[16];
         return Object.fromEntries(STATS.map((name, i) => [name, values[i]]));
     }
 
@@ -235,7 +240,10 @@ export class MetricClient {
     _drain() {
         if (this._freed || this._queued.size === 0) return;
         let wake = false;
-        for (const metric of this._queued) wake = metric._drain(this._core, now()) || wake;
+        for (const metric of this._queued) {
+            this._written += metric._ends.length;
+            wake = metric._drain(this._core, now()) || wake;
+        }
         this._queued.clear();
         if (wake) this._wake.notify();
     }

@@ -100,8 +100,9 @@ export class Core {
         return this.call("abandon", this.strings(message)[0]);
     }
 
+    /** The pipeline's counters, in the order of `Stats`; the rows written and open are the client's to fill in. */
     stats() {
-        return new Float64Array(wasm.memory.buffer, this.call("stats"), 21).slice();
+        return Array.from(new BigUint64Array(wasm.memory.buffer, this.call("stats"), 20), Number);
     }
 
     /** The next event for `onEvent`, or null. */

@@ -82,8 +82,8 @@ export class Metric {
     }
 
     _queued() {
+        this._client._queue(this);
         if (this._out.n > PENDING_BYTES) this._client._drain();
-        else this._client._queue(this);
     }
 
     /** Hands the pending rows to the core; returns whether the sender should look again. */

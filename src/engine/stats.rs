@@ -7,8 +7,12 @@ use core::fmt;
 ///
 /// Rows are conserved: every row written is open, pending, acked or dropped
 /// (`rows_written = rows_open + rows_pending + rows_acked + rows_dropped()`).
+///
+/// Laid out as its fields in order (`repr(C)`): the browser build hands the
+/// pipeline's counters to its JS as 20 u64s.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[repr(C)]
 pub struct Stats {
     /// Rows accepted by `write` (counted by the metrics' buffers; the
     /// pipeline's own stats leave it zero and the client fills it in).

@@ -31,7 +31,7 @@ use alloc::vec::Vec;
 use crate::engine::buffer::ChunkBuffer;
 use crate::engine::chunk::MetricInfo;
 use crate::engine::pipeline::{Action, Failure, Pipeline, PipelineConfig};
-use crate::engine::stats::{DropReason, Event};
+use crate::engine::stats::{DropReason, Event, Stats};
 use crate::wire;
 
 /// A client: its metrics' buffers, its pipeline, and what it hands to JS.
@@ -48,7 +48,7 @@ pub struct Client {
     /// Text of the event last handed out by [`em_event`].
     text: String,
     out: [f64; 8],
-    stats: [f64; 21],
+    stats: Stats,
 }
 
 /// The client behind a handle JS got from [`em_new`].
@@ -106,7 +106,7 @@ pub extern "C" fn em_new(
         parts: Vec::new(),
         text: String::new(),
         out: [0.0; 8],
-        stats: [0.0; 21],
+        stats: Stats::default(),
     }))
 }
 
@@ -304,42 +304,13 @@ pub extern "C" fn em_idle(handle: *mut Client) -> u32 {
     u32::from(client(handle).pipeline.is_empty())
 }
 
-/// The counters, 21 f64s in the order of `Stats` in `index.d.ts`.
+/// The pipeline's counters: a [`Stats`], 20 u64s in the order of `Stats`
+/// in `index.d.ts` (the JS counts the rows written, and so the rows open).
 #[unsafe(no_mangle)]
-pub extern "C" fn em_stats(handle: *mut Client) -> *const f64 {
+pub extern "C" fn em_stats(handle: *mut Client) -> *const Stats {
     let c = client(handle);
-    let mut s = c.pipeline.stats();
-    for buffer in &c.metrics {
-        s.rows_written += buffer.rows_written();
-        s.rows_open += u64::from(buffer.open_rows());
-    }
-    let values = [
-        s.rows_written,
-        s.rows_open,
-        s.chunks_sealed,
-        s.rows_sealed,
-        s.bytes_sealed,
-        s.batches_sent,
-        s.chunks_sent,
-        s.chunks_acked,
-        s.rows_acked,
-        s.bytes_acked,
-        s.retries,
-        s.chunks_dropped_memory_cap,
-        s.rows_dropped_memory_cap,
-        s.chunks_dropped_rejected,
-        s.rows_dropped_rejected,
-        s.chunks_dropped_shutdown,
-        s.rows_dropped_shutdown,
-        s.chunks_pending,
-        s.rows_pending,
-        s.bytes_pending,
-        s.rows_dropped(),
-    ];
-    for (slot, value) in c.stats.iter_mut().zip(values) {
-        *slot = value as f64;
-    }
-    c.stats.as_ptr()
+    c.stats = c.pipeline.stats();
+    &c.stats
 }
 
 /// The next event: 0 none; 1 rows dropped (`out` = reason 0 memory cap,

@@ -162,6 +162,24 @@ export const tests = {
     "rows of a client without a background loop go out with flush() and close()": (t) =>
         roundTrip(t, "fetch", 60, { background: false }),
 
+    "5000 rows written in one go are sealed into chunks of maxChunkSize and all arrive": async ({ MetricClient, env }) => {
+        const collection = unique("burst");
+        const client = new MetricClient(options(env, "fetch"));
+        const metric = client.metric({ schema: sampleSchema(collection), maxChunkSize: 4096 });
+        const rows = Array.from({ length: 5000 }, (_, i) => sample(i));
+        rows.forEach((row) => metric.write(row));
+        const stats = client.stats();
+        check.equal(stats.rowsWritten, 5000, "rows written");
+        check.equal(stats.rowsOpen + stats.rowsSealed, 5000, "every row open or sealed");
+        check.ok(stats.chunksSealed >= 50 && stats.bytesSealed / stats.chunksSealed <= 4096, `${stats.chunksSealed} chunks of ${stats.bytesSealed} bytes`);
+        await client.flush();
+        sameRows(await storedRows(env, collection), rows);
+        const after = client.stats();
+        check.equal(after.rowsAcked, 5000, "rows acknowledged");
+        check.equal(after.chunksAcked, after.chunksSealed, "every chunk acknowledged");
+        await client.close();
+    },
+
     "the flush interval sends rows without flush()": async ({ MetricClient, env }) => {
         const collection = unique("interval");
         const client = new MetricClient(options(env, "fetch"));
