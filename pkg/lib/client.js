@@ -215,13 +215,22 @@ export class MetricClient {
         return new Subscription(this, options);
     }
 
-    /** Releases the wasm memory of this handle once what is buffered was sent (as `close()`). */
+    /**
+     * Releases the wasm memory of this handle: at once without a background
+     * loop (what is not delivered is dropped, as after `close()`), else once
+     * the loop has sent what is buffered (as `close()` does).
+     */
     free() {
         if (this._freed) return;
-        this.close().finally(() => {
-            this._freed = true;
+        const release = () => {
+            if (this._freed) return;
+            this._core.abandon("the client was freed");
+            this._stopped = this._closed = this._freed = true;
+            this._unhook?.();
             this._core.call("free");
-        });
+        };
+        if (this._background && !this._stopped) this.close().finally(release);
+        else release();
     }
 
     /** @internal Throws unless rows may be written (to `metric`, which must not be freed). */

@@ -48,8 +48,12 @@ const INLINE = {
     boolean: ["if(v===true)b[n++]=1;else if(v===false)b[n++]=0;else return false;", 1],
 };
 
+/** Whether this runtime refuses `new Function` (Cloudflare Workers always do: no need to try, and pay for the exception). */
+let refused = globalThis.navigator?.userAgent === "Cloudflare-Workers";
+
 /** The writer of `root`'s rows, or one that always defers to the general path. */
 export function compile(root) {
+    if (refused) return () => false;
     const writers = root.fields.map((f) => writer(f.node));
     // Room for the inline writes from field i on, checked at the start and after each call.
     const room = root.fields.map((f) => INLINE[f.node.type]?.[1] ?? 0);
@@ -63,6 +67,7 @@ export function compile(root) {
     try {
         return new Function("w", `return (row,o)=>{if(typeof row!='object'||row===null)return false;let b=o.b,d=o.v,n=o.n,v,z;${ensure(0)}${code.join("")}o.n=n;return true}`)(writers);
     } catch {
+        refused = true;
         return () => false;
     }
 }

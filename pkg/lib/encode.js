@@ -153,17 +153,19 @@ const isUuid = (s) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 /**
  * Writes a scalar into the first union branch that takes it: first those
- * `prefer` holds for, then any other but null.
+ * of the `prefer` types, then any other but null. `write(branch, o, v, found)`
+ * is the writer for the value's kind (a function, not a closure: this is
+ * on the path of every optional field).
  */
-function unionScalar(node, o, found, prefer, write) {
+function unionScalar(node, o, found, prefer, write, v) {
     const start = o.n;
-    for (const pass of [true, false]) {
+    for (let pass = 0; pass < 2; pass++) {
         for (let i = 0; i < node.branches.length; i++) {
             const branch = node.branches[i];
-            if (prefer(branch) !== pass || branch.type === "null") continue;
+            if (branch.type === "null" || prefer.includes(branch.type) !== (pass === 0)) continue;
             o.long(i);
             try {
-                return write(branch);
+                return write(branch, o, v, found);
             } catch (e) {
                 if (!(e instanceof Bad)) throw e;
                 o.n = start;
@@ -185,10 +187,8 @@ function integer(node, o, v, found) {
             return o.f64(Number(v));
         case "float":
             return o.f32(Number(v));
-        case "union": {
-            const prefer = found === "an i64" || found === "a u64" ? "long" : "int";
-            return unionScalar(node, o, found, (b) => b.type === prefer, (b) => integer(b, o, v, found));
-        }
+        case "union":
+            return unionScalar(node, o, found, found === "an i64" || found === "a u64" ? ["long"] : ["int"], integer, v);
     }
     throw expected(node, found);
 }
@@ -208,7 +208,7 @@ function float(node, o, x, found) {
             return integer(node, o, Number.isSafeInteger(whole) ? whole + 0 : BigInt(whole), found);
         }
         case "union":
-            return unionScalar(node, o, found, (b) => b.type === "double", (b) => float(b, o, x, found));
+            return unionScalar(node, o, found, ["double"], float, x);
     }
     throw expected(node, found);
 }
@@ -233,7 +233,7 @@ function string(node, o, s) {
             if (!node.decimal) return o.str(s);
             break;
         case "union":
-            return unionScalar(node, o, "a string", (b) => b.type === "string", (b) => string(b, o, s));
+            return unionScalar(node, o, "a string", ["string"], string, s);
     }
     throw expected(node, "a string");
 }
@@ -256,7 +256,7 @@ function bytes(node, o, u8) {
             return string(node, o, s);
         }
         case "union":
-            return unionScalar(node, o, "bytes", (b) => b.type === "bytes" || b.type === "fixed", (b) => bytes(b, o, u8));
+            return unionScalar(node, o, "bytes", ["bytes", "fixed"], bytes, u8);
     }
     throw expected(node, "bytes");
 }
@@ -335,7 +335,7 @@ function any(node, o, v) {
             return nothing(node, o);
         case "boolean":
             if (node.type === "boolean") return o.byte(v ? 1 : 0);
-            if (node.type === "union") return unionScalar(node, o, "a boolean", (b) => b.type === "boolean", (b) => any(b, o, v));
+            if (node.type === "union") return unionScalar(node, o, "a boolean", ["boolean"], any, v);
             throw expected(node, "a boolean");
         case "bigint":
             if (v >= -(2n ** 63n) && v < 2n ** 63n) return integer(node, o, v, "an i64");

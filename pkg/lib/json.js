@@ -18,7 +18,7 @@ export function parseJson(source) {
     };
     const code = () => source.charCodeAt(at);
     const space = () => {
-        while (/[ \t\n\r]/.test(source[at] ?? "x")) at++;
+        for (let c = code(); c === 32 || c === 9 || c === 10 || c === 13; c = code()) at++;
     };
     const expect = (c, message) => {
         space();

@@ -62,6 +62,7 @@ async function ingest(request, env, ctx, wait) {
         // Two attempts fit in the window even when the collector hangs.
         requestTimeoutMs: Math.max(50, Math.floor(config.flushTimeoutMs / 2)),
         maxRetryIntervalMs: config.maxRetryIntervalMs,
+        compression: "none",
     });
     const events = client.metric({ schema: EVENTS_SCHEMA });
     try {
