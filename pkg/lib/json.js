@@ -8,6 +8,7 @@
 import { kind } from "./errors.js";
 
 const MAX_DEPTH = 128;
+const LITERALS = { n: ["null", null], t: ["true", true], f: ["false", false] };
 const ESCAPES = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 
 /** Reads a whole JSON document; throws `invalid JSON at byte N: ...`. */
@@ -36,7 +37,7 @@ export function parseJson(source) {
         let out = "";
         for (at++; ; ) {
             const start = at;
-            while (at < source.length && code() !== 34 && code() !== 92 && code() >= 32) at++;
+            for (let c = code(); c !== 34 && c !== 92 && c >= 32; c = code()) at++;
             out += source.slice(start, at);
             if (at >= source.length) fail("unterminated string");
             if (code() === 34) {
@@ -96,10 +97,9 @@ export function parseJson(source) {
         space();
         const c = source[at];
         if (c === undefined) fail("unexpected end of input");
-        for (const [word, v] of [["null", null], ["true", true], ["false", false]]) {
-            if (c === word[0]) return source.startsWith(word, at) ? ((at += word.length), v) : fail("unknown literal");
-        }
         if (c === '"') return string();
+        const literal = LITERALS[c];
+        if (literal !== undefined) return source.startsWith(literal[0], at) ? ((at += literal[0].length), literal[1]) : fail("unknown literal");
         if (c === "-" || (c >= "0" && c <= "9")) return number();
         if (c === "[") {
             const list = [];
