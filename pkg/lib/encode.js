@@ -93,28 +93,29 @@ export class Out {
     /** A string: its UTF-8 length, then the bytes. */
     str(s) {
         const length = s.length;
-        if (length < 22) {
-            // At most 63 bytes (3 per UTF-16 unit): a length of one byte.
-            this.room(3 * length + 1);
-            const b = this.b;
-            const at = this.n + 1;
-            let j = 0;
+        this.room(3 * length + 10);
+        const b = this.b;
+        const at = this.n + 1;
+        let j = 0;
+        if (length < 64) {
             for (; j < length; j++) {
                 const c = s.charCodeAt(j);
                 if (c > 127) break;
                 b[at + j] = c;
             }
-            if (j < length) j += utf8.encodeInto(s.slice(j), b.subarray(at + j)).written;
-            b[this.n] = j << 1;
-            this.n = at + j;
-            return;
+            // All ASCII, or short enough that its UTF-8 (3 bytes per unit at
+            // most) fits a length of one byte: written in place.
+            if (j === length || length < 22) {
+                if (j < length) j += utf8.encodeInto(s.slice(j), b.subarray(at + j)).written;
+                b[this.n] = j << 1;
+                this.n = at + j;
+                return;
+            }
         }
-        this.room(3 * length + 10);
-        const start = this.n;
-        const at = start + 10;
-        const written = utf8.encodeInto(s, this.b.subarray(at)).written;
+        const start = this.n + 10;
+        const written = utf8.encodeInto(s, b.subarray(start)).written;
         this.long(written);
-        this.b.copyWithin(this.n, at, at + written);
+        this.b.copyWithin(this.n, start, start + written);
         this.n += written;
     }
 }
