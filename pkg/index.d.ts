@@ -7,14 +7,15 @@ export type InitInput = string | URL | Request | Response | BufferSource | WebAs
 /**
  * Loads the WebAssembly module; call it once before anything else (in Node
  * the package is ready on import and this resolves at once). Without an
- * argument the browser build fetches `edgemetrics_bg.wasm` beside the module.
+ * argument the browser entry fetches the package's `dist/edgemetrics.wasm`
+ * (compiling it as it downloads).
  */
 export default function init(input?: InitInput | Promise<InitInput>): Promise<unknown>;
 
 /**
  * Loads the WebAssembly module synchronously from a compiled module or its
  * bytes, e.g. in Cloudflare Workers:
- * `import wasm from "edgemetrics/edgemetrics_bg.wasm"; initSync(wasm);`
+ * `import wasm from "edgemetrics/edgemetrics.wasm"; initSync(wasm);`
  */
 export function initSync(module: WebAssembly.Module | BufferSource): unknown;
 
@@ -295,7 +296,11 @@ export class MetricClient {
     stats(): Stats;
     /** Receives rows of `options.collections` as the collector stores them, over a WebSocket. */
     subscribe(options: SubscribeOptions): Subscription;
-    /** Releases the wasm memory of this handle (rows already written are still sent). */
+    /**
+     * Releases the client's wasm memory: at once with `background: false`
+     * (rows not delivered yet are dropped and counted, as after `close()`),
+     * else once the background loop has sent what is buffered, as `close()`.
+     */
     free(): void;
 }
 
@@ -308,7 +313,7 @@ export class Metric {
     write(row: Row): void;
     /** Buffers all rows or none (the `RowError` gives the `index` and `field` at fault); returns how many. */
     writeMany(rows: Row[]): number;
-    /** Releases the wasm memory of this handle. */
+    /** Hands the rows written so far to the client and makes this handle unusable. */
     free(): void;
 }
 
@@ -319,6 +324,6 @@ export class Subscription {
     readonly ready: Promise<void>;
     /** Ends the subscription and closes its WebSocket. */
     close(): void;
-    /** Releases the wasm memory of this handle (close() first). */
+    /** Kept for existing code; nothing to release beyond `close()`. */
     free(): void;
 }
