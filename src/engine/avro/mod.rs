@@ -86,7 +86,7 @@ mod tests {
     /// encoder produces into the file (after a deliberate change).
     #[test]
     fn the_shared_corpus() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/rows.json");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/js/rows.json");
         let mut corpus: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let write = std::env::var_os("EDGEMETRICS_WRITE_CORPUS").is_some();
         let mut rows = 0;

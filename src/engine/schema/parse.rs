@@ -522,7 +522,7 @@ mod tests {
     #[test]
     fn the_shared_corpus() {
         let corpus: serde_json::Value =
-            serde_json::from_str(include_str!("../../../tests/corpus/schemas.json")).unwrap();
+            serde_json::from_str(include_str!("../../../tests/corpus/js/schemas.json")).unwrap();
         let cases = corpus.as_array().unwrap();
         assert!(cases.len() > 60, "{} cases", cases.len());
         for case in cases {

@@ -16,7 +16,7 @@ import { shape } from "../../../pkg/lib/live.js";
 import { parseSchema } from "../../../pkg/lib/schema.js";
 
 const avro = createRequire(import.meta.url)("avsc");
-const corpus = (name) => JSON.parse(readFileSync(new URL(`../../corpus/${name}`, import.meta.url), "utf8"));
+const corpus = (name) => JSON.parse(readFileSync(new URL(`../../corpus/js/${name}`, import.meta.url), "utf8"));
 const hex = (bytes) => Buffer.from(bytes).toString("hex");
 
 /** The general path's bytes of `row`, or its error as the Rust client prints it. */
