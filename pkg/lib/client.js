@@ -67,7 +67,7 @@ export class MetricClient {
         this.url = baseUrl(r.string("apiAddr") ?? throwing(required("apiAddr")), insecure);
         this.token = token;
         const transport = r.string("transport") ?? "fetch";
-        this._send = new.target.transports[transport];
+        this._send = Object.hasOwn(new.target.transports, transport) ? new.target.transports[transport] : undefined;
         if (!this._send) {
             throw optionError("transport", transport === "grpc-web"
                 ? '"grpc-web" is not in this build; import "edgemetrics/grpc-web" for it'
@@ -227,9 +227,10 @@ export class MetricClient {
             this._core.abandon("the client was freed");
             this._stopped = this._closed = this._freed = true;
             this._unhook?.();
-            this._core.call("free");
+            this._core.free();
         };
-        if (this._background && !this._stopped) this.close().finally(release);
+        // close()'s own callers see how it ended; this chain only releases.
+        if (this._background && !this._stopped) this.close().finally(release).catch(() => {});
         else release();
     }
 
@@ -357,7 +358,8 @@ export class MetricClient {
         let from = 0;
         let at = 0;
         const post = (start, end, keepalive) => {
-            if (end > start) requests.push(sendFetch(this, body.subarray(start, end), keepalive));
+            // Never gzipped: the request must start now, before the page is gone.
+            if (end > start) requests.push(sendFetch(this, body.subarray(start, end), keepalive, false));
         };
         for (const size of parts) {
             if (at - from + size > KEEPALIVE_BUDGET - this._keepalive - reserved) {

@@ -13,7 +13,7 @@ import { Bad, value } from "./encode.js";
 /** Writers of the common kinds: true when they took the value as it is. */
 const FAST = {
     long: (o, v) => Number.isSafeInteger(v) && (o.long(v), true),
-    int: (o, v) => (v | 0) === v && (o.long(v), true),
+    int: (o, v) => typeof v === "number" && (v | 0) === v && (o.long(v), true),
     double: (o, v) => typeof v === "number" && (o.f64(v), true),
     float: (o, v) => typeof v === "number" && (o.f32(v), true),
     string: (o, v) => typeof v === "string" && (o.str(v), true),
@@ -42,7 +42,7 @@ function writer(node) {
 /** Inline code writing `v` of a number or boolean kind, and its largest size. */
 const INLINE = {
     long: ["if(typeof v=='number'&&v>-1073741825&&v<1073741824&&(v|0)===v){z=(v<<1^v>>31)>>>0;while(z>127){b[n++]=z&127|128;z>>>=7}b[n++]=z}else ", 5],
-    int: ["if((v|0)===v){z=(v<<1^v>>31)>>>0;while(z>127){b[n++]=z&127|128;z>>>=7}b[n++]=z}else return false;", 5],
+    int: ["if(typeof v=='number'&&(v|0)===v){z=(v<<1^v>>31)>>>0;while(z>127){b[n++]=z&127|128;z>>>=7}b[n++]=z}else return false;", 5],
     double: ["if(typeof v!='number')return false;d.setFloat64(n,v,true);n+=8;", 8],
     float: ["if(typeof v!='number')return false;d.setFloat32(n,v,true);n+=4;", 4],
     boolean: ["if(v===true)b[n++]=1;else if(v===false)b[n++]=0;else return false;", 1],
@@ -65,7 +65,7 @@ export function compile(root) {
         return `v=row[${JSON.stringify(f.name)}];${inline === undefined ? call(i) : f.node.type === "long" ? inline + call(i) : inline}`;
     });
     try {
-        return new Function("w", `return (row,o)=>{if(typeof row!='object'||row===null)return false;let b=o.b,d=o.v,n=o.n,v,z;${ensure(0)}${code.join("")}o.n=n;return true}`)(writers);
+        return new Function("w", `return (row,o)=>{if(typeof row!='object'||row===null||Array.isArray(row))return false;let b=o.b,d=o.v,n=o.n,v,z;${ensure(0)}${code.join("")}o.n=n;return true}`)(writers);
     } catch {
         refused = true;
         return () => false;

@@ -3,8 +3,10 @@
 // through the client's scratch area; results come back in its `out` area of
 // f64s, and bodies and texts as an address and a length into memory the
 // client owns until its next call.
+import { error } from "./errors.js";
+
 const utf8 = new TextEncoder();
-const text = new TextDecoder();
+const text = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Sends in flight at once: browsers open six connections per host, and a
@@ -35,9 +37,16 @@ export class Core {
         this.out = wasm.em_out(this.h) / 8;
     }
 
-    /** `em_<name>(handle, ...args)`. */
+    /** `em_<name>(handle, ...args)`; a client freed throws, and never reaches the core. */
     call(name, ...args) {
+        if (this.h === 0) throw error("ClosedError", "the client is shut down");
         return wasm[`em_${name}`](this.h, ...args);
+    }
+
+    /** Frees the core's client; every later call throws. */
+    free() {
+        this.call("free");
+        this.h = 0;
     }
 
     /** The numbers of the `out` area. */
@@ -102,7 +111,8 @@ export class Core {
 
     /** The pipeline's counters, in the order of `Stats`; the rows written and open are the client's to fill in. */
     stats() {
-        return Array.from(new BigUint64Array(wasm.memory.buffer, this.call("stats"), 20), Number);
+        const at = this.call("stats");
+        return Array.from(new BigUint64Array(wasm.memory.buffer, at, 20), Number);
     }
 
     /** The next event for `onEvent`, or null. */

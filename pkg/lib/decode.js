@@ -9,7 +9,7 @@
 
 const MAX_DEPTH = 256;
 const MAX_ZERO_WIDTH_ITEMS = 1 << 20;
-const text = new TextDecoder("utf-8", { fatal: true });
+const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** `object[key] = value`, where a key "__proto__" is a property like any other. */
 function put(object, key, value) {
@@ -54,7 +54,7 @@ export function decodeRows(root, bytes, count) {
                 }
                 const z = (BigInt(hi) << 32n) | BigInt(lo);
                 const v = (z >> 1n) ^ -(z & 1n);
-                return v >= -(2n ** 53n) && v < 2n ** 53n ? Number(v) : v;
+                return v > -(2n ** 53n) && v < 2n ** 53n ? Number(v) : v;
             }
         }
         return fail("truncated or overlong variable-length integer");

@@ -9,7 +9,7 @@ import { kind, numberText } from "./errors.js";
 import { jsonKind } from "./json.js";
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const TWO_63 = 2 ** 63;
 
 /** A growable byte buffer that writes Avro's primitives. */
@@ -130,6 +130,22 @@ export class Bad {
 
 const bad = (message) => new Bad(message);
 
+/**
+ * An integer (a number or a BigInt) rounded once to the nearest f32, as
+ * Rust's `as f32` does: a BigInt beyond 2^53 is first cut to 53 bits
+ * rounding to odd, so that the double's rounding cannot be followed by a
+ * second, different one.
+ */
+function toFloat32(v) {
+    if (typeof v !== "bigint") return v;
+    const magnitude = v < 0n ? -v : v;
+    const shift = magnitude.toString(2).length - 53;
+    if (shift <= 0) return Number(v);
+    let top = magnitude >> BigInt(shift);
+    if (top << BigInt(shift) !== magnitude) top |= 1n;
+    return (v < 0n ? -1 : 1) * Number(top) * 2 ** shift;
+}
+
 /** Runs `write`, adding `segment` to the path of its error. */
 function within(segment, write) {
     try {
@@ -187,7 +203,7 @@ function integer(node, o, v, found) {
         case "double":
             return o.f64(Number(v));
         case "float":
-            return o.f32(Number(v));
+            return o.f32(toFloat32(v));
         case "union":
             return unionScalar(node, o, found, found === "an i64" || found === "a u64" ? ["long"] : ["int"], integer, v);
     }
@@ -308,7 +324,8 @@ function array(node, o, items) {
     const target = compound(node, o, "a sequence", ["array", "bytes", "fixed"]);
     if (target.type === "array") {
         if (items.length > 0) o.long(items.length);
-        items.forEach((item, i) => within(`[${i}]`, () => value(target.items, o, item)));
+        // An index loop: a hole of a sparse array is an item, `undefined`.
+        for (let i = 0; i < items.length; i++) within(`[${i}]`, () => value(target.items, o, items[i]));
         return o.byte(0);
     }
     if (target.type !== "bytes" && target.type !== "fixed") throw expected(node, "a sequence");
@@ -343,7 +360,7 @@ function any(node, o, v) {
             if (v >= 0n && v < 2n ** 64n) {
                 // Beyond i64: only floats hold it.
                 if (node.type === "double") return o.f64(Number(v));
-                if (node.type === "float") return o.f32(Number(v));
+                if (node.type === "float") return o.f32(toFloat32(v));
                 throw bad(`${v} is out of range for ${describe(node)}`);
             }
             throw bad("a BigInt outside the 64-bit range");
@@ -452,7 +469,7 @@ export function writeDefault(node, json) {
             case "float":
             case "double":
                 if (t !== "bigint" && t !== "number") throw expectedJson("a number", v);
-                return node.type === "float" ? o.f32(Number(v)) : o.f64(Number(v));
+                return node.type === "float" ? o.f32(toFloat32(v)) : o.f64(Number(v));
             case "bytes":
             case "fixed":
             case "string":

@@ -43,15 +43,19 @@ export async function request(client, url, init) {
     }
 }
 
-/** Sends `body` (a `WriteMetricsBatchRequest`) once, gzipped when asked and worth it. */
-export async function sendFetch(client, body, keepalive = false) {
+/**
+ * Sends `body` (a `WriteMetricsBatchRequest`) once, gzipped when the client
+ * asks for it and it is worth it (never with `keepalive`, whose request must
+ * start at once).
+ */
+export async function sendFetch(client, body, keepalive = false, gzip = !keepalive && client.gzip) {
     const url = `${client.url}/v1/metrics`;
     const headers = {
         authorization: `Token ${client.token}`,
         "x-cluster-id": client.clusterId,
         "content-type": "application/x-protobuf",
     };
-    if (!keepalive && client.gzip && body.length >= GZIP_MIN_BYTES && typeof CompressionStream === "function") {
+    if (gzip && body.length >= GZIP_MIN_BYTES && typeof CompressionStream === "function") {
         try {
             const stream = new Response(body).body.pipeThrough(new CompressionStream("gzip"));
             body = new Uint8Array(await new Response(stream).arrayBuffer());

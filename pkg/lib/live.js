@@ -136,7 +136,7 @@ export function connect(sub) {
     ws.binaryType = "arraybuffer";
     ws.onopen = () => ws.send(sub._request);
     ws.onmessage = (event) => {
-        if (sub._socket === ws && event.data instanceof ArrayBuffer) handle(sub, new Uint8Array(event.data));
+        if (sub._socket === ws && !sub._closed && event.data instanceof ArrayBuffer) handle(sub, new Uint8Array(event.data));
     };
     ws.onclose = (event) => {
         if (sub._socket !== ws || sub._closed) return;

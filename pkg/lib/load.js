@@ -4,10 +4,14 @@
 import { ready, setCore } from "./core.js";
 
 let exports = null;
+let loading = null;
 
+/** Makes `instance` the core, unless one already is (clients hold handles into it). */
 function start(instance) {
-    exports = instance.exports;
-    setCore(exports);
+    if (exports === null) {
+        exports = instance.exports;
+        setCore(exports);
+    }
     return exports;
 }
 
@@ -22,8 +26,14 @@ export function instantiateSync(module) {
  * Instantiates the module from what `input` is or resolves to: a URL (or
  * its text) or `Request` to fetch, a `Response`, bytes, or a module.
  */
-export async function instantiate(input) {
-    if (ready()) return exports;
+export function instantiate(input) {
+    if (ready()) return Promise.resolve(exports);
+    // Calls that overlap share one instantiation.
+    loading ??= load(input).finally(() => (loading = null));
+    return loading;
+}
+
+async function load(input) {
     input = await input;
     if (typeof input === "string" || input instanceof URL || (typeof Request === "function" && input instanceof Request)) {
         input = await fetch(input);

@@ -71,7 +71,7 @@ export class Metric {
         const start = this._out.n;
         const ends = this._ends.length;
         try {
-            rows.forEach((row, i) => this._encode(row, i));
+            for (let i = 0; i < rows.length; i++) this._encode(rows[i], i);
         } catch (e) {
             this._out.n = start;
             this._ends.length = ends;

@@ -4,7 +4,7 @@
 // src/wire.rs did for the same messages: a protobuf library would be most
 // of the package's JavaScript.
 
-const text = new TextDecoder("utf-8", { fatal: true });
+const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 const failed = (why) => new Error(`failed to decode Protobuf message: ${why}`);
 

@@ -79,6 +79,19 @@ impl fmt::Display for RowError {
 
 impl serde::ser::StdError for RowError {}
 
+/// Refuses a max chunk size of 0 or past [`MAX_CHUNK_SIZE_LIMIT`].
+fn check_max_chunk_size(max_chunk_size: usize) -> Result<(), OptionError> {
+    if max_chunk_size == 0 || max_chunk_size > MAX_CHUNK_SIZE_LIMIT {
+        let mut message = String::new();
+        crate::engine::text::push_u64(&mut message, max_chunk_size as u64);
+        message.push_str(" is not between 1 and ");
+        crate::engine::text::push_u64(&mut message, MAX_CHUNK_SIZE_LIMIT as u64);
+        message.push_str(" bytes");
+        return Err(OptionError::new("max_chunk_size", message));
+    }
+    Ok(())
+}
+
 /// The open chunk of one metric and its sealing, whatever encodes the rows:
 /// the engine's encoder for [`MetricBuffer`], JavaScript in the browser
 /// build (which hands over rows already encoded).
@@ -94,14 +107,7 @@ pub struct ChunkBuffer {
 impl ChunkBuffer {
     /// A buffer for the chunks of `info`, after checking `max_chunk_size`.
     pub fn new(info: MetricInfo, max_chunk_size: usize) -> Result<Self, OptionError> {
-        if max_chunk_size == 0 || max_chunk_size > MAX_CHUNK_SIZE_LIMIT {
-            let mut message = String::new();
-            crate::engine::text::push_u64(&mut message, max_chunk_size as u64);
-            message.push_str(" is not between 1 and ");
-            crate::engine::text::push_u64(&mut message, MAX_CHUNK_SIZE_LIMIT as u64);
-            message.push_str(" bytes");
-            return Err(OptionError::new("max_chunk_size", message));
-        }
+        check_max_chunk_size(max_chunk_size)?;
         Ok(Self::checked(info, max_chunk_size))
     }
 
@@ -252,6 +258,7 @@ pub struct MetricBuffer {
 impl MetricBuffer {
     /// A buffer for rows of `schema`, after checking `options` against it.
     pub fn new(schema: Arc<Schema>, options: MetricOptions) -> Result<Self, OptionError> {
+        check_max_chunk_size(options.max_chunk_size)?;
         if let Some(column) = &options.timestamp_column {
             if !is_avro_name(column) {
                 return Err(OptionError::new(

@@ -52,10 +52,13 @@ pub struct Client {
 }
 
 /// The client behind a handle JS got from [`em_new`].
-fn client<'a>(handle: *mut Client) -> &'a mut Client {
-    // SAFETY: handles come from `Box::into_raw` in `em_new` and JS stops
-    // using one once it called `em_free` on it; the wasm module runs on one
-    // thread, so no two calls overlap.
+///
+/// # Safety
+/// `handle` came from [`em_new`] and was not given to [`em_free`]
+/// (`pkg/lib/core.js` forgets a handle when it frees it, and throws for any
+/// later call); the module runs on one thread, so no two calls overlap.
+unsafe fn client<'a>(handle: *mut Client) -> &'a mut Client {
+    // SAFETY: as the caller promises: a live `Box::into_raw` pointer.
     unsafe { &mut *handle }
 }
 
@@ -122,9 +125,13 @@ pub unsafe extern "C" fn em_free(handle: *mut Client) {
 
 /// The scratch area, at least `len` bytes long: JS writes there, then
 /// makes the call that reads it. The memory may have grown.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_scratch(handle: *mut Client, len: usize) -> *mut u8 {
-    let c = client(handle);
+pub unsafe extern "C" fn em_scratch(handle: *mut Client, len: usize) -> *mut u8 {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     if c.scratch.len() < len {
         c.scratch.resize(len, 0);
     }
@@ -132,16 +139,23 @@ pub extern "C" fn em_scratch(handle: *mut Client, len: usize) -> *mut u8 {
 }
 
 /// The `out` area: 8 f64s.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_out(handle: *mut Client) -> *const f64 {
-    client(handle).out.as_ptr()
+pub unsafe extern "C" fn em_out(handle: *mut Client) -> *const f64 {
+    // SAFETY: the caller passes a live handle.
+    unsafe { client(handle) }.out.as_ptr()
 }
 
 /// A metric; the scratch area holds its collection, schema JSON and
 /// timestamp column (`ts_len` is `u32::MAX` for none) one after another;
 /// the JS checked the max chunk size. Returns its index.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_metric(
+pub unsafe extern "C" fn em_metric(
     handle: *mut Client,
     max_chunk_size: f64,
     skip_timestamp: u32,
@@ -149,7 +163,8 @@ pub extern "C" fn em_metric(
     schema_len: usize,
     ts_len: u32,
 ) -> i32 {
-    let c = client(handle);
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     let text = |from: usize, len: usize| text(&c.scratch[from..from + len]);
     let timestamp_column = (ts_len != u32::MAX).then(|| text(collection_len + schema_len, ts_len as usize));
     let info = MetricInfo {
@@ -169,9 +184,13 @@ pub extern "C" fn em_metric(
 /// or rows wait in a chunk that was empty); -1 for an unknown metric, 1
 /// for a row larger than a chunk (which the JS never sends; the rows
 /// before it stay).
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_append(handle: *mut Client, metric: u32, len: usize, rows: u32, now: f64) -> i32 {
-    let c = client(handle);
+pub unsafe extern "C" fn em_append(handle: *mut Client, metric: u32, len: usize, rows: u32, now: f64) -> i32 {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     let Some(buffer) = c.metrics.get_mut(metric as usize) else {
         return -1;
     };
@@ -208,9 +227,13 @@ pub extern "C" fn em_append(handle: *mut Client, metric: u32, len: usize, rows: 
 
 /// Seals every metric's open chunk. Returns the sequence number below
 /// which every chunk holding a row written so far lies.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_seal(handle: *mut Client) -> f64 {
-    let c = client(handle);
+pub unsafe extern "C" fn em_seal(handle: *mut Client) -> f64 {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     for buffer in &mut c.metrics {
         if let Some(chunk) = buffer.take_open() {
             c.pipeline.push(chunk);
@@ -223,9 +246,13 @@ pub extern "C" fn em_seal(handle: *mut Client) -> f64 {
 /// `out[0]`, 2 send batch `out[0]` (its body at `out[1]`, `out[2]` bytes,
 /// split into `out[4]` parts whose lengths are u32s at `out[3]`; `out[5]`
 /// rows), 3 seal the open chunks ([`em_seal`]) and ask again.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_poll(handle: *mut Client, now: f64) -> i32 {
-    let c = client(handle);
+pub unsafe extern "C" fn em_poll(handle: *mut Client, now: f64) -> i32 {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     match c.pipeline.poll(millis(now)) {
         Action::Idle => 0,
         Action::WaitUntil(at) => {
@@ -257,17 +284,32 @@ pub extern "C" fn em_poll(handle: *mut Client, now: f64) -> i32 {
 }
 
 /// The collector acknowledged batch `id`.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_ack(handle: *mut Client, id: f64) {
-    client(handle).pipeline.ack(id as u64);
+pub unsafe extern "C" fn em_ack(handle: *mut Client, id: f64) {
+    // SAFETY: the caller passes a live handle.
+    unsafe { client(handle) }.pipeline.ack(id as u64);
 }
 
 /// Sending batch `id` failed at `now`; the scratch area holds the message
 /// (`len` bytes). `retryable` is 0 for a failure no retry will mend;
 /// `retry_after_ms` is negative when the collector did not say.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_fail(handle: *mut Client, id: f64, retryable: u32, retry_after_ms: f64, now: f64, len: usize) {
-    let c = client(handle);
+pub unsafe extern "C" fn em_fail(
+    handle: *mut Client,
+    id: f64,
+    retryable: u32,
+    retry_after_ms: f64,
+    now: f64,
+    len: usize,
+) {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     let message = text(&c.scratch[..len]);
     let failure = match retryable {
         0 => Failure::Permanent { message },
@@ -278,37 +320,57 @@ pub extern "C" fn em_fail(handle: *mut Client, id: f64, retryable: u32, retry_af
 
 /// Puts the batches on the wire back in the queue (a driver that cannot
 /// finish them, such as a Worker's request that ends). Returns how many.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_requeue(handle: *mut Client) -> u32 {
-    client(handle).pipeline.requeue_in_flight() as u32
+pub unsafe extern "C" fn em_requeue(handle: *mut Client) -> u32 {
+    // SAFETY: the caller passes a live handle.
+    unsafe { client(handle) }.pipeline.requeue_in_flight() as u32
 }
 
 /// Drops and counts what is undelivered; the scratch area holds why
 /// (`len` bytes). Returns the rows dropped.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_abandon(handle: *mut Client, len: usize) -> f64 {
-    let c = client(handle);
+pub unsafe extern "C" fn em_abandon(handle: *mut Client, len: usize) -> f64 {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     let message = text(&c.scratch[..len]);
     c.pipeline.abandon(&message) as f64
 }
 
 /// 1 while a chunk with a sequence number below `seq` is undelivered.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_pending(handle: *mut Client, seq: f64) -> u32 {
-    u32::from(client(handle).pipeline.pending_before(seq as u64))
+pub unsafe extern "C" fn em_pending(handle: *mut Client, seq: f64) -> u32 {
+    // SAFETY: the caller passes a live handle.
+    u32::from(unsafe { client(handle) }.pipeline.pending_before(seq as u64))
 }
 
 /// 1 when nothing is queued or on the wire.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_idle(handle: *mut Client) -> u32 {
-    u32::from(client(handle).pipeline.is_empty())
+pub unsafe extern "C" fn em_idle(handle: *mut Client) -> u32 {
+    // SAFETY: the caller passes a live handle.
+    u32::from(unsafe { client(handle) }.pipeline.is_empty())
 }
 
 /// The pipeline's counters: a [`Stats`], 20 u64s in the order of `Stats`
 /// in `index.d.ts` (the JS counts the rows written, and so the rows open).
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_stats(handle: *mut Client) -> *const Stats {
-    let c = client(handle);
+pub unsafe extern "C" fn em_stats(handle: *mut Client) -> *const Stats {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     c.stats = c.pipeline.stats();
     &c.stats
 }
@@ -318,9 +380,13 @@ pub extern "C" fn em_stats(handle: *mut Client) -> *const Stats {
 /// text; the text's address; its length: the collection, then the
 /// message); 2 a retry scheduled (`out` = attempt, delay; -; -; the text's
 /// address; its length: the message).
+///
+/// # Safety
+/// `handle` is live: see [`client`].
 #[unsafe(no_mangle)]
-pub extern "C" fn em_event(handle: *mut Client) -> i32 {
-    let c = client(handle);
+pub unsafe extern "C" fn em_event(handle: *mut Client) -> i32 {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
     let Some(event) = c.pipeline.pop_event() else {
         return 0;
     };

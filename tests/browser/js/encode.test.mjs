@@ -195,6 +195,34 @@ test("rows: bad values are refused with the Rust client's messages", () => {
     assert.equal(general(root, [1]), "row: expected n.checked, found an array");
 });
 
+test("rows: values a review found mishandled are written as the engine writes them", () => {
+    const root = parseSchema(JSON.stringify({
+        type: "record", name: "edges",
+        fields: [
+            { name: "i", type: "int" }, { name: "ni", type: ["null", "int"] }, { name: "f", type: "float" },
+            { name: "a", type: { type: "array", items: ["null", "int"] } }, { name: "s", type: ["null", "string"] },
+        ],
+    }));
+    const base = { i: 1, ni: null, f: 0, a: [], s: null };
+    // A BigInt in an int field: the compiled path leaves it to the general one, which writes it.
+    assert.equal(general(root, { ...base, i: 5n, ni: 5n }), "0a020a000000000000");
+    assert.ok([null, "0a020a000000000000"].includes(compiled(root, { ...base, i: 5n, ni: 5n })));
+    assert.equal(general(root, { ...base, i: Symbol("x") }), 'field "i": expected int, found a symbol');
+    assert.equal(compiled(root, { ...base, i: Symbol("x") }), null);
+    // A BigInt into a float is rounded once (2^60 + 2^36 + 1 is just above halfway between two floats).
+    assert.equal(general(root, { ...base, f: 2n ** 60n + 2n ** 36n + 1n }).slice(4, 12), "0100805d");
+    // The holes of a sparse array are items (undefined: null here), not skipped.
+    assert.equal(general(root, { ...base, a: [1, , 3] }), "02000000000006020200020600" + "00");
+    assert.equal(general(parseSchema(JSON.stringify({ type: "record", name: "r", fields: [{ name: "a", type: { type: "array", items: "int" } }] })), { a: [1, , 3] }),
+        'field "a[1]": expected int, found undefined');
+    // A byte-order mark is data.
+    assert.equal(general(root, { ...base, s: new Uint8Array([0xef, 0xbb, 0xbf, 0x41]) }).slice(-12), "0208efbbbf41");
+    // An array is not a row, on either path.
+    const row = Object.assign([], base);
+    assert.equal(general(root, row), "row: expected edges, found an array");
+    assert.equal(compiled(root, row), null);
+});
+
 test("the subscription's decoder reads back what was written, longs beyond 2^53 as BigInt", () => {
     const schema = { ...GENERATED, fields: [...GENERATED.fields, { name: "big", type: "long" }, { name: "u", type: ["null", "int", "string"] }] };
     const root = parseSchema(JSON.stringify(schema));

@@ -242,6 +242,26 @@ export const tests = {
         await client.close();
     },
 
+    "free() while a flush waits ends the flush with ClosedError, and the client is unusable after": async ({ MetricClient, env }) => {
+        // A port nothing listens on: every send fails and is retried.
+        const client = new MetricClient(options(env, "fetch", { apiAddr: "http://127.0.0.1:9", background: false, drainTimeoutMs: 5000 }));
+        const metric = client.metric({ schema: sampleSchema(unique("freed")) });
+        metric.write(sample(1));
+        const flushing = client.flush();
+        await sleep(50);
+        client.free();
+        await check.rejects(flushing, { name: "ClosedError" }, "the flush");
+        check.throws(() => metric.write(sample(2)), { name: "ClosedError" }, "a write");
+        check.throws(() => client.stats(), { name: "ClosedError" }, "stats");
+        client.free(); // twice is fine
+    },
+
+    "a transport named like an Object property is refused": async ({ MetricClient, env }) => {
+        for (const transport of ["constructor", "toString", "__proto__"]) {
+            check.throws(() => new MetricClient(options(env, transport)), { name: "OptionError", option: "transport" }, transport);
+        }
+    },
+
     "rows the collector refuses are dropped, counted, reported and flush() says so": async ({ MetricClient, env }) => {
         const events = [];
         const client = new MetricClient(options(env, "fetch", { onEvent: (e) => events.push(e) }));
