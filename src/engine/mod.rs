@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod buffer;
 pub mod chunk;
 pub(crate) mod float;
+pub mod instruments;
 pub mod json;
 pub mod pipeline;
 pub mod schema;

@@ -1,0 +1,157 @@
+//! The Prometheus text exposition format (version 0.0.4) of a registry's
+//! instruments, with cumulative values as Prometheus expects whatever the
+//! registry exports: counters as `<name>_total`, up-down counters and
+//! gauges as gauges, histograms as `_bucket`/`_sum`/`_count` (an
+//! exponential histogram's buckets become `le` bounds at its bucket
+//! bounds), summaries with their quantiles.
+//!
+//! Written for speed: each series' label text is made when the series is,
+//! numbers go through `ryu` and a digit loop rather than `core::fmt`.
+
+use alloc::string::String;
+
+use super::labels::LabelSet;
+use super::registry::Registry;
+use super::{Kind, Value, lower_bound, rows};
+
+/// `name` with what Prometheus does not take in a metric name (`.`, `-`) as `_`.
+fn push_name(out: &mut String, name: &str) {
+    out.extend(name.chars().map(|c| if c == '.' || c == '-' { '_' } else { c }));
+}
+
+fn push_escaped(out: &mut String, text: &str, quote: bool) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quote => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A number as Prometheus reads it: integers in digits, others shortest.
+pub fn push_number(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v == libm::trunc(v) && v.abs() < 9.007_199_254_740_992e15 {
+        if v < 0.0 {
+            out.push('-');
+        }
+        crate::engine::text::push_u64(out, v.abs() as u64);
+    } else {
+        out.push_str(ryu::Buffer::new().format_finite(v));
+    }
+}
+
+/// The labels of a series as the exposition writes them: `k="v",k2="v2"`.
+pub fn label_text(labels: &LabelSet) -> String {
+    let mut text = String::new();
+    for (i, (key, value)) in labels.pairs().iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        push_name(&mut text, key);
+        text.push_str("=\"");
+        push_escaped(&mut text, value, true);
+        text.push('"');
+    }
+    text
+}
+
+/// One sample line: `name{labels,extra} value`.
+fn sample(out: &mut String, name: &str, suffix: &str, labels: &str, extra: Option<(&str, f64)>, v: f64) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if !labels.is_empty() || extra.is_some() {
+        out.push('{');
+        out.push_str(labels);
+        if let Some((key, bound)) = extra {
+            if !labels.is_empty() {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push_str("=\"");
+            push_number(out, bound);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    push_number(out, v);
+    out.push('\n');
+}
+
+/// Appends the exposition of every instrument of `registry` to `out`.
+pub fn render(registry: &Registry, out: &mut String) {
+    for instrument in registry.instruments() {
+        let d = instrument.descriptor();
+        let mut name = String::new();
+        push_name(&mut name, &d.name);
+        let kind = match d.kind {
+            Kind::Counter => "counter",
+            Kind::UpDownCounter | Kind::Gauge => "gauge",
+            Kind::Histogram | Kind::ExponentialHistogram => "histogram",
+            Kind::Summary => "summary",
+        };
+        let suffix = if d.kind == Kind::Counter && !name.ends_with("_total") { "_total" } else { "" };
+        if !d.description.is_empty() {
+            out.push_str("# HELP ");
+            out.push_str(&name);
+            out.push_str(suffix);
+            out.push(' ');
+            push_escaped(out, &d.description, false);
+            out.push('\n');
+        }
+        out.push_str("# TYPE ");
+        out.push_str(&name);
+        out.push_str(suffix);
+        out.push(' ');
+        out.push_str(kind);
+        out.push('\n');
+        instrument.snapshot(&mut |series, value| {
+            let labels = series.label_text();
+            match value {
+                Value::Sum(v) | Value::Gauge(v) => sample(out, &name, suffix, labels, None, *v),
+                Value::Histogram(h) => {
+                    let mut cumulative = 0;
+                    for (bound, n) in d.bounds.iter().zip(&h.counts) {
+                        cumulative += n;
+                        sample(out, &name, "_bucket", labels, Some(("le", *bound)), cumulative as f64);
+                    }
+                    sample(out, &name, "_bucket", labels, Some(("le", f64::INFINITY)), h.count as f64);
+                    sample(out, &name, "_sum", labels, None, h.sum);
+                    sample(out, &name, "_count", labels, None, h.count as f64);
+                }
+                Value::Exponential(h) => {
+                    // Negative buckets from the most negative, then zero, then positive.
+                    let mut cumulative = 0;
+                    for (k, n) in h.negative.counts.iter().enumerate().rev() {
+                        cumulative += n;
+                        let bound = -lower_bound(h.negative.offset + k as i32, h.scale);
+                        sample(out, &name, "_bucket", labels, Some(("le", bound)), cumulative as f64);
+                    }
+                    cumulative += h.zero_count;
+                    sample(out, &name, "_bucket", labels, Some(("le", 0.0)), cumulative as f64);
+                    for (k, n) in h.positive.counts.iter().enumerate() {
+                        cumulative += n;
+                        let bound = lower_bound(h.positive.offset + k as i32 + 1, h.scale);
+                        sample(out, &name, "_bucket", labels, Some(("le", bound)), cumulative as f64);
+                    }
+                    sample(out, &name, "_bucket", labels, Some(("le", f64::INFINITY)), h.count as f64);
+                    sample(out, &name, "_sum", labels, None, h.sum);
+                    sample(out, &name, "_count", labels, None, h.count as f64);
+                }
+                Value::Summary(s) => {
+                    for q in rows::QUANTILES {
+                        sample(out, &name, "", labels, Some(("quantile", q)), s.quantile(q));
+                    }
+                    sample(out, &name, "_sum", labels, None, s.sum);
+                    sample(out, &name, "_count", labels, None, s.count as f64);
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,404 @@
+//! Instruments and their series: the table that finds a label set's series,
+//! the cardinality limit and its overflow series, bound handles, and the
+//! collection that turns every series updated in an interval into what an
+//! export writes.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use super::labels::{self, LabelSet};
+use super::state::{Cells, Kind, Value};
+use super::sync::{SpinLock, Word};
+use super::{Descriptor, InstrumentError, Temporality};
+
+/// The label an overflow series carries (OpenTelemetry's).
+pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";
+
+/// Limits and choices that hold for every instrument of a registry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegistryConfig {
+    /// Series per instrument; past it values go to one overflow series.
+    pub cardinality_limit: usize,
+    /// A series not updated for this many collections is dropped (unless a
+    /// bound handle holds it).
+    pub stale_after: u32,
+    /// What an export's values cover: the interval, or everything since the
+    /// series began.
+    pub temporality: Temporality,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig { cardinality_limit: 2000, stale_after: 10, temporality: Temporality::Delta }
+    }
+}
+
+/// One series: a label set's values.
+#[derive(Debug)]
+pub struct Series {
+    labels: LabelSet,
+    /// The labels as the Prometheus text exposition writes them, made once:
+    /// `k="v",k2="v2"` (no braces, so that `le` or `quantile` can follow).
+    text: alloc::boxed::Box<str>,
+    overflow: bool,
+    cells: Cells,
+    touched: AtomicBool,
+    totals: SpinLock<Totals>,
+}
+
+#[derive(Debug)]
+struct Totals {
+    /// Everything up to the last collection.
+    value: Value,
+    /// When the series began (Unix ms; set at its first collection).
+    start_ms: Option<u64>,
+    /// Collections in a row without an update.
+    idle: u32,
+}
+
+impl Series {
+    fn new(labels: LabelSet, overflow: bool, kind: Kind, buckets: usize) -> Self {
+        let cells = Cells::new(kind, buckets);
+        let totals = SpinLock::new(Totals { value: cells.zero(), start_ms: None, idle: 0 });
+        let text = super::prometheus::label_text(&labels).into_boxed_str();
+        Series { labels, text, overflow, cells, touched: AtomicBool::new(false), totals }
+    }
+
+    /// The labels as the text exposition writes them (`k="v",...`).
+    pub fn label_text(&self) -> &str {
+        &self.text
+    }
+
+    /// The series' labels.
+    pub fn labels(&self) -> &LabelSet {
+        &self.labels
+    }
+
+    /// Whether this is the overflow series.
+    pub fn is_overflow(&self) -> bool {
+        self.overflow
+    }
+
+    #[inline]
+    fn record(&self, v: f64, bounds: &[f64]) {
+        self.cells.record(v, bounds);
+        self.touched.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The series of an instrument, found by their labels' hash (open
+/// addressing, linear probing; `slots` holds index + 1, 0 for empty).
+#[derive(Debug, Default)]
+struct Table {
+    series: Vec<Arc<Series>>,
+    slots: Vec<u32>,
+    overflow: Option<Arc<Series>>,
+}
+
+impl Table {
+    fn find(&self, hash: u64, sorted: &[(&str, &str)]) -> Option<&Arc<Series>> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            match self.slots[at] {
+                0 => return None,
+                slot => {
+                    let series = &self.series[slot as usize - 1];
+                    if series.labels.hash() == hash && series.labels.is(sorted) {
+                        return Some(series);
+                    }
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Files every series again (after growth or removals).
+    fn rehash(&mut self) {
+        let size = (self.series.len() * 2).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for (i, series) in self.series.iter().enumerate() {
+            let mut at = series.labels.hash() as usize & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = i as u32 + 1;
+        }
+    }
+
+    fn insert(&mut self, series: Arc<Series>) {
+        self.series.push(series);
+        if self.series.len() * 2 > self.slots.len() {
+            self.rehash();
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = self.series[self.series.len() - 1].labels.hash() as usize & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = self.series.len() as u32;
+    }
+}
+
+/// An instrument: its description, and its series.
+#[derive(Debug)]
+pub struct Instrument {
+    descriptor: Descriptor,
+    config: RegistryConfig,
+    table: SpinLock<Table>,
+    overflowed: Word,
+}
+
+impl Instrument {
+    /// What the instrument is.
+    pub fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    /// Records `v` for the series of `labels` (in any order), making the
+    /// series if it is new. Allocates nothing when it exists.
+    pub fn record(&self, v: f64, labels: &[(&str, &str)]) -> Result<(), InstrumentError> {
+        self.descriptor.check_value(v)?;
+        let Some((sorted, n)) = labels::sort(labels) else {
+            return Err(InstrumentError::too_many_labels(labels.len()));
+        };
+        let sorted = &sorted[..n];
+        let hash = labels::hash(sorted);
+        let bounds = &self.descriptor.bounds;
+        let mut table = self.table.lock();
+        if let Some(series) = table.find(hash, sorted) {
+            series.record(v, bounds);
+            return Ok(());
+        }
+        let series = self.make(&mut table, sorted, hash)?;
+        series.record(v, bounds);
+        Ok(())
+    }
+
+    /// The series of `labels`, to record into without a lookup (it is
+    /// never dropped as stale while a handle holds it).
+    pub fn bind(&self, labels: &[(&str, &str)]) -> Result<Bound, InstrumentError> {
+        let Some((sorted, n)) = labels::sort(labels) else {
+            return Err(InstrumentError::too_many_labels(labels.len()));
+        };
+        let sorted = &sorted[..n];
+        let hash = labels::hash(sorted);
+        let mut table = self.table.lock();
+        let series = match table.find(hash, sorted) {
+            Some(series) => series.clone(),
+            None => self.make(&mut table, sorted, hash)?,
+        };
+        Ok(Bound { series, check: self.descriptor.check(), bounds: self.descriptor.bounds.clone() })
+    }
+
+    /// A new series for `sorted`, or the overflow series past the limit.
+    fn make(&self, table: &mut Table, sorted: &[(&str, &str)], hash: u64) -> Result<Arc<Series>, InstrumentError> {
+        labels::check(sorted)?;
+        let (kind, buckets) = (self.descriptor.kind, self.descriptor.bounds.len() + 1);
+        if table.series.len() >= self.config.cardinality_limit {
+            self.overflowed.add(1);
+            let overflow = [(OVERFLOW_LABEL, "true")];
+            let series = table.overflow.get_or_insert_with(|| {
+                Arc::new(Series::new(LabelSet::new(&overflow, labels::hash(&overflow)), true, kind, buckets))
+            });
+            return Ok(series.clone());
+        }
+        let series = Arc::new(Series::new(LabelSet::new(sorted, hash), false, kind, buckets));
+        table.insert(series.clone());
+        Ok(series)
+    }
+
+    /// How many updates went to the overflow series for want of room.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.get()
+    }
+
+    /// How many series the instrument has (the overflow series not counted).
+    pub fn series_count(&self) -> usize {
+        self.table.lock().series.len()
+    }
+
+    /// Takes every series updated since the last collection, for an export
+    /// ending at `now_ms`; drops series idle for too long.
+    fn collect(self: &Arc<Self>, now_ms: u64, since_ms: u64, out: &mut Vec<Point>) {
+        let mut table = self.table.lock();
+        let mut stale = false;
+        let overflow = table.overflow.clone();
+        for series in table.series.iter().chain(overflow.iter()) {
+            let mut totals = series.totals.lock();
+            let start = *totals.start_ms.get_or_insert(since_ms);
+            if !series.touched.swap(false, Ordering::Relaxed) {
+                totals.idle += 1;
+                // Only the table holds it: no bound handle would miss it.
+                stale |= totals.idle >= self.config.stale_after && Arc::strong_count(series) == 1 && !series.overflow;
+                continue;
+            }
+            totals.idle = 0;
+            let value = series.cells.take();
+            totals.value.merge(&value);
+            let (value, start_ms) = match self.config.temporality {
+                Temporality::Delta => (value, since_ms),
+                Temporality::Cumulative => (totals.value.clone(), start),
+            };
+            out.push(Point { instrument: self.clone(), series: series.clone(), start_ms, end_ms: now_ms, value });
+        }
+        if stale {
+            let after = self.config.stale_after;
+            table.series.retain(|s| s.totals.lock().idle < after || Arc::strong_count(s) > 1);
+            table.rehash();
+        }
+    }
+
+    /// Every series with everything recorded so far (totals and the open
+    /// interval), for an exposition that wants cumulative values.
+    pub fn snapshot(&self, each: &mut dyn FnMut(&Series, &Value)) {
+        let table = self.table.lock();
+        for series in table.series.iter().chain(table.overflow.iter()) {
+            let mut value = series.totals.lock().value.clone();
+            value.merge(&series.cells.peek());
+            each(series, &value);
+        }
+    }
+}
+
+/// A series held for recording without a lookup.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    series: Arc<Series>,
+    check: super::ValueCheck,
+    bounds: Arc<[f64]>,
+}
+
+impl Bound {
+    /// Records `v`.
+    #[inline]
+    pub fn record(&self, v: f64) -> Result<(), InstrumentError> {
+        self.check.check(v)?;
+        self.series.record(v, &self.bounds);
+        Ok(())
+    }
+
+    /// The series' labels.
+    pub fn labels(&self) -> &LabelSet {
+        &self.series.labels
+    }
+}
+
+/// One series' value for one export.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// The series' instrument.
+    pub instrument: Arc<Instrument>,
+    /// The series.
+    pub series: Arc<Series>,
+    /// Start of what the value covers (Unix ms).
+    pub start_ms: u64,
+    /// End of it: the collection's time.
+    pub end_ms: u64,
+    /// The value.
+    pub value: Value,
+}
+
+/// Every instrument of a client.
+#[derive(Debug, Default)]
+pub struct Registry {
+    config: RegistryConfig,
+    instruments: SpinLock<Vec<Arc<Instrument>>>,
+    last_collect_ms: SpinLock<Option<u64>>,
+}
+
+impl Registry {
+    /// A registry whose instruments follow `config`.
+    pub fn new(config: RegistryConfig) -> Self {
+        Registry { config, instruments: SpinLock::new(Vec::new()), last_collect_ms: SpinLock::new(None) }
+    }
+
+    /// The registry's configuration.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The instrument described, after checking the description. The same
+    /// name again gives the same instrument when the rest of the
+    /// description agrees, and an error naming the difference otherwise.
+    pub fn instrument(&self, descriptor: Descriptor) -> Result<Arc<Instrument>, InstrumentError> {
+        descriptor.validate()?;
+        let mut instruments = self.instruments.lock();
+        if let Some(existing) = instruments.iter().find(|i| i.descriptor.name == descriptor.name) {
+            return match existing.descriptor.same_as(&descriptor) {
+                Ok(()) => Ok(existing.clone()),
+                Err(difference) => Err(InstrumentError::name(&descriptor.name, difference)),
+            };
+        }
+        let instrument = Arc::new(Instrument {
+            descriptor,
+            config: self.config,
+            table: SpinLock::new(Table::default()),
+            overflowed: Word::new(0),
+        });
+        instruments.push(instrument.clone());
+        Ok(instrument)
+    }
+
+    /// The instruments, in the order they were made.
+    pub fn instruments(&self) -> Vec<Arc<Instrument>> {
+        self.instruments.lock().clone()
+    }
+
+    /// Every series updated since the last collection, as of `now_ms`
+    /// (Unix ms). The first collection's interval starts at `now_ms` minus
+    /// nothing known: at the time the registry first collected.
+    pub fn collect(&self, now_ms: u64) -> Vec<Point> {
+        let since = self.last_collect_ms.lock().replace(now_ms).unwrap_or(now_ms);
+        let mut points = Vec::new();
+        for instrument in self.instruments() {
+            instrument.collect(now_ms, since, &mut points);
+        }
+        points
+    }
+
+    /// The registry's counters: series made, updates that overflowed.
+    pub fn stats(&self) -> RegistryStats {
+        let instruments = self.instruments();
+        RegistryStats {
+            instruments: instruments.len(),
+            series: instruments.iter().map(|i| i.series_count()).sum(),
+            overflowed: instruments.iter().map(|i| i.overflowed()).sum(),
+        }
+    }
+}
+
+/// What [`Registry::stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryStats {
+    /// Instruments made.
+    pub instruments: usize,
+    /// Their series (overflow series not counted).
+    pub series: usize,
+    /// Updates sent to an overflow series because the instrument was at its cardinality limit.
+    pub overflowed: u64,
+}
+
+/// The name of a label set for messages and tests: `{a="1",b="2"}`.
+pub fn describe(labels: &LabelSet) -> String {
+    let mut text = String::from("{");
+    for (i, (k, v)) in labels.pairs().iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(k);
+        text.push_str("=\"");
+        text.push_str(v);
+        text.push('"');
+    }
+    text.push('}');
+    text
+}

@@ -1,0 +1,241 @@
+//! The instruments aggregated over intervals with a fake clock: exact sums,
+//! counts, buckets, extremes, scales and quantiles; labels in any order are
+//! one series; the cardinality limit, stale series and bound handles.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::*;
+
+fn registry(temporality: Temporality) -> Registry {
+    Registry::new(RegistryConfig { temporality, cardinality_limit: 4, stale_after: 2 })
+}
+
+fn make(r: &Registry, kind: Kind, name: &str) -> Arc<Instrument> {
+    r.instrument(Descriptor::new(kind, name)).unwrap()
+}
+
+/// The points of a collection as `(labels, value)`, sorted by labels.
+fn points(r: &Registry, now: u64) -> Vec<(String, Value, u64, u64)> {
+    let mut out: Vec<_> =
+        r.collect(now).into_iter().map(|p| (describe(p.series.labels()), p.value, p.start_ms, p.end_ms)).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn counters_sum_each_interval_and_labels_in_any_order_are_one_series() {
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "http.requests");
+    c.record(1.0, &[("route", "/"), ("code", "200")]).unwrap();
+    c.record(2.0, &[("code", "200"), ("route", "/")]).unwrap();
+    c.record(5.0, &[("route", "/a"), ("code", "500")]).unwrap();
+    assert_eq!(
+        points(&r, 1000),
+        [
+            (String::from(r#"{code="200",route="/"}"#), Value::Sum(3.0), 1000, 1000),
+            (String::from(r#"{code="500",route="/a"}"#), Value::Sum(5.0), 1000, 1000),
+        ]
+    );
+    c.record(0.5, &[("route", "/"), ("code", "200")]).unwrap();
+    // Only the series updated in the interval, covering it.
+    assert_eq!(points(&r, 2000), [(String::from(r#"{code="200",route="/"}"#), Value::Sum(0.5), 1000, 2000)]);
+    assert_eq!(points(&r, 3000), [], "nothing is sent for an interval without updates");
+    assert_eq!(c.series_count(), 1, "the series idle for two collections is gone");
+}
+
+#[test]
+fn cumulative_temporality_reports_totals_from_the_series_start() {
+    let r = registry(Temporality::Cumulative);
+    let c = make(&r, Kind::UpDownCounter, "queue.depth");
+    c.record(4.0, &[]).unwrap();
+    assert_eq!(points(&r, 10), [(String::from("{}"), Value::Sum(4.0), 10, 10)]);
+    c.record(-6.0, &[]).unwrap();
+    assert_eq!(points(&r, 20), [(String::from("{}"), Value::Sum(-2.0), 10, 20)]);
+}
+
+#[test]
+fn bad_values_names_and_labels_are_refused_naming_them() {
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "c");
+    assert_eq!(c.record(-1.0, &[]).unwrap_err().to_string(), "value -1 is negative: a counter only adds");
+    assert_eq!(c.record(f64::NAN, &[]).unwrap_err().to_string(), "value NaN is not a number");
+    assert_eq!(c.record(f64::INFINITY, &[]).unwrap_err().to_string(), "value inf is infinite");
+    assert_eq!(
+        c.record(1.0, &[("bad-key", "v")]).unwrap_err().to_string(),
+        "label \"bad-key\" is not a label name: 1 to 128 of [A-Za-z0-9_.], not starting with a digit, a dot or __"
+    );
+    assert_eq!(c.record(1.0, &[("a", "1"), ("a", "2")]).unwrap_err().to_string(), "label \"a\" is given twice");
+    let many: Vec<(&str, &str)> = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"]
+        .iter()
+        .map(|k| (*k, ""))
+        .collect();
+    assert_eq!(c.record(1.0, &many).unwrap_err().to_string(), "17 labels are too many: at most 16 per value");
+    assert_eq!(c.series_count(), 0, "nothing made of the refused values");
+    let name = r.instrument(Descriptor::new(Kind::Counter, "9lives")).unwrap_err();
+    assert_eq!(
+        name.to_string(),
+        "name \"9lives\" is not an instrument name: 1 to 255 of [A-Za-z0-9_.-], starting with a letter"
+    );
+    assert!(make(&r, Kind::UpDownCounter, "u").record(-5.0, &[]).is_ok(), "an up-down counter takes negative values");
+    let again = r.instrument(Descriptor::new(Kind::Gauge, "c")).unwrap_err();
+    assert_eq!(again.to_string(), "name \"c\" is already an instrument of another kind");
+    assert!(Arc::ptr_eq(&make(&r, Kind::Counter, "c"), &c), "the same description gives the same instrument");
+    let mut bounds = Descriptor::new(Kind::Histogram, "h");
+    bounds.bounds = Arc::from(&[1.0, 1.0][..]);
+    assert_eq!(r.instrument(bounds).unwrap_err().what, "bounds");
+}
+
+#[test]
+fn gauges_keep_the_last_value_of_the_interval() {
+    let r = registry(Temporality::Delta);
+    let g = make(&r, Kind::Gauge, "temperature");
+    g.record(20.5, &[("room", "a")]).unwrap();
+    g.record(21.0, &[("room", "a")]).unwrap();
+    assert_eq!(points(&r, 1), [(String::from(r#"{room="a"}"#), Value::Gauge(21.0), 1, 1)]);
+}
+
+#[test]
+fn histograms_count_into_upper_inclusive_buckets_with_exact_stats() {
+    let r = registry(Temporality::Delta);
+    let mut d = Descriptor::new(Kind::Histogram, "latency");
+    d.bounds = Arc::from(&[1.0, 5.0, 10.0][..]);
+    let h = r.instrument(d).unwrap();
+    for v in [0.5, 1.0, 1.5, 5.0, 9.0, 10.0, 11.0, 100.0] {
+        h.record(v, &[]).unwrap();
+    }
+    let [(_, Value::Histogram(b), _, _)] = &points(&r, 5)[..] else { panic!("one histogram point") };
+    assert_eq!(b.counts, [2, 2, 2, 2]);
+    assert_eq!((b.count, b.sum, b.min, b.max), (8, 138.0, 0.5, 100.0));
+    h.record(-3.0, &[]).unwrap();
+    let [(_, Value::Histogram(b), _, _)] = &points(&r, 6)[..] else { panic!("one histogram point") };
+    assert_eq!((b.counts.as_slice(), b.count, b.min, b.max), (&[1, 0, 0, 0][..], 1, -3.0, -3.0), "the interval alone");
+}
+
+#[test]
+fn exponential_histograms_and_summaries_aggregate_per_interval() {
+    let r = registry(Temporality::Delta);
+    let e = make(&r, Kind::ExponentialHistogram, "size");
+    let s = make(&r, Kind::Summary, "rtt");
+    for i in 1..=1000 {
+        e.record(f64::from(i), &[]).unwrap();
+        s.record(f64::from(i), &[]).unwrap();
+    }
+    let got = points(&r, 9);
+    let exponential = got
+        .iter()
+        .find_map(|p| match &p.1 {
+            Value::Exponential(h) => Some(h.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((exponential.count, exponential.sum, exponential.min, exponential.max), (1000, 500_500.0, 1.0, 1000.0));
+    assert_eq!(exponential.positive.counts.iter().sum::<u64>(), 1000);
+    assert!(exponential.scale < MAX_SCALE && exponential.positive.counts.len() <= MAX_BUCKETS);
+    let sketch = got
+        .iter()
+        .find_map(|p| match &p.1 {
+            Value::Summary(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let median = sketch.quantile(0.5);
+    assert!((median - 500.0).abs() <= 500.0 * RELATIVE_ACCURACY, "{median}");
+    assert!(points(&r, 10).is_empty());
+}
+
+#[test]
+fn past_the_cardinality_limit_values_go_to_one_overflow_series_and_are_counted() {
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "c");
+    let values: Vec<String> = (0..10).map(|i| alloc::format!("{i}")).collect();
+    for v in &values {
+        c.record(1.0, &[("k", v)]).unwrap();
+    }
+    assert_eq!(c.series_count(), 4);
+    assert_eq!(c.overflowed(), 6);
+    assert_eq!(r.stats(), RegistryStats { instruments: 1, series: 4, overflowed: 6 });
+    let got = points(&r, 1);
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[4], (String::from(r#"{otel.metric.overflow="true"}"#), Value::Sum(6.0), 1, 1));
+    // A series that exists still takes its values, at the limit.
+    c.record(1.0, &[("k", "0")]).unwrap();
+    assert_eq!(points(&r, 2)[0].1, Value::Sum(1.0));
+}
+
+#[test]
+fn idle_series_are_dropped_unless_a_bound_handle_holds_them() {
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "c");
+    let bound = c.bind(&[("held", "yes")]).unwrap();
+    bound.record(1.0).unwrap();
+    c.record(1.0, &[("held", "no")]).unwrap();
+    r.collect(1);
+    r.collect(2);
+    r.collect(3);
+    assert_eq!(c.series_count(), 1, "the idle series without a handle is gone");
+    bound.record(2.0).unwrap();
+    assert_eq!(points(&r, 4), [(String::from(r#"{held="yes"}"#), Value::Sum(2.0), 3, 4)]);
+    assert_eq!(bound.record(-1.0).unwrap_err().what, "value");
+    c.record(3.0, &[("held", "no")]).unwrap();
+    assert_eq!(points(&r, 5), [(String::from(r#"{held="no"}"#), Value::Sum(3.0), 4, 5)], "made again, from zero");
+}
+
+#[test]
+fn concurrent_updates_are_all_counted() {
+    let r = Arc::new(registry(Temporality::Delta));
+    let c = make(&r, Kind::Counter, "c");
+    let h = make(&r, Kind::Histogram, "h");
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (c, h) = (c.clone(), h.clone());
+            s.spawn(move || {
+                let label = alloc::format!("{}", t % 2);
+                for _ in 0..5000 {
+                    c.record(1.0, &[("t", &label)]).unwrap();
+                    h.record(3.0, &[]).unwrap();
+                }
+            });
+        }
+    });
+    let got = points(&r, 1);
+    let sums: Vec<&Value> = got.iter().map(|p| &p.1).collect();
+    assert!(sums.contains(&&Value::Sum(10_000.0)));
+    let hist = got
+        .iter()
+        .find_map(|p| match &p.1 {
+            Value::Histogram(b) => Some(b.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((hist.count, hist.sum), (20_000, 60_000.0));
+}
+
+#[test]
+fn rows_encode_with_their_collection_schemas() {
+    use crate::engine::avro::{Value as Avro, decode_all, encode};
+    use crate::engine::schema::Schema;
+    let r = registry(Temporality::Cumulative);
+    make(&r, Kind::Counter, "c").record(2.0, &[("a", "b")]).unwrap();
+    make(&r, Kind::Gauge, "g").record(-1.5, &[]).unwrap();
+    make(&r, Kind::Histogram, "h").record(7.0, &[]).unwrap();
+    make(&r, Kind::ExponentialHistogram, "e").record(7.0, &[]).unwrap();
+    make(&r, Kind::Summary, "s").record(7.0, &[]).unwrap();
+    let points = r.collect(42);
+    assert_eq!(points.len(), 5);
+    for point in &points {
+        let index = rows::collection_index(point.series_kind());
+        let schema = Schema::parse(&rows::schema(index)).unwrap();
+        assert_eq!(schema.collection(), rows::COLLECTIONS[index]);
+        let mut bytes = Vec::new();
+        encode(&schema, &rows::Row { point, temporality: Temporality::Cumulative }, &mut bytes).unwrap();
+        let [Avro::Record(fields)] = &decode_all(&schema, &bytes, 1).unwrap()[..] else { panic!("one record") };
+        let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(field("name"), Avro::String(point.instrument.descriptor().name.clone()));
+        assert_eq!(field("overflow"), Avro::Boolean(false));
+        if index != 1 {
+            assert_eq!(field("end_ms"), Avro::Long(42));
+        }
+    }
+}
