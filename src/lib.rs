@@ -22,4 +22,4 @@ mod wire;
 #[cfg(feature = "std")]
 pub use client::Error;
 #[cfg(feature = "native")]
-pub use native::{ClientBuilder, Metric, MetricClient, MetricConfig, ShutdownReport, Transport};
+pub use native::{ClientBuilder, Metric, MetricClient, MetricConfig, ShutdownReport, Temporality, Transport};

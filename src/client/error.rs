@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::engine::avro::EncodeError;
 use crate::engine::buffer::{OptionError, RowError};
+use crate::engine::instruments::InstrumentError;
 use crate::engine::schema::SchemaError;
 
 /// Why a client call failed. Every variant names what was wrong.
@@ -18,6 +19,8 @@ pub enum Error {
     Row(EncodeError),
     /// A row of a batch does not fit; nothing of the batch was buffered.
     Rows(RowError),
+    /// An instrument, a label or a value is not what it must be.
+    Instrument(InstrumentError),
     /// The client was shut down.
     Closed,
     /// A flush did not complete in time; the rows stay buffered and keep
@@ -44,6 +47,7 @@ impl fmt::Display for Error {
             Error::Schema(error) => write!(f, "invalid schema: {error}"),
             Error::Row(error) => error.fmt(f),
             Error::Rows(error) => error.fmt(f),
+            Error::Instrument(error) => error.fmt(f),
             Error::Closed => f.write_str("the client is shut down"),
             Error::NotDelivered { pending_rows, last_error: Some(error) } => {
                 write!(f, "{pending_rows} rows not delivered yet; last error: {error}")
@@ -73,6 +77,12 @@ impl From<SchemaError> for Error {
 impl From<EncodeError> for Error {
     fn from(error: EncodeError) -> Self {
         Error::Row(error)
+    }
+}
+
+impl From<InstrumentError> for Error {
+    fn from(error: InstrumentError) -> Self {
+        Error::Instrument(error)
     }
 }
 

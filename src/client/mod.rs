@@ -7,6 +7,7 @@
 
 pub(crate) mod address;
 mod error;
+mod instruments;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,6 +42,8 @@ pub(crate) type Wake = Box<dyn Fn() + Send + Sync>;
 /// The state every client driver shares.
 pub(crate) struct Core {
     pipeline: Mutex<Pipeline>,
+    /// The instruments, and the metrics their rows go to.
+    pub(crate) instruments: instruments::Instruments,
     metrics: Mutex<Vec<Arc<MetricSlot>>>,
     clock: Clock,
     wake: Wake,
@@ -51,6 +54,7 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(
         config: PipelineConfig,
+        registry: crate::engine::instruments::RegistryConfig,
         session: u64,
         seed: u64,
         clock: Clock,
@@ -58,6 +62,7 @@ impl Core {
     ) -> Result<Self, Error> {
         Ok(Core {
             pipeline: Mutex::new(Pipeline::new(config, session, seed)?),
+            instruments: instruments::Instruments::new(registry),
             metrics: Mutex::new(Vec::new()),
             clock,
             wake,

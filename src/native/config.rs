@@ -12,6 +12,7 @@ use super::{EventCallback, Inner, MetricClient, driver, random_u64};
 use crate::client::address::{Spelling, base_url, check_cluster_id};
 use crate::client::{Core, Error};
 use crate::engine::buffer::{DEFAULT_MAX_CHUNK_SIZE, MetricOptions, OptionError};
+use crate::engine::instruments::{RegistryConfig, Temporality};
 use crate::engine::pipeline::PipelineConfig;
 use crate::engine::schema::Schema;
 use crate::engine::stats::Event;
@@ -35,6 +36,8 @@ pub struct ClientBuilder {
     insecure: bool,
     ca_certificate_pem: Option<Vec<u8>>,
     flush_interval: Duration,
+    instrument_interval: Option<Duration>,
+    registry: RegistryConfig,
     max_retry_interval: Duration,
     drain_timeout: Duration,
     request_timeout: Duration,
@@ -53,6 +56,8 @@ impl Default for ClientBuilder {
             insecure: false,
             ca_certificate_pem: None,
             flush_interval: Duration::from_millis(pipeline.flush_interval_ms),
+            instrument_interval: None,
+            registry: RegistryConfig::default(),
             max_retry_interval: Duration::from_millis(pipeline.max_retry_interval_ms),
             drain_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -156,6 +161,34 @@ impl ClientBuilder {
         self
     }
 
+    /// How often instruments are collected into rows: every flush interval
+    /// unless set.
+    pub fn instrument_interval(mut self, interval: Duration) -> Self {
+        self.instrument_interval = Some(interval);
+        self
+    }
+
+    /// Whether instrument rows carry each interval's values (`Delta`, the
+    /// default) or everything since a series began (`Cumulative`).
+    pub fn temporality(mut self, temporality: Temporality) -> Self {
+        self.registry.temporality = temporality;
+        self
+    }
+
+    /// Series per instrument before values go to its overflow series
+    /// (default 2000).
+    pub fn cardinality_limit(mut self, series: usize) -> Self {
+        self.registry.cardinality_limit = series;
+        self
+    }
+
+    /// Collections without an update after which a series is dropped
+    /// (default 10; a bound handle keeps its series).
+    pub fn stale_after(mut self, collections: u32) -> Self {
+        self.registry.stale_after = collections;
+        self
+    }
+
     /// Checks the options and starts the driver on the current tokio runtime.
     pub fn build(self) -> Result<MetricClient, Error> {
         let runtime = tokio::runtime::Handle::try_current()
@@ -167,8 +200,10 @@ impl ClientBuilder {
         let cluster_id = required("cluster_id", self.cluster_id)?;
         check_cluster_id(&cluster_id, &SPELLING)?;
         let url = base_url(&required("api_addr", self.api_addr)?, self.insecure, &SPELLING)?;
+        let instrument_interval = self.instrument_interval.unwrap_or(self.flush_interval);
         for (option, duration) in [
             ("flush_interval", self.flush_interval),
+            ("instrument_interval", instrument_interval),
             ("max_retry_interval", self.max_retry_interval),
             ("request_timeout", self.request_timeout),
         ] {
@@ -197,8 +232,13 @@ impl ClientBuilder {
         let wake = Arc::new(Notify::new());
         let start = Instant::now();
         let driver_wake = wake.clone();
+        if self.registry.cardinality_limit == 0 || self.registry.stale_after == 0 {
+            let option = if self.registry.cardinality_limit == 0 { "cardinality_limit" } else { "stale_after" };
+            return Err(OptionError::new(option, "must be greater than 0").into());
+        }
         let core = Core::new(
             config,
+            self.registry,
             random_u64(),
             random_u64(),
             Box::new(move || start.elapsed().as_millis() as u64),
@@ -210,6 +250,7 @@ impl ClientBuilder {
             progress: watch::channel(0).0,
             stop: Notify::new(),
             drain_timeout: self.drain_timeout,
+            instrument_interval,
             on_event: self.on_event,
             driver: Mutex::new(None),
         });

@@ -13,7 +13,12 @@ use crate::engine::pipeline::Action;
 /// cancelled (their chunks were already counted as undelivered).
 pub(super) async fn run(inner: Arc<Inner>, sender: Arc<Sender>) {
     let mut sends = JoinSet::new();
+    let mut collect_at = tokio::time::Instant::now() + inner.instrument_interval;
     loop {
+        if tokio::time::Instant::now() >= collect_at {
+            inner.collect_instruments();
+            collect_at = tokio::time::Instant::now() + inner.instrument_interval;
+        }
         inner.deliver_events();
         let sleep = match inner.core.poll() {
             Action::Flush => {
@@ -32,6 +37,8 @@ pub(super) async fn run(inner: Arc<Inner>, sender: Arc<Sender>) {
             Action::WaitUntil(at) => Some(Duration::from_millis(at.saturating_sub(inner.core.now()))),
             Action::Idle => None,
         };
+        let until_collect = collect_at.saturating_duration_since(tokio::time::Instant::now());
+        let sleep = Some(sleep.map_or(until_collect, |s| s.min(until_collect)));
         tokio::select! {
             () = inner.stop.notified() => break,
             () = inner.wake.notified() => {}

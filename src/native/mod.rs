@@ -4,6 +4,7 @@
 
 mod config;
 mod driver;
+mod instruments;
 mod transport;
 
 use std::marker::PhantomData;
@@ -20,7 +21,12 @@ use crate::engine::schema::Schema;
 use crate::engine::stats::{Event, Stats};
 
 pub use crate::client::Error;
+pub use crate::engine::instruments::Temporality;
 pub use config::{ClientBuilder, MetricConfig, Transport};
+pub use instruments::{
+    BoundCounter, BoundGauge, BoundHistogram, Counter, Gauge, Histogram, InstrumentBuilder, Number, Timer, TimerGuard,
+    UpDownCounter,
+};
 
 /// The user's callback for [`Event`]s.
 pub(crate) type EventCallback = Box<dyn Fn(&Event) + Send + Sync>;
@@ -39,6 +45,8 @@ pub(crate) struct Inner {
     progress: watch::Sender<u64>,
     stop: Notify,
     drain_timeout: Duration,
+    /// How often the driver collects the instruments.
+    instrument_interval: Duration,
     on_event: Option<EventCallback>,
     driver: Mutex<Option<JoinHandle<()>>>,
 }
@@ -77,6 +85,8 @@ impl MetricClient {
     /// delivered by then stay buffered and keep being retried.
     pub async fn flush(&self) -> Result<(), Error> {
         let inner = &self.inner;
+        // What the instruments recorded before the call is delivered too.
+        inner.collect_instruments();
         let before = inner.core.stats();
         let target = inner.core.seal_all();
         inner.wake.notify_one();
@@ -90,6 +100,7 @@ impl MetricClient {
     /// timeout, drops and counts the rest, and stops the driver.
     pub async fn shutdown(&self) -> ShutdownReport {
         let inner = &self.inner;
+        inner.collect_instruments();
         inner.core.close();
         inner.core.seal_all();
         inner.wake.notify_one();
@@ -111,6 +122,16 @@ impl MetricClient {
 }
 
 impl Inner {
+    /// Collects the instruments into rows now (a failure to write them is
+    /// reported as an event would be: in the log).
+    fn collect_instruments(&self) {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        if let Err(error) = self.core.collect_instruments(now) {
+            tracing::warn!(target: "edgemetrics", "instrument rows not written: {error}");
+        }
+    }
+
     /// Waits until `done` holds or `timeout` passes; true when it holds.
     async fn wait(&self, timeout: Duration, done: impl Fn(&Core) -> bool) -> bool {
         // Subscribed before the first check, so no completion is missed.
