@@ -36,14 +36,37 @@ pub fn push_number(out: &mut String, v: f64) {
         out.push_str("NaN");
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-    } else if v == libm::trunc(v) && v.abs() < 9.007_199_254_740_992e15 {
-        if v < 0.0 {
-            out.push('-');
-        }
-        crate::engine::text::push_u64(out, v.abs() as u64);
+    } else if v.abs() < 9.007_199_254_740_992e15 && (v as i64) as f64 == v {
+        out.push_str(itoa::Buffer::new().format(v as i64));
     } else {
         out.push_str(ryu::Buffer::new().format_finite(v));
     }
+}
+
+/// The exposition's name of an instrument (`.` and `-` as `_`), and the
+/// suffix of a counter's samples.
+fn names(descriptor: &super::Descriptor) -> (String, &'static str) {
+    let mut name = String::new();
+    push_name(&mut name, &descriptor.name);
+    let suffix = if descriptor.kind == Kind::Counter && !name.ends_with("_total") { "_total" } else { "" };
+    (name, suffix)
+}
+
+/// A counter's or gauge's sample line up to its value: `name{labels} `
+/// (empty for the other kinds, whose lines vary).
+pub fn line_prefix(descriptor: &super::Descriptor, labels: &str) -> String {
+    if !matches!(descriptor.kind, Kind::Counter | Kind::UpDownCounter | Kind::Gauge) {
+        return String::new();
+    }
+    let (mut line, suffix) = names(descriptor);
+    line.push_str(suffix);
+    if !labels.is_empty() {
+        line.push('{');
+        line.push_str(labels);
+        line.push('}');
+    }
+    line.push(' ');
+    line
 }
 
 /// The labels of a series as the exposition writes them: `k="v",k2="v2"`.
@@ -88,15 +111,13 @@ fn sample(out: &mut String, name: &str, suffix: &str, labels: &str, extra: Optio
 pub fn render(registry: &Registry, out: &mut String) {
     for instrument in registry.instruments() {
         let d = instrument.descriptor();
-        let mut name = String::new();
-        push_name(&mut name, &d.name);
+        let (name, suffix) = names(d);
         let kind = match d.kind {
             Kind::Counter => "counter",
             Kind::UpDownCounter | Kind::Gauge => "gauge",
             Kind::Histogram | Kind::ExponentialHistogram => "histogram",
             Kind::Summary => "summary",
         };
-        let suffix = if d.kind == Kind::Counter && !name.ends_with("_total") { "_total" } else { "" };
         if !d.description.is_empty() {
             out.push_str("# HELP ");
             out.push_str(&name);
@@ -111,10 +132,14 @@ pub fn render(registry: &Registry, out: &mut String) {
         out.push(' ');
         out.push_str(kind);
         out.push('\n');
-        instrument.snapshot(&mut |series, value| {
+        instrument.snapshot(|series, value| {
             let labels = series.label_text();
             match value {
-                Value::Sum(v) | Value::Gauge(v) => sample(out, &name, suffix, labels, None, *v),
+                Value::Sum(v) | Value::Gauge(v) => {
+                    out.push_str(series.line_prefix());
+                    push_number(out, *v);
+                    out.push('\n');
+                }
                 Value::Histogram(h) => {
                     let mut cumulative = 0;
                     for (bound, n) in d.bounds.iter().zip(&h.counts) {

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::labels::{self, LabelSet};
-use super::state::{Cells, Kind, Value};
+use super::state::{Cells, Value};
 use super::sync::{SpinLock, Word};
 use super::{Descriptor, InstrumentError, Temporality};
 
@@ -42,9 +42,15 @@ pub struct Series {
     /// The labels as the Prometheus text exposition writes them, made once:
     /// `k="v",k2="v2"` (no braces, so that `le` or `quantile` can follow).
     text: alloc::boxed::Box<str>,
+    /// A counter's or gauge's sample line up to its value, made once:
+    /// `name_total{k="v"} ` (empty for the other kinds).
+    line: alloc::boxed::Box<str>,
     overflow: bool,
     cells: Cells,
     touched: AtomicBool,
+    /// A sum's total up to the last collection, readable without the lock
+    /// (the exposition reads it for every series).
+    scalar_total: super::sync::F64,
     totals: SpinLock<Totals>,
 }
 
@@ -59,16 +65,23 @@ struct Totals {
 }
 
 impl Series {
-    fn new(labels: LabelSet, overflow: bool, kind: Kind, buckets: usize) -> Self {
-        let cells = Cells::new(kind, buckets);
+    fn new(labels: LabelSet, overflow: bool, descriptor: &Descriptor, buckets: usize) -> Self {
+        let cells = Cells::new(descriptor.kind, buckets);
         let totals = SpinLock::new(Totals { value: cells.zero(), start_ms: None, idle: 0 });
         let text = super::prometheus::label_text(&labels).into_boxed_str();
-        Series { labels, text, overflow, cells, touched: AtomicBool::new(false), totals }
+        let line = super::prometheus::line_prefix(descriptor, &text).into_boxed_str();
+        let scalar_total = super::sync::F64::new(0.0);
+        Series { labels, text, line, overflow, cells, touched: AtomicBool::new(false), scalar_total, totals }
     }
 
     /// The labels as the text exposition writes them (`k="v",...`).
     pub fn label_text(&self) -> &str {
         &self.text
+    }
+
+    /// A counter's or gauge's sample line up to its value (`name{...} `).
+    pub fn line_prefix(&self) -> &str {
+        &self.line
     }
 
     /// The series' labels.
@@ -98,7 +111,8 @@ struct Table {
 }
 
 impl Table {
-    fn find(&self, hash: u64, sorted: &[(&str, &str)]) -> Option<&Arc<Series>> {
+    #[inline]
+    fn find(&self, hash: u64, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
         if self.slots.is_empty() {
             return None;
         }
@@ -109,7 +123,7 @@ impl Table {
                 0 => return None,
                 slot => {
                     let series = &self.series[slot as usize - 1];
-                    if series.labels.hash() == hash && series.labels.is(sorted) {
+                    if series.labels.hash() == hash && series.labels.is(labels) {
                         return Some(series);
                     }
                 }
@@ -167,18 +181,17 @@ impl Instrument {
     /// series if it is new. Allocates nothing when it exists.
     pub fn record(&self, v: f64, labels: &[(&str, &str)]) -> Result<(), InstrumentError> {
         self.descriptor.check_value(v)?;
-        let Some((sorted, n)) = labels::sort(labels) else {
+        if labels.len() > labels::MAX_LABELS {
             return Err(InstrumentError::too_many_labels(labels.len()));
-        };
-        let sorted = &sorted[..n];
-        let hash = labels::hash(sorted);
+        }
+        let hash = labels::hash(labels);
         let bounds = &self.descriptor.bounds;
         let mut table = self.table.lock();
-        if let Some(series) = table.find(hash, sorted) {
+        if let Some(series) = table.find(hash, labels) {
             series.record(v, bounds);
             return Ok(());
         }
-        let series = self.make(&mut table, sorted, hash)?;
+        let series = self.make(&mut table, labels, hash)?;
         series.record(v, bounds);
         Ok(())
     }
@@ -186,32 +199,40 @@ impl Instrument {
     /// The series of `labels`, to record into without a lookup (it is
     /// never dropped as stale while a handle holds it).
     pub fn bind(&self, labels: &[(&str, &str)]) -> Result<Bound, InstrumentError> {
-        let Some((sorted, n)) = labels::sort(labels) else {
+        if labels.len() > labels::MAX_LABELS {
             return Err(InstrumentError::too_many_labels(labels.len()));
-        };
-        let sorted = &sorted[..n];
-        let hash = labels::hash(sorted);
+        }
+        let hash = labels::hash(labels);
         let mut table = self.table.lock();
-        let series = match table.find(hash, sorted) {
+        let series = match table.find(hash, labels) {
             Some(series) => series.clone(),
-            None => self.make(&mut table, sorted, hash)?,
+            None => self.make(&mut table, labels, hash)?,
         };
         Ok(Bound { series, check: self.descriptor.check(), bounds: self.descriptor.bounds.clone() })
     }
 
-    /// A new series for `sorted`, or the overflow series past the limit.
-    fn make(&self, table: &mut Table, sorted: &[(&str, &str)], hash: u64) -> Result<Arc<Series>, InstrumentError> {
+    /// A new series for `labels`, or the overflow series past the limit.
+    fn make(&self, table: &mut Table, labels: &[(&str, &str)], hash: u64) -> Result<Arc<Series>, InstrumentError> {
+        let Some((sorted, n)) = labels::sort(labels) else {
+            return Err(InstrumentError::too_many_labels(labels.len()));
+        };
+        let sorted = &sorted[..n];
         labels::check(sorted)?;
-        let (kind, buckets) = (self.descriptor.kind, self.descriptor.bounds.len() + 1);
+        let (descriptor, buckets) = (&self.descriptor, self.descriptor.bounds.len() + 1);
         if table.series.len() >= self.config.cardinality_limit {
             self.overflowed.add(1);
             let overflow = [(OVERFLOW_LABEL, "true")];
             let series = table.overflow.get_or_insert_with(|| {
-                Arc::new(Series::new(LabelSet::new(&overflow, labels::hash(&overflow)), true, kind, buckets))
+                Arc::new(Series::new(
+                    LabelSet::new(&overflow, &overflow, labels::hash(&overflow)),
+                    true,
+                    descriptor,
+                    buckets,
+                ))
             });
             return Ok(series.clone());
         }
-        let series = Arc::new(Series::new(LabelSet::new(sorted, hash), false, kind, buckets));
+        let series = Arc::new(Series::new(LabelSet::new(sorted, labels, hash), false, descriptor, buckets));
         table.insert(series.clone());
         Ok(series)
     }
@@ -244,6 +265,9 @@ impl Instrument {
             totals.idle = 0;
             let value = series.cells.take();
             totals.value.merge(&value);
+            if let Value::Sum(delta) = value {
+                series.scalar_total.add(delta);
+            }
             let (value, start_ms) = match self.config.temporality {
                 Temporality::Delta => (value, since_ms),
                 Temporality::Cumulative => (totals.value.clone(), start),
@@ -259,12 +283,22 @@ impl Instrument {
 
     /// Every series with everything recorded so far (totals and the open
     /// interval), for an exposition that wants cumulative values.
-    pub fn snapshot(&self, each: &mut dyn FnMut(&Series, &Value)) {
+    pub fn snapshot(&self, mut each: impl FnMut(&Series, &Value)) {
         let table = self.table.lock();
         for series in table.series.iter().chain(table.overflow.iter()) {
-            let mut value = series.totals.lock().value.clone();
-            value.merge(&series.cells.peek());
-            each(series, &value);
+            match &series.cells {
+                // The scalar kinds without the series' lock or a clone.
+                Cells::Sum(whole, rest) => {
+                    let open = whole.get() as i64 as f64 + rest.get();
+                    each(series, &Value::Sum(series.scalar_total.get() + open));
+                }
+                Cells::Gauge(last) => each(series, &Value::Gauge(last.get())),
+                cells => {
+                    let mut value = series.totals.lock().value.clone();
+                    value.merge(&cells.peek());
+                    each(series, &value);
+                }
+            }
         }
     }
 }

@@ -106,14 +106,15 @@ impl Value {
 /// The current interval's values of one series.
 #[derive(Debug)]
 pub enum Cells {
-    /// Counters and up-down counters: the sum of what was added.
-    Sum(F64),
+    /// Counters and up-down counters: the sum of what was added, the whole
+    /// numbers in an integer (one atomic add, and exact past 2^53) and the
+    /// rest in a float.
+    Sum(Word, F64),
     /// The last value set.
     Gauge(F64),
-    /// An explicit histogram, bucket by bucket.
+    /// An explicit histogram, bucket by bucket (the count is their sum:
+    /// one atomic add less per value).
     Histogram {
-        /// How many values.
-        count: Word,
         /// Their sum.
         sum: F64,
         /// The smallest.
@@ -133,10 +134,9 @@ impl Cells {
     /// Empty cells of `kind`, with `buckets` buckets for a histogram.
     pub fn new(kind: Kind, buckets: usize) -> Self {
         match kind {
-            Kind::Counter | Kind::UpDownCounter => Cells::Sum(F64::new(0.0)),
+            Kind::Counter | Kind::UpDownCounter => Cells::Sum(Word::new(0), F64::new(0.0)),
             Kind::Gauge => Cells::Gauge(F64::new(0.0)),
             Kind::Histogram => Cells::Histogram {
-                count: Word::new(0),
                 sum: F64::new(0.0),
                 min: F64::new(f64::INFINITY),
                 max: F64::new(f64::NEG_INFINITY),
@@ -152,12 +152,17 @@ impl Cells {
     #[inline]
     pub fn record(&self, v: f64, bounds: &[f64]) {
         match self {
-            Cells::Sum(sum) => sum.add(v),
+            Cells::Sum(whole, rest) => {
+                if v.abs() < 9.007_199_254_740_992e15 && (v as i64) as f64 == v {
+                    whole.add(v as i64 as u64);
+                } else {
+                    rest.add(v);
+                }
+            }
             Cells::Gauge(last) => last.set(v),
-            Cells::Histogram { count, sum, min, max, counts } => {
+            Cells::Histogram { sum, min, max, counts } => {
                 let bucket = bounds.partition_point(|bound| *bound < v);
                 counts[bucket].add(1);
-                count.add(1);
                 sum.add(v);
                 min.min(v);
                 max.max(v);
@@ -170,15 +175,18 @@ impl Cells {
     /// Takes the interval's values, leaving the cells empty.
     pub fn take(&self) -> Value {
         match self {
-            Cells::Sum(sum) => Value::Sum(sum.swap(0.0)),
+            Cells::Sum(whole, rest) => Value::Sum(whole.swap(0) as i64 as f64 + rest.swap(0.0)),
             Cells::Gauge(last) => Value::Gauge(last.get()),
-            Cells::Histogram { count, sum, min, max, counts } => Value::Histogram(Buckets {
-                count: count.swap(0),
-                sum: sum.swap(0.0),
-                min: min.swap(f64::INFINITY),
-                max: max.swap(f64::NEG_INFINITY),
-                counts: counts.iter().map(|c| c.swap(0)).collect(),
-            }),
+            Cells::Histogram { sum, min, max, counts } => {
+                let counts: Vec<u64> = counts.iter().map(|c| c.swap(0)).collect();
+                Value::Histogram(Buckets {
+                    count: counts.iter().sum(),
+                    sum: sum.swap(0.0),
+                    min: min.swap(f64::INFINITY),
+                    max: max.swap(f64::NEG_INFINITY),
+                    counts,
+                })
+            }
             Cells::Exponential(h) => Value::Exponential(core::mem::take(&mut *h.lock())),
             Cells::Summary(s) => Value::Summary(core::mem::take(&mut *s.lock())),
         }
@@ -187,15 +195,18 @@ impl Cells {
     /// The interval's values so far, the cells untouched.
     pub fn peek(&self) -> Value {
         match self {
-            Cells::Sum(sum) => Value::Sum(sum.get()),
+            Cells::Sum(whole, rest) => Value::Sum(whole.get() as i64 as f64 + rest.get()),
             Cells::Gauge(last) => Value::Gauge(last.get()),
-            Cells::Histogram { count, sum, min, max, counts } => Value::Histogram(Buckets {
-                count: count.get(),
-                sum: sum.get(),
-                min: min.get(),
-                max: max.get(),
-                counts: counts.iter().map(Word::get).collect(),
-            }),
+            Cells::Histogram { sum, min, max, counts } => {
+                let counts: Vec<u64> = counts.iter().map(Word::get).collect();
+                Value::Histogram(Buckets {
+                    count: counts.iter().sum(),
+                    sum: sum.get(),
+                    min: min.get(),
+                    max: max.get(),
+                    counts,
+                })
+            }
             Cells::Exponential(h) => Value::Exponential(h.lock().clone()),
             Cells::Summary(s) => Value::Summary(s.lock().clone()),
         }
@@ -204,7 +215,7 @@ impl Cells {
     /// An empty value of the cells' kind (what a series starts its totals with).
     pub fn zero(&self) -> Value {
         match self {
-            Cells::Sum(_) => Value::Sum(0.0),
+            Cells::Sum(..) => Value::Sum(0.0),
             Cells::Gauge(_) => Value::Gauge(0.0),
             Cells::Histogram { counts, .. } => Value::Histogram(Buckets::empty(counts.len())),
             Cells::Exponential(_) => Value::Exponential(ExponentialHistogram::default()),
