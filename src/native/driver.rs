@@ -37,13 +37,15 @@ pub(super) async fn run(inner: Arc<Inner>, sender: Arc<Sender>) {
             Action::WaitUntil(at) => Some(Duration::from_millis(at.saturating_sub(inner.core.now()))),
             Action::Idle => None,
         };
+        // Asleep until the pipeline's deadline or the next collection of the
+        // instruments, whichever comes first.
         let until_collect = collect_at.saturating_duration_since(tokio::time::Instant::now());
-        let sleep = Some(sleep.map_or(until_collect, |s| s.min(until_collect)));
+        let sleep = sleep.map_or(until_collect, |s| s.min(until_collect));
         tokio::select! {
             () = inner.stop.notified() => break,
             () = inner.wake.notified() => {}
             Some(_) = sends.join_next(), if !sends.is_empty() => {}
-            () = tokio::time::sleep(sleep.unwrap_or_default()), if sleep.is_some() => {}
+            () = tokio::time::sleep(sleep) => {}
         }
     }
     sends.abort_all();
