@@ -50,9 +50,11 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --features native -- -D warnings
 	$(CARGO) clippy -p edgemetrics --target wasm32-unknown-unknown --no-default-features --features wasm -- -D warnings
+	$(CARGO) clippy -p edgemetrics --target wasm32-unknown-unknown --no-default-features --features instruments -- -D warnings
 
 bench:
 	$(CARGO) bench --bench encode
 	$(CARGO) bench --features native --bench native
 	$(CARGO) bench -p edgemetrics-collector --bench ingest
 	$(CARGO) bench -p edgemetrics-collector --bench memory
+	$(CARGO) bench --bench instruments

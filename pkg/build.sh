@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the package's wasm core into pkg/dist/edgemetrics.wasm: the
-# engine's chunk buffers and send pipeline behind a C ABI (src/wasm/), one
-# module for every entry of the package (the transports, the encoder and
-# the subscription code are JavaScript, in lib/). cargo (profile
+# Builds the package's wasm cores into pkg/dist: edgemetrics.wasm, the
+# engine's chunk buffers and send pipeline behind a C ABI (src/wasm/), for
+# every entry but one (the transports, the encoder and the subscription code
+# are JavaScript, in lib/); and edgemetrics-instruments.wasm, the same with
+# the engine's instruments, for `edgemetrics/instruments`. cargo (profile
 # wasm-release, target wasm32-unknown-unknown, feature `wasm` alone), then
 # wasm-opt from the npm `binaryen` package (Debian's binaryen 108 produces
 # modules that fail to load).
@@ -28,17 +29,23 @@ FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-multivalue --en
 # defines its memory, so it starts zeroed.
 OPT=(-Oz --converge --low-memory-unused --zero-filled-memory)
 
-echo "== cargo (feature wasm)" >&2
-(cd "$ROOT" && cargo rustc --quiet --lib --crate-type cdylib --profile wasm-release \
-    --target wasm32-unknown-unknown --no-default-features --features wasm)
-built="$TARGET_DIR/wasm32-unknown-unknown/wasm-release/edgemetrics.wasm"
 rm -rf "$PKG/dist"
 mkdir -p "$PKG/dist"
-if [[ -n "${EDGEMETRICS_SIZE_REPORT:-}" ]]; then
-    # The same optimisation keeping the name section, for scripts/wasm-size.mjs.
-    mkdir -p "$TARGET_DIR/wasm-size"
-    "$WASM_OPT" "${FEATURES[@]}" "${OPT[@]}" -g "$built" -o "$TARGET_DIR/wasm-size/edgemetrics.wasm"
-fi
-"$WASM_OPT" "${FEATURES[@]}" "${OPT[@]}" --strip-debug --strip-producers --strip-target-features \
-    "$built" -o "$PKG/dist/edgemetrics.wasm"
-echo "   $(wc -c < "$PKG/dist/edgemetrics.wasm") bytes wasm" >&2
+# The core of every entry (feature `wasm`), and the core with the engine's
+# instruments for `edgemetrics/instruments` (feature `instruments`).
+for variant in edgemetrics:wasm edgemetrics-instruments:instruments; do
+    name=${variant%%:*}
+    features=${variant#*:}
+    echo "== $name (cargo, feature $features)" >&2
+    (cd "$ROOT" && cargo rustc --quiet --lib --crate-type cdylib --profile wasm-release \
+        --target wasm32-unknown-unknown --no-default-features --features "$features")
+    built="$TARGET_DIR/wasm32-unknown-unknown/wasm-release/edgemetrics.wasm"
+    if [[ -n "${EDGEMETRICS_SIZE_REPORT:-}" ]]; then
+        # The same optimisation keeping the name section, for scripts/wasm-size.mjs and twiggy.
+        mkdir -p "$TARGET_DIR/wasm-size"
+        "$WASM_OPT" "${FEATURES[@]}" "${OPT[@]}" -g "$built" -o "$TARGET_DIR/wasm-size/$name.wasm"
+    fi
+    "$WASM_OPT" "${FEATURES[@]}" "${OPT[@]}" --strip-debug --strip-producers --strip-target-features \
+        "$built" -o "$PKG/dist/$name.wasm"
+    echo "   $(wc -c < "$PKG/dist/$name.wasm") bytes wasm" >&2
+done

@@ -28,12 +28,14 @@ const esbuild = require("esbuild");
 const gz = (bytes) => gzipSync(bytes, { level: 9 }).length;
 const fmt = (n) => n.toLocaleString("en-US");
 
-const wasmFile = join(root, "pkg/dist/edgemetrics.wasm");
-if (!existsSync(wasmFile)) {
-    console.error(`${wasmFile} is missing: pkg/build.sh`);
-    process.exit(1);
-}
-const wasm = readFileSync(wasmFile);
+const wasmOf = (name) => {
+    const file = join(root, "pkg/dist", name);
+    if (!existsSync(file)) {
+        console.error(`${file} is missing: pkg/build.sh`);
+        process.exit(1);
+    }
+    return readFileSync(file);
+};
 
 /** The chunks esbuild makes of `source` (a module importing the package), gzip -9 each. */
 function bundle(source, nodePaths = []) {
@@ -60,14 +62,17 @@ function bundle(source, nodePaths = []) {
 }
 
 const pkg = join(root, "pkg");
+const entry = (file) => `import init, { MetricClient } from ${JSON.stringify(join(pkg, file))}; globalThis.x = [init, MetricClient];`;
 const builds = [
-    ["default (`edgemetrics`)", `import init, { MetricClient } from ${JSON.stringify(join(pkg, "index.js"))}; globalThis.x = [init, MetricClient];`],
-    ["gRPC-web (`edgemetrics/grpc-web`)", `import init, { MetricClient } from ${JSON.stringify(join(pkg, "grpc-web.js"))}; globalThis.x = [init, MetricClient];`],
+    ["default (`edgemetrics`)", entry("index.js"), "edgemetrics.wasm"],
+    ["gRPC-web (`edgemetrics/grpc-web`)", entry("grpc-web.js"), "edgemetrics.wasm"],
+    ["instruments (`edgemetrics/instruments`)", entry("instruments.js"), "edgemetrics-instruments.wasm"],
 ];
 console.log("| build | .wasm gzip | JS at once (minified → gzip) | **total at once, gzip -9** | loaded by the first `subscribe()` |");
 console.log("|---|---|---|---|---|");
 const totals = {};
-for (const [name, source] of builds) {
+for (const [name, source, wasmName] of builds) {
+    const wasm = wasmOf(wasmName);
     const js = bundle(source);
     totals[name] = gz(wasm) + js.gzip;
     console.log(`| ${name} | ${fmt(gz(wasm))} B (${fmt(wasm.length)} raw) | ${fmt(js.raw)} → ${fmt(js.gzip)} B | **${fmt(totals[name])} B** | +${fmt(js.laterGzip)} B |`);

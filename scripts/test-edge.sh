@@ -38,7 +38,7 @@ node examples/worker/build.mjs
 
 status=0
 say "the Worker in workerd against the collector"
-node --test --test-reporter=spec tests/worker/worker.test.mjs || status=1
+node --test --test-reporter=spec tests/worker/worker.test.mjs tests/worker/instruments.test.mjs || status=1
 say "the dashboard in headless Chromium against the collector and a native writer"
 node --test --test-reporter=spec tests/dashboard/dashboard.test.mjs || status=1
 

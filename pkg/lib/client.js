@@ -56,9 +56,16 @@ export class MetricClient {
     /** The transports of this build, by name (`edgemetrics/grpc-web`'s client adds its own). */
     static transports = { fetch: sendFetch };
 
+    /** The options the constructor takes (`edgemetrics/instruments`' client adds its own). */
+    static options = CLIENT_OPTIONS;
+
+    /** The wasm core it runs on (`edgemetrics/instruments`' client has its own). */
+    static core = "default";
+
     /** Checks the options (throws an `OptionError` naming the one at fault) and starts sending. */
     constructor(options) {
-        const r = reader(options, "options", CLIENT_OPTIONS);
+        const r = reader(options, "options", new.target.options);
+        this._options = r;
         const token = r.string("apiToken") ?? throwing(required("apiToken"));
         if (!/^[!-~]+$/.test(token)) throw optionError("apiToken", "must be non-empty printable ASCII without spaces");
         this.clusterId = r.string("clusterId") ?? throwing(required("clusterId"));
@@ -91,7 +98,7 @@ export class MetricClient {
         const flushOnPageHide = r.boolean("flushOnPageHide") ?? true;
         this._background = r.boolean("background") ?? true;
         this._onEvent = r.function("onEvent");
-        this._core = new Core(config);
+        this._core = new Core(config, new.target.core);
         this._queued = new Set();
         this._wake = new Signal();
         this._progress = new Signal();
@@ -160,6 +167,7 @@ export class MetricClient {
      */
     async flush() {
         const core = this._ready();
+        this._collect();
         const before = core.stats();
         const target = core.call("seal");
         this._wake.notify();
@@ -185,6 +193,7 @@ export class MetricClient {
     close() {
         this._closing ??= (async () => {
             const core = this._ready();
+            this._collect();
             this._closed = true;
             core.call("seal");
             this._wake.notify();
@@ -234,6 +243,14 @@ export class MetricClient {
         else release();
     }
 
+    /** @internal Turns what instruments recorded into rows (`edgemetrics/instruments`) when due at `at`, or now. */
+    _collect() {}
+
+    /** @internal Milliseconds until the instruments are due. */
+    _untilCollect() {
+        return Infinity;
+    }
+
     /** @internal Throws unless rows may be written (to `metric`, which must not be freed). */
     _check(metric) {
         if (this._closed || this._freed) throw closedError();
@@ -271,13 +288,14 @@ export class MetricClient {
 
     /** Polls the pipeline once and does what it says; sleeps at most `ms`. */
     async _step(ms) {
+        this._collect(now());
         this._events();
         const seen = this._wake.count;
         const core = this._ready();
         const action = core.poll(now());
         if (action.kind === 3) core.call("seal");
         else if (action.kind === 2) this._start(action);
-        else await this._wake.changed(seen, Math.min(ms, action.kind === 1 ? action.at - now() : Infinity));
+        else await this._wake.changed(seen, Math.min(ms, this._untilCollect(), action.kind === 1 ? action.at - now() : Infinity));
     }
 
     _start(batch) {

@@ -17,30 +17,33 @@ const MAX_IN_FLIGHT = 4;
 /** Why rows were dropped, by the core's code. */
 const REASONS = ["memory_cap", "rejected", "shutdown"];
 
-let wasm = null;
+/** The instances, by build: `default`, `instruments`. */
+const instances = {};
 
-/** Makes the instance's exports the core's. */
-export const setCore = (exports) => (wasm = exports);
+/** Makes the instance's exports the core of build `name`. */
+export const setCore = (name, exports) => (instances[name] = exports);
 
-export const ready = () => wasm !== null;
+export const ready = (name) => instances[name] !== undefined;
 
 /** One client of the core. */
 export class Core {
-    constructor(config) {
-        if (wasm === null) throw new Error("edgemetrics: call init() (or initSync) before new MetricClient()");
+    constructor(config, build) {
+        const wasm = instances[build];
+        if (wasm === undefined) throw new Error("edgemetrics: call init() (or initSync) before new MetricClient()");
+        this.w = wasm;
         // 53 random bits each: the session id keeps chunk ids unique across page loads.
         const words = new Uint32Array(4).map(() => Math.random() * 2 ** 32);
         globalThis.crypto?.getRandomValues(words);
         const random = (i) => (words[i] >>> 11) * 2 ** 32 + words[i + 1];
-        this.h = wasm.em_new(config.flushIntervalMs, config.initialRetryMs, config.maxRetryIntervalMs,
+        this.h = this.w.em_new(config.flushIntervalMs, config.initialRetryMs, config.maxRetryIntervalMs,
             config.maxBufferBytes, 4 << 20, MAX_IN_FLIGHT, random(0), random(2));
-        this.out = wasm.em_out(this.h) / 8;
+        this.out = this.w.em_out(this.h) / 8;
     }
 
     /** `em_<name>(handle, ...args)`; a client freed throws, and never reaches the core. */
     call(name, ...args) {
         if (this.h === 0) throw error("ClosedError", "the client is shut down");
-        return wasm[`em_${name}`](this.h, ...args);
+        return this.w[`em_${name}`](this.h, ...args);
     }
 
     /** Frees the core's client; every later call throws. */
@@ -49,13 +52,19 @@ export class Core {
         this.h = 0;
     }
 
+    /** The client's last error text (the instruments'). */
+    text() {
+        const at = this.call("text");
+        return text.decode(this.bytes(at, this.o()[0]));
+    }
+
     /** The numbers of the `out` area. */
     o() {
-        return new Float64Array(wasm.memory.buffer, 8 * this.out, 8);
+        return new Float64Array(this.w.memory.buffer, 8 * this.out, 8);
     }
 
     bytes(at, length) {
-        return new Uint8Array(wasm.memory.buffer, at, length);
+        return new Uint8Array(this.w.memory.buffer, at, length);
     }
 
     /** Copies `data` into the scratch area with `extra` bytes to spare; returns its address. */
@@ -80,7 +89,7 @@ export class Core {
     /** Appends encoded rows: `data` holds them, `ends` where each ends. Returns 0, or 2 to wake the sender. */
     append(metric, data, ends, now) {
         const at = this.put(data, 4 * ends.length);
-        const view = new DataView(wasm.memory.buffer, at + data.length);
+        const view = new DataView(this.w.memory.buffer, at + data.length);
         ends.forEach((end, i) => view.setUint32(4 * i, end, true));
         return this.call("append", metric, data.length, ends.length, now);
     }
@@ -97,7 +106,7 @@ export class Core {
         return {
             kind, id,
             body: this.bytes(body, length).slice(),
-            parts: new Uint32Array(wasm.memory.buffer.slice(parts, parts + 4 * count)),
+            parts: new Uint32Array(this.w.memory.buffer.slice(parts, parts + 4 * count)),
         };
     }
 
@@ -112,7 +121,7 @@ export class Core {
     /** The pipeline's counters, in the order of `Stats`; the rows written and open are the client's to fill in. */
     stats() {
         const at = this.call("stats");
-        return Array.from(new BigUint64Array(wasm.memory.buffer, at, 20), Number);
+        return Array.from(new BigUint64Array(this.w.memory.buffer, at, 20), Number);
     }
 
     /** The next event for `onEvent`, or null. */

@@ -3,37 +3,38 @@
 // or a fetch Response with streaming compilation where the browser has it.
 import { ready, setCore } from "./core.js";
 
-let exports = null;
-let loading = null;
+/** The instances and the loads in progress, by build (`default`, `instruments`). */
+const exports = {};
+const loading = {};
 
-/** Makes `instance` the core, unless one already is (clients hold handles into it). */
-function start(instance) {
-    if (exports === null) {
-        exports = instance.exports;
-        setCore(exports);
+/** Makes `instance` the core of `build`, unless one already is (clients hold handles into it). */
+function start(build, instance) {
+    if (exports[build] === undefined) {
+        exports[build] = instance.exports;
+        setCore(build, instance.exports);
     }
-    return exports;
+    return exports[build];
 }
 
-/** Instantiates `module` (a `WebAssembly.Module` or its bytes) synchronously. */
-export function instantiateSync(module) {
-    if (ready()) return exports;
+/** Instantiates `module` (a `WebAssembly.Module` or its bytes) as the core of `build`, synchronously. */
+export function instantiateSync(module, build = "default") {
+    if (ready(build)) return exports[build];
     if (!(module instanceof WebAssembly.Module)) module = new WebAssembly.Module(module);
-    return start(new WebAssembly.Instance(module, {}));
+    return start(build, new WebAssembly.Instance(module, {}));
 }
 
 /**
- * Instantiates the module from what `input` is or resolves to: a URL (or
- * its text) or `Request` to fetch, a `Response`, bytes, or a module.
+ * Instantiates the core of `build` from what `input` is or resolves to: a
+ * URL (or its text) or `Request` to fetch, a `Response`, bytes, or a module.
  */
-export function instantiate(input) {
-    if (ready()) return Promise.resolve(exports);
+export function instantiate(input, build = "default") {
+    if (ready(build)) return Promise.resolve(exports[build]);
     // Calls that overlap share one instantiation.
-    loading ??= load(input).finally(() => (loading = null));
-    return loading;
+    loading[build] ??= load(input, build).finally(() => (loading[build] = null));
+    return loading[build];
 }
 
-async function load(input) {
+async function load(input, build) {
     input = await input;
     if (typeof input === "string" || input instanceof URL || (typeof Request === "function" && input instanceof Request)) {
         input = await fetch(input);
@@ -43,10 +44,10 @@ async function load(input) {
         // Streaming compilation needs the application/wasm type; servers that
         // send another get the bytes compiled after the download instead.
         if (WebAssembly.instantiateStreaming && input.headers.get("content-type")?.startsWith("application/wasm")) {
-            return start((await WebAssembly.instantiateStreaming(input, {})).instance);
+            return start(build, (await WebAssembly.instantiateStreaming(input, {})).instance);
         }
         input = await input.arrayBuffer();
     }
-    if (input instanceof WebAssembly.Module) return start(await WebAssembly.instantiate(input, {}));
-    return start((await WebAssembly.instantiate(input, {})).instance);
+    if (input instanceof WebAssembly.Module) return start(build, await WebAssembly.instantiate(input, {}));
+    return start(build, (await WebAssembly.instantiate(input, {})).instance);
 }

@@ -37,8 +37,10 @@ impl Core {
                 continue;
             }
             let slot = self.instrument_slot(index)?;
-            let rows: Vec<rows::Row<'_>> = points.iter().map(|point| rows::Row { point, temporality }).collect();
-            written += self.write_all(&slot, rows.iter())?;
+            for point in points {
+                self.write_encoded(&slot, |out| rows::Row { point, temporality }.write(out))?;
+                written += 1;
+            }
         }
         Ok(written)
     }

@@ -93,6 +93,16 @@ impl Core {
         Ok(())
     }
 
+    /// Appends one row `encode` writes in the metric's schema.
+    pub(crate) fn write_encoded(&self, slot: &MetricSlot, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), Error> {
+        self.check_open()?;
+        let mut buffer = lock(&slot.buffer);
+        let was_empty = buffer.open_rows() == 0;
+        let sealed = buffer.write_encoded(encode)?;
+        self.after_write(was_empty, &buffer, sealed);
+        Ok(())
+    }
+
     /// Encodes all rows or none.
     pub(crate) fn write_all<'a, T, I>(&self, slot: &MetricSlot, rows: I) -> Result<usize, Error>
     where

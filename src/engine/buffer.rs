@@ -321,6 +321,18 @@ impl MetricBuffer {
         )
     }
 
+    /// Appends one row that `encode` writes, already Avro of this buffer's
+    /// schema (the instruments' rows, written by hand); as [`Self::write`].
+    pub fn write_encoded(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<Option<Chunk>, EncodeError> {
+        self.chunks.write_with(
+            |out| {
+                encode(out);
+                Ok(())
+            },
+            |size, limit| EncodeError::new(Problem::RowTooLarge { size, limit }),
+        )
+    }
+
     /// Writes all `rows` or none: when one does not fit the schema, the error
     /// gives its index and nothing of the batch is buffered. Chunks sealed on
     /// the way are appended to `sealed`.

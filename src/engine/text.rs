@@ -17,8 +17,9 @@ pub fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    // ASCII digits: valid UTF-8, which `from_utf8` checks in a few steps.
-    out.push_str(core::str::from_utf8(&digits[at..]).unwrap_or_default());
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Whether `bytes` are UTF-8: shortest forms, no surrogates, nothing past

@@ -23,6 +23,8 @@
 #![allow(unsafe_code)]
 
 mod heap;
+#[cfg(feature = "instruments")]
+mod instruments;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -49,6 +51,8 @@ pub struct Client {
     text: String,
     out: [f64; 8],
     stats: Stats,
+    #[cfg(feature = "instruments")]
+    instruments: instruments::Instruments,
 }
 
 /// The client behind a handle JS got from [`em_new`].
@@ -110,6 +114,8 @@ pub extern "C" fn em_new(
         text: String::new(),
         out: [0.0; 8],
         stats: Stats::default(),
+        #[cfg(feature = "instruments")]
+        instruments: Default::default(),
     }))
 }
 

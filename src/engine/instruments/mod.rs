@@ -11,6 +11,7 @@
 
 mod exponential;
 pub mod labels;
+#[cfg(feature = "std")]
 pub mod prometheus;
 mod registry;
 pub mod rows;
@@ -154,33 +155,45 @@ impl ValueCheck {
 
 /// Why an instrument, a label or a value was refused: what is wrong and
 /// with what.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct InstrumentError {
     /// What was refused: `"name"`, `"unit"`, `"description"`, `"bounds"`, `"label"` or `"value"`.
     pub what: &'static str,
-    /// The name, label key or value at fault, as text.
+    /// The name or label key at fault (for a value, empty: see `value`).
     pub subject: String,
+    /// The value at fault, for `what == "value"`.
+    pub value: f64,
     /// What is wrong with it.
-    pub message: String,
+    pub message: &'static str,
 }
 
+/// Equal when every field is, the value bit for bit (so a NaN equals itself).
+impl PartialEq for InstrumentError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.what, &self.subject, self.value.to_bits(), self.message)
+            == (other.what, &other.subject, other.value.to_bits(), other.message)
+    }
+}
+
+impl Eq for InstrumentError {}
+
 impl InstrumentError {
-    fn new(what: &'static str, subject: &str, message: &str) -> Self {
-        InstrumentError { what, subject: String::from(subject), message: String::from(message) }
+    fn new(what: &'static str, subject: &str, message: &'static str) -> Self {
+        InstrumentError { what, subject: String::from(subject), value: 0.0, message }
     }
 
-    fn name(name: &str, message: &str) -> Self {
+    fn name(name: &str, message: &'static str) -> Self {
         Self::new("name", name, message)
     }
 
-    fn label(key: &str, message: &str) -> Self {
+    fn label(key: &str, message: &'static str) -> Self {
         Self::new("label", key, message)
     }
 
     fn too_many_labels(n: usize) -> Self {
         let mut count = String::new();
         crate::engine::text::push_u64(&mut count, n as u64);
-        Self::new("label", &count, "labels are too many: at most 16 per value")
+        Self::new("labels", &count, "labels are too many: at most 16 per value")
     }
 
     fn value(v: f64, monotonic: bool) -> Self {
@@ -190,16 +203,18 @@ impl InstrumentError {
             () if monotonic => "is negative: a counter only adds",
             () => "is not a finite number",
         };
-        let subject = alloc::string::ToString::to_string(&crate::engine::float::Text(v));
-        Self::new("value", &subject, message)
+        InstrumentError { what: "value", subject: String::new(), value: v, message }
     }
 }
 
+/// `value -1 is negative: ...`, `label "k" is given twice`, `17 labels are
+/// too many: ...`, `name "9x" is not ...`. (The browser build assembles the
+/// same text in JS, from the fields, without `core::fmt`.)
 impl fmt::Display for InstrumentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.what {
-            "value" => write!(f, "value {} {}", self.subject, self.message),
-            "label" if self.message.starts_with("labels") => write!(f, "{} {}", self.subject, self.message),
+            "value" => write!(f, "value {} {}", crate::engine::float::Text(self.value), self.message),
+            "labels" => write!(f, "{} {}", self.subject, self.message),
             what => write!(f, "{what} \"{}\" {}", self.subject, self.message),
         }
     }

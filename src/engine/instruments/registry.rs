@@ -41,9 +41,12 @@ pub struct Series {
     labels: LabelSet,
     /// The labels as the Prometheus text exposition writes them, made once:
     /// `k="v",k2="v2"` (no braces, so that `le` or `quantile` can follow).
+    /// Only with `std`: the browser and no_std builds expose nothing.
+    #[cfg(feature = "std")]
     text: alloc::boxed::Box<str>,
     /// A counter's or gauge's sample line up to its value, made once:
     /// `name_total{k="v"} ` (empty for the other kinds).
+    #[cfg(feature = "std")]
     line: alloc::boxed::Box<str>,
     overflow: bool,
     cells: Cells,
@@ -68,18 +71,33 @@ impl Series {
     fn new(labels: LabelSet, overflow: bool, descriptor: &Descriptor, buckets: usize) -> Self {
         let cells = Cells::new(descriptor.kind, buckets);
         let totals = SpinLock::new(Totals { value: cells.zero(), start_ms: None, idle: 0 });
+        #[cfg(feature = "std")]
         let text = super::prometheus::label_text(&labels).into_boxed_str();
+        #[cfg(feature = "std")]
         let line = super::prometheus::line_prefix(descriptor, &text).into_boxed_str();
         let scalar_total = super::sync::F64::new(0.0);
-        Series { labels, text, line, overflow, cells, touched: AtomicBool::new(false), scalar_total, totals }
+        Series {
+            labels,
+            #[cfg(feature = "std")]
+            text,
+            #[cfg(feature = "std")]
+            line,
+            overflow,
+            cells,
+            touched: AtomicBool::new(false),
+            scalar_total,
+            totals,
+        }
     }
 
     /// The labels as the text exposition writes them (`k="v",...`).
+    #[cfg(feature = "std")]
     pub fn label_text(&self) -> &str {
         &self.text
     }
 
     /// A counter's or gauge's sample line up to its value (`name{...} `).
+    #[cfg(feature = "std")]
     pub fn line_prefix(&self) -> &str {
         &self.line
     }

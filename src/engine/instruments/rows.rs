@@ -18,10 +18,11 @@
 //! Times are Unix milliseconds (`timestamp-millis`); `temporality` is the
 //! enum `delta` or `cumulative`.
 
-use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct, Serializer};
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use super::{Kind, Point, Temporality, Value};
+use crate::engine::avro::varint::{put_len, put_long};
 
 /// The collections instruments go to, in the order of [`collection_index`].
 pub const COLLECTIONS: [&str; 5] = ["counters", "gauges", "histograms", "exponential_histograms", "summaries"];
@@ -41,35 +42,54 @@ pub fn collection_index(kind: Kind) -> usize {
 }
 
 const HEAD: &str = r#"{"name":"name","type":"string"},{"name":"unit","type":"string"},{"name":"description","type":"string"},{"name":"labels","type":{"type":"map","values":"string"}},{"name":"overflow","type":"boolean"}"#;
-const SPAN: &str = r#"{"name":"start_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"end_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"temporality","type":{"type":"enum","name":"Temporality","symbols":["delta","cumulative"]}}"#;
-const STATS: &str = r#"{"name":"count","type":"long"},{"name":"sum","type":"double"},{"name":"min","type":"double"},{"name":"max","type":"double"}"#;
+const SPAN: &str = r#",{"name":"start_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"end_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"temporality","type":{"type":"enum","name":"Temporality","symbols":["delta","cumulative"]}}"#;
+const STATS: &str = r#",{"name":"count","type":"long"},{"name":"sum","type":"double"},{"name":"min","type":"double"},{"name":"max","type":"double"}"#;
+const LONGS: &str = r#"{"type":"array","items":"long"}"#;
 
-/// The schema JSON of the collection at `index` of [`COLLECTIONS`].
-pub fn schema(index: usize) -> alloc::string::String {
-    let fields = match index {
-        0 => alloc::format!(
-            r#"{HEAD},{SPAN},{{"name":"monotonic","type":"boolean"}},{{"name":"value","type":"double"}}"#
-        ),
-        1 => alloc::format!(
-            r#"{HEAD},{{"name":"time_ms","type":{{"type":"long","logicalType":"timestamp-millis"}}}},{{"name":"value","type":"double"}}"#
-        ),
-        2 => alloc::format!(
-            r#"{HEAD},{SPAN},{STATS},{{"name":"bounds","type":{{"type":"array","items":"double"}}}},{{"name":"bucket_counts","type":{{"type":"array","items":"long"}}}}"#
-        ),
-        3 => alloc::format!(
-            r#"{HEAD},{SPAN},{STATS},{{"name":"scale","type":"int"}},{{"name":"zero_count","type":"long"}},{{"name":"positive_offset","type":"int"}},{{"name":"positive_counts","type":{{"type":"array","items":"long"}}}},{{"name":"negative_offset","type":"int"}},{{"name":"negative_counts","type":{{"type":"array","items":"long"}}}}"#
-        ),
-        _ => alloc::format!(
-            r#"{HEAD},{SPAN},{STATS},{{"name":"quantiles","type":{{"type":"array","items":{{"type":"record","name":"Quantile","fields":[{{"name":"quantile","type":"double"}},{{"name":"value","type":"double"}}]}}}}}}"#
-        ),
+/// The schema JSON of the collection at `index` of [`COLLECTIONS`]
+/// (concatenated, not formatted: the browser build links no `core::fmt`).
+pub fn schema(index: usize) -> String {
+    let index = index.min(4);
+    let fields: &[&str] = match index {
+        0 => &[HEAD, SPAN, r#",{"name":"monotonic","type":"boolean"},{"name":"value","type":"double"}"#],
+        1 => &[
+            HEAD,
+            r#",{"name":"time_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"value","type":"double"}"#,
+        ],
+        2 => &[
+            HEAD,
+            SPAN,
+            STATS,
+            r#",{"name":"bounds","type":{"type":"array","items":"double"}},{"name":"bucket_counts","type":"#,
+            LONGS,
+            "}",
+        ],
+        3 => &[
+            HEAD,
+            SPAN,
+            STATS,
+            r#",{"name":"scale","type":"int"},{"name":"zero_count","type":"long"},{"name":"positive_offset","type":"int"},{"name":"positive_counts","type":"#,
+            LONGS,
+            r#"},{"name":"negative_offset","type":"int"},{"name":"negative_counts","type":"#,
+            LONGS,
+            "}",
+        ],
+        _ => &[
+            HEAD,
+            SPAN,
+            STATS,
+            r#",{"name":"quantiles","type":{"type":"array","items":{"type":"record","name":"Quantile","fields":[{"name":"quantile","type":"double"},{"name":"value","type":"double"}]}}}"#,
+        ],
     };
-    alloc::format!(
-        r#"{{"type":"record","name":"{}","namespace":"edgemetrics.instruments","fields":[{fields}]}}"#,
-        COLLECTIONS[index.min(4)]
-    )
+    let mut text = String::from(r#"{"type":"record","name":""#);
+    text.push_str(COLLECTIONS[index]);
+    text.push_str(r#"","namespace":"edgemetrics.instruments","fields":["#);
+    fields.iter().for_each(|part| text.push_str(part));
+    text.push_str("]}");
+    text
 }
 
-/// A point as a row of its collection, for the engine's encoder.
+/// A point as a row of its collection.
 pub struct Row<'a> {
     /// The point.
     pub point: &'a Point,
@@ -77,108 +97,82 @@ pub struct Row<'a> {
     pub temporality: Temporality,
 }
 
-struct Labels<'a>(&'a Point);
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
 
-impl Serialize for Labels<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let pairs = self.0.series.labels().pairs();
-        let mut map = s.serialize_map(Some(pairs.len()))?;
-        for (k, v) in pairs {
-            map.serialize_entry(&**k, &**v)?;
-        }
-        map.end()
+fn put_double(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// An Avro array or map of `items`, written by `each`: one block, then 0.
+fn put_block<T>(out: &mut Vec<u8>, items: &[T], each: impl Fn(&mut Vec<u8>, &T)) {
+    if !items.is_empty() {
+        put_len(out, items.len());
+        items.iter().for_each(|item| each(out, item));
     }
+    out.push(0);
 }
 
-struct Longs<'a>(&'a [u64]);
-
-impl Serialize for Longs<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for n in self.0 {
-            seq.serialize_element(&(*n as i64))?;
-        }
-        seq.end()
-    }
-}
-
-struct Quantiles<'a>(&'a super::Sketch);
-
-impl Serialize for Quantiles<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(QUANTILES.len()))?;
-        for q in QUANTILES {
-            seq.serialize_element(&Quantile { quantile: q, value: self.0.quantile(q) })?;
-        }
-        seq.end()
-    }
-}
-
-struct Quantile {
-    quantile: f64,
-    value: f64,
-}
-
-impl Serialize for Quantile {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut row = s.serialize_struct("Quantile", 2)?;
-        row.serialize_field("quantile", &self.quantile)?;
-        row.serialize_field("value", &self.value)?;
-        row.end()
-    }
-}
-
-impl Serialize for Row<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl Row<'_> {
+    /// Appends the row's Avro binary, field by field in the order of its
+    /// collection's [`schema`]: written by hand rather than through the
+    /// engine's serde encoder, which would need the schema parsed (and in
+    /// the browser build the JSON reader, the parser and the encoder: 40 KB
+    /// of its wasm). `rows_encode_with_their_collection_schemas` reads the
+    /// bytes back with the parsed schemas.
+    pub fn write(&self, out: &mut Vec<u8>) {
         let point = self.point;
         let descriptor = point.instrument.descriptor();
         let kind = descriptor.kind;
-        let mut row = s.serialize_struct(COLLECTIONS[collection_index(kind)], 16)?;
-        row.serialize_field("name", descriptor.name.as_str())?;
-        row.serialize_field("unit", descriptor.unit.as_str())?;
-        row.serialize_field("description", descriptor.description.as_str())?;
-        row.serialize_field("labels", &Labels(point))?;
-        row.serialize_field("overflow", &point.series.is_overflow())?;
+        put_str(out, &descriptor.name);
+        put_str(out, &descriptor.unit);
+        put_str(out, &descriptor.description);
+        put_block(out, point.series.labels().pairs(), |out, (k, v)| {
+            put_str(out, k);
+            put_str(out, v);
+        });
+        out.push(u8::from(point.series.is_overflow()));
         if kind == Kind::Gauge {
-            row.serialize_field("time_ms", &(point.end_ms as i64))?;
+            put_long(out, point.end_ms as i64);
         } else {
-            row.serialize_field("start_ms", &(point.start_ms as i64))?;
-            row.serialize_field("end_ms", &(point.end_ms as i64))?;
-            // A gauge's value is the last one whatever the temporality; the
-            // others say which they are.
-            row.serialize_field("temporality", self.temporality.as_str())?;
+            put_long(out, point.start_ms as i64);
+            put_long(out, point.end_ms as i64);
+            put_len(out, usize::from(self.temporality == Temporality::Cumulative));
         }
-        let stats = |row: &mut S::SerializeStruct, count: u64, sum: f64, min: f64, max: f64| -> Result<(), S::Error> {
-            row.serialize_field("count", &(count as i64))?;
-            row.serialize_field("sum", &sum)?;
-            row.serialize_field("min", &min)?;
-            row.serialize_field("max", &max)
+        let stats = |out: &mut Vec<u8>, count: u64, sum: f64, min: f64, max: f64| {
+            put_long(out, count as i64);
+            [sum, min, max].into_iter().for_each(|v| put_double(out, v));
         };
+        let longs = |out: &mut Vec<u8>, values: &[u64]| put_block(out, values, |out, n| put_long(out, *n as i64));
         match &point.value {
             Value::Sum(v) => {
-                row.serialize_field("monotonic", &(kind == Kind::Counter))?;
-                row.serialize_field("value", v)?;
+                out.push(u8::from(kind == Kind::Counter));
+                put_double(out, *v);
             }
-            Value::Gauge(v) => row.serialize_field("value", v)?,
+            Value::Gauge(v) => put_double(out, *v),
             Value::Histogram(h) => {
-                stats(&mut row, h.count, h.sum, h.min, h.max)?;
-                row.serialize_field("bounds", &*descriptor.bounds)?;
-                row.serialize_field("bucket_counts", &Longs(&h.counts))?;
+                stats(out, h.count, h.sum, h.min, h.max);
+                put_block(out, &descriptor.bounds, |out, b| put_double(out, *b));
+                longs(out, &h.counts);
             }
             Value::Exponential(h) => {
-                stats(&mut row, h.count, h.sum, h.min, h.max)?;
-                row.serialize_field("scale", &h.scale)?;
-                row.serialize_field("zero_count", &(h.zero_count as i64))?;
-                row.serialize_field("positive_offset", &h.positive.offset)?;
-                row.serialize_field("positive_counts", &Longs(&h.positive.counts))?;
-                row.serialize_field("negative_offset", &h.negative.offset)?;
-                row.serialize_field("negative_counts", &Longs(&h.negative.counts))?;
+                stats(out, h.count, h.sum, h.min, h.max);
+                put_long(out, i64::from(h.scale));
+                put_long(out, h.zero_count as i64);
+                put_long(out, i64::from(h.positive.offset));
+                longs(out, &h.positive.counts);
+                put_long(out, i64::from(h.negative.offset));
+                longs(out, &h.negative.counts);
             }
             Value::Summary(sketch) => {
-                stats(&mut row, sketch.count, sketch.sum, sketch.min, sketch.max)?;
-                row.serialize_field("quantiles", &Quantiles(sketch))?;
+                stats(out, sketch.count, sketch.sum, sketch.min, sketch.max);
+                put_block(out, &QUANTILES, |out, q| {
+                    put_double(out, *q);
+                    put_double(out, sketch.quantile(*q));
+                });
             }
         }
-        row.end()
     }
 }

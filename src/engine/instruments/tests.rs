@@ -214,7 +214,7 @@ fn concurrent_updates_are_all_counted() {
 
 #[test]
 fn rows_encode_with_their_collection_schemas() {
-    use crate::engine::avro::{Value as Avro, decode_all, encode};
+    use crate::engine::avro::{Value as Avro, decode_all};
     use crate::engine::schema::Schema;
     let r = registry(Temporality::Cumulative);
     make(&r, Kind::Counter, "c").record(2.0, &[("a", "b")]).unwrap();
@@ -229,13 +229,21 @@ fn rows_encode_with_their_collection_schemas() {
         let schema = Schema::parse(&rows::schema(index)).unwrap();
         assert_eq!(schema.collection(), rows::COLLECTIONS[index]);
         let mut bytes = Vec::new();
-        encode(&schema, &rows::Row { point, temporality: Temporality::Cumulative }, &mut bytes).unwrap();
+        rows::Row { point, temporality: Temporality::Cumulative }.write(&mut bytes);
         let [Avro::Record(fields)] = &decode_all(&schema, &bytes, 1).unwrap()[..] else { panic!("one record") };
         let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(field("name"), Avro::String(point.instrument.descriptor().name.clone()));
         assert_eq!(field("overflow"), Avro::Boolean(false));
         if index != 1 {
             assert_eq!(field("end_ms"), Avro::Long(42));
+            assert_eq!(field("temporality"), Avro::Enum(1, String::from("cumulative")));
         }
+        assert_eq!(
+            field("labels"),
+            match point.series.labels().pairs() {
+                [] => Avro::Map(Vec::new()),
+                _ => Avro::Map(alloc::vec![(String::from("a"), Avro::String(String::from("b")))]),
+            }
+        );
     }
 }

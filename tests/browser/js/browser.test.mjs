@@ -2,7 +2,8 @@
 // (playwright-core driving /usr/bin/chromium): a page served from another
 // origin than the collector, as a dashboard would be, loads the package's
 // browser entry (`init()` fetching the .wasm, streaming compilation) and
-// runs each test there. Run through harness.mjs.
+// runs each test there, and the instruments' suite with
+// `edgemetrics/instruments` loaded beside it. Run through harness.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -12,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { launchChromium } from "../../chromium.mjs";
 import { tests } from "./suite/client.mjs";
+import { tests as instrumentTests } from "./suite/instruments.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = resolve(here, "../../../pkg");
@@ -19,11 +21,14 @@ const env = { collector: process.env.EDGEMETRICS_COLLECTOR_URL, control: process
 const types = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm" };
 const PAGE = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module">
     import init, { MetricClient } from "/pkg/grpc-web.js";
+    import initInstruments, { MetricClient as InstrumentClient } from "/pkg/instruments.js";
     import { tests } from "/suite/client.mjs";
-    await init();
+    import { tests as instrumentTests } from "/suite/instruments.mjs";
+    await Promise.all([init(), initInstruments()]);
     window.run = async (name, env) => {
         try {
-            await tests[name]({ MetricClient, env, WebSocket });
+            if (name.startsWith("instruments: ")) await instrumentTests[name.slice(13)]({ MetricClient: InstrumentClient, env });
+            else await tests[name]({ MetricClient, env, WebSocket });
             return null;
         } catch (error) {
             return String(error?.stack ?? error);
@@ -63,7 +68,7 @@ after(async () => {
     server?.close();
 });
 
-for (const name of Object.keys(tests)) {
+for (const name of [...Object.keys(tests), ...Object.keys(instrumentTests).map((name) => `instruments: ${name}`)]) {
     test(name, { timeout: 60000 }, async () => {
         const failure = await page.evaluate(([n, e]) => window.run(n, e), [name, env]);
         assert.equal(failure, null);

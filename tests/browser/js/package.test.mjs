@@ -19,9 +19,10 @@ let packed;
 
 /** What a user's `npm pack` tarball must hold, and nothing else. */
 const EXPECTED_FILES = [
-    "README.md", "dist/edgemetrics.wasm", "grpc-web-node.js", "grpc-web.js", "index.d.ts", "index.js",
-    ...["client", "compile", "core", "decode", "encode", "errors", "fetch", "grpc-web", "json", "live", "load", "metric", "options",
-        "proto", "schema", "subscription"].map((name) => `lib/${name}.js`),
+    "README.md", "dist/edgemetrics-instruments.wasm", "dist/edgemetrics.wasm", "grpc-web-node.js", "grpc-web.js", "index.d.ts", "index.js",
+    "instruments-node.js", "instruments.d.ts", "instruments.js",
+    ...["client", "compile", "core", "decode", "encode", "errors", "fetch", "grpc-web", "instruments", "json", "live", "load", "metric",
+        "options", "proto", "schema", "subscription"].map((name) => `lib/${name}.js`),
     "node.js", "package.json",
 ];
 
