@@ -175,3 +175,208 @@ async fn the_prometheus_text_parses_and_says_the_same_values() {
     assert!(text.contains("http_requests_total 2\n"), "1 collected, 1 since: cumulative\n{text}");
     client.shutdown().await;
 }
+
+fn parse_text(text: &str) -> prometheus_parse::Scrape {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// A sample's labels as sorted pairs.
+fn label_set(labels: &prometheus_parse::Labels) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    pairs.sort();
+    pairs
+}
+
+/// A sample's value, with summaries' quantiles left out: the client's
+/// sketch covers all time, the collector has each interval's quantiles.
+fn comparable(value: &prometheus_parse::Value) -> String {
+    match value {
+        prometheus_parse::Value::Summary(_) => "summary".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_serves_what_clients_sent_as_prometheus_text() {
+    let server = Collector::start().await;
+    let client = server.client().instrument_interval(Duration::from_secs(3600)).build().unwrap();
+    let requests = client.counter("http.requests").description("requests served").build().unwrap();
+    let depth = client.up_down_counter("queue.depth").build().unwrap();
+    let temperature = client.gauge("temp").build().unwrap();
+    let latency = client.histogram("http.latency").bounds(&[10.0, 100.0]).build().unwrap();
+    let sizes = client.exponential_histogram("payload.size").build().unwrap();
+    let rtt = client.summary("rtt").build().unwrap();
+    // Two intervals, so the collector adds deltas up.
+    for round in 0..2 {
+        requests.add(2 + round, &[("route", "/"), ("cluster_id", "theirs")]).unwrap();
+        requests.add(1, &[("route", "/b")]).unwrap();
+        depth.add(3 - 4 * round, &[]).unwrap();
+        temperature.set(20.0 + round as f64, &[("room", "a")]).unwrap();
+        // The same values each time keep one exponential scale.
+        for v in [5.0, 50.0, 500.0] {
+            latency.record(v * (round + 1) as f64, &[("route", "/")]).unwrap();
+            sizes.record(v, &[]).unwrap();
+            rtt.record(v, &[]).unwrap();
+        }
+        client.flush().await.unwrap();
+    }
+    let ours = parse_text(&client.render_prometheus());
+    let (status, text) = server.get("/metrics/instruments").await;
+    assert_eq!(status, 200, "{text}");
+    let theirs = parse_text(&text);
+    assert_eq!(ours.samples.len(), theirs.samples.len(), "{text}");
+    for sample in &ours.samples {
+        let mut want = label_set(&sample.labels);
+        // A user's cluster_id label is renamed beside the writer's.
+        for (key, _) in want.iter_mut().filter(|(k, _)| k == "cluster_id") {
+            *key = "exported_cluster_id".into();
+        }
+        want.push(("cluster_id".into(), CLUSTER.into()));
+        want.sort();
+        let found = theirs
+            .samples
+            .iter()
+            .find(|s| s.metric == sample.metric && label_set(&s.labels) == want)
+            .unwrap_or_else(|| panic!("{} {want:?} not in\n{text}", sample.metric));
+        assert_eq!(comparable(&found.value), comparable(&sample.value), "{}", sample.metric);
+    }
+    assert!(
+        text.contains("http_requests_total{exported_cluster_id=\"theirs\",route=\"/\",cluster_id=\"cluster-1\"} 5\n")
+    );
+    assert_eq!(theirs.docs.get("http_requests_total").map(String::as_str), Some("requests served"));
+
+    // Another cluster's rows and a read of one cluster.
+    let other = server.client().cluster_id("cluster-2").instrument_interval(Duration::from_secs(3600)).build().unwrap();
+    other.counter("http.requests").build().unwrap().add(7, &[("route", "/b")]).unwrap();
+    other.flush().await.unwrap();
+    let (_, text) = server.get("/metrics/instruments").await;
+    assert!(text.contains("http_requests_total{route=\"/b\",cluster_id=\"cluster-2\"} 7\n"), "{text}");
+    assert!(text.contains("http_requests_total{route=\"/b\",cluster_id=\"cluster-1\"} 2\n"), "{text}");
+    let (_, text) = server.get("/metrics/instruments?cluster_id=cluster-2").await;
+    assert_eq!(parse_text(&text).samples.len(), 1, "{text}");
+    let (status, _) = server.get("/metrics/instruments?cluster_id=bad%20id").await;
+    assert_eq!(status, 400);
+    let anonymous = reqwest::get(format!("http://{}/metrics/instruments", server.addr())).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    client.shutdown().await;
+    other.shutdown().await;
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// The chart API's answer, asserting a 200.
+async fn chart(server: &Collector, path: &str) -> Json {
+    let (status, body) = server.get(path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_api_charts_rates_and_quantiles() {
+    // One step of the chart covers all the test writes: steps start at
+    // multiples of their length, so start in a fresh one.
+    let step = 100_000;
+    if now_ms() % step > step - 10_000 {
+        tokio::time::sleep(Duration::from_millis((step - now_ms() % step) as u64 + 10)).await;
+    }
+    let since = now_ms() / step * step;
+    let until = since + step;
+    let server = Collector::start().await;
+    let client = server.client().instrument_interval(Duration::from_secs(3600)).build().unwrap();
+    let requests = client.counter("http.requests").unit("1").build().unwrap();
+    let latency = client.histogram("http.latency").unit("ms").bounds(&[100.0, 250.0, 500.0, 1000.0]).build().unwrap();
+    let sizes = client.exponential_histogram("payload.size").build().unwrap();
+    let rtt = client.summary("rtt").build().unwrap();
+    let temperature = client.gauge("temp").build().unwrap();
+    for round in 0..2 {
+        requests.add(60 - 20 * round, &[("route", "/")]).unwrap();
+        requests.add(5, &[("route", "/b")]).unwrap();
+        temperature.set(10.0 * (round + 1) as f64, &[("room", "a")]).unwrap();
+        temperature.set(1.0, &[("room", "b")]).unwrap();
+        for v in 1..=500 {
+            let v = f64::from(v + 500 * round as i32);
+            latency.record(v, &[]).unwrap();
+            sizes.record(v, &[]).unwrap();
+            rtt.record(v, &[]).unwrap();
+        }
+        client.flush().await.unwrap();
+    }
+    let one_step = |path: &str| format!("/api/instruments/{path}?since_ms={since}&until_ms={until}&step_ms={step}");
+
+    let list = chart(&server, "/api/instruments").await;
+    let listed: Vec<(&str, &str, i64)> = list["instruments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["name"].as_str().unwrap(), i["kind"].as_str().unwrap(), i["series"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("http.requests", "counter", 2),
+            ("temp", "gauge", 2),
+            ("http.latency", "histogram", 1),
+            ("payload.size", "exponential_histogram", 1),
+            ("rtt", "summary", 1)
+        ]
+    );
+
+    let counter = chart(&server, &one_step("counters/http.requests")).await;
+    assert_eq!((counter["kind"].as_str(), counter["series"].as_i64()), (Some("counter"), Some(2)));
+    let increase = counter["increase"][0].as_f64().unwrap();
+    assert!((increase - 110.0).abs() < 1e-9, "{counter}");
+    let seconds = step as f64 / 1000.0;
+    assert!((counter["rate"][0].as_f64().unwrap() - 110.0 / seconds).abs() < 1e-9);
+    let route =
+        chart(&server, &format!("{}&labels=%7B%22route%22%3A%22%2Fb%22%7D", one_step("counters/http.requests"))).await;
+    assert_eq!((route["increase"][0].as_f64(), route["series"].as_i64()), (Some(10.0), Some(1)), "{route}");
+
+    let gauge = chart(&server, &one_step("gauges/temp")).await;
+    assert_eq!(gauge["value"][0].as_f64(), Some(21.0), "each series' last value, summed: {gauge}");
+
+    // 1..=1000 uniformly: the median is 500, p90 900. Explicit buckets of
+    // uniform values interpolate exactly; exponential ones are merged at
+    // the coarser interval's scale, 4 (160 buckets over 1..=500), whose
+    // buckets are 4.4% wide; the summary has its latest interval's
+    // quantiles (501..=1000) within the sketch's 1%.
+    for (path, tolerance, want) in [
+        ("histograms/http.latency", 0.001, [500.0, 900.0]),
+        ("exponential_histograms/payload.size", 0.045, [500.0, 900.0]),
+        ("summaries/rtt", 0.011, [750.0, 950.0]),
+    ] {
+        let answer = chart(&server, &format!("{}&quantiles=0.5,0.9", one_step(path))).await;
+        assert_eq!(answer["count"][0].as_f64(), Some(1000.0), "{answer}");
+        assert_eq!(answer["mean"][0].as_f64(), Some(500.5), "{answer}");
+        for (column, want) in answer["values"].as_array().unwrap().iter().zip(want) {
+            let got = column[0].as_f64().unwrap_or_else(|| panic!("{path}: {answer}"));
+            assert!((got - want).abs() <= want * tolerance, "{path}: {got} vs {want}: {answer}");
+        }
+    }
+
+    // Many steps: what each interval counted stays within the range.
+    let steps = chart(
+        &server,
+        &format!("/api/instruments/counters/http.requests?since_ms={since}&until_ms={until}&step_ms=100"),
+    )
+    .await;
+    let total: f64 = steps["increase"].as_array().unwrap().iter().filter_map(Json::as_f64).sum();
+    assert!((total - 110.0).abs() < 1e-6, "{steps}");
+    assert_eq!(steps["t"].as_array().unwrap().len(), steps["increase"].as_array().unwrap().len());
+
+    for (path, status) in [
+        ("/api/instruments/users/x", 404),
+        ("/api/instruments/counters/x?step_ms=0", 400),
+        ("/api/instruments/counters/x?since_ms=10&until_ms=5", 400),
+        ("/api/instruments/counters/x?since_ms=0&until_ms=100000000&step_ms=1", 400),
+        ("/api/instruments/histograms/http.latency?quantiles=2", 400),
+        ("/api/instruments/histograms/http.latency?labels=%5B%5D", 400),
+    ] {
+        let (got, body) = server.get(path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body.contains("\"error\""), "{path}: {body}");
+    }
+    client.shutdown().await;
+}

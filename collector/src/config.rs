@@ -218,6 +218,11 @@ pub struct Limits {
     /// fewer rows than asked for.
     #[arg(long, env = "EDGEMETRICS_MAX_RESPONSE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_response_bytes: usize,
+
+    /// Most instrument series `/metrics/instruments` keeps totals of;
+    /// rows of further series are left out of it (and counted in its text).
+    #[arg(long, env = "EDGEMETRICS_MAX_INSTRUMENT_SERIES", default_value_t = 100_000)]
+    pub max_instrument_series: usize,
 }
 
 impl Default for Limits {
@@ -249,6 +254,7 @@ impl Default for Limits {
             max_subscribe_collections: 256,
             query_timeout: Duration::from_secs(10),
             max_response_bytes: 16 * 1024 * 1024,
+            max_instrument_series: 100_000,
         }
     }
 }
@@ -496,6 +502,7 @@ mod tests {
             "--subscriber-send-timeout=12s",
             "--query-timeout=13s",
             "--max-response-bytes=14",
+            "--max-instrument-series=15",
             "--max-connections=15",
             "--max-connections-per-ip=16",
             "--max-inflight-bytes=26",
@@ -530,6 +537,7 @@ mod tests {
         assert_eq!(l.max_subscribers_per_ip, 11);
         assert_eq!((l.subscriber_send_timeout, l.query_timeout), (Duration::from_secs(12), Duration::from_secs(13)));
         assert_eq!(l.max_response_bytes, 14);
+        assert_eq!(l.max_instrument_series, 15);
         let n = &c.connections;
         assert_eq!((n.max_connections, n.max_connections_per_ip, n.max_streams_per_connection), (15, 16, 17));
         assert_eq!((n.max_inflight_bytes, n.max_inflight_bytes_per_ip), (26, 27));

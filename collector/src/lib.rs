@@ -3,7 +3,9 @@
 //! One port serves native gRPC and gRPC-web (`metrics.v1beta.IngestionAPI`,
 //! castai-compatible), `POST /v1/metrics` (protobuf batch, optionally gzip),
 //! the WebSocket subscription `GET /v1/subscribe`, a JSON query API under
-//! `/api/collections`, `/healthz`, `/metrics` (Prometheus) and, with
+//! `/api/collections`, the instruments the SDK sends as Prometheus text
+//! (`/metrics/instruments`) and as charts (`/api/instruments`), `/healthz`,
+//! `/metrics` (the collector's own, Prometheus) and, with
 //! `--www DIR`, static files. Chunks are validated by decoding them with
 //! `apache-avro` and stored in SQLite, one table per collection.
 //!
@@ -27,6 +29,7 @@ pub mod grpc_guard;
 pub mod http;
 pub mod inflight;
 pub mod ingest;
+pub mod instruments;
 pub mod listen;
 pub mod metrics;
 pub mod pb;

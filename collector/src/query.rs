@@ -34,10 +34,10 @@ pub const MAX_LIMIT: u32 = 10_000;
 /// Query parameters shared by the endpoints.
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
-    token: Option<String>,
-    since_ms: Option<i64>,
-    limit: Option<u32>,
-    cluster_id: Option<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) since_ms: Option<i64>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) cluster_id: Option<String>,
 }
 
 impl Params {
@@ -45,7 +45,7 @@ impl Params {
     /// (None: every cluster): the `cluster_id` parameter, checked as
     /// writers' cluster ids are and against the token, or the token's
     /// clusters when it is limited to some.
-    fn clusters(&self, grant: &Grant) -> Result<Option<String>, ApiError> {
+    pub(crate) fn clusters(&self, grant: &Grant) -> Result<Option<String>, ApiError> {
         match &self.cluster_id {
             Some(id) => {
                 if let Some(problem) = crate::auth::cluster_id_problem(id) {
@@ -65,7 +65,7 @@ impl Params {
 
 /// The SQL condition of the cluster filter, on parameter `?n` (a JSON array
 /// of cluster ids): true for every row when the parameter is NULL.
-fn cluster_condition(n: u8) -> String {
+pub(crate) fn cluster_condition(n: u8) -> String {
     format!("(?{n} IS NULL OR \"_cluster_id\" IN (SELECT value FROM json_each(?{n})))")
 }
 
@@ -147,7 +147,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CollectionName {
 }
 
 /// A token with the read scope, within its request rate.
-fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Result<Arc<Grant>, ApiError> {
+pub(crate) fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Result<Arc<Grant>, ApiError> {
     let grant = match (&params.token, headers.get(header::AUTHORIZATION)) {
         (Some(t), _) => app.tokens.check(t),
         (None, h) => app.tokens.check_header(h.map(|v| v.as_bytes())),
@@ -164,7 +164,9 @@ fn collection(app: &App, grant: &Grant, name: &str) -> Result<Arc<CollectionMeta
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown collection {name:?}")))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("query task failed: {e}")))?

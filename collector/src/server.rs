@@ -33,7 +33,7 @@ use crate::subscribe::Hub;
 use crate::tls::TlsListener;
 use crate::validate::SchemaCache;
 use crate::www::StaticRoot;
-use crate::{http, query, subscribe};
+use crate::{http, instruments, query, subscribe};
 
 /// Why the collector could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,7 @@ pub struct App {
     pub(crate) body_timeout: Duration,
     pub(crate) inflight: Arc<Inflight>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) instruments: crate::instruments::exposition::Exposition,
 }
 
 /// The collector.
@@ -175,6 +176,7 @@ impl Server {
                 config.limits.max_stored_bytes_per_request,
             ),
             shutdown: shutdown.clone(),
+            instruments: Default::default(),
         });
         let router = router(app.clone(), &config, www);
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -300,6 +302,9 @@ fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
         .route("/api/collections/{name}/rows", get(query::rows))
         .route("/api/collections/{name}/latest", get(query::latest))
         .route("/api/collections/{name}/stats", get(query::stats))
+        .route("/api/instruments", get(instruments::chart::list))
+        .route("/api/instruments/{collection}/{name}", get(instruments::chart::points))
+        .route("/metrics/instruments", get(instruments::exposition::handler))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics));
     if config.enable_fault_injection {

@@ -139,6 +139,15 @@ impl Collector {
             .collect()
     }
 
+    /// `GET path` (with its query) on the plain-HTTP collector, with the
+    /// test's token: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let url = format!("http://{}{path}", self.addr());
+        let response =
+            reqwest::Client::new().get(url).header("authorization", format!("Token {TOKEN}")).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
     /// Every stored chunk's cluster id and row count, from SQLite.
     pub fn chunks(&self) -> Vec<(String, i64)> {
         let db = rusqlite::Connection::open(&self.db).unwrap();
