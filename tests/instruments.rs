@@ -297,7 +297,7 @@ async fn the_query_api_charts_rates_and_quantiles() {
         temperature.set(10.0 * (round + 1) as f64, &[("room", "a")]).unwrap();
         temperature.set(1.0, &[("room", "b")]).unwrap();
         for v in 1..=500 {
-            let v = f64::from(v + 500 * round as i32);
+            let v = f64::from(v + 500 * round);
             latency.record(v, &[]).unwrap();
             sizes.record(v, &[]).unwrap();
             rtt.record(v, &[]).unwrap();
