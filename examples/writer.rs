@@ -6,6 +6,11 @@
 //! `--rate 0` writes all rows at once; `--chunk-bytes` seals smaller chunks
 //! (the SDK's default is 1 MiB); `--collection` names the record (the same
 //! fields); `--flush-ms` is the flush interval (default 100). Exits non-zero when a row was dropped or the final flush failed.
+//!
+//! Beside the rows it keeps two instruments, collected every flush
+//! interval, for the dashboard's instruments panel: the counter
+//! `writer.rows` (labelled by collection) and the histogram
+//! `writer.memory_usage` of the rows' memory in MB.
 
 use std::time::{Duration, Instant};
 
@@ -96,6 +101,15 @@ async fn main() {
         config = config.max_chunk_size(bytes);
     }
     let metric = client.metric::<ContainerMetrics>(config).expect("the schema is valid");
+    let rows = client.counter("writer.rows").description("rows written").build().expect("a valid name");
+    let rows = rows.bind(&[("collection", args.collection.as_str())]).expect("valid labels");
+    let memory = client
+        .histogram("writer.memory_usage")
+        .unit("MB")
+        .description("memory_usage of the rows written")
+        .bounds(&[200.0, 250.0, 300.0, 350.0, 400.0, 450.0])
+        .build()
+        .expect("a valid histogram");
 
     let started = Instant::now();
     let total = args.rows;
@@ -107,7 +121,10 @@ async fn main() {
             rate => ((started.elapsed().as_secs_f64() * rate as f64) as u64).min(total),
         };
         for n in written..due {
-            metric.write(&row(n)).expect("the row fits the schema");
+            let row = row(n);
+            metric.write(&row).expect("the row fits the schema");
+            rows.add(1).expect("a positive count");
+            memory.record(row.memory_usage as f64 / 1e6, &[]).expect("a finite value");
         }
         written = due.max(written);
         tokio::time::sleep(tick).await;

@@ -218,3 +218,36 @@ test("it says when rows were missed because it fell behind", async () => {
         await narrow.stop();
     }
 });
+
+test("it charts the instruments a native client sent: a counter's rate, a histogram's quantiles", async () => {
+    const { code, output } = await write(collector, "--collection", "instrumentedMetrics", "--rows", "4000", "--rate", "4000");
+    assert.equal(code, 0, output);
+    const { page, errors } = await open(collector, "&instrument=counters/writer.rows");
+    await page.waitForSelector('#status[data-state="live"]');
+    const chart = async () => page.evaluate(() => ({ ...document.querySelector("#instrument-chart").dataset }));
+    const counter = await until("the counter's chart", async () => {
+        const data = await chart();
+        return data.kind === "counter" && Number(data.points) > 0 && data;
+    });
+    assert.equal(counter.lines, "rate/s");
+    assert.ok(Number(counter.last) > 0, `rate ${counter.last}`);
+    // The writer counted 4000 rows over its intervals: the steps' rates add up to them.
+    const answer = await (await fetch(`${collector.url}/api/instruments/counters/writer.rows?step_ms=10000&token=${collector.token}`)).json();
+    const increase = answer.increase.filter((v) => v !== null).reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(increase - 4000) < 1e-6, `increase ${increase}`);
+    assert.match(await page.textContent("#instrument-hint"), /writer\.rows: rate per second over 1 series/);
+
+    await page.selectOption("#instrument", "histograms/writer.memory_usage");
+    const histogram = await until("the histogram's chart", async () => {
+        const data = await chart();
+        return data.kind === "histogram" && Number(data.points) > 0 && data;
+    });
+    assert.equal(histogram.lines, "p50,p90,p99");
+    // The rows' memory_usage is 300 MB ± 120 MB: every quantile is within it, in order.
+    const [p50, p90, p99] = histogram.last.split(",").map(Number);
+    assert.ok(180 <= p50 && p50 <= p90 && p90 <= p99 && p99 <= 420, `${histogram.last}`);
+    assert.equal(new URL(page.url()).searchParams.get("instrument"), "histograms/writer.memory_usage");
+    await page.locator("#instruments-panel").screenshot({ path: resolve(ARTIFACTS, "dashboard-instruments.png") });
+    assert.deepEqual(errors, []);
+    await page.close();
+});

@@ -49,6 +49,17 @@ export class Api {
         return (await this.get(`/api/collections/${encodeURIComponent(name)}/latest`)).row;
     }
 
+    /** `[{collection, name, kind, unit, description, series, rows, last_ms}]` */
+    async instruments() {
+        return (await this.get("/api/instruments")).instruments;
+    }
+
+    /** A chart of one instrument: `{kind, t, rate|value|values, ...}` per step. */
+    async instrumentPoints(collection, name, query) {
+        const path = `/api/instruments/${encodeURIComponent(collection)}/${encodeURIComponent(name)}`;
+        return this.get(`${path}?${new URLSearchParams(query)}`);
+    }
+
     /** `{rows, fields: {field: {count, min, max, avg, stddev}}}` */
     async stats(name) {
         return this.get(`/api/collections/${encodeURIComponent(name)}/stats`);

@@ -1,8 +1,8 @@
 // The dashboard: the collector's collections (query API), their rows live
 // (the SDK's WebSocket subscription), a chart of one numeric field, the
-// latest rows, the statistics, and this page's own metrics sent through
-// the SDK. The token comes from `?token=`; `?collection=` and `?field=`
-// choose what is shown.
+// latest rows, the statistics, the instruments' charts, and this page's own
+// metrics sent through the SDK. The token comes from `?token=`;
+// `?collection=`, `?field=` and `?instrument=` choose what is shown.
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import init, { MetricClient } from "edgemetrics";
@@ -11,6 +11,7 @@ import { Api, NotFound, Unauthorized, numericFields } from "./api.js";
 import { Chart } from "./chart.js";
 import { $, h, time } from "./dom.js";
 import { Feed } from "./feed.js";
+import { InstrumentsPanel } from "./instruments.js";
 import { PageMetrics } from "./pagemetrics.js";
 import { Series } from "./series.js";
 import { Status } from "./status.js";
@@ -124,7 +125,19 @@ async function start(token) {
 
     $("#collection").addEventListener("change", (event) => select(event.target.value, null, true));
     $("#field").addEventListener("change", (event) => select(view.selected, event.target.value, view.chosen));
-    window.addEventListener("resize", () => chart.resize());
+    const instruments = new InstrumentsPanel(
+        api,
+        { select: $("#instrument"), chart: $("#instrument-chart"), empty: $("#no-instruments"), hint: $("#instrument-hint") },
+        params.get("instrument"),
+        (id) => {
+            params.set("instrument", id);
+            history.replaceState(null, "", `?${params}`);
+        },
+    );
+    window.addEventListener("resize", () => {
+        chart.resize();
+        instruments.resize();
+    });
 
     /** Shows `collection` (and `field`, or its first numeric one); remembered in the address. */
     function select(collection, field, chosen) {
@@ -215,7 +228,7 @@ async function start(token) {
             feed.follow([...view.collections.map((c) => c.name), OWN_COLLECTION, ...named]);
             fitSelection();
             loadLatest();
-            await refreshStats();
+            await Promise.all([refreshStats(), instruments.refresh()]);
         } catch (error) {
             view.apiError = error.message;
             if (error instanceof Unauthorized) status.notice("token", `The collector refused the token in the address: ${error.message}.`, { bad: true });
