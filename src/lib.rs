@@ -22,4 +22,7 @@ mod wire;
 #[cfg(feature = "std")]
 pub use client::Error;
 #[cfg(feature = "native")]
-pub use native::{ClientBuilder, Metric, MetricClient, MetricConfig, ShutdownReport, Temporality, Transport};
+pub use native::{
+    BoundCounter, BoundGauge, BoundHistogram, ClientBuilder, Counter, Gauge, Histogram, InstrumentBuilder, Metric,
+    MetricClient, MetricConfig, Number, ShutdownReport, Temporality, Timer, TimerGuard, Transport, UpDownCounter,
+};

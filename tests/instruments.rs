@@ -380,3 +380,41 @@ async fn the_query_api_charts_rates_and_quantiles() {
     }
     client.shutdown().await;
 }
+
+/// examples/prometheus.rs, as `cargo test` builds it beside the tests.
+fn example_binary() -> std::path::PathBuf {
+    let test = std::env::current_exe().unwrap();
+    let profile = test.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = profile.join("examples").join("prometheus");
+    assert!(binary.exists(), "{} is missing: cargo build --features native --example prometheus", binary.display());
+    binary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prometheus_example_serves_its_instruments_and_sends_them() {
+    let server = Collector::start().await;
+    let output = tokio::process::Command::new(example_binary())
+        .args(["--addr", &format!("http://{}", server.addr()), "--token", TOKEN])
+        .args(["--listen", "127.0.0.1:0", "--self-test", "7"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    let scrape = parse_text(&text);
+    let requests =
+        scrape.samples.iter().find(|s| s.metric == "http_requests_total").unwrap_or_else(|| panic!("{text}"));
+    assert!(matches!(requests.value, prometheus_parse::Value::Counter(v) if v == 7.0), "{text}");
+    assert_eq!(requests.labels.get("route"), Some("/hello"));
+    let duration =
+        scrape.samples.iter().find(|s| s.metric == "http_request_duration").unwrap_or_else(|| panic!("{text}"));
+    let prometheus_parse::Value::Histogram(buckets) = &duration.value else { panic!("{text}") };
+    assert_eq!(buckets.last().map(|b| b.count), Some(7.0));
+    assert_eq!(buckets.iter().find(|b| b.less_than == 0.001).map(|b| b.count), Some(0.0), "each took 2 ms at least");
+    // What it sent to the collector says the same.
+    let (_, collected) = server.get("/metrics/instruments").await;
+    assert!(
+        collected.contains("http_requests_total{code=\"200\",route=\"/hello\",cluster_id=\"prometheus-example\"} 7\n"),
+        "{collected}"
+    );
+}
