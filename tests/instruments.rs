@@ -418,3 +418,33 @@ async fn the_prometheus_example_serves_its_instruments_and_sends_them() {
         "{collected}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_handles_cloned_per_thread_lose_nothing() {
+    let server = Collector::start().await;
+    let client = server.client().instrument_interval(Duration::from_millis(5)).build().unwrap();
+    let jobs = client.counter("jobs").build().unwrap().bind(&[("queue", "a")]).unwrap();
+    let sizes = client.histogram("job.size").bounds(&[10.0]).build().unwrap().bind(&[]).unwrap();
+    // Collections every 5 ms race the writes.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (jobs, sizes) = (jobs.clone(), sizes.clone());
+            std::thread::spawn(move || {
+                for i in 0..10_000u32 {
+                    jobs.add(1u32).unwrap();
+                    sizes.record(i % 20).unwrap();
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(jobs.add(-1).unwrap_err().to_string(), "value -1 is negative: a counter only adds");
+    client.flush().await.unwrap();
+    let counted: f64 = rows(&server, "counters", "jobs").await.iter().map(|r| r.value.unwrap()).sum();
+    assert_eq!(counted, 40_000.0);
+    let histograms = rows(&server, "histograms", "job.size").await;
+    let count: i64 = histograms.iter().map(|r| r.count.unwrap()).sum();
+    let below: i64 = histograms.iter().map(|r| r.bucket_counts.as_ref().unwrap()[0]).sum();
+    assert_eq!((count, below), (40_000, 4 * 5_500), "0..=10 is 11 of every 20");
+    client.shutdown().await;
+}

@@ -27,10 +27,29 @@ use crate::engine::instruments::{Bound, Descriptor, Instrument, Kind};
 pub trait Number: Copy {
     /// The value as an `f64`.
     fn to_f64(self) -> f64;
+
+    /// The value as a whole number, for the integer types: a bound counter
+    /// adds it without going through a float.
+    #[inline]
+    fn whole(self) -> Option<i64> {
+        None
+    }
 }
 
 macro_rules! numbers {
-    ($($t:ty),*) => {$(
+    (whole: $($t:ty),*) => {$(
+        impl Number for $t {
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn whole(self) -> Option<i64> {
+                i64::try_from(self).ok()
+            }
+        }
+    )*};
+    (float: $($t:ty),*) => {$(
         impl Number for $t {
             #[inline]
             fn to_f64(self) -> f64 {
@@ -39,7 +58,8 @@ macro_rules! numbers {
         }
     )*};
 }
-numbers!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64);
+numbers!(whole: u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+numbers!(float: f32, f64);
 
 /// Builds an instrument: its unit, description and (for a histogram) bounds.
 #[must_use = "build() makes the instrument"]
@@ -193,14 +213,19 @@ macro_rules! bound {
             /// Records `value` for the bound series.
             #[inline]
             pub fn $verb(&self, value: impl Number) -> Result<(), Error> {
-                Ok(self.0.record(value.to_f64())?)
+                match value.whole() {
+                    Some(n) => Ok(self.0.add_whole(n)?),
+                    None => Ok(self.0.record(value.to_f64())?),
+                }
             }
         }
     };
 }
 
 bound!(
-    /// A counter's series, bound to its labels.
+    /// A counter's series, bound to its labels: `Send`, not `Sync`, since
+    /// it writes cells of its own with plain stores (about 1 ns an add);
+    /// clone it for each thread that writes.
     BoundCounter, add
 );
 bound!(
@@ -208,7 +233,8 @@ bound!(
     BoundGauge, set
 );
 bound!(
-    /// A histogram's series, bound to its labels.
+    /// A histogram's series, bound to its labels: `Send`, not `Sync`, as a
+    /// [`BoundCounter`] is; clone it for each thread that writes.
     BoundHistogram, record
 );
 
@@ -226,7 +252,7 @@ impl Timer {
     /// Starts timing; the duration is recorded for `labels` when the guard
     /// is dropped or stopped.
     pub fn start(&self, labels: &[(&str, &str)]) -> Result<TimerGuard, Error> {
-        Ok(TimerGuard { series: Some(self.0.bind(labels)?), started: Instant::now() })
+        Ok(TimerGuard { series: Some(self.0.bind_shared(labels)?), started: Instant::now() })
     }
 
     /// Runs `f` and records how long it took.

@@ -5,12 +5,15 @@
 //!
 //! The hot path takes `&self` and allocates nothing for a series that
 //! exists: a counter's add is a spin lock on the instrument's table, a
-//! lookup by the labels' hash, and an atomic add (a bound handle skips the
-//! first two). A collection swaps each updated series' values out, so an
-//! interval's values are exact whatever writes race with it.
+//! lookup by the labels' hash, and an atomic add. A bound handle skips the
+//! first two, and a counter's or histogram's writes its own cells with
+//! plain stores (see [`own`]). A collection swaps each updated series'
+//! values out, so an interval's values are exact whatever writes race with
+//! it.
 
 mod exponential;
 pub mod labels;
+mod own;
 #[cfg(feature = "std")]
 pub mod prometheus;
 mod registry;
@@ -150,6 +153,14 @@ impl ValueCheck {
             return Ok(());
         }
         Err(InstrumentError::value(v, self.monotonic))
+    }
+
+    #[inline]
+    fn check_whole(self, n: i64) -> Result<(), InstrumentError> {
+        if self.monotonic && n < 0 {
+            return Err(InstrumentError::value(n as f64, true));
+        }
+        Ok(())
     }
 }
 

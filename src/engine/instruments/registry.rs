@@ -6,9 +6,12 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::Cell;
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::labels::{self, LabelSet};
+use super::own::{Own, Writer};
 use super::state::{Cells, Value};
 use super::sync::{SpinLock, Word};
 use super::{Descriptor, InstrumentError, Temporality};
@@ -55,6 +58,10 @@ pub struct Series {
     /// (the exposition reads it for every series).
     scalar_total: super::sync::F64,
     totals: SpinLock<Totals>,
+    /// The cells of the bound handles that write their own.
+    writers: SpinLock<Vec<Writer>>,
+    /// Whether `writers` may be non-empty, read without its lock.
+    has_writers: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -87,6 +94,8 @@ impl Series {
             touched: AtomicBool::new(false),
             scalar_total,
             totals,
+            writers: SpinLock::new(Vec::new()),
+            has_writers: AtomicBool::new(false),
         }
     }
 
@@ -115,7 +124,48 @@ impl Series {
     #[inline]
     fn record(&self, v: f64, bounds: &[f64]) {
         self.cells.record(v, bounds);
-        self.touched.store(true, Ordering::Relaxed);
+        self.touched.store(true, Ordering::Release);
+    }
+
+    /// What a handle's own write of `v` leaves to the series: a histogram's
+    /// min and max. (Nothing marks the series updated: a collection reads
+    /// the handles' cells whatever the mark says.)
+    #[inline]
+    fn after_own_record(&self, v: f64) {
+        if let Cells::Histogram { min, max, .. } = &self.cells {
+            min.min(v);
+            max.max(v);
+        }
+    }
+
+    fn has_writers(&self) -> bool {
+        self.has_writers.load(Ordering::Relaxed)
+    }
+
+    /// Registers cells for a new handle.
+    fn register(&self, own: Own) -> Arc<Own> {
+        let own = Arc::new(own);
+        self.writers.lock().push(Writer::new(own.clone()));
+        self.has_writers.store(true, Ordering::Relaxed);
+        own
+    }
+
+    /// Adds what the handles wrote since the last collection to `value`;
+    /// `collect` makes it the next one's base and forgets handles that are
+    /// gone. True when they wrote anything.
+    fn read_writers(&self, value: &mut Value, collect: bool) -> bool {
+        if !self.has_writers() {
+            return false;
+        }
+        let mut writers = self.writers.lock();
+        let mut changed = false;
+        writers.retain_mut(|writer| {
+            // Checked first: a handle gone before the read left all its writes to it.
+            let gone = writer.orphaned();
+            changed |= writer.read(value, collect);
+            !(collect && gone)
+        });
+        changed
     }
 }
 
@@ -215,8 +265,19 @@ impl Instrument {
     }
 
     /// The series of `labels`, to record into without a lookup (it is
-    /// never dropped as stale while a handle holds it).
+    /// never dropped as stale while a handle holds it). A counter's or
+    /// histogram's handle writes cells of its own: see [`Bound`].
     pub fn bind(&self, labels: &[(&str, &str)]) -> Result<Bound, InstrumentError> {
+        let mut bound = self.bind_shared(labels)?;
+        bound.own =
+            Own::new(self.descriptor.kind, self.descriptor.bounds.len() + 1).map(|own| bound.series.register(own));
+        Ok(bound)
+    }
+
+    /// The series of `labels` for a handle that writes the series' shared
+    /// cells (a timer's measurement: short-lived, so not worth cells of its
+    /// own).
+    pub fn bind_shared(&self, labels: &[(&str, &str)]) -> Result<Bound, InstrumentError> {
         if labels.len() > labels::MAX_LABELS {
             return Err(InstrumentError::too_many_labels(labels.len()));
         }
@@ -226,7 +287,8 @@ impl Instrument {
             Some(series) => series.clone(),
             None => self.make(&mut table, labels, hash)?,
         };
-        Ok(Bound { series, check: self.descriptor.check(), bounds: self.descriptor.bounds.clone() })
+        let (check, bounds) = (self.descriptor.check(), self.descriptor.bounds.clone());
+        Ok(Bound { series, own: None, check, bounds, one_writer: PhantomData })
     }
 
     /// A new series for `labels`, or the overflow series past the limit.
@@ -274,14 +336,22 @@ impl Instrument {
         for series in table.series.iter().chain(overflow.iter()) {
             let mut totals = series.totals.lock();
             let start = *totals.start_ms.get_or_insert(since_ms);
-            if !series.touched.swap(false, Ordering::Relaxed) {
+            let touched = series.touched.swap(false, Ordering::Acquire);
+            // Handles' own cells are read whether or not the series was
+            // marked: their writes do not mark it.
+            let mut own = series.has_writers().then(|| series.cells.zero());
+            let written = own.as_mut().is_some_and(|own| series.read_writers(own, true));
+            if !touched && !written {
                 totals.idle += 1;
                 // Only the table holds it: no bound handle would miss it.
                 stale |= totals.idle >= self.config.stale_after && Arc::strong_count(series) == 1 && !series.overflow;
                 continue;
             }
             totals.idle = 0;
-            let value = series.cells.take();
+            let mut value = series.cells.take();
+            if let Some(own) = &own {
+                value.merge(own);
+            }
             totals.value.merge(&value);
             if let Value::Sum(delta) = value {
                 series.scalar_total.add(delta);
@@ -307,13 +377,16 @@ impl Instrument {
             match &series.cells {
                 // The scalar kinds without the series' lock or a clone.
                 Cells::Sum(whole, rest) => {
-                    let open = whole.get() as i64 as f64 + rest.get();
+                    let mut open = Value::Sum(whole.get() as i64 as f64 + rest.get());
+                    series.read_writers(&mut open, false);
+                    let Value::Sum(open) = open else { unreachable!("a sum's cells give a sum") };
                     each(series, &Value::Sum(series.scalar_total.get() + open));
                 }
                 Cells::Gauge(last) => each(series, &Value::Gauge(last.get())),
                 cells => {
                     let mut value = series.totals.lock().value.clone();
                     value.merge(&cells.peek());
+                    series.read_writers(&mut value, false);
                     each(series, &value);
                 }
             }
@@ -321,12 +394,29 @@ impl Instrument {
     }
 }
 
-/// A series held for recording without a lookup.
-#[derive(Debug, Clone)]
+/// A series held for recording without a lookup. `Send` but not `Sync`:
+/// a counter's or histogram's handle writes cells of its own with plain
+/// stores, so one thread writes through it; a clone (for another thread)
+/// gets cells of its own.
+#[derive(Debug)]
 pub struct Bound {
     series: Arc<Series>,
+    own: Option<Arc<Own>>,
     check: super::ValueCheck,
     bounds: Arc<[f64]>,
+    one_writer: PhantomData<Cell<()>>,
+}
+
+impl Clone for Bound {
+    fn clone(&self) -> Self {
+        Bound {
+            series: self.series.clone(),
+            own: self.own.as_ref().map(|own| self.series.register(own.empty_like())),
+            check: self.check,
+            bounds: self.bounds.clone(),
+            one_writer: PhantomData,
+        }
+    }
 }
 
 impl Bound {
@@ -334,8 +424,29 @@ impl Bound {
     #[inline]
     pub fn record(&self, v: f64) -> Result<(), InstrumentError> {
         self.check.check(v)?;
-        self.series.record(v, &self.bounds);
+        match &self.own {
+            Some(own) => {
+                // Extremes first: a collection that reads the count finds them.
+                self.series.after_own_record(v);
+                own.record(v, &self.bounds);
+            }
+            None => self.series.record(v, &self.bounds),
+        }
         Ok(())
+    }
+
+    /// Adds the whole number `n`: a counter's bound handle does it without
+    /// a float (the native API's integer types come this way).
+    #[inline]
+    pub fn add_whole(&self, n: i64) -> Result<(), InstrumentError> {
+        match self.own.as_deref() {
+            Some(Own::Sum { whole, .. }) => {
+                self.check.check_whole(n)?;
+                whole.set(whole.get().wrapping_add(n as u64));
+                Ok(())
+            }
+            _ => self.record(n as f64),
+        }
     }
 
     /// The series' labels.

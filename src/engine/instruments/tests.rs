@@ -247,3 +247,84 @@ fn rows_encode_with_their_collection_schemas() {
         );
     }
 }
+
+/// The sum of every `Sum` point and the merged histogram of every
+/// `Histogram` point of a collection, added to `into`.
+fn gather(r: &Registry, now: u64, sum: &mut f64, hist: &mut Option<Value>) {
+    for point in r.collect(now) {
+        match (&point.value, hist.as_mut()) {
+            (Value::Sum(v), _) => *sum += v,
+            (Value::Histogram(_), Some(h)) => h.merge(&point.value),
+            (Value::Histogram(_), None) => *hist = Some(point.value.clone()),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn bound_handles_lose_nothing_to_collections_racing_them() {
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "c");
+    let h = r
+        .instrument(Descriptor { bounds: Arc::from(&[1.0, 10.0][..]), ..Descriptor::new(Kind::Histogram, "h") })
+        .unwrap();
+    let (counter, histogram) = (c.bind(&[("k", "v")]).unwrap(), h.bind(&[]).unwrap());
+    let done = core::sync::atomic::AtomicBool::new(false);
+    let (sum, hist) = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..3)
+            .map(|t| {
+                // A clone per thread: each writes cells of its own.
+                let (counter, histogram, c) = (counter.clone(), histogram.clone(), c.clone());
+                s.spawn(move || {
+                    for i in 0..20_000u32 {
+                        counter.record(1.0).unwrap();
+                        if i % 4 == 0 {
+                            counter.record(0.25).unwrap();
+                            c.record(2.0, &[("k", "v")]).unwrap();
+                        }
+                        histogram.record(f64::from(t * 20_000 + i % 20)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let (r, done) = (&r, &done);
+        let collector = s.spawn(move || {
+            let (mut sum, mut hist, mut now) = (0.0, None, 1);
+            while !done.load(core::sync::atomic::Ordering::Relaxed) {
+                gather(r, now, &mut sum, &mut hist);
+                now += 1;
+            }
+            (sum, hist, now)
+        });
+        writers.into_iter().for_each(|w| w.join().unwrap());
+        done.store(true, core::sync::atomic::Ordering::Relaxed);
+        let (mut sum, mut hist, now) = collector.join().unwrap();
+        // The handles are still held: what they wrote after the last read.
+        gather(r, now, &mut sum, &mut hist);
+        (sum, hist)
+    });
+    assert_eq!(sum, 3.0 * 20_000.0 * (1.0 + 0.25 / 4.0 + 2.0 / 4.0));
+    let Some(Value::Histogram(hist)) = hist else { panic!("no histogram") };
+    // Thread 0 records 0..=19 a thousand times each; threads 1 and 2 above 20,000.
+    assert_eq!(hist.counts, [2_000, 9_000, 49_000]);
+    assert_eq!(hist.count, 60_000);
+    let sum: u64 = (0..3u64).map(|t| (0..20_000).map(|i| t * 20_000 + i % 20).sum::<u64>()).sum();
+    assert_eq!(hist.sum, sum as f64);
+    assert_eq!((hist.min, hist.max), (0.0, 40_019.0));
+}
+
+#[test]
+fn a_dropped_handle_is_read_one_last_time_and_forgotten() {
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "c");
+    let bound = c.bind(&[]).unwrap();
+    bound.record(3.0).unwrap();
+    let mut exposed = Vec::new();
+    c.snapshot(|_, value| exposed.push(value.clone()));
+    assert_eq!(exposed, [Value::Sum(3.0)], "the exposition sees writes not yet collected");
+    drop(bound);
+    assert_eq!(points(&r, 1), [(String::from("{}"), Value::Sum(3.0), 1, 1)]);
+    r.collect(2);
+    r.collect(3);
+    assert_eq!(c.series_count(), 0, "idle, and no handle holds it");
+}
