@@ -97,4 +97,6 @@ export class MetricClient extends BaseClient {
     exponentialHistogram(name: string, options?: InstrumentOptions): Histogram;
     summary(name: string, options?: InstrumentOptions): Histogram;
     timer(name: string, options?: HistogramOptions): Timer;
+    /** Instruments made, their series (overflow series not counted), and updates that went to an overflow series. */
+    instrumentStats(): { instruments: number; series: number; overflowed: number };
 }

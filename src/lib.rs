@@ -23,6 +23,7 @@ mod wire;
 pub use client::Error;
 #[cfg(feature = "native")]
 pub use native::{
-    BoundCounter, BoundGauge, BoundHistogram, ClientBuilder, Counter, Gauge, Histogram, InstrumentBuilder, Metric,
-    MetricClient, MetricConfig, Number, ShutdownReport, Temporality, Timer, TimerGuard, Transport, UpDownCounter,
+    BoundCounter, BoundGauge, BoundHistogram, ClientBuilder, Counter, Gauge, Histogram, InstrumentBuilder,
+    InstrumentStats, Metric, MetricClient, MetricConfig, Number, ShutdownReport, Temporality, Timer, TimerGuard,
+    Transport, UpDownCounter,
 };

@@ -120,6 +120,8 @@ async fn cumulative_rows_carry_totals_and_the_overflow_series_is_marked() {
     let a: Vec<f64> = rows.iter().filter(|r| r.labels["user"] == "a").map(|r| r.value.unwrap()).collect();
     assert_eq!(a, [1.0, 2.0], "the total, each time");
     assert!(rows.iter().all(|r| r.temporality.as_deref() == Some("cumulative")));
+    let stats = client.instrument_stats();
+    assert_eq!((stats.instruments, stats.series, stats.overflowed), (1, 3, 2));
     client.shutdown().await;
 }
 

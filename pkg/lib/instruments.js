@@ -257,6 +257,14 @@ export class MetricClient extends Client {
         return new Timer(this, "histogram", name, options, { unit: "s", bounds: TIMER_BOUNDS });
     }
 
+    /** `{instruments, series, overflowed}`: instruments made, their series, updates that went to an overflow series. */
+    instrumentStats() {
+        const core = this._ready();
+        core.call("instrument_stats");
+        const [instruments, series, overflowed] = core.o();
+        return { instruments, series, overflowed };
+    }
+
     _collect(at) {
         // Before the constructor is done (the loop's first step), or after free().
         if (this._collectAt === undefined || this._freed || (at !== undefined && at < this._collectAt)) return;

@@ -152,6 +152,12 @@ impl MetricClient {
         crate::engine::instruments::prometheus::render(&self.inner.core.instruments.registry, &mut out);
         out
     }
+
+    /// Instruments made, their series, and updates that went to an overflow
+    /// series because an instrument was at its cardinality limit.
+    pub fn instrument_stats(&self) -> super::InstrumentStats {
+        self.inner.core.instruments.registry.stats()
+    }
 }
 
 macro_rules! handle {

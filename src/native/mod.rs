@@ -21,7 +21,7 @@ use crate::engine::schema::Schema;
 use crate::engine::stats::{Event, Stats};
 
 pub use crate::client::Error;
-pub use crate::engine::instruments::Temporality;
+pub use crate::engine::instruments::{RegistryStats as InstrumentStats, Temporality};
 pub use config::{ClientBuilder, MetricConfig, Transport};
 pub use instruments::{
     BoundCounter, BoundGauge, BoundHistogram, Counter, Gauge, Histogram, InstrumentBuilder, Number, Timer, TimerGuard,

@@ -247,6 +247,21 @@ pub unsafe extern "C" fn em_text(handle: *mut Client) -> *const u8 {
     c.text.as_ptr()
 }
 
+/// The instruments' counters in `out`: instruments made, their series,
+/// updates that went to an overflow series.
+///
+/// # Safety
+/// `handle` is live: see [`client`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn em_instrument_stats(handle: *mut Client) {
+    // SAFETY: the caller passes a live handle.
+    let c = unsafe { client(handle) };
+    let stats = c.instruments.registry.stats();
+    c.out[0] = stats.instruments as f64;
+    c.out[1] = stats.series as f64;
+    c.out[2] = stats.overflowed as f64;
+}
+
 /// Sets how the instruments aggregate, before any is made: temporality 0
 /// delta, 1 cumulative; series per instrument; collections before an idle
 /// series is dropped. The JS checked the numbers.

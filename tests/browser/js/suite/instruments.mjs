@@ -90,6 +90,7 @@ export const tests = {
         const overflow = stored.filter((r) => r.overflow);
         check.deepEqual(overflow.map((r) => [r.labels, r.value]), [[{ "otel.metric.overflow": "true" }, 2]], "overflow");
         check.deepEqual(stored.filter((r) => r.labels.user === "a").map((r) => r.value), [1, 2], "totals");
+        check.deepEqual(client.instrumentStats(), { instruments: 1, series: 3, overflowed: 2 });
         await client.close();
     },
 };
