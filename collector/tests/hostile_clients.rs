@@ -127,7 +127,15 @@ async fn a_declared_body_that_never_comes_times_out() {
 
 #[tokio::test]
 async fn a_stream_message_that_stops_halfway_times_out_and_keeps_what_came_before() {
-    let t = server_with_short_deadlines().await;
+    // The stream's idle timeout later than the body's, so that the half
+    // message is what times out (with both at 1 s either may fire first).
+    let t = TestServer::start_with(|c| {
+        c.connections.header_timeout = SHORT;
+        c.connections.body_timeout = SHORT;
+        c.limits.stream_idle_timeout = Duration::from_millis(1800);
+        c.connections.idle_timeout = Duration::from_secs(3);
+    })
+    .await;
     // Client streaming over gRPC-web on HTTP/1.1 (chunked): one whole
     // message, then half of the next.
     let first = grpc_web_frame(&chunk(&containers(0, 4), Some(chunk_id(1))).encode_to_vec());
