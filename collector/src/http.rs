@@ -111,7 +111,7 @@ const GUNZIP_STEP: usize = 256 << 10;
 /// `limit` decompressed bytes: no gzip bombs; holding them on `ticket` a
 /// step of 256 KiB at a time), counts its chunks on the wire, then
 /// decodes the batch; returns it with what its decoded copy holds.
-fn decode_body(
+pub fn decode_body(
     encoding: Option<String>,
     raw: Vec<u8>,
     limit: usize,

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod avro_guard;
 pub mod cells;
 pub mod config;
 pub mod decode;

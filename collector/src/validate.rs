@@ -170,7 +170,7 @@ fn parse_schema(bytes: &[u8], limits: &Limits) -> Result<ParsedSchema, Rejection
     if json.trim().is_empty() {
         return Err(invalid("schema is empty".into()));
     }
-    let schema = Schema::parse_str(json).map_err(|e| invalid(format!("schema does not parse: {e}")))?;
+    let schema = crate::avro_guard::parse_schema(json).map_err(|e| invalid(format!("schema does not parse: {e}")))?;
     let plan = crate::plan::build(
         &schema,
         SchemaLimits {
