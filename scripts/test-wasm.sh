@@ -6,7 +6,8 @@
 #   1. builds the collector and the native writer (debug), and the
 #      package's wasm core (pkg/build.sh: wasm-release, wasm-opt);
 #   2. node --test, without a collector: the encoder and the schema reader
-#      against avsc and the engine's corpus (encode.test.mjs);
+#      against avsc and the engine's corpus (encode.test.mjs), and a short
+#      run of the JS fuzz targets (fuzz/js/fuzz.test.mjs);
 #   3. node --test through the harness, which runs the collector and lets
 #      the tests stop and start it: the client suite in Node and in
 #      headless Chromium (client.test.mjs, browser.test.mjs), the page that
@@ -32,7 +33,7 @@ fi
 
 status=0
 say "the encoder and the schema reader (node --test)"
-node --test --test-reporter=spec tests/browser/js/encode.test.mjs || status=1
+node --test --test-reporter=spec tests/browser/js/encode.test.mjs fuzz/js/fuzz.test.mjs || status=1
 
 say "the client in Node and in Chromium, the page, the packed package (node --test)"
 node tests/browser/js/harness.mjs -- \

@@ -18,6 +18,29 @@ const CODES = [
 const RETRYABLE = [1, 2, 4, 8, 10, 13, 14];
 const text = new TextDecoder();
 
+/**
+ * Reads a gRPC-web answer's frames: returns the (last) data frame's
+ * message, or null, and adds the trailer frame's `name: value` lines to
+ * `trailers`. A frame cut short is read as far as it goes.
+ */
+export function readFrames(bytes, trailers) {
+    let message = null;
+    for (let at = 0; at + 5 <= bytes.length;) {
+        const length = new DataView(bytes.buffer, bytes.byteOffset + at + 1, 4).getUint32(0);
+        const frame = bytes.subarray(at + 5, at + 5 + length);
+        if (bytes[at] & 0x80) {
+            for (const line of text.decode(frame).split("\r\n")) {
+                const colon = line.indexOf(":");
+                if (colon > 0) trailers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+            }
+        } else {
+            message = frame;
+        }
+        at += 5 + length;
+    }
+    return message;
+}
+
 /** Sends `body` once as a gRPC-web call; resolves with null or a failure. */
 export async function sendGrpcWeb(client, body) {
     const framed = new Uint8Array(5 + body.length);
@@ -37,20 +60,7 @@ export async function sendGrpcWeb(client, body) {
     // Trailers come in the last frame, or as headers when there is no body.
     const trailers = new Map();
     for (const [name, value] of response.headers) trailers.set(name.toLowerCase(), value);
-    let message = null;
-    for (let at = 0; at + 5 <= bytes.length;) {
-        const length = new DataView(bytes.buffer, bytes.byteOffset + at + 1, 4).getUint32(0);
-        const frame = bytes.subarray(at + 5, at + 5 + length);
-        if (bytes[at] & 0x80) {
-            for (const line of text.decode(frame).split("\r\n")) {
-                const colon = line.indexOf(":");
-                if (colon > 0) trailers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-            }
-        } else {
-            message = frame;
-        }
-        at += 5 + length;
-    }
+    const message = readFrames(bytes, trailers);
     const status = trailers.get("grpc-status");
     if (status === undefined) {
         const failure = `HTTP ${response.status} from POST ${client.url}${PATH} without a gRPC status`;

@@ -65,7 +65,7 @@ export function shape(text) {
 }
 
 /** A `SubscribeEvent`'s event: `{ type, ... }`, or null when it carries none this build knows. */
-function readEvent({ fields, string }, frame) {
+export function readEvent({ fields, string }, frame) {
     let event = null;
     fields(frame, (number, inner, wire) => {
         if (wire !== 2) return number < 1 || number > 4;
