@@ -155,10 +155,12 @@ impl Exponential {
     pub fn new(scale: i64, zero: u64, positive: Signed, negative: Signed) -> Option<Self> {
         let fits = |s: &Signed| {
             let last = s.offset.checked_add(s.counts.len() as i64)?;
-            // Past 2^±1100 a bucket bound is no double.
-            let limit = 1100.0 * (scale as f64).exp2();
-            (s.counts.len() <= MAX_BUCKETS && (s.offset as f64).abs() <= limit && (last as f64).abs() <= limit)
-                .then_some(())
+            // Bucket bounds are doubles: 2^1024 is infinite and below
+            // 2^-1074 nothing is left; further buckets would all be
+            // written with the same `le`.
+            let per_octave = (scale as f64).exp2();
+            let inside = |index: i64| (-1074.0 * per_octave..=1024.0 * per_octave).contains(&(index as f64));
+            (s.counts.len() <= MAX_BUCKETS && inside(s.offset) && inside(last)).then_some(())
         };
         (SCALES.contains(&scale) && fits(&positive).is_some() && fits(&negative).is_some()).then_some(Self {
             scale,

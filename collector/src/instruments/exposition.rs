@@ -6,7 +6,8 @@
 //! cumulative one its latest row; several writers sending deltas of the
 //! same series (browsers, mostly) add up. Each series gets a `cluster_id`
 //! label (a label of that name that came with the row becomes
-//! `exported_cluster_id`, as Prometheus does with target labels). Names
+//! `exported_cluster_id`, as Prometheus does with target labels; so do
+//! `le`, `quantile` and `__` names, which the text uses itself). Names
 //! and label keys are made valid for Prometheus as the SDK's own
 //! exposition makes them (`.` and `-` as `_`), and anything else invalid
 //! as `_` too, since rows may come from anyone with a write token.
@@ -129,8 +130,11 @@ fn label_text(row: &Row) -> String {
     let mut seen = HashSet::new();
     for (key, value) in row.label_pairs() {
         let mut key = prometheus_name(&key, false);
-        if key == "cluster_id" {
-            key = "exported_cluster_id".into();
+        // Names the text gives a meaning of its own (`le` of a bucket,
+        // `quantile` of a summary, `__` ones Prometheus keeps for itself)
+        // would clash with it and fail the whole scrape.
+        if matches!(key.as_str(), "cluster_id" | "le" | "quantile") || key.starts_with("__") {
+            key.insert_str(0, "exported_");
         }
         // Two keys made equal by the renaming: the first stays.
         if !seen.insert(key.clone()) {
@@ -175,6 +179,11 @@ impl Totals {
             return;
         };
         let newer = row.end_ms >= series.end_ms;
+        if row.cumulative && !newer {
+            // A cumulative row older than the one applied is already
+            // counted in it; applying it would take the total back.
+            return;
+        }
         if newer {
             series.end_ms = row.end_ms;
             series.help = row.description;

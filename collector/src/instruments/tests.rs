@@ -160,6 +160,8 @@ mod exposition {
                 (Collection::Counters, row(r#"{"a":"1"}"#, "c1", (10, 20), false, sum(3.0))),
                 (Collection::Counters, row(r#"{"a":"1"}"#, "c2", (0, 20), true, sum(7.0))),
                 (Collection::Counters, row(r#"{"a":"1"}"#, "c2", (0, 30), true, sum(8.0))),
+                // Stored late (a retried chunk): older than the total applied.
+                (Collection::Counters, row(r#"{"a":"1"}"#, "c2", (0, 25), true, sum(7.5))),
                 (Collection::Counters, row(r#"{"a":"1"}"#, "c2", (0, 40), false, sum(f64::NAN))),
             ],
             100,
@@ -212,7 +214,7 @@ mod exposition {
     fn labels_are_escaped_renamed_and_limited() {
         let rows = vec![
             (Collection::Counters, row(r#"{"cluster_id":"mine","q":"a\"b\\c\nd"}"#, "c", (0, 1), false, sum(1.0))),
-            // Made equal to the first by the renaming: the same series.
+            // These two are made equal by the renaming: one series.
             (Collection::Counters, row(r#"{"cluster.id":"x"}"#, "c", (0, 1), false, sum(1.0))),
             (Collection::Counters, row(r#"{"cluster-id":"x"}"#, "c", (0, 1), false, sum(1.0))),
             (Collection::Counters, row(r#"{"b":"1"}"#, "c", (0, 1), false, sum(1.0))),
@@ -223,5 +225,50 @@ mod exposition {
                     x_total{exported_cluster_id=\"x\",cluster_id=\"c\"} 2\n\
                     # edgemetrics: 1 rows left out: past --max-instrument-series (limit 2)\n";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn labels_the_text_uses_itself_are_renamed() {
+        let d = Distribution::explicit(vec![1.0], vec![1, 0]).unwrap();
+        let labels = r#"{"le":"x","quantile":"y","__name__":"z"}"#;
+        let text = totals_text(
+            vec![
+                (Collection::Histograms, row(labels, "c", (0, 10), false, Body::Histogram(stats(1, 0.5), d))),
+                (
+                    Collection::Summaries,
+                    Row {
+                        name: "s".into(),
+                        ..row(labels, "c", (0, 10), false, Body::Summary(stats(1, 0.5), vec![(0.5, 0.5)]))
+                    },
+                ),
+            ],
+            100,
+        );
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(lines.len(), 7, "{text}");
+        for line in lines {
+            let labels = &line[line.find('{').unwrap() + 1..line.find('}').unwrap()];
+            let keys: Vec<&str> = labels.split(',').map(|pair| pair.split('=').next().unwrap()).collect();
+            let mut unique = keys.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(keys.len(), unique.len(), "a label twice in {line}");
+            assert!(!keys.iter().any(|k| k.starts_with("__")), "{line}");
+            assert!(labels.starts_with(r#"exported___name__="z",exported_le="x",exported_quantile="y""#), "{line}");
+        }
+    }
+
+    #[test]
+    fn cumulative_histograms_stored_late_do_not_take_the_total_back() {
+        let d = |counts: Vec<u64>| Distribution::explicit(vec![1.0], counts).unwrap();
+        let text = totals_text(
+            vec![
+                (Collection::Histograms, row("{}", "c", (0, 20), true, Body::Histogram(stats(4, 4.0), d(vec![3, 1])))),
+                (Collection::Histograms, row("{}", "c", (0, 10), true, Body::Histogram(stats(2, 2.0), d(vec![1, 1])))),
+            ],
+            100,
+        );
+        assert!(text.contains("x_count{cluster_id=\"c\"} 4\n"), "{text}");
+        assert!(text.contains("x_bucket{cluster_id=\"c\",le=\"1\"} 3\n"), "{text}");
     }
 }
