@@ -373,6 +373,9 @@ async fn the_query_api_charts_rates_and_quantiles() {
         ("/api/instruments/counters/x?step_ms=0", 400),
         ("/api/instruments/counters/x?since_ms=10&until_ms=5", 400),
         ("/api/instruments/counters/x?since_ms=0&until_ms=100000000&step_ms=1", 400),
+        // Steps that would overflow the times' arithmetic.
+        ("/api/instruments/counters/x?since_ms=0&until_ms=10&step_ms=9223372036854775807", 400),
+        ("/api/instruments/counters/x?since_ms=-9223372036854775808&until_ms=0", 400),
         ("/api/instruments/histograms/http.latency?quantiles=2", 400),
         ("/api/instruments/histograms/http.latency?labels=%5B%5D", 400),
     ] {

@@ -121,7 +121,7 @@ pub async fn list(
             let sql = format!(
                 "SELECT \"name\", {kind}, MAX(\"unit\"), MAX(\"description\"), \
                  COUNT(DISTINCT \"_cluster_id\" || ' ' || \"labels\"), COUNT(*), MAX({time}) \
-                 FROM {table} WHERE {cond} GROUP BY \"name\" ORDER BY \"name\" LIMIT {MAX_LISTED}",
+                 FROM {table} WHERE {cond} AND \"name\" IS NOT NULL GROUP BY \"name\" ORDER BY \"name\" LIMIT {MAX_LISTED}",
                 time = quote(collection.time_column()),
                 table = quote(collection.name()),
                 cond = cluster_condition(1),
@@ -204,7 +204,8 @@ impl Steps {
             }
             return;
         }
-        let length = (end - start) as f64;
+        // Times come from rows anyone with a write token sent: no overflow.
+        let length = end.abs_diff(start) as f64;
         let first = self.index(start.max(self.t0)).unwrap_or(0);
         let last = self.index(end.min(self.t0 + self.step * self.rows.len() as i64 - 1));
         let Some(last) = last else { return };
@@ -366,6 +367,14 @@ fn now_ms() -> i64 {
 
 /// The range and step asked for: `(since, until, step)`.
 fn range(p: &ChartParams) -> Result<(i64, i64, i64), ApiError> {
+    // Times JavaScript holds exactly (about 285,000 years either way), so
+    // that the steps' arithmetic cannot overflow.
+    const LIMIT: i64 = 1 << 53;
+    for (name, value) in [("since_ms", p.since_ms), ("until_ms", p.until_ms), ("step_ms", p.step_ms)] {
+        if let Some(v) = value.filter(|v| v.unsigned_abs() > LIMIT as u64) {
+            return Err(bad(format!("{name} ({v}) is out of range: at most {LIMIT} in magnitude")));
+        }
+    }
     let until = p.until_ms.unwrap_or_else(now_ms);
     let since = p.since_ms.unwrap_or(until.saturating_sub(3_600_000));
     if since >= until {
