@@ -118,7 +118,7 @@ impl Writer {
             (Own::Sum { whole, rest }, Value::Sum(total)) => {
                 let (w, f) = (whole.get(), rest.get());
                 let changed = w != self.seen_whole || f != self.seen_float;
-                *total += w.wrapping_sub(self.seen_whole) as i64 as f64 + (f - self.seen_float);
+                *total += w.wrapping_sub(self.seen_whole) as i64 as f64 + gained(f, self.seen_float);
                 if mark {
                     (self.seen_whole, self.seen_float) = (w, f);
                 }
@@ -139,7 +139,7 @@ impl Writer {
                 // A sum may be read a collection after its count.
                 let s = sum.get();
                 changed |= s != self.seen_float;
-                buckets.sum += s - self.seen_float;
+                buckets.sum += gained(s, self.seen_float);
                 if mark {
                     self.seen_float = s;
                 }
@@ -148,4 +148,11 @@ impl Writer {
             _ => false,
         }
     }
+}
+
+/// What a float running total gained since `seen`: nothing when it has not
+/// moved, also once it overflowed to an infinity (where `inf - inf` would
+/// report NaN every interval after).
+fn gained(now: f64, seen: f64) -> f64 {
+    if now == seen { 0.0 } else { now - seen }
 }

@@ -165,6 +165,12 @@ impl Series {
         }
     }
 
+    /// Whether handles wrote anything the last collection did not read.
+    fn has_unread_writes(&self) -> bool {
+        let mut probe = self.cells.zero();
+        self.read_writers(&mut probe, false)
+    }
+
     /// Adds what the handles wrote since the last collection to `value`;
     /// `collect` makes it the next one's base and forgets handles that are
     /// gone. True when they wrote anything.
@@ -379,7 +385,17 @@ impl Instrument {
         }
         if stale {
             let after = self.config.stale_after;
-            table.series.retain(|s| s.totals.lock().idle < after || Arc::strong_count(s) > 1);
+            table.series.retain(|s| {
+                if Arc::strong_count(s) > 1 || s.totals.lock().idle < after {
+                    return true;
+                }
+                // No handle holds it now and none can be made while the
+                // table is locked; but one may have written and gone since
+                // the loop above read it. Then it stays, for the next
+                // collection to read.
+                core::sync::atomic::fence(Ordering::Acquire);
+                s.touched.load(Ordering::Acquire) || s.has_unread_writes()
+            });
             table.rehash();
         }
     }

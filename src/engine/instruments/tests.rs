@@ -328,3 +328,35 @@ fn a_dropped_handle_is_read_one_last_time_and_forgotten() {
     r.collect(3);
     assert_eq!(c.series_count(), 0, "idle, and no handle holds it");
 }
+
+#[test]
+fn series_dropped_as_stale_keep_what_a_handle_wrote_just_before_it_went() {
+    // Handles made, written now and then, and dropped while collections
+    // mark the series idle and drop it: every write is still collected.
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "c");
+    let done = core::sync::atomic::AtomicBool::new(false);
+    let writes = 200_000u32;
+    let sum = std::thread::scope(|s| {
+        let (r, done) = (&r, &done);
+        let collector = s.spawn(move || {
+            let (mut sum, mut hist, mut now) = (0.0, None, 1);
+            while !done.load(core::sync::atomic::Ordering::Relaxed) {
+                gather(r, now, &mut sum, &mut hist);
+                now += 1;
+            }
+            gather(r, now, &mut sum, &mut hist);
+            sum
+        });
+        for i in 0..writes {
+            let bound = c.bind(&[("k", "v")]).unwrap();
+            if i % 16 == 0 {
+                bound.record(1.0).unwrap();
+            }
+            drop(bound);
+        }
+        done.store(true, core::sync::atomic::Ordering::Relaxed);
+        collector.join().unwrap()
+    });
+    assert_eq!(sum, f64::from(writes / 16));
+}
