@@ -14,11 +14,19 @@ use crate::engine::schema::Schema;
 pub(crate) struct Instruments {
     pub(crate) registry: Registry,
     slots: Mutex<[Option<Arc<MetricSlot>>; 5]>,
+    /// Held from taking the points to writing their rows, so that a
+    /// `flush` collecting while the driver does waits for the driver's
+    /// rows to be written before it seals (else it could seal without them).
+    collecting: Mutex<()>,
 }
 
 impl Instruments {
     pub(crate) fn new(config: RegistryConfig) -> Self {
-        Instruments { registry: Registry::new(config), slots: Mutex::new(Default::default()) }
+        Instruments {
+            registry: Registry::new(config),
+            slots: Mutex::new(Default::default()),
+            collecting: Mutex::new(()),
+        }
     }
 }
 
@@ -26,6 +34,7 @@ impl Core {
     /// Collects the instruments as of `now_unix_ms` and writes their rows;
     /// returns how many.
     pub(crate) fn collect_instruments(&self, now_unix_ms: u64) -> Result<usize, Error> {
+        let _collecting = lock(&self.instruments.collecting);
         let points = self.instruments.registry.collect(now_unix_ms);
         if points.is_empty() {
             return Ok(0);
