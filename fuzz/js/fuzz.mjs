@@ -191,7 +191,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         console.log(`${name}: ${report.inputs} inputs in ${seconds.toFixed(1)} s, ${Math.round(report.inputs / seconds)} inputs/s; slowest ${report.slowestMs.toFixed(2)} ms; ${report.findings.length} findings`);
         for (const f of report.findings) {
             failed = true;
-            console.log(`  input ${f.index}: ${f.finding.slice(0, 300)}\n    ${f.input.slice(0, 400)}${f.input.length > 400 ? "…" : ""}`);
+            console.log(`  input ${f.index}: ${f.finding.slice(0, 300)}\n    ${f.input}`);
         }
     }
     process.exit(failed ? 1 : 0);

@@ -194,7 +194,7 @@ pub static TARGETS: [Target; 6] = [
             let mut gz = flate2::write::GzEncoder::new(vec![1], flate2::Compression::default());
             std::io::Write::write_all(&mut gz, &plain).expect("gzip into memory");
             let mut seeds = vec![[&[0u8][..], &plain].concat(), gz.finish().expect("gzip into memory")];
-            // A gzip bomb: a megabyte of zeros in a kilobyte.
+            // A gzip bomb: four megabytes of zeros in about four kilobytes.
             let mut bomb = flate2::write::GzEncoder::new(vec![1], flate2::Compression::best());
             std::io::Write::write_all(&mut bomb, &vec![0u8; 4 << 20]).expect("gzip into memory");
             seeds.push(bomb.finish().expect("gzip into memory"));
