@@ -131,6 +131,9 @@ enum Pace {
     Never,
 }
 
+/// How long a writer waits for an answer before counting a failure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn subscriber(url: String, pace: Pace, start: Arc<tokio::sync::Barrier>, stop: Arc<AtomicBool>) -> Received {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/v1/subscribe", url.replacen("http", "ws", 1)))
         .await
@@ -231,7 +234,11 @@ fn main() {
                 tokio::spawn(subscriber(url.clone(), pace, start.clone(), stop.clone()))
             })
             .collect();
-        start.wait().await;
+        // A refused subscription panics in its task; without this the
+        // barrier would wait for it forever.
+        tokio::time::timeout(Duration::from_secs(60), start.wait())
+            .await
+            .expect("every subscriber subscribed within 60 s (a refused one says why above)");
         let writes = Arc::new(Writes::default());
         let until = Instant::now() + Duration::from_secs(args.seconds);
         let sample = chunk(1 << 20);
@@ -250,7 +257,8 @@ fn main() {
                 // Spread the clients over the interval.
                 tokio::time::sleep(every.mul_f64(i as f64 / (args.grpc + args.http) as f64)).await;
                 let mut ticks = tokio::time::interval(every);
-                let http = reqwest::Client::new();
+                // A request that hangs counts as failed, not as a stalled run.
+                let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().expect("HTTP client");
                 let mut channel = None;
                 while Instant::now() < until {
                     ticks.tick().await;
@@ -264,7 +272,10 @@ fn main() {
                                 let mut request = tonic::Request::new(futures_util::stream::iter([body.clone()]));
                                 request.metadata_mut().insert("authorization", format!("Token {TOKEN}").parse().unwrap());
                                 request.metadata_mut().insert("x-cluster-id", "load".parse().unwrap());
-                                client.write_metrics(request).await.map(|_| ()).map_err(|s| s.to_string())
+                                match tokio::time::timeout(REQUEST_TIMEOUT, client.write_metrics(request)).await {
+                                    Ok(answer) => answer.map(|_| ()).map_err(|s| s.to_string()),
+                                    Err(_) => Err(format!("no answer in {REQUEST_TIMEOUT:?}")),
+                                }
                             }
                             None => Err("gRPC connect failed".into()),
                         }
@@ -370,8 +381,11 @@ fn main() {
         );
     }
     let mut failed = Vec::new();
-    if stored != acked {
-        failed.push(format!("{acked} rows acknowledged, {stored} stored"));
+    // A request the client saw fail may still have been stored; one it saw
+    // acknowledged must have been.
+    let failures = writes.failures.load(Ordering::Relaxed);
+    if stored < acked || (stored > acked && failures == 0) {
+        failed.push(format!("{acked} rows acknowledged, {stored} stored ({failures} requests failed)"));
     }
     if fast_short > 0 {
         let first = fast.iter().find(|r| r.rows != stored || r.missed > 0);
