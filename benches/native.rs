@@ -1,4 +1,4 @@
-//! The native client's costs: `write` per row with 1 and 2 threads against
+//! The native client's costs: `write` per row with 1, 2 and 4 threads against
 //! an apache-avro based buffer in the same run; end-to-end rows/s and MB/s to
 //! the real collector over loopback; heap bytes per buffered row.
 //! `cargo bench --features native --bench native`
@@ -111,7 +111,7 @@ fn write_cost(c: &mut Criterion, runtime: &tokio::runtime::Runtime, addr: std::n
         ApacheBuffer { schema: apache_avro::Schema::parse_str(SCHEMA).unwrap(), buffer: Mutex::new(Vec::new()) };
     let mut group = c.benchmark_group("write containerMetrics");
     group.throughput(Throughput::Elements(data.len() as u64));
-    for threads in [1, 2] {
+    for threads in [1, 2, 4] {
         group.bench_function(BenchmarkId::new("edgemetrics Metric::write", threads), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| threaded(&data, threads, &|row| metric.write(row).unwrap())).sum())
         });

@@ -22,15 +22,55 @@ use crate::engine::stats::{Event, Stats};
 
 pub use error::Error;
 
-/// The buffer of one metric.
+/// The buffers of one metric: one open chunk per stripe, so that threads
+/// writing the same metric take different locks. A thread keeps the
+/// stripe it was given first (round robin over threads); one thread takes
+/// one lock, as before. Each stripe's chunks get their ids from the
+/// pipeline when sealed, so they are ordered and unique across stripes.
 #[derive(Debug)]
 pub(crate) struct MetricSlot {
-    buffer: Mutex<MetricBuffer>,
+    stripes: Box<[Stripe]>,
+}
+
+/// A stripe on cache lines of its own (128 bytes: two lines, for the
+/// adjacent-line prefetcher), so that two threads' locks and counters do
+/// not share one.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripe(Mutex<MetricBuffer>);
+
+/// The stripes a metric has: one per core rounded up to a power of two (a
+/// mask picks the stripe), at most 8 (each may hold an open chunk).
+fn stripe_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).next_power_of_two().min(8)
+}
+
+/// The calling thread's stripe number, given on its first write.
+fn thread_stripe() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        // A const initializer: no lazy-init check on the write path.
+        static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|stripe| match stripe.get() {
+        usize::MAX => {
+            let given = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
+            stripe.set(given);
+            given
+        }
+        given => given,
+    })
 }
 
 impl MetricSlot {
     pub(crate) fn schema(&self) -> Arc<Schema> {
-        lock(&self.buffer).schema().clone()
+        lock(&self.stripes[0].0).schema().clone()
+    }
+
+    /// The calling thread's buffer.
+    fn buffer(&self) -> MutexGuard<'_, MetricBuffer> {
+        // The count is a power of two.
+        lock(&self.stripes[thread_stripe() & (self.stripes.len() - 1)].0)
     }
 }
 
@@ -77,8 +117,10 @@ impl Core {
 
     pub(crate) fn add_metric(&self, schema: Arc<Schema>, options: MetricOptions) -> Result<Arc<MetricSlot>, Error> {
         self.check_open()?;
-        let buffer = MetricBuffer::new(schema, options)?;
-        let slot = Arc::new(MetricSlot { buffer: Mutex::new(buffer) });
+        let stripes = (0..stripe_count())
+            .map(|_| MetricBuffer::new(schema.clone(), options.clone()).map(|b| Stripe(Mutex::new(b))))
+            .collect::<Result<Box<[_]>, _>>()?;
+        let slot = Arc::new(MetricSlot { stripes });
         lock(&self.metrics).push(slot.clone());
         Ok(slot)
     }
@@ -86,7 +128,7 @@ impl Core {
     /// Encodes one row into its metric's open chunk; never waits on the network.
     pub(crate) fn write<T: Serialize + ?Sized>(&self, slot: &MetricSlot, row: &T) -> Result<(), Error> {
         self.check_open()?;
-        let mut buffer = lock(&slot.buffer);
+        let mut buffer = slot.buffer();
         let was_empty = buffer.open_rows() == 0;
         let sealed = buffer.write(row)?;
         self.after_write(was_empty, &buffer, sealed);
@@ -96,7 +138,7 @@ impl Core {
     /// Appends one row `encode` writes in the metric's schema.
     pub(crate) fn write_encoded(&self, slot: &MetricSlot, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), Error> {
         self.check_open()?;
-        let mut buffer = lock(&slot.buffer);
+        let mut buffer = slot.buffer();
         let was_empty = buffer.open_rows() == 0;
         let sealed = buffer.write_encoded(encode)?;
         self.after_write(was_empty, &buffer, sealed);
@@ -110,7 +152,7 @@ impl Core {
         I: IntoIterator<Item = &'a T>,
     {
         self.check_open()?;
-        let mut buffer = lock(&slot.buffer);
+        let mut buffer = slot.buffer();
         let was_empty = buffer.open_rows() == 0;
         let mut sealed = Vec::new();
         let count = buffer.write_all(rows, &mut sealed)?;
@@ -144,8 +186,8 @@ impl Core {
     /// which every chunk holding a row written so far lies.
     pub(crate) fn seal_all(&self) -> u64 {
         let metrics = lock(&self.metrics).clone();
-        for slot in metrics {
-            let mut buffer = lock(&slot.buffer);
+        for stripe in metrics.iter().flat_map(|slot| slot.stripes.iter()) {
+            let mut buffer = lock(&stripe.0);
             if let Some(chunk) = buffer.take_open() {
                 lock(&self.pipeline).push(chunk);
             }
@@ -231,8 +273,8 @@ impl Core {
 
     pub(crate) fn stats(&self) -> Stats {
         let mut stats = lock(&self.pipeline).stats();
-        for slot in lock(&self.metrics).iter() {
-            let buffer = lock(&slot.buffer);
+        for stripe in lock(&self.metrics).iter().flat_map(|slot| slot.stripes.iter()) {
+            let buffer = lock(&stripe.0);
             stats.rows_written += buffer.rows_written();
             stats.rows_open += u64::from(buffer.open_rows());
         }
