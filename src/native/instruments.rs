@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Error, MetricClient};
-use crate::engine::instruments::{Bound, Descriptor, Instrument, Kind};
+use crate::engine::instruments::{Bound, Descriptor, Instrument, Kind, SharedBound};
 
 /// A number an instrument takes: any integer or float, recorded as an `f64`
 /// (integers are exact up to 2^53).
@@ -162,6 +162,9 @@ impl MetricClient {
 
 macro_rules! handle {
     ($(#[$doc:meta])* $name:ident, $bound:ident, $verb:ident) => {
+        handle!($(#[$doc])* $name, $bound, $verb, bind);
+    };
+    ($(#[$doc:meta])* $name:ident, $bound:ident, $verb:ident, $bind:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub struct $name(Arc<Instrument>);
@@ -181,7 +184,7 @@ macro_rules! handle {
 
             /// The series of `labels`, to record into without a lookup.
             pub fn bind(&self, labels: &[(&str, &str)]) -> Result<$bound, Error> {
-                Ok($bound(self.0.bind(labels)?))
+                Ok($bound(self.0.$bind(labels)?))
             }
 
             /// The instrument's name.
@@ -202,7 +205,7 @@ handle!(
 );
 handle!(
     /// A gauge (see [`MetricClient::gauge`]).
-    Gauge, BoundGauge, set
+    Gauge, BoundGauge, set, bind_shared
 );
 handle!(
     /// A histogram, an exponential histogram or a summary.
@@ -234,10 +237,19 @@ bound!(
     /// clone it for each thread that writes.
     BoundCounter, add
 );
-bound!(
-    /// A gauge's series, bound to its labels.
-    BoundGauge, set
-);
+/// A gauge's series, bound to its labels: `Send` and `Sync` (a gauge's set
+/// stores into the series' shared cells); share it freely.
+#[derive(Debug, Clone)]
+pub struct BoundGauge(SharedBound);
+
+impl BoundGauge {
+    /// Sets the bound series' value.
+    #[inline]
+    pub fn set(&self, value: impl Number) -> Result<(), Error> {
+        Ok(self.0.record(value.to_f64())?)
+    }
+}
+
 bound!(
     /// A histogram's series, bound to its labels: `Send`, not `Sync`, as a
     /// [`BoundCounter`] is; clone it for each thread that writes.
@@ -278,7 +290,7 @@ impl Timer {
 /// A running measurement of a [`Timer`].
 #[derive(Debug)]
 pub struct TimerGuard {
-    series: Option<Bound>,
+    series: Option<SharedBound>,
     started: Instant,
 }
 
@@ -301,5 +313,24 @@ impl TimerGuard {
 impl Drop for TimerGuard {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bound_gauge_is_shared_by_threads() {
+        fn shareable<T: Send + Sync>(_: &T) {}
+        let registry = crate::engine::instruments::Registry::new(Default::default());
+        let gauge = Gauge(registry.instrument(Descriptor::new(Kind::Gauge, "g")).unwrap());
+        let bound = gauge.bind(&[("k", "v")]).unwrap();
+        shareable(&bound);
+        std::thread::scope(|s| {
+            s.spawn(|| bound.set(1.5).unwrap());
+            s.spawn(|| bound.set(2.5).unwrap());
+        });
+        assert_eq!(bound.set(f64::NAN).unwrap_err().to_string(), gauge.set(f64::NAN, &[]).unwrap_err().to_string());
     }
 }

@@ -29,7 +29,7 @@ use core::fmt;
 
 pub use exponential::{Buckets as ExponentialBuckets, ExponentialHistogram, MAX_BUCKETS, MAX_SCALE, lower_bound};
 pub use registry::{
-    Bound, Instrument, OVERFLOW_LABEL, Point, Registry, RegistryConfig, RegistryStats, Series, describe,
+    Bound, Instrument, OVERFLOW_LABEL, Point, Registry, RegistryConfig, RegistryStats, Series, SharedBound, describe,
 };
 pub use sketch::{RELATIVE_ACCURACY, Sketch};
 pub use state::{Buckets, DEFAULT_BOUNDS, Kind, Value};

@@ -289,16 +289,16 @@ impl Instrument {
     /// never dropped as stale while a handle holds it). A counter's or
     /// histogram's handle writes cells of its own: see [`Bound`].
     pub fn bind(&self, labels: &[(&str, &str)]) -> Result<Bound, InstrumentError> {
-        let mut bound = self.bind_shared(labels)?;
-        bound.own =
-            Own::new(self.descriptor.kind, self.descriptor.bounds.len() + 1).map(|own| bound.series.register(own));
-        Ok(bound)
+        let shared = self.bind_shared(labels)?;
+        let own =
+            Own::new(self.descriptor.kind, self.descriptor.bounds.len() + 1).map(|own| shared.series.register(own));
+        Ok(Bound { shared, own, one_writer: PhantomData })
     }
 
     /// The series of `labels` for a handle that writes the series' shared
-    /// cells (a timer's measurement: short-lived, so not worth cells of its
-    /// own).
-    pub fn bind_shared(&self, labels: &[(&str, &str)]) -> Result<Bound, InstrumentError> {
+    /// cells (a gauge's, which only stores; a timer's measurement,
+    /// short-lived, so not worth cells of its own).
+    pub fn bind_shared(&self, labels: &[(&str, &str)]) -> Result<SharedBound, InstrumentError> {
         if labels.len() > labels::MAX_LABELS {
             return Err(InstrumentError::too_many_labels(labels.len()));
         }
@@ -309,7 +309,7 @@ impl Instrument {
             None => self.make(&mut table, labels, hash)?,
         };
         let (check, bounds) = (self.descriptor.check(), self.descriptor.bounds.clone());
-        Ok(Bound { series, own: None, check, bounds, one_writer: PhantomData })
+        Ok(SharedBound { series, check, bounds })
     }
 
     /// A new series for `labels`, or the overflow series past the limit.
@@ -426,26 +426,46 @@ impl Instrument {
     }
 }
 
+/// A series held for recording through its shared cells, without a
+/// lookup: `Send` and `Sync`.
+#[derive(Debug, Clone)]
+pub struct SharedBound {
+    series: Arc<Series>,
+    check: super::ValueCheck,
+    bounds: Arc<[f64]>,
+}
+
+impl SharedBound {
+    /// Records `v`.
+    #[inline]
+    pub fn record(&self, v: f64) -> Result<(), InstrumentError> {
+        self.check.check(v)?;
+        self.series.record(v, &self.bounds);
+        Ok(())
+    }
+
+    /// The series' labels.
+    pub fn labels(&self) -> &LabelSet {
+        &self.series.labels
+    }
+}
+
 /// A series held for recording without a lookup. `Send` but not `Sync`:
 /// a counter's or histogram's handle writes cells of its own with plain
 /// stores, so one thread writes through it; a clone (for another thread)
 /// gets cells of its own.
 #[derive(Debug)]
 pub struct Bound {
-    series: Arc<Series>,
+    shared: SharedBound,
     own: Option<Arc<Own>>,
-    check: super::ValueCheck,
-    bounds: Arc<[f64]>,
     one_writer: PhantomData<Cell<()>>,
 }
 
 impl Clone for Bound {
     fn clone(&self) -> Self {
         Bound {
-            series: self.series.clone(),
-            own: self.own.as_ref().map(|own| self.series.register(own.empty_like())),
-            check: self.check,
-            bounds: self.bounds.clone(),
+            shared: self.shared.clone(),
+            own: self.own.as_ref().map(|own| self.shared.series.register(own.empty_like())),
             one_writer: PhantomData,
         }
     }
@@ -455,16 +475,16 @@ impl Bound {
     /// Records `v`.
     #[inline]
     pub fn record(&self, v: f64) -> Result<(), InstrumentError> {
-        self.check.check(v)?;
         match &self.own {
             Some(own) => {
+                self.shared.check.check(v)?;
                 // Extremes first: a collection that reads the count finds them.
-                self.series.after_own_record(v);
-                own.record(v, &self.bounds);
+                self.shared.series.after_own_record(v);
+                own.record(v, &self.shared.bounds);
+                Ok(())
             }
-            None => self.series.record(v, &self.bounds),
+            None => self.shared.record(v),
         }
-        Ok(())
     }
 
     /// Adds the whole number `n`: a counter's bound handle does it without
@@ -473,7 +493,7 @@ impl Bound {
     pub fn add_whole(&self, n: i64) -> Result<(), InstrumentError> {
         match self.own.as_deref() {
             Some(Own::Sum { whole, .. }) => {
-                self.check.check_whole(n)?;
+                self.shared.check.check_whole(n)?;
                 whole.set(whole.get().wrapping_add(n as u64));
                 Ok(())
             }
@@ -483,7 +503,7 @@ impl Bound {
 
     /// The series' labels.
     pub fn labels(&self) -> &LabelSet {
-        &self.series.labels
+        self.shared.labels()
     }
 }
 
