@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use edgemetrics::engine::avro;
 use edgemetrics::engine::buffer::{MetricBuffer, MetricOptions};
+use edgemetrics::engine::derive::{Avro, schema_of};
 use edgemetrics::engine::schema::Schema;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +23,8 @@ const SCHEMA: &str = r#"{"type":"record","name":"containerMetrics","fields":[
     {"name":"cpu_usage","type":"int"},{"name":"memory_request","type":"int"},
     {"name":"cpu_request","type":"int"}]}"#;
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, edgemetrics::Metric)]
+#[metric(name = "containerMetrics")]
 struct ContainerMetrics {
     container_id: String,
     memory_usage: i32,
@@ -115,6 +117,13 @@ fn encoders<'a>(rows: &'a [ContainerMetrics], schemas: &'a Schemas, expected: &[
     }
     let chunk = buffer.take_open().unwrap();
     assert_eq!((chunk.data(), chunk.rows() as usize), (expected, rows.len()), "MetricBuffer::write");
+    let derived_schema = Schema::parse(&schema_of::<ContainerMetrics>()).unwrap();
+    assert_eq!(derived_schema.canonical_form(), schemas.ours.canonical_form(), "the derived schema");
+    let mut derived = MetricBuffer::new(Arc::new(derived_schema), MetricOptions::default()).unwrap();
+    for row in rows {
+        assert!(derived.write_encoded(|out| row.encode(out)).unwrap().is_none(), "1,000 rows fit one chunk");
+    }
+    assert_eq!(derived.take_open().unwrap().data(), expected, "MetricBuffer::write_encoded of the derive");
     vec![
         (
             "edgemetrics avro::encode",
@@ -125,6 +134,17 @@ fn encoders<'a>(rows: &'a [ContainerMetrics], schemas: &'a Schemas, expected: &[
             Box::new(move || {
                 for row in rows {
                     if let Some(chunk) = buffer.write(black_box(row)).unwrap() {
+                        black_box(chunk);
+                    }
+                }
+            }),
+        ),
+        ("edgemetrics derive(Metric)", reusing(expected, |row, out| row.encode(out), rows, "derive")),
+        (
+            "edgemetrics derive(Metric) into MetricBuffer",
+            Box::new(move || {
+                for row in rows {
+                    if let Some(chunk) = derived.write_encoded(|out| black_box(row).encode(out)).unwrap() {
                         black_box(chunk);
                     }
                 }

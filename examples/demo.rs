@@ -12,48 +12,15 @@ use std::time::{Duration, Instant};
 
 use edgemetrics::engine::stats::Event;
 use edgemetrics::{MetricClient, MetricConfig};
-use serde::Serialize;
+
+#[path = "support/demo_records.rs"]
+mod demo_records;
+use demo_records::{CONTAINER_SCHEMA, ContainerMetrics, HttpRequest, Method, REQUEST_SCHEMA};
 
 /// What a page would ship: it may only write.
 const WRITE_TOKEN: &str = "demo-write";
 /// What the dashboard uses: it may only read.
 const READ_TOKEN: &str = "demo-read";
-const CONTAINER_SCHEMA: &str = r#"{"type":"record","name":"containerMetrics","fields":[
-    {"name":"container_id","type":"string"},{"name":"memory_usage","type":"long"},
-    {"name":"cpu_usage","type":"long"},{"name":"memory_request","type":"long"},
-    {"name":"cpu_request","type":"long"}]}"#;
-const REQUEST_SCHEMA: &str = r#"{"type":"record","name":"httpRequests","namespace":"demo","fields":[
-    {"name":"route","type":"string"},
-    {"name":"method","type":{"type":"enum","name":"Method","symbols":["GET","POST","PUT","DELETE"]}},
-    {"name":"status","type":"int"},
-    {"name":"latency_ms","type":"double"},
-    {"name":"user_agent","type":["null","string"],"default":null}]}"#;
-
-#[derive(Serialize)]
-struct ContainerMetrics {
-    container_id: String,
-    memory_usage: i64,
-    cpu_usage: i64,
-    memory_request: i64,
-    cpu_request: i64,
-}
-
-#[derive(Serialize)]
-enum Method {
-    #[serde(rename = "GET")]
-    Get,
-    #[serde(rename = "POST")]
-    Post,
-}
-
-#[derive(Serialize)]
-struct HttpRequest {
-    route: &'static str,
-    method: Method,
-    status: i32,
-    latency_ms: f64,
-    user_agent: Option<String>,
-}
 
 struct Args {
     collector: String,
@@ -153,8 +120,10 @@ async fn main() {
         })
         .build()
         .expect("client options are valid");
-    let containers = client.metric::<ContainerMetrics>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
-    let requests = client.metric::<HttpRequest>(MetricConfig::schema(REQUEST_SCHEMA)).unwrap();
+    // Rows written by the types' derived encoders; the schemas sent are the
+    // texts written by hand, which the derive checks against the types'.
+    let containers = client.derived_metric::<ContainerMetrics>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
+    let requests = client.derived_metric::<HttpRequest>(MetricConfig::schema(REQUEST_SCHEMA)).unwrap();
 
     let started = Instant::now();
     let written = Arc::new(AtomicU64::new(0));

@@ -21,6 +21,12 @@ mod wire;
 
 #[cfg(feature = "std")]
 pub use client::Error;
+/// `#[derive(Metric)]`: the Avro schema and a straight-line encoder of a
+/// struct (a record) or an enum of unit variants; see [`engine::derive`].
+#[cfg(feature = "derive")]
+pub use edgemetrics_derive::Metric;
+#[cfg(feature = "native")]
+pub use native::DerivedMetric;
 #[cfg(feature = "native")]
 pub use native::{
     BoundCounter, BoundGauge, BoundHistogram, ClientBuilder, Counter, Gauge, Histogram, InstrumentBuilder,

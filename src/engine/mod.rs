@@ -7,6 +7,7 @@ pub mod avro;
 pub mod backoff;
 pub mod buffer;
 pub mod chunk;
+pub mod derive;
 pub(crate) mod float;
 pub mod instruments;
 pub mod json;

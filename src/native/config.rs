@@ -315,6 +315,12 @@ impl MetricConfig {
         self
     }
 
+    /// This config, with `schema` when it names none.
+    pub(super) fn or_schema(mut self, schema: Arc<Schema>) -> Self {
+        self.schema.get_or_insert(SchemaSource::Parsed(schema));
+        self
+    }
+
     pub(super) fn into_parts(self) -> Result<(Arc<Schema>, MetricOptions), Error> {
         let schema = match self.schema {
             Some(SchemaSource::Parsed(schema)) => schema,

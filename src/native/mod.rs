@@ -3,6 +3,7 @@
 //! every chunk until the collector acknowledged it.
 
 mod config;
+mod derived;
 mod driver;
 mod instruments;
 mod transport;
@@ -19,6 +20,8 @@ use crate::client::{Core, MetricSlot};
 use crate::engine::buffer::MetricOptions;
 use crate::engine::schema::Schema;
 use crate::engine::stats::{Event, Stats};
+
+pub use derived::DerivedMetric;
 
 pub use crate::client::Error;
 pub use crate::engine::instruments::{RegistryStats as InstrumentStats, Temporality};

@@ -1,0 +1,121 @@
+//! `#[derive(edgemetrics::Metric)]`: the demo's records derive the schemas
+//! the demo writes by hand (canonical forms compared, by ours and by
+//! apache-avro), the derived encoder writes the same bytes as the serde
+//! path and apache-avro reads them, and a derived metric's rows arrive at
+//! the collector as written.
+
+#[path = "../examples/support/demo_records.rs"]
+mod demo_records;
+mod native_support;
+
+use demo_records::{CONTAINER_SCHEMA, ContainerMetrics, HttpRequest, Method, REQUEST_SCHEMA};
+use edgemetrics::engine::avro;
+use edgemetrics::engine::derive::{Avro, schema_of};
+use edgemetrics::engine::schema::Schema;
+use edgemetrics::{Error, MetricConfig};
+use native_support::Collector;
+use serde_json::{Value as Json, json};
+
+fn canonical(text: &str) -> (String, String) {
+    let ours = Schema::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    let apache = apache_avro::Schema::parse_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    (ours.canonical_form().to_string(), apache.canonical_form())
+}
+
+#[test]
+fn the_demo_records_derive_the_schemas_written_by_hand() {
+    for (derived, by_hand) in
+        [(schema_of::<ContainerMetrics>(), CONTAINER_SCHEMA), (schema_of::<HttpRequest>(), REQUEST_SCHEMA)]
+    {
+        let (ours, apache) = canonical(&derived);
+        assert_eq!((&ours, &apache), (&canonical(by_hand).0, &canonical(by_hand).1), "{derived}");
+        assert_eq!(ours, apache, "both libraries agree on the canonical form");
+    }
+    // What the canonical form leaves out is there too: the optional
+    // field's default.
+    assert!(schema_of::<HttpRequest>().contains(r#""name":"user_agent","type":["null","string"],"default":null"#));
+}
+
+fn requests() -> Vec<HttpRequest> {
+    let methods = [Method::Get, Method::Post, Method::Put, Method::Delete];
+    (0..200)
+        .map(|i: i32| HttpRequest {
+            route: [
+                "/",
+                "/api/ünïcode/→",
+                "",
+                "/a/much/longer/route/than/sixty/three/characters/to/leave/the/short/path",
+            ][i as usize % 4],
+            method: methods[i as usize % 4],
+            status: [200, -1, i32::MIN, i32::MAX, 503][i as usize % 5],
+            latency_ms: [0.5, -0.0, f64::MAX, 1e-300, f64::from(i)][i as usize % 5],
+            user_agent: (i % 3 != 0).then(|| "x".repeat(i as usize)),
+        })
+        .collect()
+}
+
+fn containers() -> Vec<ContainerMetrics> {
+    (0..200)
+        .map(|i: i64| ContainerMetrics {
+            container_id: format!("pod-{i}"),
+            memory_usage: [0, -1, i64::MIN, i64::MAX, i << 40][i as usize % 5],
+            cpu_usage: i,
+            memory_request: -i,
+            cpu_request: 500,
+        })
+        .collect()
+}
+
+/// Every row encoded by the derive and by the serde path: the same bytes,
+/// which apache-avro reads back as one datum each.
+fn same_bytes<T: Avro + serde::Serialize>(schema_text: &str, rows: &[T]) {
+    let schema = Schema::parse(schema_text).unwrap();
+    let apache = apache_avro::Schema::parse_str(schema_text).unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        let (mut derived, mut serde_path) = (Vec::new(), Vec::new());
+        row.encode(&mut derived);
+        avro::encode(&schema, row, &mut serde_path).unwrap();
+        assert_eq!(derived, serde_path, "row {i}");
+        let mut rest = &derived[..];
+        apache_avro::from_avro_datum(&apache, &mut rest, None).unwrap_or_else(|e| panic!("row {i}: {e}"));
+        assert!(rest.is_empty(), "row {i}: apache-avro left {} bytes", rest.len());
+    }
+}
+
+#[test]
+fn the_derived_encoder_writes_the_serde_paths_bytes() {
+    same_bytes(CONTAINER_SCHEMA, &containers());
+    same_bytes(REQUEST_SCHEMA, &requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_derived_metrics_rows_arrive_as_written() {
+    let server = Collector::start().await;
+    let client = server.client().cluster_id("derived").build().unwrap();
+    // No schema given: the type's. A schema given must be the type's.
+    let metric = client.derived_metric::<HttpRequest>(MetricConfig::default()).unwrap();
+    let same = client.derived_metric::<ContainerMetrics>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
+    match client.derived_metric::<ContainerMetrics>(MetricConfig::schema(REQUEST_SCHEMA)) {
+        Err(Error::Option(e)) => {
+            assert!(e.to_string().contains("schema") && e.to_string().contains("ContainerMetrics"), "{e}")
+        }
+        other => panic!("a schema of another type was taken: {other:?}"),
+    }
+    let rows = requests();
+    rows.iter().for_each(|row| metric.write(row).unwrap());
+    containers().iter().for_each(|row| same.write(row).unwrap());
+    client.flush().await.unwrap();
+    let stored: Vec<Json> = server.json_rows("httpRequests", "derived").await;
+    assert_eq!(stored.len(), rows.len());
+    for (row, got) in rows.iter().zip(&stored) {
+        let method = ["GET", "POST", "PUT", "DELETE"][row.method as usize];
+        let want = json!({"route": row.route, "method": method, "status": row.status, "user_agent": row.user_agent});
+        for key in ["route", "method", "status", "user_agent"] {
+            assert_eq!(got[key], want[key], "{key} of {got}");
+        }
+        assert_eq!(got["latency_ms"].as_f64(), Some(row.latency_ms), "{got}");
+    }
+    let stored: Vec<Json> = server.json_rows("containerMetrics", "derived").await;
+    assert_eq!(stored.len(), 200);
+    client.shutdown().await;
+}
