@@ -181,3 +181,121 @@ fn enumeration(data: &syn::DataEnum, head: &str) -> syn::Result<(Tokens, Tokens)
     let text = format!("{{\"type\":\"enum\",{head},\"symbols\":[{list}]}}");
     Ok((quote!(out.push_str(#text);), quote!(match self { #(#arms)* })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn error(input: DeriveInput) -> String {
+        expand(&input).expect_err("the input is refused").to_string()
+    }
+
+    #[test]
+    fn a_struct_expands_to_its_schema_text_and_encoder() {
+        let code = expand(&parse_quote! {
+            #[metric(name = "requests", namespace = "demo.web")]
+            struct Request { r#type: String, #[metric(rename = "ms")] latency: f64 }
+        })
+        .unwrap()
+        .to_string();
+        assert!(code.contains(r#"\"name\":\"requests\",\"namespace\":\"demo.web\""#), "{code}");
+        assert!(code.contains(r#"{\"name\":\"type\",\"type\":"#), "{code}");
+        assert!(code.contains(r#",{\"name\":\"ms\",\"type\":"#), "{code}");
+        assert!(code.contains("\"demo.web.requests\""), "the full name: {code}");
+    }
+
+    #[test]
+    fn an_enum_lists_its_symbols_in_order() {
+        let code = expand(&parse_quote! {
+            enum Method { #[metric(rename = "GET")] Get, Post }
+        })
+        .unwrap()
+        .to_string();
+        assert!(code.contains(r#"\"symbols\":[\"GET\",\"Post\"]"#), "{code}");
+    }
+
+    #[test]
+    fn what_avro_cannot_hold_is_refused_naming_it() {
+        assert!(
+            error(parse_quote!(
+                #[metric(name = "bad-name")]
+                struct A {
+                    x: i32,
+                }
+            ))
+            .contains("\"bad-name\" is not an Avro name")
+        );
+        assert!(
+            error(parse_quote!(
+                #[metric(namespace = "a..b")]
+                struct A {
+                    x: i32,
+                }
+            ))
+            .contains("namespace part")
+        );
+        assert!(
+            error(parse_quote!(
+                struct A {
+                    #[metric(rename = "9x")]
+                    x: i32,
+                }
+            ))
+            .contains("the field name \"9x\"")
+        );
+        assert!(
+            error(parse_quote!(
+                #[metric(nme = "x")]
+                struct A {
+                    x: i32,
+                }
+            ))
+            .contains("expected `name`")
+        );
+        assert!(
+            error(parse_quote!(
+                struct A<T> {
+                    x: T,
+                }
+            ))
+            .contains("no generic types")
+        );
+        assert!(
+            error(parse_quote!(
+                struct A(i32);
+            ))
+            .contains("named fields")
+        );
+        assert!(
+            error(parse_quote!(
+                struct A {}
+            ))
+            .contains("at least one field")
+        );
+        assert!(
+            error(parse_quote!(
+                enum E {
+                    A(i32),
+                }
+            ))
+            .contains("unit variants")
+        );
+        assert!(
+            error(parse_quote!(
+                enum E {}
+            ))
+            .contains("at least one symbol")
+        );
+        assert!(
+            error(parse_quote!(
+                enum E {
+                    #[metric(rename = "B")]
+                    A,
+                    B,
+                }
+            ))
+            .contains("the symbol \"B\" twice")
+        );
+    }
+}
