@@ -5,7 +5,8 @@
 //! `?cluster_id=` from that one only.
 //!
 //! - `GET /api/collections` → `{"collections":[{"name","rows","fields":[{"name","type"}]}]}`
-//! - `GET /api/collections/{name}/rows?since_ms=&limit=&cluster_id=` → `{"rows":[{..}]}`
+//! - `GET /api/collections/{name}/rows?since_ms=&limit=&cluster_id=&after=` → `{"rows":[{..}]}`
+//!   (and `"next"`, the cursor of the page after, when `after=` was given)
 //! - `GET /api/collections/{name}/latest?cluster_id=` → `{"row":{..}|null}`
 //! - `GET /api/collections/{name}/stats?since_ms=&cluster_id=` → `{"rows":N,"fields":{"f":{"count","min","max","avg","stddev"}}}`
 
@@ -37,6 +38,9 @@ pub struct Params {
     pub(crate) token: Option<String>,
     pub(crate) since_ms: Option<i64>,
     pub(crate) limit: Option<u32>,
+    /// The rows endpoint's cursor: `next` of the page before (empty: from
+    /// the first row).
+    pub(crate) after: Option<String>,
     pub(crate) cluster_id: Option<String>,
 }
 
@@ -237,6 +241,13 @@ fn cell_json(v: ValueRef<'_>, kind: ColumnKind) -> J {
 /// `GET /api/collections/{name}/rows?since_ms=&limit=`: ascending by receive
 /// time, then insertion order. The answer stops short of `limit` rows,
 /// with `"truncated": true`, once it reaches `--max-response-bytes`.
+///
+/// With `after=` (empty for the first page, then the `next` of the page
+/// before) the rows come in the order they were stored, each once, however
+/// many share a millisecond: the cursor is the row's place in the table
+/// (its rowid; rows are only appended, and one writer stores them, so a
+/// row committed later always comes after the cursor). `since_ms` still
+/// filters.
 pub async fn rows(
     State(app): State<Arc<App>>,
     CollectionName(name): CollectionName,
@@ -250,22 +261,30 @@ pub async fn rows(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
     }
     let since = params.since_ms.unwrap_or(i64::MIN);
+    let after = params.after.as_deref().map(cursor).transpose()?;
     let clusters = params.clusters(&grant)?;
     let max_bytes = app.limits.max_response_bytes;
     blocking(move || {
+        // The rowid is selected last, after the columns `row_json` reads.
+        let (condition, order) = match after {
+            Some(_) => ("rowid > ?4", "rowid"),
+            None => ("?4 IS NULL", "\"_received_at_ms\", rowid"),
+        };
         let sql = format!(
-            "SELECT {} FROM {} WHERE \"_received_at_ms\" >= ?1 AND {} \
-             ORDER BY \"_received_at_ms\", rowid LIMIT ?2",
+            "SELECT {}, rowid FROM {} WHERE \"_received_at_ms\" >= ?1 AND {} AND {condition} \
+             ORDER BY {order} LIMIT ?2",
             select_list(&meta),
             quote(&meta.name),
             cluster_condition(3)
         );
+        let rowid_column = meta.columns.len() + 3;
         let body = app.store.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query(rusqlite::params![since, limit, clusters])?;
+            let mut rows = stmt.query(rusqlite::params![since, limit, clusters, after])?;
             let mut body = b"{\"rows\":[".to_vec();
             let mut first = true;
             let mut truncated = false;
+            let mut last = after;
             while let Some(row) = rows.next()? {
                 let start = body.len();
                 if !first {
@@ -278,14 +297,44 @@ pub async fn rows(
                     truncated = true;
                     break;
                 }
+                last = last.map(|_| row.get::<_, i64>(rowid_column)).transpose()?;
                 first = false;
             }
-            body.extend_from_slice(if truncated { b"],\"truncated\":true}" } else { b"]}" });
+            body.push(b']');
+            if truncated {
+                body.extend_from_slice(b",\"truncated\":true");
+            }
+            if let Some(last) = last {
+                // The same cursor again when no row came: nothing is stored past it yet.
+                body.extend_from_slice(format!(",\"next\":\"{CURSOR_PREFIX}{last}\"").as_bytes());
+            }
+            body.push(b'}');
             Ok(body)
         })?;
         Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
     })
     .await
+}
+
+/// What starts a `next` cursor: a version, so that the cursor can change
+/// form without old ones being misread.
+const CURSOR_PREFIX: &str = "r1.";
+
+/// The rowid a cursor stands after (0 for the empty cursor, the first page).
+fn cursor(text: &str) -> Result<i64, ApiError> {
+    if text.is_empty() {
+        return Ok(0);
+    }
+    text.strip_prefix(CURSOR_PREFIX)
+        .filter(|digits| !digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<i64>().ok())
+        .ok_or_else(|| {
+            let shown: String = text.chars().take(40).collect();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("after {shown:?} is not a cursor this API gave (a rows answer's \"next\")"),
+            )
+        })
 }
 
 /// `GET /api/collections/{name}/latest`.
