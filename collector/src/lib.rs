@@ -39,6 +39,7 @@ pub mod query;
 pub mod rate;
 pub mod scan;
 pub mod schema_map;
+pub mod series;
 pub mod server;
 pub mod store;
 pub mod subscribe;

@@ -161,7 +161,7 @@ pub(crate) fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Resu
     Ok(grant)
 }
 
-fn collection(app: &App, grant: &Grant, name: &str) -> Result<Arc<CollectionMeta>, ApiError> {
+pub(crate) fn collection(app: &App, grant: &Grant, name: &str) -> Result<Arc<CollectionMeta>, ApiError> {
     grant.check_collection(name).map_err(ApiError::auth)?;
     app.store
         .collection(name)
@@ -224,7 +224,7 @@ fn row_json(meta: &CollectionMeta, row: &rusqlite::Row<'_>) -> rusqlite::Result<
     Ok(J::Object(obj))
 }
 
-fn cell_json(v: ValueRef<'_>, kind: ColumnKind) -> J {
+pub(crate) fn cell_json(v: ValueRef<'_>, kind: ColumnKind) -> J {
     match (v, kind) {
         (ValueRef::Null, _) => J::Null,
         (ValueRef::Integer(i), ColumnKind::Bool) => J::Bool(i != 0),

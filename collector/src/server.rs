@@ -302,6 +302,7 @@ fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
         .route("/api/collections/{name}/rows", get(query::rows))
         .route("/api/collections/{name}/latest", get(query::latest))
         .route("/api/collections/{name}/stats", get(query::stats))
+        .route("/api/collections/{name}/series", get(crate::series::series))
         .route("/api/instruments", get(instruments::chart::list))
         .route("/api/instruments/{collection}/{name}", get(instruments::chart::points))
         .route("/metrics/instruments", get(instruments::exposition::handler))

@@ -580,3 +580,74 @@ async fn the_rows_cursor_pages_a_million_rows_each_once_in_order() {
     }
     t.stop().await;
 }
+
+/// `series` gives a field's count, min, max and mean per step of receive
+/// time, equal to what the rows say, per cluster; its parameters are
+/// checked naming them.
+#[tokio::test]
+async fn the_series_endpoint_aggregates_a_field_per_step() {
+    let t = TestServer::start().await;
+    let mut client = t.grpc().await;
+    let token = format!("Token {TOKEN}");
+    for (round, cluster) in [(0, "east"), (1, "west"), (2, "east"), (3, "east")] {
+        let request = WriteMetricsBatchRequest { chunks: vec![chunk(&containers(round * 10, 10), None)] };
+        client.write_metrics_batch(with_auth(request, Some(&token), Some(cluster))).await.expect("stored");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let (_, all) = t.get_json("/api/collections/containerMetrics/rows?limit=1000").await;
+    let rows: Vec<(i64, i64, String)> = all["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (r["_received_at_ms"].as_i64().unwrap(), r["memory_usage"].as_i64().unwrap(), r["_cluster_id"].to_string())
+        })
+        .collect();
+    let first = rows.iter().map(|r| r.0).min().unwrap();
+    let last = rows.iter().map(|r| r.0).max().unwrap();
+    let (since, until) = (first - 3, last + 5);
+    for (step, cluster) in [(1, None), (7, None), (1000, None), (2, Some("east"))] {
+        let filter = cluster.map(|c| format!("&cluster_id={c}")).unwrap_or_default();
+        let path = format!(
+            "/api/collections/containerMetrics/series?field=memory_usage&since_ms={since}&until_ms={until}&step_ms={step}{filter}"
+        );
+        let (status, series) = t.get_json(&path).await;
+        assert_eq!(status, 200, "{path}: {series}");
+        let t0 = since.div_euclid(step) * step;
+        let times = series["t"].as_array().unwrap();
+        assert_eq!(times.len() as i64, (until - t0 + step - 1) / step, "{series}");
+        for (i, at) in times.iter().enumerate() {
+            let start = at.as_i64().unwrap();
+            assert_eq!(start, t0 + i as i64 * step);
+            let values: Vec<i64> = rows
+                .iter()
+                .filter(|r| r.0 >= start.max(since) && r.0 < (start + step).min(until))
+                .filter(|r| cluster.is_none_or(|c| r.2 == format!("\"{c}\"")))
+                .map(|r| r.1)
+                .collect();
+            assert_eq!(series["count"][i], values.len(), "step {i} of {path}");
+            if values.is_empty() {
+                assert!(series["min"][i].is_null() && series["avg"][i].is_null(), "{series}");
+                continue;
+            }
+            assert_eq!(series["min"][i], *values.iter().min().unwrap(), "{path}");
+            assert_eq!(series["max"][i], *values.iter().max().unwrap(), "{path}");
+            let mean = values.iter().sum::<i64>() as f64 / values.len() as f64;
+            assert!((series["avg"][i].as_f64().unwrap() - mean).abs() < 1e-9, "{path}");
+        }
+    }
+    for (path, says) in [
+        ("series", "field is required"),
+        ("series?field=nope", "field \"nope\" is not a column"),
+        ("series?field=container_id", "is not numeric"),
+        ("series?field=cpu_usage&step_ms=0", "step_ms must be at least 1"),
+        ("series?field=cpu_usage&since_ms=0&until_ms=100000&step_ms=1", "at most 2000"),
+        ("series?field=cpu_usage&since_ms=10&until_ms=5", "must be before"),
+        ("series?field=cpu_usage&step_ms=x", "step_ms"),
+    ] {
+        let (status, body) = t.get_json(&format!("/api/collections/containerMetrics/{path}")).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(says), "{path}: {body}");
+    }
+    t.stop().await;
+}

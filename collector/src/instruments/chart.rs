@@ -367,21 +367,32 @@ fn now_ms() -> i64 {
 
 /// The range and step asked for: `(since, until, step)`.
 fn range(p: &ChartParams) -> Result<(i64, i64, i64), ApiError> {
+    time_range(p.since_ms, p.until_ms, p.step_ms)
+}
+
+/// A time range and step from `since_ms`, `until_ms` and `step_ms` as a
+/// query gave them (default: the last hour in about 120 steps of whole
+/// seconds), checked: at most [`MAX_STEPS`] steps, times within ±2^53.
+pub(crate) fn time_range(
+    since_ms: Option<i64>,
+    until_ms: Option<i64>,
+    step_ms: Option<i64>,
+) -> Result<(i64, i64, i64), ApiError> {
     // Times JavaScript holds exactly (about 285,000 years either way), so
     // that the steps' arithmetic cannot overflow.
     const LIMIT: i64 = 1 << 53;
-    for (name, value) in [("since_ms", p.since_ms), ("until_ms", p.until_ms), ("step_ms", p.step_ms)] {
+    for (name, value) in [("since_ms", since_ms), ("until_ms", until_ms), ("step_ms", step_ms)] {
         if let Some(v) = value.filter(|v| v.unsigned_abs() > LIMIT as u64) {
             return Err(bad(format!("{name} ({v}) is out of range: at most {LIMIT} in magnitude")));
         }
     }
-    let until = p.until_ms.unwrap_or_else(now_ms);
-    let since = p.since_ms.unwrap_or(until.saturating_sub(3_600_000));
+    let until = until_ms.unwrap_or_else(now_ms);
+    let since = since_ms.unwrap_or(until.saturating_sub(3_600_000));
     if since >= until {
         return Err(bad(format!("since_ms ({since}) must be before until_ms ({until})")));
     }
     let span = until.saturating_sub(since);
-    let step = match p.step_ms {
+    let step = match step_ms {
         Some(step) if step < 1 => return Err(bad(format!("step_ms must be at least 1, got {step}"))),
         Some(step) => step,
         // About 120 steps, in whole seconds.
