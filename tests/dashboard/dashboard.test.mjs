@@ -173,6 +173,17 @@ test("its own page metrics arrive at the collector, and the SDK's counters say s
     await page.close();
 });
 
+test("a page opened after rows were stored charts them from the collector's per-second series", async () => {
+    const { code, output } = await write(collector, "--rows", "2000", "--rate", "0");
+    assert.equal(code, 0, output);
+    const { page, errors } = await open(collector, "&collection=containerMetrics&field=cpu_usage");
+    await until("the stored rows' points", async () => (await chartPoints(page)) >= 1);
+    assert.equal(await page.isVisible("#chart"), true);
+    assert.equal(await panelCount(page, "received"), 0, "no row arrived live: the points are the stored ones");
+    assert.deepEqual(errors, []);
+    await page.close();
+});
+
 test("it says when the collector is away, and reconnects by itself when it is back", async () => {
     const { page, errors } = await open(collector, "&collection=containerMetrics&field=cpu_usage");
     await page.waitForSelector('#status[data-state="live"]');

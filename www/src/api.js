@@ -60,6 +60,11 @@ export class Api {
         return this.get(`${path}?${new URLSearchParams(query)}`);
     }
 
+    /** One numeric field per step of receive time: `{t, count, min, max, avg}`. */
+    async series(name, query) {
+        return this.get(`/api/collections/${encodeURIComponent(name)}/series?${new URLSearchParams(query)}`);
+    }
+
     /** `{rows, fields: {field: {count, min, max, avg, stddev}}}` */
     async stats(name) {
         return this.get(`/api/collections/${encodeURIComponent(name)}/stats`);

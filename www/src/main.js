@@ -13,7 +13,7 @@ import { $, h, time } from "./dom.js";
 import { Feed } from "./feed.js";
 import { InstrumentsPanel } from "./instruments.js";
 import { PageMetrics } from "./pagemetrics.js";
-import { Series } from "./series.js";
+import { Series, WINDOW_SECONDS } from "./series.js";
 import { Status } from "./status.js";
 import { renderCollections, renderLatest, renderSdkStats, renderStats } from "./tables.js";
 
@@ -61,6 +61,8 @@ async function start(token) {
         lastRetry: null,
         apiError: null,
         stats: null,
+        /** The collection and field whose stored history the chart has. */
+        historyOf: null,
         dirty: true,
     };
     const status = new Status(() => feed.retryNow());
@@ -112,7 +114,8 @@ async function start(token) {
             if (troubleSince !== null) {
                 series.gap();
                 const seconds = Math.round((Date.now() - troubleSince) / 1000);
-                status.notice("reconnected", `${time(Date.now())}: reconnected after ${seconds} s away. Rows stored meanwhile are not in the chart; the statistics include them.`);
+                status.notice("reconnected", `${time(Date.now())}: reconnected after ${seconds} s away. The chart fills in the rows stored meanwhile from the collector.`);
+                loadHistory();
             }
             if (state.state === "live" && firstLive) {
                 firstLive = false;
@@ -156,7 +159,26 @@ async function start(token) {
             refreshStats().catch((error) => (view.apiError = error.message));
             loadLatest();
         }
+        loadHistory();
         view.dirty = true;
+    }
+
+    /** The chart's window from the stored rows: what came before the page, or while it was away. */
+    async function loadHistory() {
+        const { selected: name, field } = view;
+        if (!name || !field) return;
+        view.historyOf = `${name}/${field}`;
+        const until = Date.now();
+        try {
+            const query = { field, since_ms: until - WINDOW_SECONDS * 1000, until_ms: until, step_ms: 1000 };
+            const answer = await api.series(name, query);
+            if (name === view.selected) {
+                series.history(name, field, answer);
+                view.dirty = true;
+            }
+        } catch {
+            // live rows still draw; the poll reports the collector's trouble
+        }
     }
 
     /** Keeps the selection valid; picks defaults: another collection than our own, its first numeric field. */
@@ -228,6 +250,7 @@ async function start(token) {
             feed.follow([...view.collections.map((c) => c.name), OWN_COLLECTION, ...named]);
             fitSelection();
             loadLatest();
+            if (view.historyOf !== `${view.selected}/${view.field}`) loadHistory();
             await Promise.all([refreshStats(), instruments.refresh()]);
         } catch (error) {
             view.apiError = error.message;

@@ -44,6 +44,27 @@ export class Series {
         this.prune(second);
     }
 
+    /**
+     * Fills the seconds the feed did not deliver (before the page opened, or
+     * while it was away) from the collector's per-second aggregates of
+     * `field` (`/series` with `step_ms=1000`); a second the feed delivered
+     * more rows of keeps its own.
+     */
+    history(collection, field, { t, count, min, max, avg }) {
+        let fields = this.data.get(collection);
+        if (!fields) this.data.set(collection, (fields = new Map()));
+        let buckets = fields.get(field);
+        if (!buckets) fields.set(field, (buckets = new Map()));
+        t.forEach((ms, i) => {
+            const n = count[i];
+            if (!n || avg[i] === null) return;
+            const second = Math.floor(ms / 1000);
+            if ((buckets.get(second)?.n ?? 0) >= n) return;
+            buckets.set(second, { n, sum: avg[i] * n, min: Number(min[i]), max: Number(max[i]) });
+        });
+        this.prune(Math.floor(Date.now() / 1000));
+    }
+
     /** Marks the feed as down now: the line breaks here. */
     gap(nowMs = Date.now()) {
         this.gaps.add(Math.floor(nowMs / 1000));
