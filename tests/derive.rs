@@ -119,3 +119,29 @@ async fn a_derived_metrics_rows_arrive_as_written() {
     assert_eq!(stored.len(), 200);
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_all_buffers_every_row_or_none() {
+    let server = Collector::start().await;
+    let client = server.client().cluster_id("derived-all").build().unwrap();
+    let metric = client.derived_metric::<HttpRequest>(MetricConfig::default().max_chunk_size(256)).unwrap();
+    let mut rows = requests()[..50].to_vec();
+    rows.iter_mut().for_each(|row| row.user_agent = None);
+    assert_eq!(metric.write_all(&rows).unwrap(), 50);
+    let written = client.stats().rows_written;
+    // Row 7 alone is larger than a chunk: nothing of this batch stays.
+    let mut bad = rows.clone();
+    bad[7].user_agent = Some("x".repeat(300));
+    match metric.write_all(&bad) {
+        Err(Error::Rows(e)) => {
+            assert_eq!(e.index, 7);
+            assert!(e.to_string().contains("256"), "{e}");
+        }
+        other => panic!("a row larger than a chunk was taken: {other:?}"),
+    }
+    assert_eq!(client.stats().rows_written, written);
+    client.flush().await.unwrap();
+    let stored: Vec<Json> = server.json_rows("httpRequests", "derived-all").await;
+    assert_eq!(stored.len(), 50, "chunks of 256 bytes, every row once");
+    client.shutdown().await;
+}

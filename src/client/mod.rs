@@ -160,6 +160,22 @@ impl Core {
         Ok(count)
     }
 
+    /// Buffers all `rows` that `encode` writes (a derived type's), or none.
+    pub(crate) fn write_all_encoded<R>(
+        &self,
+        slot: &MetricSlot,
+        rows: impl IntoIterator<Item = R>,
+        encode: impl FnMut(R, &mut Vec<u8>),
+    ) -> Result<usize, Error> {
+        self.check_open()?;
+        let mut buffer = slot.buffer();
+        let was_empty = buffer.open_rows() == 0;
+        let mut sealed = Vec::new();
+        let count = buffer.write_all_encoded(rows, encode, &mut sealed)?;
+        self.after_write(was_empty, &buffer, sealed);
+        Ok(count)
+    }
+
     /// Hands the chunks a write sealed to the pipeline, schedules the flush
     /// of the open chunk, and wakes the driver when there is news for it.
     fn after_write<S>(&self, was_empty: bool, buffer: &MetricBuffer, sealed: S)

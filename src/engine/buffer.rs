@@ -356,6 +356,32 @@ impl MetricBuffer {
             .map_err(|(index, error)| RowError { index, error })
     }
 
+    /// As [`Self::write_all`], for rows that `encode` writes, already Avro
+    /// of this buffer's schema (a derived type's); only a row larger than
+    /// the max chunk size is refused.
+    pub fn write_all_encoded<R>(
+        &mut self,
+        rows: impl IntoIterator<Item = R>,
+        mut encode: impl FnMut(R, &mut Vec<u8>),
+        sealed: &mut Vec<Chunk>,
+    ) -> Result<usize, RowError> {
+        self.chunks
+            .write_all_with(
+                rows,
+                |chunks, row| {
+                    chunks.write_with(
+                        |out| {
+                            encode(row, out);
+                            Ok(())
+                        },
+                        |size, limit| EncodeError::new(Problem::RowTooLarge { size, limit }),
+                    )
+                },
+                sealed,
+            )
+            .map_err(|(index, error)| RowError { index, error })
+    }
+
     /// Seals the open chunk, however full, for a flush; `None` when it holds
     /// no rows.
     pub fn take_open(&mut self) -> Option<Chunk> {

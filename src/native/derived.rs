@@ -60,6 +60,15 @@ impl<T: Avro> DerivedMetric<T> {
         self.client.core.write_encoded(&self.slot, |out| row.encode(out))
     }
 
+    /// Buffers all rows, or none when one is larger than the max chunk
+    /// size (the error gives its index).
+    pub fn write_all<'a>(&self, rows: impl IntoIterator<Item = &'a T>) -> Result<usize, Error>
+    where
+        T: 'a,
+    {
+        self.client.core.write_all_encoded(&self.slot, rows, |row, out| row.encode(out))
+    }
+
     /// The metric's schema.
     pub fn schema(&self) -> Arc<Schema> {
         self.slot.schema()
