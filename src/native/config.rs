@@ -155,7 +155,9 @@ impl ClientBuilder {
     }
 
     /// Called with every event (rows dropped, retries scheduled), on the
-    /// driver task or in `flush`/`shutdown`; keep it short.
+    /// driver task or in `flush`/`shutdown`, one event at a time; keep it
+    /// short, and do not wait in it for this client (a `flush` waits for a
+    /// delivery in progress).
     pub fn on_event(mut self, callback: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.on_event = Some(Box::new(callback));
         self
@@ -252,6 +254,7 @@ impl ClientBuilder {
             drain_timeout: self.drain_timeout,
             instrument_interval,
             on_event: self.on_event,
+            delivering: Mutex::new(()),
             driver: Mutex::new(None),
         });
         let handle = runtime.spawn(driver::run(inner.clone(), Arc::new(sender)));

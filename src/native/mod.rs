@@ -51,6 +51,11 @@ pub(crate) struct Inner {
     /// How often the driver collects the instruments.
     instrument_interval: Duration,
     on_event: Option<EventCallback>,
+    /// Held while events are handed to the callback, so that a `flush`
+    /// delivering its events waits for the driver's delivery in progress
+    /// (else it could return before the callback saw an event the driver
+    /// had already taken).
+    delivering: Mutex<()>,
     driver: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -153,6 +158,7 @@ impl Inner {
 
     /// Hands the pipeline's events to the user's callback and the log.
     fn deliver_events(&self) {
+        let _delivering = self.delivering.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         while let Some(event) = self.core.pop_event() {
             match &event {
                 Event::Dropped { .. } => tracing::warn!(target: "edgemetrics", "{event}"),
