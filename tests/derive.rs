@@ -145,3 +145,74 @@ async fn write_all_buffers_every_row_or_none() {
     assert_eq!(stored.len(), 50, "chunks of 256 bytes, every row once");
     client.shutdown().await;
 }
+
+mod first {
+    #[derive(edgemetrics::Metric)]
+    pub enum Kind {
+        X,
+        Y,
+    }
+}
+
+mod second {
+    #[derive(edgemetrics::Metric)]
+    pub enum Kind {
+        P,
+        Q,
+        R,
+    }
+}
+
+#[derive(edgemetrics::Metric)]
+struct TwoKinds {
+    a: first::Kind,
+    b: second::Kind,
+}
+
+#[test]
+fn two_types_of_one_avro_name_are_refused_not_confused() {
+    // Were the second a reference to the first, `R` would be written as a
+    // symbol the schema does not have.
+    let text = schema_of::<TwoKinds>();
+    let error = Schema::parse(&text).expect_err(&text).to_string();
+    assert!(error.contains("Kind"), "{error}");
+    let mut bytes = Vec::new();
+    for (a, b) in
+        [(first::Kind::X, second::Kind::P), (first::Kind::Y, second::Kind::Q), (first::Kind::X, second::Kind::R)]
+    {
+        TwoKinds { a, b }.encode(&mut bytes);
+    }
+    assert_eq!(bytes, [0, 0, 2, 2, 0, 4], "each enum by its own index");
+}
+
+#[derive(edgemetrics::Metric)]
+#[metric(namespace = "b")]
+struct Inner {
+    m: Method,
+}
+
+#[derive(edgemetrics::Metric)]
+#[metric(namespace = "a")]
+struct Outer {
+    x: Inner,
+    y: Method,
+    z: Method,
+}
+
+#[test]
+fn a_type_without_a_namespace_takes_the_enclosing_one_each_time() {
+    // `Method` is b.Method inside Inner and a.Method in Outer (defined
+    // once each, then referred to): the schema parses, and the rows are
+    // written as it says.
+    let text = schema_of::<Outer>();
+    let schema = Schema::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert!(text.contains(r#""name":"Method""#) && text.contains(r#""a.Method""#), "{text}");
+    let apache = apache_avro::Schema::parse_str(&text).unwrap();
+    assert_eq!(schema.canonical_form(), apache.canonical_form());
+    let row = Outer { x: Inner { m: Method::Delete }, y: Method::Put, z: Method::Get };
+    let mut bytes = Vec::new();
+    row.encode(&mut bytes);
+    assert_eq!(bytes, [6, 4, 0], "enum indexes 3, 2, 0 as zig-zag varints");
+    let value = apache_avro::from_avro_datum(&apache, &mut &bytes[..], None).unwrap();
+    assert!(format!("{value:?}").contains("DELETE"), "{value:?}");
+}

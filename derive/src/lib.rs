@@ -30,18 +30,31 @@ struct Attrs {
     rename: Option<LitStr>,
 }
 
-fn attrs(list: &[syn::Attribute]) -> syn::Result<Attrs> {
+/// Where an attribute sits, which decides what it may say.
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    Type,
+    Member,
+}
+
+fn attrs(list: &[syn::Attribute], place: Place) -> syn::Result<Attrs> {
     let mut out = Attrs::default();
     for attr in list.iter().filter(|a| a.path().is_ident("metric")) {
         attr.parse_nested_meta(|meta| {
-            let slot = if meta.path.is_ident("name") {
+            let slot = if place == Place::Type && meta.path.is_ident("name") {
                 &mut out.name
-            } else if meta.path.is_ident("namespace") {
+            } else if place == Place::Type && meta.path.is_ident("namespace") {
                 &mut out.namespace
-            } else if meta.path.is_ident("rename") {
+            } else if place == Place::Member && meta.path.is_ident("rename") {
                 &mut out.rename
+            } else if place == Place::Type {
+                return Err(
+                    meta.error("expected `name` or `namespace` on a type (`rename` goes on fields and variants)")
+                );
             } else {
-                return Err(meta.error("expected `name`, `namespace` or `rename`"));
+                return Err(
+                    meta.error("expected `rename` on a field or variant (`name` and `namespace` go on the type)")
+                );
             };
             *slot = Some(meta.value()?.parse()?);
             Ok(())
@@ -76,7 +89,7 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     if !input.generics.params.is_empty() {
         return Err(syn::Error::new_spanned(&input.generics, "derive(Metric) takes no generic types"));
     }
-    let type_attrs = attrs(&input.attrs)?;
+    let type_attrs = attrs(&input.attrs, Place::Type)?;
     let name = avro_name(&input.ident, type_attrs.name.as_ref(), "the type name")?;
     let namespace = match &type_attrs.namespace {
         Some(lit) => {
@@ -88,9 +101,9 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         }
         None => None,
     };
-    let full_name = match &namespace {
-        Some(ns) => format!("{ns}.{name}"),
-        None => name.clone(),
+    let namespace_arg = match &namespace {
+        Some(ns) => quote!(::core::option::Option::Some(#ns)),
+        None => quote!(::core::option::Option::None),
     };
     let head = match &namespace {
         Some(ns) => format!("\"name\":\"{name}\",\"namespace\":\"{ns}\""),
@@ -105,16 +118,15 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
     let support = quote!(::edgemetrics::engine::derive);
     Ok(quote! {
         impl #support::Avro for #ident {
-            fn write_schema(out: &mut #support::String, named: &mut #support::Vec<&'static str>) {
+            fn write_schema(out: &mut #support::String, names: &mut #support::Names) {
                 // A named type is defined once per schema, then referred to.
-                if named.contains(&#full_name) {
-                    out.push('"');
-                    out.push_str(#full_name);
-                    out.push('"');
+                let ::core::option::Option::Some(enclosing) =
+                    names.enter(out, #name, #namespace_arg, #support::TypeId::of::<Self>())
+                else {
                     return;
-                }
-                named.push(#full_name);
+                };
                 #schema_body
+                names.leave(enclosing);
             }
 
             #[inline]
@@ -136,14 +148,19 @@ fn record(data: &syn::DataStruct, head: &str) -> syn::Result<(Tokens, Tokens)> {
     let support = quote!(::edgemetrics::engine::derive);
     let mut schema = vec![quote!(out.push_str(concat!("{\"type\":\"record\",", #head, ",\"fields\":["));)];
     let mut encode = Vec::new();
+    let mut names = Vec::new();
     for (i, field) in fields.named.iter().enumerate() {
         let ident = field.ident.as_ref().expect("named fields have names");
-        let name = avro_name(ident, attrs(&field.attrs)?.rename.as_ref(), "the field name")?;
+        let name = avro_name(ident, attrs(&field.attrs, Place::Member)?.rename.as_ref(), "the field name")?;
+        if names.contains(&name) {
+            return Err(syn::Error::new_spanned(field, format!("the field name {name:?} twice")));
+        }
+        names.push(name.clone());
         let ty = &field.ty;
         let open = format!("{}{{\"name\":\"{name}\",\"type\":", if i == 0 { "" } else { "," });
         schema.push(quote! {
             out.push_str(#open);
-            <#ty as #support::Avro>::write_schema(out, named);
+            <#ty as #support::Avro>::write_schema(out, names);
             if let Some(default) = <#ty as #support::Avro>::DEFAULT {
                 out.push_str(",\"default\":");
                 out.push_str(default);
@@ -168,7 +185,7 @@ fn enumeration(data: &syn::DataEnum, head: &str) -> syn::Result<(Tokens, Tokens)
         if !matches!(variant.fields, Fields::Unit) {
             return Err(syn::Error::new_spanned(variant, "derive(Metric) takes enums of unit variants only"));
         }
-        let symbol = avro_name(&variant.ident, attrs(&variant.attrs)?.rename.as_ref(), "the symbol")?;
+        let symbol = avro_name(&variant.ident, attrs(&variant.attrs, Place::Member)?.rename.as_ref(), "the symbol")?;
         if symbols.contains(&symbol) {
             return Err(syn::Error::new_spanned(variant, format!("the symbol {symbol:?} twice")));
         }
@@ -202,7 +219,7 @@ mod tests {
         assert!(code.contains(r#"\"name\":\"requests\",\"namespace\":\"demo.web\""#), "{code}");
         assert!(code.contains(r#"{\"name\":\"type\",\"type\":"#), "{code}");
         assert!(code.contains(r#",{\"name\":\"ms\",\"type\":"#), "{code}");
-        assert!(code.contains("\"demo.web.requests\""), "the full name: {code}");
+        assert!(code.contains("Some (\"demo.web\")"), "the namespace for the names: {code}");
     }
 
     #[test]

@@ -6,8 +6,56 @@
 
 pub use alloc::string::String;
 pub use alloc::vec::Vec;
+pub use core::any::TypeId;
 
 pub use super::avro::varint::{put_int, put_len, put_long};
+
+/// The named types a schema has defined so far, and the namespace the type
+/// being written sits in: Avro gives a named type without a namespace of
+/// its own the enclosing one, so one Rust type may be two Avro types (and
+/// is then defined twice, under each full name).
+#[derive(Debug, Default)]
+pub struct Names {
+    namespace: Option<String>,
+    defined: Vec<(String, TypeId)>,
+}
+
+impl Names {
+    /// Called by a derived type before it writes its definition: writes a
+    /// reference instead (and gives `None`) when the same type is defined
+    /// under this full name already; else gives the enclosing namespace,
+    /// for [`Names::leave`]. Another type with the same full name is
+    /// defined again, which the schema parser refuses, naming it.
+    pub fn enter(
+        &mut self,
+        out: &mut String,
+        name: &str,
+        namespace: Option<&str>,
+        id: TypeId,
+    ) -> Option<Option<String>> {
+        let space = namespace.map(String::from).or_else(|| self.namespace.clone()).filter(|ns| !ns.is_empty());
+        let full = match &space {
+            Some(ns) => alloc::format!("{ns}.{name}"),
+            None => String::from(name),
+        };
+        match self.defined.iter().find(|(known, _)| *known == full) {
+            Some((_, known)) if *known == id => {
+                out.push('"');
+                out.push_str(&full);
+                out.push('"');
+                return None;
+            }
+            Some(_) => {}
+            None => self.defined.push((full, id)),
+        }
+        Some(core::mem::replace(&mut self.namespace, space))
+    }
+
+    /// Called after the definition: back to the enclosing namespace.
+    pub fn leave(&mut self, enclosing: Option<String>) {
+        self.namespace = enclosing;
+    }
+}
 
 /// A type with an Avro schema that writes itself in it. Derive it with
 /// `#[derive(edgemetrics::Metric)]` for records (structs) and enums; the
@@ -17,9 +65,9 @@ pub trait Avro {
     /// `null` for an optional field, none for the rest.
     const DEFAULT: Option<&'static str> = None;
 
-    /// Appends the type's schema to `out`. A named type already in `named`
-    /// (defined earlier in the same schema) is written as its full name.
-    fn write_schema(out: &mut String, named: &mut Vec<&'static str>);
+    /// Appends the type's schema to `out`. A named type already defined in
+    /// the same schema (see [`Names`]) is written as its full name.
+    fn write_schema(out: &mut String, names: &mut Names);
 
     /// Appends the value's Avro binary encoding.
     fn encode(&self, out: &mut Vec<u8>);
@@ -28,14 +76,14 @@ pub trait Avro {
 /// The schema (JSON) of `T`, as the metric's schema text.
 pub fn schema_of<T: Avro + ?Sized>() -> String {
     let mut out = String::new();
-    T::write_schema(&mut out, &mut Vec::new());
+    T::write_schema(&mut out, &mut Names::default());
     out
 }
 
 macro_rules! primitive {
     ($schema:literal, $($ty:ty => |$v:ident, $out:ident| $body:expr;)+) => {$(
         impl Avro for $ty {
-            fn write_schema(out: &mut String, _: &mut Vec<&'static str>) {
+            fn write_schema(out: &mut String, _: &mut Names) {
                 out.push_str(concat!("\"", $schema, "\""));
             }
 
@@ -66,7 +114,7 @@ primitive!("double", f64 => |v, out| out.extend_from_slice(&v.to_le_bytes()););
 primitive!("boolean", bool => |v, out| out.push(u8::from(v)););
 
 impl Avro for str {
-    fn write_schema(out: &mut String, _: &mut Vec<&'static str>) {
+    fn write_schema(out: &mut String, _: &mut Names) {
         out.push_str("\"string\"");
     }
 
@@ -78,8 +126,8 @@ impl Avro for str {
 }
 
 impl Avro for String {
-    fn write_schema(out: &mut String, named: &mut Vec<&'static str>) {
-        str::write_schema(out, named);
+    fn write_schema(out: &mut String, names: &mut Names) {
+        str::write_schema(out, names);
     }
 
     #[inline(always)]
@@ -91,8 +139,8 @@ impl Avro for String {
 impl<T: Avro + ?Sized> Avro for &T {
     const DEFAULT: Option<&'static str> = T::DEFAULT;
 
-    fn write_schema(out: &mut String, named: &mut Vec<&'static str>) {
-        T::write_schema(out, named);
+    fn write_schema(out: &mut String, names: &mut Names) {
+        T::write_schema(out, names);
     }
 
     #[inline(always)]
@@ -104,8 +152,8 @@ impl<T: Avro + ?Sized> Avro for &T {
 impl<T: Avro + ?Sized> Avro for alloc::boxed::Box<T> {
     const DEFAULT: Option<&'static str> = T::DEFAULT;
 
-    fn write_schema(out: &mut String, named: &mut Vec<&'static str>) {
-        T::write_schema(out, named);
+    fn write_schema(out: &mut String, names: &mut Names) {
+        T::write_schema(out, names);
     }
 
     #[inline(always)]
@@ -119,9 +167,9 @@ impl<T: Avro + ?Sized> Avro for alloc::boxed::Box<T> {
 impl<T: Avro> Avro for Option<T> {
     const DEFAULT: Option<&'static str> = Some("null");
 
-    fn write_schema(out: &mut String, named: &mut Vec<&'static str>) {
+    fn write_schema(out: &mut String, names: &mut Names) {
         out.push_str("[\"null\",");
-        T::write_schema(out, named);
+        T::write_schema(out, names);
         out.push(']');
     }
 
@@ -139,9 +187,9 @@ impl<T: Avro> Avro for Option<T> {
 
 /// An Avro array of the items.
 impl<T: Avro> Avro for Vec<T> {
-    fn write_schema(out: &mut String, named: &mut Vec<&'static str>) {
+    fn write_schema(out: &mut String, names: &mut Names) {
         out.push_str("{\"type\":\"array\",\"items\":");
-        T::write_schema(out, named);
+        T::write_schema(out, names);
         out.push('}');
     }
 
