@@ -1,9 +1,10 @@
 //! `GET /api/collections/{name}/series?field=&step_ms=&since_ms=&until_ms=&cluster_id=`:
 //! one numeric field's count, min, max and mean per step of receive time,
 //! for charts of any span without reading the rows. Steps start at
-//! multiples of `step_ms` (so a chart polled again lines up with itself);
-//! `t` is each step's start and a step without values has a count of 0 and
-//! nulls. Range and step are checked as the instruments' charts check them
+//! multiples of `step_ms` (so a chart polled again lines up with itself),
+//! the first at `since_ms` rounded down to one, and each covers its whole
+//! span; `t` is each step's start and a step without values has a count of
+//! 0 and nulls. Range and step are checked as the instruments' charts check them
 //! (default the last hour in about 120 steps, at most 2,000 steps).
 
 use std::sync::Arc;
@@ -94,7 +95,8 @@ pub async fn series(
         );
         app.store.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query(rusqlite::params![t0, step, since, until, clusters])?;
+            // Whole steps: the first starts at `since_ms` rounded down.
+            let mut rows = stmt.query(rusqlite::params![t0, step, t0, until, clusters])?;
             while let Some(row) = rows.next()? {
                 let Some(i) = usize::try_from(row.get::<_, i64>(0)?).ok().filter(|i| *i < n as usize) else { continue };
                 count[i] = J::from(row.get::<_, i64>(1)?);
