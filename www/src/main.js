@@ -63,6 +63,8 @@ async function start(token) {
         stats: null,
         /** The collection and field whose stored history the chart has. */
         historyOf: null,
+        /** When the feed last went live (null while it is not). */
+        liveAtMs: null,
         dirty: true,
     };
     const status = new Status(() => feed.retryNow());
@@ -109,13 +111,19 @@ async function start(token) {
             );
         },
         onState(state) {
+            if (state.state === "live" && view.liveAtMs === null) {
+                // Live (again): fill what came before from the store.
+                view.liveAtMs = Date.now();
+                loadHistory();
+            } else if (state.state !== "live") {
+                view.liveAtMs = null;
+            }
             const troubleSince = status.set(state);
             if (state.state === "away" || state.state === "refused") series.gap();
             if (troubleSince !== null) {
                 series.gap();
                 const seconds = Math.round((Date.now() - troubleSince) / 1000);
                 status.notice("reconnected", `${time(Date.now())}: reconnected after ${seconds} s away. The chart fills in the rows stored meanwhile from the collector.`);
-                loadHistory();
             }
             if (state.state === "live" && firstLive) {
                 firstLive = false;
@@ -168,12 +176,13 @@ async function start(token) {
         const { selected: name, field } = view;
         if (!name || !field) return;
         view.historyOf = `${name}/${field}`;
-        const until = Date.now();
+        // Rows stored before the feed went live never come live; later ones do.
+        const until = view.liveAtMs ?? Date.now();
         try {
             const query = { field, since_ms: until - WINDOW_SECONDS * 1000, until_ms: until, step_ms: 1000 };
             const answer = await api.series(name, query);
-            if (name === view.selected) {
-                series.history(name, field, answer);
+            if (name === view.selected && field === view.field) {
+                series.history(name, field, answer, until);
                 view.dirty = true;
             }
         } catch {

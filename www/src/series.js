@@ -28,6 +28,8 @@ export class Series {
                 if (!buckets) fields.set(key, (buckets = new Map()));
                 const bucket = buckets.get(second);
                 if (bucket) {
+                    // Live rows joined it: the next history leaves it alone.
+                    bucket.stored = false;
                     bucket.n++;
                     bucket.sum += value;
                     if (value < bucket.min) bucket.min = value;
@@ -45,22 +47,27 @@ export class Series {
     }
 
     /**
-     * Fills the seconds the feed did not deliver (before the page opened, or
-     * while it was away) from the collector's per-second aggregates of
-     * `field` (`/series` with `step_ms=1000`); a second the feed delivered
-     * more rows of keeps its own.
+     * Fills the seconds before `beforeMs` (when the feed last went live:
+     * rows stored earlier never come live) from the collector's per-second
+     * aggregates of `field` (`/series` with `step_ms=1000`). Seconds with
+     * live rows keep their own; seconds filled before are filled again.
      */
-    history(collection, field, { t, count, min, max, avg }) {
+    history(collection, field, { t, count, min, max, avg }, beforeMs) {
         let fields = this.data.get(collection);
         if (!fields) this.data.set(collection, (fields = new Map()));
         let buckets = fields.get(field);
         if (!buckets) fields.set(field, (buckets = new Map()));
+        const before = Math.floor(beforeMs / 1000);
         t.forEach((ms, i) => {
-            const n = count[i];
-            if (!n || avg[i] === null) return;
             const second = Math.floor(ms / 1000);
-            if ((buckets.get(second)?.n ?? 0) >= n) return;
-            buckets.set(second, { n, sum: avg[i] * n, min: Number(min[i]), max: Number(max[i]) });
+            const current = buckets.get(second);
+            if (second >= before || (current && !current.stored)) return;
+            const n = count[i];
+            if (n > 0 && avg[i] !== null) {
+                buckets.set(second, { n, sum: avg[i] * n, min: Number(min[i]), max: Number(max[i]), stored: true });
+            } else if (current) {
+                buckets.delete(second);
+            }
         });
         this.prune(Math.floor(Date.now() / 1000));
     }
