@@ -113,6 +113,9 @@ impl MetricClient {
         inner.core.seal_all();
         inner.wake.notify_one();
         inner.wait(inner.drain_timeout, Core::is_empty).await;
+        // A write that passed the open check before `close` may have landed
+        // after the seal above: sealed now, it is counted with the rest.
+        inner.core.seal_all();
         let undelivered_rows = inner.core.abandon("shutdown before the collector acknowledged the rows");
         inner.stop.notify_one();
         let driver = inner.driver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();

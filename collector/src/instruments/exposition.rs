@@ -317,8 +317,14 @@ fn sample(out: &mut String, name: &str, suffix: &str, labels: &str, extra: Optio
 
 fn buckets(out: &mut String, name: &str, labels: &str, stats: &Stats, buckets: impl Iterator<Item = (f64, u64)>) {
     let mut cumulative = 0u64;
-    for (bound, count) in buckets.filter(|(bound, _)| bound.is_finite()) {
+    let mut finite = buckets.filter(|(bound, _)| bound.is_finite()).peekable();
+    while let Some((bound, count)) = finite.next() {
         cumulative = cumulative.saturating_add(count);
+        // Neighbouring exponential buckets among the subnormals can round
+        // to one double: one line for them, or `le` would repeat.
+        if finite.peek().is_some_and(|(next, _)| *next == bound) {
+            continue;
+        }
         sample(out, name, "_bucket", labels, Some(("le", bound)), cumulative as f64);
     }
     sample(out, name, "_bucket", labels, Some(("le", f64::INFINITY)), stats.count as f64);

@@ -271,4 +271,22 @@ mod exposition {
         assert!(text.contains("x_count{cluster_id=\"c\"} 4\n"), "{text}");
         assert!(text.contains("x_bucket{cluster_id=\"c\",le=\"1\"} 3\n"), "{text}");
     }
+
+    #[test]
+    fn exponential_buckets_that_round_to_one_bound_are_one_line() {
+        // At scale 20, neighbouring buckets among the subnormals share a double.
+        let offset = -1074 * (1 << 20) + 1;
+        let e = Exponential::new(20, 0, Signed::new(offset, vec![1; 10]), Signed::default()).unwrap();
+        let text = totals_text(
+            vec![(Collection::Exponential, row("{}", "c", (0, 1), false, Body::Exponential(stats(10, 0.0), e)))],
+            100,
+        );
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("x_bucket")).collect();
+        let le = |line: &str| line.split("le=\"").nth(1).and_then(|rest| rest.split('"').next()).map(String::from);
+        let mut bounds: Vec<_> = lines.iter().map(|line| le(line)).collect();
+        let count = bounds.len();
+        bounds.dedup();
+        assert_eq!(bounds.len(), count, "an le twice:\n{text}");
+        assert_eq!(lines[1], "x_bucket{cluster_id=\"c\",le=\"5e-324\"} 10", "{text}");
+    }
 }
