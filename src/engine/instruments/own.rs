@@ -77,7 +77,7 @@ impl Own {
                 }
             }
             Own::Histogram { counts, sum } => {
-                let count = &counts[bounds.partition_point(|bound| *bound < v)];
+                let count = &counts[super::state::bucket_of(bounds, v)];
                 count.set(count.get() + 1);
                 sum.set(sum.get() + v);
             }
