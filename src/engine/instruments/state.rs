@@ -40,7 +40,6 @@ impl Kind {
     }
 }
 
-/// The OpenTelemetry default bounds of an explicit histogram.
 /// The bucket of `v`: the first bound at or above it (upper-inclusive),
 /// or the last bucket past them all. Up to 32 bounds a scan that stops at
 /// the bucket: its branches follow the data, where the binary search's
@@ -55,6 +54,7 @@ pub(crate) fn bucket_of(bounds: &[f64], v: f64) -> usize {
     }
 }
 
+/// The OpenTelemetry default bounds of an explicit histogram.
 pub const DEFAULT_BOUNDS: [f64; 15] =
     [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0];
 
