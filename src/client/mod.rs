@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use crate::engine::buffer::{MetricBuffer, MetricOptions};
+use crate::engine::buffer::{MetricBuffer, MetricOptions, RowError};
 use crate::engine::chunk::Chunk;
 use crate::engine::pipeline::{Action, Failure, Pipeline, PipelineConfig};
 use crate::engine::schema::Schema;
@@ -151,13 +151,7 @@ impl Core {
         T: Serialize + ?Sized + 'a,
         I: IntoIterator<Item = &'a T>,
     {
-        self.check_open()?;
-        let mut buffer = slot.buffer();
-        let was_empty = buffer.open_rows() == 0;
-        let mut sealed = Vec::new();
-        let count = buffer.write_all(rows, &mut sealed)?;
-        self.after_write(was_empty, &buffer, sealed);
-        Ok(count)
+        self.write_batch(slot, |buffer, sealed| buffer.write_all(rows, sealed))
     }
 
     /// Buffers all `rows` that `encode` writes (a derived type's), or none.
@@ -167,11 +161,20 @@ impl Core {
         rows: impl IntoIterator<Item = R>,
         encode: impl FnMut(R, &mut Vec<u8>),
     ) -> Result<usize, Error> {
+        self.write_batch(slot, |buffer, sealed| buffer.write_all_encoded(rows, encode, sealed))
+    }
+
+    /// Runs a batch write on the calling thread's buffer and hands on what it sealed.
+    fn write_batch(
+        &self,
+        slot: &MetricSlot,
+        write: impl FnOnce(&mut MetricBuffer, &mut Vec<Chunk>) -> Result<usize, RowError>,
+    ) -> Result<usize, Error> {
         self.check_open()?;
         let mut buffer = slot.buffer();
         let was_empty = buffer.open_rows() == 0;
         let mut sealed = Vec::new();
-        let count = buffer.write_all_encoded(rows, encode, &mut sealed)?;
+        let count = write(&mut buffer, &mut sealed)?;
         self.after_write(was_empty, &buffer, sealed);
         Ok(count)
     }

@@ -315,10 +315,7 @@ impl MetricBuffer {
     #[inline]
     pub fn write<T: Serialize + ?Sized>(&mut self, row: &T) -> Result<Option<Chunk>, EncodeError> {
         let schema = &self.schema;
-        self.chunks.write_with(
-            |out| avro::encode(schema, row, out),
-            |size, limit| EncodeError::new(Problem::RowTooLarge { size, limit }),
-        )
+        self.chunks.write_with(|out| avro::encode(schema, row, out), row_too_large)
     }
 
     /// Appends one row that `encode` writes, already Avro of this buffer's
@@ -329,7 +326,7 @@ impl MetricBuffer {
                 encode(out);
                 Ok(())
             },
-            |size, limit| EncodeError::new(Problem::RowTooLarge { size, limit }),
+            row_too_large,
         )
     }
 
@@ -342,18 +339,7 @@ impl MetricBuffer {
         I: IntoIterator<Item = &'a T>,
     {
         let schema = &self.schema;
-        self.chunks
-            .write_all_with(
-                rows,
-                |chunks, row| {
-                    chunks.write_with(
-                        |out| avro::encode(schema, row, out),
-                        |size, limit| EncodeError::new(Problem::RowTooLarge { size, limit }),
-                    )
-                },
-                sealed,
-            )
-            .map_err(|(index, error)| RowError { index, error })
+        write_all_by(&mut self.chunks, rows, |row, out| avro::encode(schema, row, out), sealed)
     }
 
     /// As [`Self::write_all`], for rows that `encode` writes, already Avro
@@ -365,21 +351,15 @@ impl MetricBuffer {
         mut encode: impl FnMut(R, &mut Vec<u8>),
         sealed: &mut Vec<Chunk>,
     ) -> Result<usize, RowError> {
-        self.chunks
-            .write_all_with(
-                rows,
-                |chunks, row| {
-                    chunks.write_with(
-                        |out| {
-                            encode(row, out);
-                            Ok(())
-                        },
-                        |size, limit| EncodeError::new(Problem::RowTooLarge { size, limit }),
-                    )
-                },
-                sealed,
-            )
-            .map_err(|(index, error)| RowError { index, error })
+        write_all_by(
+            &mut self.chunks,
+            rows,
+            |row, out| {
+                encode(row, out);
+                Ok(())
+            },
+            sealed,
+        )
     }
 
     /// Seals the open chunk, however full, for a flush; `None` when it holds
@@ -387,6 +367,24 @@ impl MetricBuffer {
     pub fn take_open(&mut self) -> Option<Chunk> {
         self.chunks.take_open()
     }
+}
+
+/// The refusal of a row that alone is larger than the max chunk size.
+fn row_too_large(size: usize, limit: usize) -> EncodeError {
+    EncodeError::new(Problem::RowTooLarge { size, limit })
+}
+
+/// All `rows` that `encode` writes into `chunks`, or none (see
+/// [`MetricBuffer::write_all`]).
+fn write_all_by<R>(
+    chunks: &mut ChunkBuffer,
+    rows: impl IntoIterator<Item = R>,
+    mut encode: impl FnMut(R, &mut Vec<u8>) -> Result<(), EncodeError>,
+    sealed: &mut Vec<Chunk>,
+) -> Result<usize, RowError> {
+    chunks
+        .write_all_with(rows, |chunks, row| chunks.write_with(|out| encode(row, out), row_too_large), sealed)
+        .map_err(|(index, error)| RowError { index, error })
 }
 
 /// The first chunk of a metric, and each after a flush, start this small and
