@@ -125,41 +125,28 @@ impl Avro for str {
     }
 }
 
-impl Avro for String {
-    fn write_schema(out: &mut String, names: &mut Names) {
-        str::write_schema(out, names);
-    }
+/// Types that hold their value behind `Deref` write it as that value.
+macro_rules! through_deref {
+    ($([$($generics:tt)*] $ty:ty => $target:ty;)+) => {$(
+        impl<$($generics)*> Avro for $ty {
+            const DEFAULT: Option<&'static str> = <$target as Avro>::DEFAULT;
 
-    #[inline(always)]
-    fn encode(&self, out: &mut Vec<u8>) {
-        self.as_str().encode(out);
-    }
+            fn write_schema(out: &mut String, names: &mut Names) {
+                <$target as Avro>::write_schema(out, names);
+            }
+
+            #[inline(always)]
+            fn encode(&self, out: &mut Vec<u8>) {
+                (**self).encode(out);
+            }
+        }
+    )+};
 }
 
-impl<T: Avro + ?Sized> Avro for &T {
-    const DEFAULT: Option<&'static str> = T::DEFAULT;
-
-    fn write_schema(out: &mut String, names: &mut Names) {
-        T::write_schema(out, names);
-    }
-
-    #[inline(always)]
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
-}
-
-impl<T: Avro + ?Sized> Avro for alloc::boxed::Box<T> {
-    const DEFAULT: Option<&'static str> = T::DEFAULT;
-
-    fn write_schema(out: &mut String, names: &mut Names) {
-        T::write_schema(out, names);
-    }
-
-    #[inline(always)]
-    fn encode(&self, out: &mut Vec<u8>) {
-        (**self).encode(out);
-    }
+through_deref! {
+    [] String => str;
+    [T: Avro + ?Sized] &T => T;
+    [T: Avro + ?Sized] alloc::boxed::Box<T> => T;
 }
 
 /// `["null", T]` with `null` as the default, as Avro writes an optional
