@@ -53,7 +53,7 @@ impl Params {
         match &self.cluster_id {
             Some(id) => {
                 if let Some(problem) = crate::auth::cluster_id_problem(id) {
-                    return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("cluster_id {id:?}: {problem}")));
+                    return Err(ApiError::bad_request(format!("cluster_id {id:?}: {problem}")));
                 }
                 grant.check_cluster(id).map_err(ApiError::auth)?;
                 Ok(Some(json!([id]).to_string()))
@@ -84,6 +84,11 @@ impl ApiError {
     /// An error with this status.
     pub fn new(status: StatusCode, message: String) -> Self {
         Self { status, message, retry_after_secs: None }
+    }
+
+    /// 400: what the request asked for is not valid.
+    pub fn bad_request(message: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
     }
 
     /// 401, or 403 for a token that may not do this.
@@ -122,17 +127,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Query parameters, with errors as JSON like every other answer.
-pub struct ApiQuery(pub Params);
+/// Query parameters (the shared [`Params`] unless an endpoint has its own),
+/// with errors as JSON like every other answer.
+pub struct ApiQuery<T = Params>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<Params>::from_request_parts(parts, state)
+        Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(p)| Self(p))
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
     }
 }
 
@@ -146,7 +152,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CollectionName {
         Path::<String>::from_request_parts(parts, state)
             .await
             .map(|Path(p)| Self(p))
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
     }
 }
 
@@ -258,7 +264,7 @@ pub async fn rows(
     let meta = collection(&app, &grant, &name)?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
+        return Err(ApiError::bad_request(format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
     }
     let since = params.since_ms.unwrap_or(i64::MIN);
     let after = params.after.as_deref().map(cursor).transpose()?;
@@ -330,10 +336,7 @@ fn cursor(text: &str) -> Result<i64, ApiError> {
         .and_then(|digits| digits.parse::<i64>().ok())
         .ok_or_else(|| {
             let shown: String = text.chars().take(40).collect();
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("after {shown:?} is not a cursor this API gave (a rows answer's \"next\")"),
-            )
+            ApiError::bad_request(format!("after {shown:?} is not a cursor this API gave (a rows answer's \"next\")"))
         })
 }
 

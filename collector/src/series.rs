@@ -10,14 +10,15 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value as J, json};
 
 use crate::instruments::chart::time_range;
-use crate::query::{ApiError, CollectionName, Params, authorize, blocking, cell_json, cluster_condition, collection};
+use crate::query::{
+    ApiError, ApiQuery, CollectionName, Params, authorize, blocking, cell_json, cluster_condition, collection,
+};
 use crate::schema_map::{float_json, quote};
 use crate::server::App;
 
@@ -32,30 +33,12 @@ pub struct SeriesParams {
     step_ms: Option<i64>,
 }
 
-/// Query parameters, with errors as JSON like every other answer.
-pub struct SeriesQuery(pub SeriesParams);
-
-impl<S: Send + Sync> FromRequestParts<S> for SeriesQuery {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<SeriesParams>::from_request_parts(parts, state)
-            .await
-            .map(|Query(p)| Self(p))
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
-    }
-}
-
-fn bad(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, message)
-}
-
 /// `GET /api/collections/{name}/series`.
 pub async fn series(
     State(app): State<Arc<App>>,
     CollectionName(name): CollectionName,
     headers: HeaderMap,
-    SeriesQuery(p): SeriesQuery,
+    ApiQuery(p): ApiQuery<SeriesParams>,
 ) -> Result<Json<J>, ApiError> {
     let auth = Params { token: p.token.clone(), cluster_id: p.cluster_id.clone(), ..Params::default() };
     let grant = authorize(&app, &headers, &auth)?;
@@ -63,14 +46,16 @@ pub async fn series(
     let clusters = auth.clusters(&grant)?;
     let numeric: Vec<&str> = meta.columns.iter().filter(|c| c.kind.is_numeric()).map(|c| c.name.as_str()).collect();
     let field = p.field.as_deref().ok_or_else(|| {
-        bad(format!("field is required: one of the numeric columns of {name:?} ({})", numeric.join(", ")))
+        ApiError::bad_request(format!(
+            "field is required: one of the numeric columns of {name:?} ({})",
+            numeric.join(", ")
+        ))
     })?;
-    let column =
-        meta.columns.iter().find(|c| c.name == field).cloned().ok_or_else(|| {
-            bad(format!("field {field:?} is not a column of {name:?} (numeric: {})", numeric.join(", ")))
-        })?;
+    let column = meta.columns.iter().find(|c| c.name == field).cloned().ok_or_else(|| {
+        ApiError::bad_request(format!("field {field:?} is not a column of {name:?} (numeric: {})", numeric.join(", ")))
+    })?;
     if !column.kind.is_numeric() {
-        return Err(bad(format!(
+        return Err(ApiError::bad_request(format!(
             "field {field:?} is not numeric (numeric columns of {name:?}: {})",
             numeric.join(", ")
         )));

@@ -27,8 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value as J, json};
@@ -58,24 +57,6 @@ pub struct ChartParams {
     step_ms: Option<i64>,
     labels: Option<String>,
     quantiles: Option<String>,
-}
-
-/// Query parameters, with errors as JSON like every other answer.
-pub struct ChartQuery(pub ChartParams);
-
-impl<S: Send + Sync> FromRequestParts<S> for ChartQuery {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<ChartParams>::from_request_parts(parts, state)
-            .await
-            .map(|Query(p)| Self(p))
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
-    }
-}
-
-fn bad(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, message)
 }
 
 /// The stored collection of instruments called `name`.
@@ -383,24 +364,24 @@ pub(crate) fn time_range(
     const LIMIT: i64 = 1 << 53;
     for (name, value) in [("since_ms", since_ms), ("until_ms", until_ms), ("step_ms", step_ms)] {
         if let Some(v) = value.filter(|v| v.unsigned_abs() > LIMIT as u64) {
-            return Err(bad(format!("{name} ({v}) is out of range: at most {LIMIT} in magnitude")));
+            return Err(ApiError::bad_request(format!("{name} ({v}) is out of range: at most {LIMIT} in magnitude")));
         }
     }
     let until = until_ms.unwrap_or_else(now_ms);
     let since = since_ms.unwrap_or(until.saturating_sub(3_600_000));
     if since >= until {
-        return Err(bad(format!("since_ms ({since}) must be before until_ms ({until})")));
+        return Err(ApiError::bad_request(format!("since_ms ({since}) must be before until_ms ({until})")));
     }
     let span = until.saturating_sub(since);
     let step = match step_ms {
-        Some(step) if step < 1 => return Err(bad(format!("step_ms must be at least 1, got {step}"))),
+        Some(step) if step < 1 => return Err(ApiError::bad_request(format!("step_ms must be at least 1, got {step}"))),
         Some(step) => step,
         // About 120 steps, in whole seconds.
         None => ceil_div((span / 120).max(1000), 1000) * 1000,
     };
     let steps = ceil_div(span, step);
     if steps > MAX_STEPS {
-        return Err(bad(format!(
+        return Err(ApiError::bad_request(format!(
             "{steps} steps of {step} ms from since_ms to until_ms: at most {MAX_STEPS}, raise step_ms"
         )));
     }
@@ -415,12 +396,12 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 
 fn label_filter(p: &ChartParams) -> Result<Vec<(String, String)>, ApiError> {
     let Some(text) = &p.labels else { return Ok(Vec::new()) };
-    let map: serde_json::Map<String, J> =
-        serde_json::from_str(text).map_err(|e| bad(format!("labels must be a JSON object of strings: {e}")))?;
+    let map: serde_json::Map<String, J> = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("labels must be a JSON object of strings: {e}")))?;
     map.into_iter()
         .map(|(k, v)| match v {
             J::String(s) => Ok((k, s)),
-            other => Err(bad(format!("labels: the value of {k:?} must be a string, got {other}"))),
+            other => Err(ApiError::bad_request(format!("labels: the value of {k:?} must be a string, got {other}"))),
         })
         .collect()
 }
@@ -431,11 +412,11 @@ fn quantile_list(p: &ChartParams) -> Result<Vec<f64>, ApiError> {
         .split(',')
         .map(|q| match q.trim().parse::<f64>() {
             Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-            _ => Err(bad(format!("quantiles: {q:?} is not a number from 0 to 1"))),
+            _ => Err(ApiError::bad_request(format!("quantiles: {q:?} is not a number from 0 to 1"))),
         })
         .collect::<Result<_, _>>()?;
     if list.len() > MAX_QUANTILES {
-        return Err(bad(format!("quantiles: {} given, at most {MAX_QUANTILES}", list.len())));
+        return Err(ApiError::bad_request(format!("quantiles: {} given, at most {MAX_QUANTILES}", list.len())));
     }
     Ok(list)
 }
@@ -445,7 +426,7 @@ pub async fn points(
     State(app): State<Arc<App>>,
     Path((collection, name)): Path<(String, String)>,
     headers: HeaderMap,
-    ChartQuery(p): ChartQuery,
+    ApiQuery(p): ApiQuery<ChartParams>,
 ) -> Result<Json<J>, ApiError> {
     let auth = Params { token: p.token.clone(), cluster_id: p.cluster_id.clone(), ..Params::default() };
     let grant = authorize(&app, &headers, &auth)?;
