@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use edgemetrics::{MetricClient, MetricConfig};
 use edgemetrics_collector::{Config, Server};
-use serde::Serialize;
+use support::{ContainerMetrics, SCHEMA, rows};
+
+mod support;
 
 /// Counts live heap bytes, to measure what a buffered row costs.
 struct Counting;
@@ -38,32 +40,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-const SCHEMA: &str = r#"{"type":"record","name":"containerMetrics","fields":[
-    {"name":"container_id","type":"string"},{"name":"memory_usage","type":"int"},
-    {"name":"cpu_usage","type":"int"},{"name":"memory_request","type":"int"},
-    {"name":"cpu_request","type":"int"}]}"#;
 const TOKEN: &str = "bench";
-
-#[derive(Serialize, Clone)]
-struct ContainerMetrics {
-    container_id: String,
-    memory_usage: i32,
-    cpu_usage: i32,
-    memory_request: i32,
-    cpu_request: i32,
-}
-
-fn rows(n: usize) -> Vec<ContainerMetrics> {
-    (0..n as i32)
-        .map(|i| ContainerMetrics {
-            container_id: format!("3f9c1a2b-{:04}-container", i % 10_000),
-            memory_usage: 200_000_000 + i,
-            cpu_usage: 150 + i % 900,
-            memory_request: 256 << 20,
-            cpu_request: 500,
-        })
-        .collect()
-}
 
 /// What a service does with apache-avro alone: encode each row with the
 /// schema and append it to a shared buffer.

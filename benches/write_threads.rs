@@ -15,23 +15,12 @@
 use std::time::{Duration, Instant};
 
 use edgemetrics::{MetricClient, MetricConfig};
-use serde::Serialize;
+use support::{ContainerMetrics, SCHEMA, rows};
 
-const SCHEMA: &str = r#"{"type":"record","name":"containerMetrics","fields":[
-    {"name":"container_id","type":"string"},{"name":"memory_usage","type":"int"},
-    {"name":"cpu_usage","type":"int"},{"name":"memory_request","type":"int"},
-    {"name":"cpu_request","type":"int"}]}"#;
+mod support;
+
 const ROWS: usize = 2_000_000;
 const ROUNDS: usize = 5;
-
-#[derive(Serialize)]
-struct ContainerMetrics {
-    container_id: String,
-    memory_usage: i32,
-    cpu_usage: i32,
-    memory_request: i32,
-    cpu_request: i32,
-}
 
 /// Rows/s of one round on `threads` threads.
 fn round(runtime: &tokio::runtime::Runtime, rows: &[ContainerMetrics], threads: usize) -> f64 {
@@ -61,15 +50,7 @@ fn round(runtime: &tokio::runtime::Runtime, rows: &[ContainerMetrics], threads: 
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-    let rows: Vec<ContainerMetrics> = (0..ROWS as i32)
-        .map(|i| ContainerMetrics {
-            container_id: format!("container-{}", i % 500),
-            memory_usage: 200_000_000 + i,
-            cpu_usage: 150 + i % 900,
-            memory_request: 256 << 20,
-            cpu_request: 500,
-        })
-        .collect();
+    let rows = rows(ROWS);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "Metric::write, {ROWS} rows over N threads on one metric, nothing sending, {cores} cores; median of {ROUNDS}"
