@@ -234,85 +234,119 @@ mod tests {
 
     #[test]
     fn what_avro_cannot_hold_is_refused_naming_it() {
-        assert!(
-            error(parse_quote!(
-                #[metric(name = "bad-name")]
-                struct A {
-                    x: i32,
-                }
-            ))
-            .contains("\"bad-name\" is not an Avro name")
-        );
-        assert!(
-            error(parse_quote!(
-                #[metric(namespace = "a..b")]
-                struct A {
-                    x: i32,
-                }
-            ))
-            .contains("namespace part")
-        );
-        assert!(
-            error(parse_quote!(
-                struct A {
-                    #[metric(rename = "9x")]
-                    x: i32,
-                }
-            ))
-            .contains("the field name \"9x\"")
-        );
-        assert!(
-            error(parse_quote!(
-                #[metric(nme = "x")]
-                struct A {
-                    x: i32,
-                }
-            ))
-            .contains("expected `name`")
-        );
-        assert!(
-            error(parse_quote!(
-                struct A<T> {
-                    x: T,
-                }
-            ))
-            .contains("no generic types")
-        );
-        assert!(
-            error(parse_quote!(
-                struct A(i32);
-            ))
-            .contains("named fields")
-        );
-        assert!(
-            error(parse_quote!(
-                struct A {}
-            ))
-            .contains("at least one field")
-        );
-        assert!(
-            error(parse_quote!(
-                enum E {
-                    A(i32),
-                }
-            ))
-            .contains("unit variants")
-        );
-        assert!(
-            error(parse_quote!(
-                enum E {}
-            ))
-            .contains("at least one symbol")
-        );
-        assert!(
-            error(parse_quote!(
-                enum E {
-                    #[metric(rename = "B")]
-                    A,
-                    B,
-                }
-            ))
-            .contains("the symbol \"B\" twice")
-        );
+        let cases: [(DeriveInput, &str); 13] = [
+            (
+                parse_quote!(
+                    #[metric(name = "bad-name")]
+                    struct A {
+                        x: i32,
+                    }
+                ),
+                "\"bad-name\" is not an Avro name",
+            ),
+            (
+                parse_quote!(
+                    #[metric(namespace = "a..b")]
+                    struct A {
+                        x: i32,
+                    }
+                ),
+                "namespace part",
+            ),
+            (
+                parse_quote!(
+                    struct A {
+                        #[metric(rename = "9x")]
+                        x: i32,
+                    }
+                ),
+                "the field name \"9x\"",
+            ),
+            (
+                parse_quote!(
+                    #[metric(nme = "x")]
+                    struct A {
+                        x: i32,
+                    }
+                ),
+                "expected `name`",
+            ),
+            (
+                parse_quote!(
+                    #[metric(rename = "x")]
+                    struct A {
+                        x: i32,
+                    }
+                ),
+                "on a type",
+            ),
+            (
+                parse_quote!(
+                    struct A {
+                        #[metric(name = "y")]
+                        x: i32,
+                    }
+                ),
+                "on a field or variant",
+            ),
+            (
+                parse_quote!(
+                    struct A {
+                        #[metric(rename = "y")]
+                        x: i32,
+                        y: i32,
+                    }
+                ),
+                "the field name \"y\" twice",
+            ),
+            (
+                parse_quote!(
+                    struct A<T> {
+                        x: T,
+                    }
+                ),
+                "no generic types",
+            ),
+            (
+                parse_quote!(
+                    struct A(i32);
+                ),
+                "named fields",
+            ),
+            (
+                parse_quote!(
+                    struct A {}
+                ),
+                "at least one field",
+            ),
+            (
+                parse_quote!(
+                    enum E {
+                        A(i32),
+                    }
+                ),
+                "unit variants",
+            ),
+            (
+                parse_quote!(
+                    enum E {}
+                ),
+                "at least one symbol",
+            ),
+            (
+                parse_quote!(
+                    enum E {
+                        #[metric(rename = "B")]
+                        A,
+                        B,
+                    }
+                ),
+                "the symbol \"B\" twice",
+            ),
+        ];
+        for (input, says) in cases {
+            let error = error(input);
+            assert!(error.contains(says), "{error}, not {says:?}");
+        }
     }
 }

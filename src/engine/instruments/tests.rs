@@ -261,6 +261,17 @@ fn gather(r: &Registry, now: u64, sum: &mut f64, hist: &mut Option<Value>) {
     }
 }
 
+/// Collects over and over until `done`: the sums and histogram gathered,
+/// and the next collection's time.
+fn gather_until(r: &Registry, done: &core::sync::atomic::AtomicBool) -> (f64, Option<Value>, u64) {
+    let (mut sum, mut hist, mut now) = (0.0, None, 1);
+    while !done.load(core::sync::atomic::Ordering::Relaxed) {
+        gather(r, now, &mut sum, &mut hist);
+        now += 1;
+    }
+    (sum, hist, now)
+}
+
 #[test]
 fn bound_handles_lose_nothing_to_collections_racing_them() {
     let r = registry(Temporality::Delta);
@@ -288,14 +299,7 @@ fn bound_handles_lose_nothing_to_collections_racing_them() {
             })
             .collect();
         let (r, done) = (&r, &done);
-        let collector = s.spawn(move || {
-            let (mut sum, mut hist, mut now) = (0.0, None, 1);
-            while !done.load(core::sync::atomic::Ordering::Relaxed) {
-                gather(r, now, &mut sum, &mut hist);
-                now += 1;
-            }
-            (sum, hist, now)
-        });
+        let collector = s.spawn(move || gather_until(r, done));
         writers.into_iter().for_each(|w| w.join().unwrap());
         done.store(true, core::sync::atomic::Ordering::Relaxed);
         let (mut sum, mut hist, now) = collector.join().unwrap();
@@ -339,15 +343,7 @@ fn series_dropped_as_stale_keep_what_a_handle_wrote_just_before_it_went() {
     let writes = 200_000u32;
     let sum = std::thread::scope(|s| {
         let (r, done) = (&r, &done);
-        let collector = s.spawn(move || {
-            let (mut sum, mut hist, mut now) = (0.0, None, 1);
-            while !done.load(core::sync::atomic::Ordering::Relaxed) {
-                gather(r, now, &mut sum, &mut hist);
-                now += 1;
-            }
-            gather(r, now, &mut sum, &mut hist);
-            sum
-        });
+        let collector = s.spawn(move || gather_until(r, done));
         for i in 0..writes {
             let bound = c.bind(&[("k", "v")]).unwrap();
             if i % 16 == 0 {
@@ -356,7 +352,10 @@ fn series_dropped_as_stale_keep_what_a_handle_wrote_just_before_it_went() {
             drop(bound);
         }
         done.store(true, core::sync::atomic::Ordering::Relaxed);
-        collector.join().unwrap()
+        let (mut sum, mut hist, now) = collector.join().unwrap();
+        // What was written after the last collection.
+        gather(r, now, &mut sum, &mut hist);
+        sum
     });
     assert_eq!(sum, f64::from(writes / 16));
 }
