@@ -69,6 +69,10 @@ pub struct Config {
     #[arg(long, env = "EDGEMETRICS_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Where rows are stored.
+    #[command(flatten)]
+    pub sink: crate::sink::SinkConfig,
+
     /// Limits on requests and subscriptions.
     #[command(flatten)]
     pub limits: Limits,
@@ -362,6 +366,7 @@ impl Default for Config {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 7070)),
             db: "edgemetrics.db".to_owned(),
+            sink: crate::sink::SinkConfig::default(),
             tokens: Vec::new(),
             write_tokens: Vec::new(),
             read_tokens: Vec::new(),

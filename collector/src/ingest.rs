@@ -155,6 +155,10 @@ impl From<StoreError> for IngestError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(r) => r.into(),
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "storing a chunk failed; answered UNAVAILABLE");
+                Self::Unavailable(format!("the store is unavailable (retry): {m}"))
+            }
             e => {
                 tracing::error!(error = %e, "storing a chunk failed");
                 Self::Internal(e.to_string())
@@ -274,11 +278,7 @@ impl App {
         valid: Vec<ValidChunk>,
         first_index: usize,
     ) -> Result<Ack, IngestError> {
-        let app = self.clone();
-        let cluster = cluster_id.to_owned();
-        let stored = tokio::task::spawn_blocking(move || app.store.store(&cluster, valid, first_index))
-            .await
-            .map_err(|e| IngestError::Internal(format!("storage task failed: {e}")))??;
+        let stored = self.store.store(cluster_id, valid, first_index).await?;
         let mut ack = Ack::default();
         for s in stored {
             ack.chunks_acked += 1;

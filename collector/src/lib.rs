@@ -22,8 +22,10 @@
 pub mod auth;
 mod avro_guard;
 pub mod cells;
+pub mod clickhouse;
 pub mod config;
 pub mod decode;
+pub mod evolve;
 pub mod faults;
 pub mod grpc;
 pub mod grpc_guard;
@@ -41,6 +43,7 @@ pub mod scan;
 pub mod schema_map;
 pub mod series;
 pub mod server;
+pub mod sink;
 pub mod store;
 pub mod subscribe;
 mod tls;

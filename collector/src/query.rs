@@ -22,9 +22,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value as J, json};
 
 use crate::auth::{AuthError, Grant};
+use crate::clickhouse::Filter;
 use crate::rate::Limited;
 use crate::schema_map::{ColumnKind, float_json, hex, quote};
 use crate::server::App;
+use crate::sink::Sink;
 use crate::store::{CollectionMeta, StoreError};
 
 /// Default `limit` of the rows endpoint.
@@ -118,7 +120,9 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Interrupted(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            StoreError::Interrupted(_) | StoreError::Unavailable(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             e => {
                 tracing::error!(error = %e, "query failed");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -167,10 +171,11 @@ pub(crate) fn authorize(app: &App, headers: &HeaderMap, params: &Params) -> Resu
     Ok(grant)
 }
 
-pub(crate) fn collection(app: &App, grant: &Grant, name: &str) -> Result<Arc<CollectionMeta>, ApiError> {
+pub(crate) async fn collection(app: &App, grant: &Grant, name: &str) -> Result<Arc<CollectionMeta>, ApiError> {
     grant.check_collection(name).map_err(ApiError::auth)?;
     app.store
         .collection(name)
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown collection {name:?}")))
 }
 
@@ -189,27 +194,23 @@ pub async fn list(
     ApiQuery(params): ApiQuery,
 ) -> Result<Json<J>, ApiError> {
     let grant = authorize(&app, &headers, &params)?;
-    let app2 = app.clone();
-    blocking(move || {
-        let mut out = Vec::new();
-        for meta in app2.store.collections().into_iter().filter(|m| grant.allows_collection(&m.name)) {
-            let rows = app2.store.row_count(&meta.name);
-            let fields: Vec<J> = meta
-                .columns
-                .iter()
-                .map(|c| {
-                    let mut f = json!({ "name": c.name, "type": c.avro_type });
-                    if c.server_timestamp {
-                        f["server_timestamp"] = J::Bool(true);
-                    }
-                    f
-                })
-                .collect();
-            out.push(json!({ "name": meta.name, "rows": rows, "fields": fields }));
-        }
-        Ok(Json(json!({ "collections": out })))
-    })
-    .await
+    let mut out = Vec::new();
+    for meta in app.store.collections().await?.into_iter().filter(|m| grant.allows_collection(&m.name)) {
+        let rows = app.store.row_count(&meta.name).await?;
+        let fields: Vec<J> = meta
+            .columns
+            .iter()
+            .map(|c| {
+                let mut f = json!({ "name": c.name, "type": c.avro_type });
+                if c.server_timestamp {
+                    f["server_timestamp"] = J::Bool(true);
+                }
+                f
+            })
+            .collect();
+        out.push(json!({ "name": meta.name, "rows": rows, "fields": fields }));
+    }
+    Ok(Json(json!({ "collections": out })))
 }
 
 fn select_list(meta: &CollectionMeta) -> String {
@@ -261,15 +262,22 @@ pub async fn rows(
     ApiQuery(params): ApiQuery,
 ) -> Result<Response, ApiError> {
     let grant = authorize(&app, &headers, &params)?;
-    let meta = collection(&app, &grant, &name)?;
+    let meta = collection(&app, &grant, &name).await?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::bad_request(format!("limit must be 1..={MAX_LIMIT}, got {limit}")));
     }
     let since = params.since_ms.unwrap_or(i64::MIN);
-    let after = params.after.as_deref().map(cursor).transpose()?;
     let clusters = params.clusters(&grant)?;
     let max_bytes = app.limits.max_response_bytes;
+    if let Sink::ClickHouse(ch) = &*app.store {
+        let after = params.after.as_deref().map(clickhouse_cursor).transpose()?;
+        let list = cluster_list(&clusters);
+        let filter = Filter { since_ms: since, clusters: list.as_deref() };
+        let page = ch.rows(&meta, &filter, limit, after, max_bytes).await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], page.body).into_response());
+    }
+    let after = params.after.as_deref().map(cursor).transpose()?;
     blocking(move || {
         // The rowid is selected last, after the columns `row_json` reads.
         let (condition, order) = match after {
@@ -284,7 +292,7 @@ pub async fn rows(
             cluster_condition(3)
         );
         let rowid_column = meta.columns.len() + 3;
-        let body = app.store.read(|c| {
+        let body = app.store.sqlite("rows")?.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt.query(rusqlite::params![since, limit, clusters, after])?;
             let mut body = b"{\"rows\":[".to_vec();
@@ -334,10 +342,25 @@ fn cursor(text: &str) -> Result<i64, ApiError> {
     text.strip_prefix(CURSOR_PREFIX)
         .filter(|digits| !digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|digits| digits.parse::<i64>().ok())
-        .ok_or_else(|| {
-            let shown: String = text.chars().take(40).collect();
-            ApiError::bad_request(format!("after {shown:?} is not a cursor this API gave (a rows answer's \"next\")"))
-        })
+        .ok_or_else(|| not_a_cursor(text))
+}
+
+/// A ClickHouse collector's cursor (None for the empty one, the first page).
+fn clickhouse_cursor(text: &str) -> Result<Option<crate::clickhouse::Cursor>, ApiError> {
+    match text {
+        "" => Ok(None),
+        text => crate::clickhouse::Cursor::parse(text).map(Some).ok_or_else(|| not_a_cursor(text)),
+    }
+}
+
+fn not_a_cursor(text: &str) -> ApiError {
+    let shown: String = text.chars().take(40).collect();
+    ApiError::bad_request(format!("after {shown:?} is not a cursor this API gave (a rows answer's \"next\")"))
+}
+
+/// The cluster filter of [`Params::clusters`] as a list.
+pub(crate) fn cluster_list(clusters: &Option<String>) -> Option<Vec<String>> {
+    clusters.as_deref().map(|json| serde_json::from_str(json).unwrap_or_default())
 }
 
 /// `GET /api/collections/{name}/latest`.
@@ -348,8 +371,13 @@ pub async fn latest(
     ApiQuery(params): ApiQuery,
 ) -> Result<Json<J>, ApiError> {
     let grant = authorize(&app, &headers, &params)?;
-    let meta = collection(&app, &grant, &name)?;
+    let meta = collection(&app, &grant, &name).await?;
     let cluster = params.clusters(&grant)?;
+    if let Sink::ClickHouse(ch) = &*app.store {
+        let list = cluster_list(&cluster);
+        let row = ch.latest(&meta, &Filter { since_ms: i64::MIN, clusters: list.as_deref() }).await?;
+        return Ok(Json(json!({ "row": row })));
+    }
     blocking(move || {
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY \"_received_at_ms\" DESC, rowid DESC LIMIT 1",
@@ -357,7 +385,7 @@ pub async fn latest(
             quote(&meta.name),
             cluster_condition(1)
         );
-        let row = app.store.read(|c| {
+        let row = app.store.sqlite("latest")?.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt.query_map([cluster], |r| row_json(&meta, r))?;
             rows.next().transpose()
@@ -377,13 +405,17 @@ pub async fn stats(
     ApiQuery(params): ApiQuery,
 ) -> Result<Json<J>, ApiError> {
     let grant = authorize(&app, &headers, &params)?;
-    let meta = collection(&app, &grant, &name)?;
+    let meta = collection(&app, &grant, &name).await?;
     let since = params.since_ms.unwrap_or(i64::MIN);
     let cluster = params.clusters(&grant)?;
+    if let Sink::ClickHouse(ch) = &*app.store {
+        let list = cluster_list(&cluster);
+        return Ok(Json(ch.stats(&meta, &Filter { since_ms: since, clusters: list.as_deref() }).await?));
+    }
     blocking(move || {
         let table = quote(&meta.name);
         let rows_of = format!("\"_received_at_ms\" >= ?1 AND {}", cluster_condition(2));
-        let out = app.store.read(|c| {
+        let out = app.store.sqlite("stats")?.read(|c| {
             let total: i64 = c.query_row(
                 &format!("SELECT COUNT(*) FROM {table} WHERE {rows_of}"),
                 rusqlite::params![since, cluster],

@@ -15,12 +15,15 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value as J, json};
 
+use crate::clickhouse::Filter;
 use crate::instruments::chart::time_range;
+use crate::query::cluster_list;
 use crate::query::{
     ApiError, ApiQuery, CollectionName, Params, authorize, blocking, cell_json, cluster_condition, collection,
 };
 use crate::schema_map::{float_json, quote};
 use crate::server::App;
+use crate::sink::Sink;
 
 /// The endpoint's query parameters.
 #[derive(Debug, Default, Deserialize)]
@@ -42,7 +45,7 @@ pub async fn series(
 ) -> Result<Json<J>, ApiError> {
     let auth = Params { token: p.token.clone(), cluster_id: p.cluster_id.clone(), ..Params::default() };
     let grant = authorize(&app, &headers, &auth)?;
-    let meta = collection(&app, &grant, &name)?;
+    let meta = collection(&app, &grant, &name).await?;
     let clusters = auth.clusters(&grant)?;
     let numeric: Vec<&str> = meta.columns.iter().filter(|c| c.kind.is_numeric()).map(|c| c.name.as_str()).collect();
     let field = p.field.as_deref().ok_or_else(|| {
@@ -61,9 +64,23 @@ pub async fn series(
         )));
     }
     let (since, until, step) = time_range(p.since_ms, p.until_ms, p.step_ms)?;
-    blocking(move || {
-        let t0 = since.div_euclid(step) * step;
-        let n = (until - t0 + step - 1) / step;
+    let t0 = since.div_euclid(step) * step;
+    let n = (until - t0 + step - 1) / step;
+    let answer = |[count, min, max, avg]: [Vec<J>; 4]| {
+        let t: Vec<J> = (0..n).map(|i| J::from(t0 + i * step)).collect();
+        Json(json!({
+            "field": column.name, "step_ms": step, "t": t, "count": count, "min": min, "max": max, "avg": avg,
+        }))
+    };
+    if let Sink::ClickHouse(ch) = &*app.store {
+        let list = cluster_list(&clusters);
+        let filter = Filter { since_ms: t0, clusters: list.as_deref() };
+        let columns = ch.series(&meta, &column, &filter, (t0, step, until, n as usize)).await?;
+        return Ok(answer(columns));
+    }
+    let column2 = column.clone();
+    let columns = blocking(move || {
+        let column = column2;
         let q = quote(&column.name);
         let sql = format!(
             "SELECT (\"_received_at_ms\" - ?1) / ?2, COUNT({q}), MIN({q}), MAX({q}), AVG({q}) FROM {} \
@@ -78,7 +95,7 @@ pub async fn series(
             vec![J::Null; n as usize],
             vec![J::Null; n as usize],
         );
-        app.store.read(|c| {
+        app.store.sqlite("series")?.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             // Whole steps: the first starts at `since_ms` rounded down.
             let mut rows = stmt.query(rusqlite::params![t0, step, t0, until, clusters])?;
@@ -91,10 +108,8 @@ pub async fn series(
             }
             Ok(())
         })?;
-        let t: Vec<J> = (0..n).map(|i| J::from(t0 + i * step)).collect();
-        Ok(Json(json!({
-            "field": column.name, "step_ms": step, "t": t, "count": count, "min": min, "max": max, "avg": avg,
-        })))
+        Ok([count, min, max, avg])
     })
-    .await
+    .await?;
+    Ok(answer(columns))
 }

@@ -28,7 +28,8 @@ use crate::listen::{self, ClientAddr, ConnectionGate, TcpAccept};
 use crate::metrics::Metrics;
 use crate::pb::metrics::v1beta::ingestion_api_server::{IngestionApiServer, SERVICE_NAME};
 use crate::rate::RateLimiter;
-use crate::store::{Store, StoreError, StoreLimits};
+use crate::sink::{Sink, SinkKind};
+use crate::store::{StoreError, StoreLimits};
 use crate::subscribe::Hub;
 use crate::tls::TlsListener;
 use crate::validate::SchemaCache;
@@ -90,7 +91,7 @@ pub enum Error {
 pub struct App {
     pub(crate) limits: Limits,
     pub(crate) tokens: Tokens,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Sink>,
     pub(crate) hub: Hub,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) faults: Faults,
@@ -144,10 +145,13 @@ impl Server {
             _ => None,
         };
         let store_limits = StoreLimits::from(&config.limits);
-        let store = tokio::task::spawn_blocking(move || Store::open(&db, store_limits))
-            .await
-            .map_err(|e| Error::Serve(e.to_string()))?
-            .map_err(|source| Error::Db { path: config.db.clone(), source })?;
+        let store = Sink::open(&config.sink, &db, store_limits).await.map_err(|source| Error::Db {
+            path: match config.sink.sink {
+                SinkKind::Sqlite => config.db.clone(),
+                SinkKind::Clickhouse => config.sink.clickhouse_url.clone(),
+            },
+            source,
+        })?;
         let listener =
             TcpListener::bind(config.addr).await.map_err(|source| Error::Bind { addr: config.addr, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.addr, source })?;
@@ -164,7 +168,7 @@ impl Server {
             ),
             limits: config.limits.clone(),
             tokens,
-            store,
+            store: Arc::new(store),
             metrics,
             faults: Faults::new(config.enable_fault_injection),
             schemas: SchemaCache::default(),

@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{Cell, Cells};
+use crate::evolve::{Evolution, check_collection_count, plan, reject};
 use crate::schema_map::{Column, quote};
 use crate::validate::{ParsedSchema, Rejection, ValidChunk};
 
@@ -38,6 +39,10 @@ pub enum StoreError {
     /// The stored catalog could not be read.
     #[error("corrupt _collections entry for {0:?}: {1}")]
     Catalog(String, String),
+    /// The store did not answer, or answered with an error that a retry
+    /// may not meet (ClickHouse away, overloaded or timed out).
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     /// A query ran past `--query-timeout`, or the collector is stopping.
     #[error("the query was stopped: {0}")]
     Interrupted(String),
@@ -281,13 +286,7 @@ impl Store {
             let catalog = self.catalog.read().map_err(|_| StoreError::Poisoned)?;
             let known = catalog.len() + pending.keys().filter(|name| !catalog.contains_key(*name)).count();
             drop(catalog);
-            if known >= self.limits.max_collections {
-                return Err(StoreError::Rejected(Rejection::Limit(format!(
-                    "collection {collection:?} would be collection number {}, the limit is {} (--max-collections)",
-                    known + 1,
-                    self.limits.max_collections
-                ))));
-            }
+            check_collection_count(&collection, known, self.limits.max_collections)?;
         }
         let meta = evolve(tx, current, &collection, &schema, timestamp_column.as_ref(), self.limits.max_columns)?;
         if let Some(meta) = meta {
@@ -328,12 +327,8 @@ fn load_catalog(conn: &Connection) -> Result<HashMap<String, Arc<CollectionMeta>
     Ok(map)
 }
 
-fn reject(msg: String) -> StoreError {
-    StoreError::Rejected(Rejection::Invalid(msg))
-}
-
-/// Creates or evolves the collection's table for this schema. Returns the
-/// new metadata when anything changed.
+/// Creates or evolves the collection's table for this schema (see
+/// [`crate::evolve`]). Returns the new metadata when anything changed.
 fn evolve(
     tx: &Connection,
     current: Option<Arc<CollectionMeta>>,
@@ -343,7 +338,7 @@ fn evolve(
     max_columns: usize,
 ) -> Result<Option<Arc<CollectionMeta>>, StoreError> {
     let table = quote(collection);
-    let Some(current) = current else {
+    if current.is_none() {
         // SQLite table names ignore case: "Foo" and "foo" would share a table.
         let exists: Option<String> = tx
             .query_row("SELECT name FROM sqlite_master WHERE name = ?1 COLLATE NOCASE", [collection], |r| r.get(0))
@@ -354,93 +349,31 @@ fn evolve(
                  (SQLite table names ignore case)"
             )));
         }
-        let mut columns: Vec<Column> = schema.columns.clone();
-        columns.extend(timestamp.cloned());
-        if columns.len() > max_columns {
-            return Err(StoreError::Rejected(Rejection::Limit(format!(
-                "collection {collection:?} would have {} columns (its fields and the server timestamp), the limit is \
-                 {max_columns} (--max-columns)",
-                columns.len()
-            ))));
+    }
+    match plan(current.as_deref(), collection, schema, timestamp, max_columns)? {
+        Evolution::Unchanged => Ok(None),
+        Evolution::Create(meta) => {
+            let mut ddl = format!("CREATE TABLE {table} (");
+            for c in &meta.columns {
+                ddl.push_str(&format!("{} {}, ", quote(&c.name), c.kind.sql_type()));
+            }
+            ddl.push_str("\"_cluster_id\" TEXT NOT NULL, \"_received_at_ms\" INTEGER NOT NULL, \"_chunk_id\" BLOB)");
+            tx.execute_batch(&ddl)?;
+            tx.execute_batch(&format!(
+                "CREATE INDEX {} ON {table} (\"_received_at_ms\")",
+                quote(&format!("_received_{collection}"))
+            ))?;
+            save_meta(tx, &meta)?;
+            Ok(Some(Arc::new(meta)))
         }
-        let mut ddl = format!("CREATE TABLE {table} (");
-        for c in &columns {
-            ddl.push_str(&format!("{} {}, ", quote(&c.name), c.kind.sql_type()));
-        }
-        ddl.push_str("\"_cluster_id\" TEXT NOT NULL, \"_received_at_ms\" INTEGER NOT NULL, \"_chunk_id\" BLOB)");
-        tx.execute_batch(&ddl)?;
-        tx.execute_batch(&format!(
-            "CREATE INDEX {} ON {table} (\"_received_at_ms\")",
-            quote(&format!("_received_{collection}"))
-        ))?;
-        let meta = CollectionMeta { name: collection.to_owned(), schema_json: schema.json.clone(), columns };
-        save_meta(tx, &meta)?;
-        return Ok(Some(Arc::new(meta)));
-    };
-
-    let mut added: Vec<Column> = Vec::new();
-    for (field, &addable) in schema.columns.iter().zip(&schema.addable) {
-        match current.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&field.name)) {
-            Some(c) if c.server_timestamp => {
-                return Err(reject(format!(
-                    "field {:?} collides with the server timestamp column {:?} of collection {collection:?}",
-                    field.name, c.name
-                )));
+        Evolution::Change { meta, added } => {
+            for c in &added {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {} {}", quote(&c.name), c.kind.sql_type()))?;
             }
-            Some(c) if c.name != field.name => {
-                return Err(reject(format!(
-                    "field {:?} differs only in case from the stored column {:?} of collection {collection:?}",
-                    field.name, c.name
-                )));
-            }
-            Some(c) if c.avro_type != field.avro_type => {
-                return Err(reject(format!(
-                    "incompatible schema change: field {:?} of collection {collection:?} changes type from {} to {}",
-                    field.name, c.avro_type, field.avro_type
-                )));
-            }
-            Some(_) => {}
-            None if !addable => {
-                return Err(reject(format!(
-                    "incompatible schema change: new field {:?} of collection {collection:?} has no default and is not nullable",
-                    field.name
-                )));
-            }
-            None => added.push(field.clone()),
+            save_meta(tx, &meta)?;
+            Ok(Some(Arc::new(meta)))
         }
     }
-    if let Some(ts) = timestamp {
-        match current.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&ts.name)) {
-            Some(c) if !c.server_timestamp || c.name != ts.name => {
-                return Err(reject(format!(
-                    "timestamp column {:?} collides with the stored column {:?} of collection {collection:?}",
-                    ts.name, c.name
-                )));
-            }
-            Some(_) => {}
-            None => added.push(ts.clone()),
-        }
-    }
-    if added.is_empty() && current.schema_json == schema.json {
-        return Ok(None);
-    }
-    let columns = current.columns.len() + added.len();
-    if columns > max_columns {
-        return Err(StoreError::Rejected(Rejection::Limit(format!(
-            "collection {collection:?} would have {columns} columns ({} stored, {} new), the limit is {max_columns} \
-             (--max-columns)",
-            current.columns.len(),
-            added.len()
-        ))));
-    }
-    for c in &added {
-        tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {} {}", quote(&c.name), c.kind.sql_type()))?;
-    }
-    let mut meta = (*current).clone();
-    meta.columns.extend(added);
-    meta.schema_json.clone_from(&schema.json);
-    save_meta(tx, &meta)?;
-    Ok(Some(Arc::new(meta)))
 }
 
 fn save_meta(tx: &Connection, meta: &CollectionMeta) -> Result<(), StoreError> {

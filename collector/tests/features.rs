@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -13,47 +12,6 @@ use common::*;
 use edgemetrics_collector::pb::metrics::v1beta::WriteMetricsBatchRequest;
 use serde_json::json;
 use tonic::Code;
-
-const TYPES_SCHEMA: &str = r#"{"type":"record","name":"everything","namespace":"test.ns","fields":[
-    {"name":"b","type":"boolean"},
-    {"name":"i","type":"int"},
-    {"name":"l","type":"long"},
-    {"name":"f","type":"float"},
-    {"name":"d","type":"double"},
-    {"name":"s","type":"string"},
-    {"name":"by","type":"bytes"},
-    {"name":"e","type":{"type":"enum","name":"Color","symbols":["RED","GREEN"]}},
-    {"name":"fx","type":{"type":"fixed","name":"Four","size":4}},
-    {"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
-    {"name":"n","type":["null","long"]},
-    {"name":"arr","type":{"type":"array","items":"long"}},
-    {"name":"m","type":{"type":"map","values":"string"}},
-    {"name":"rec","type":{"type":"record","name":"Inner","fields":[{"name":"x","type":"double"}]}},
-    {"name":"u","type":["null","long","string"]}
-]}"#;
-
-fn everything(k: i64, null: bool) -> Value {
-    Value::Record(vec![
-        ("b".into(), Value::Boolean(k % 2 == 0)),
-        ("i".into(), Value::Int(k as i32 - 5)),
-        ("l".into(), Value::Long(k * 1_000_000_007)),
-        ("f".into(), Value::Float(1.5)),
-        ("d".into(), Value::Double(k as f64 / 4.0)),
-        ("s".into(), Value::String(format!("s\"'; {k}"))),
-        ("by".into(), Value::Bytes(vec![0, 1, 254, k as u8])),
-        ("e".into(), Value::Enum(1, "GREEN".into())),
-        ("fx".into(), Value::Fixed(4, vec![9, 8, 7, 6])),
-        ("ts".into(), Value::TimestampMillis(1_700_000_000_000 + k)),
-        (
-            "n".into(),
-            if null { Value::Union(0, Box::new(Value::Null)) } else { Value::Union(1, Box::new(Value::Long(k))) },
-        ),
-        ("arr".into(), Value::Array(vec![Value::Long(1), Value::Long(k)])),
-        ("m".into(), Value::Map(HashMap::from([("a".to_owned(), Value::String("b".into()))]))),
-        ("rec".into(), Value::Record(vec![("x".into(), Value::Double(0.25))])),
-        ("u".into(), Value::Union(2, Box::new(Value::String("str".into())))),
-    ])
-}
 
 #[tokio::test]
 async fn every_type_is_stored_and_read_back() {

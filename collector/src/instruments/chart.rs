@@ -68,9 +68,10 @@ fn instrument_collection(app: &App, name: &str) -> Result<Collection, ApiError> 
             format!("{name:?} is not a collection of instruments ({})", names.join(", ")),
         )
     })?;
+    app.store.sqlite("the instruments' charts")?;
     let meta = app
         .store
-        .collection(name)
+        .known_collection(name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no instrument has written to {name:?} yet")))?;
     match collection.mismatch(&meta) {
         Some(why) => {
@@ -107,7 +108,7 @@ pub async fn list(
                 table = quote(collection.name()),
                 cond = cluster_condition(1),
             );
-            app.store.read(|conn| {
+            app.store.sqlite("the instruments' charts")?.read(|conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let mut rows = stmt.query([&clusters])?;
                 while let Some(r) = rows.next()? {
@@ -447,7 +448,7 @@ pub async fn points(
         let time = quote(collection.time_column());
         let condition = format!("\"name\" = ?1 AND {time} >= ?2 AND {time} < ?3 AND {}", cluster_condition(4));
         let from = since.saturating_sub(step);
-        let scanned = app.store.read(|conn| {
+        let scanned = app.store.sqlite("the instruments' charts")?.read(|conn| {
             scan(
                 conn,
                 collection,

@@ -238,13 +238,13 @@ impl Totals {
     fn catch_up(&mut self, app: &App) -> Result<(), ApiError> {
         let limit = app.limits.max_instrument_series;
         for collection in Collection::ALL {
-            let Some(meta) = app.store.collection(collection.name()) else { continue };
+            let Some(meta) = app.store.known_collection(collection.name()) else { continue };
             if collection.mismatch(&meta).is_some() {
                 continue;
             }
             // Each batch is kept as it is read, so a scrape stopped by
             // --query-timeout leaves the next one less to read.
-            app.store.read(|conn| {
+            app.store.sqlite("/metrics/instruments")?.read(|conn| {
                 loop {
                     let after = self.read_up_to.get(&collection).copied().unwrap_or(0);
                     let mut rows = Vec::new();
