@@ -152,6 +152,55 @@ pub fn everything(k: i64, null: bool) -> Value {
     ])
 }
 
+/// Stores a million containerMetrics rows in chunks of 100,000 (a chunk's
+/// rows share one receive millisecond) and pages them with `?after=`:
+/// each row once and in the order stored; rows stored later come after the
+/// last cursor; without `after` the answer has no cursor.
+pub async fn pages_a_million_rows_each_once_in_order(t: &TestServer) {
+    const TOTAL: usize = 1_000_000;
+    const PER_CHUNK: usize = 100_000;
+    let mut client = t.grpc().await;
+    let token = format!("Token {TOKEN}");
+    let send = |start: usize, n: usize| {
+        let request = WriteMetricsBatchRequest { chunks: vec![chunk(&containers(start as i64, n), None)] };
+        with_auth(request, Some(&token), Some("paged"))
+    };
+    for start in (0..TOTAL).step_by(PER_CHUNK) {
+        client.write_metrics_batch(send(start, PER_CHUNK)).await.expect("stored");
+    }
+    let (mut next, mut seen, mut pages) = (String::new(), 0usize, 0);
+    loop {
+        let path = format!("/api/collections/containerMetrics/rows?limit=10000&after={next}");
+        let (status, page) = t.get_json(&path).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        let rows = page["rows"].as_array().unwrap();
+        for row in rows {
+            // Row i has memory_usage i * 1024 + 7: each once, in order.
+            assert_eq!(row["memory_usage"], seen as i64 * 1024 + 7, "row {seen}");
+            seen += 1;
+        }
+        let cursor = page["next"].as_str().expect("a next cursor").to_string();
+        if rows.is_empty() {
+            assert_eq!(cursor, next, "no rows: the same cursor");
+            break;
+        }
+        assert_ne!(cursor, next);
+        (next, pages) = (cursor, pages + 1);
+    }
+    assert_eq!((seen, pages), (TOTAL, TOTAL / 10_000));
+    // Rows stored later come after the last cursor.
+    client.write_metrics_batch(send(TOTAL, 3)).await.expect("stored");
+    let (_, page) = t.get_json(&format!("/api/collections/containerMetrics/rows?after={next}")).await;
+    let rows = page["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for (row, expected) in rows.iter().zip(containers(TOTAL as i64, 3)) {
+        expected.assert_json(row);
+    }
+    // Without `after`, the answer is as before: no cursor.
+    let (_, plain) = t.get_json("/api/collections/containerMetrics/rows?limit=1").await;
+    assert!(plain.get("next").is_none(), "{plain}");
+}
+
 /// A distinct 16-byte chunk id.
 pub fn chunk_id(n: u8) -> [u8; 16] {
     let mut id = [0xA5u8; 16];
