@@ -5,15 +5,19 @@ CARGO ?= cargo
 COLLECTOR_RELEASE := target/release/edgemetrics-collector
 # Seconds the demo keeps the collector (and the dashboard) up after its report.
 HOLD ?= 0
+# Where the demo's collector stores: sqlite (the default) or clickhouse (a
+# ClickHouse the demo starts from Debian's clickhouse-server).
+SINK ?= sqlite
 
-.PHONY: demo test setup setup-native dashboard check test-rust test-wasm test-edge lint bench
+.PHONY: demo test setup setup-native setup-clickhouse dashboard check test-rust test-wasm test-edge lint bench
 
 demo: setup dashboard
+	@if [ "$(SINK)" = clickhouse ]; then scripts/setup-clickhouse.sh; fi
 	$(CARGO) build --release -p edgemetrics-collector
 	$(CARGO) run --release --features native --example demo -- \
-		--collector $(COLLECTOR_RELEASE) --www www/dist --hold-secs $(HOLD)
+		--collector $(COLLECTOR_RELEASE) --www www/dist --hold-secs $(HOLD) --sink $(SINK)
 
-test: setup lint check test-rust test-wasm test-edge
+test: setup setup-clickhouse lint check test-rust test-wasm test-edge
 
 # Toolchain targets: the no_std check target and wasm.
 setup-native:
@@ -25,6 +29,11 @@ setup-native:
 setup: setup-native
 	scripts/setup-wasm.sh
 	scripts/setup-edge.sh
+
+# ClickHouse (Debian's clickhouse-server) for the ClickHouse sink's tests
+# and `make demo SINK=clickhouse`.
+setup-clickhouse:
+	scripts/setup-clickhouse.sh
 
 # The npm package's wasm core and the dashboard the demo serves.
 dashboard:

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use edgemetrics::engine::stats::Event;
 use edgemetrics::{MetricClient, MetricConfig};
+use edgemetrics_collector::clickhouse::local::LocalClickHouse;
 
 #[path = "support/demo_records.rs"]
 mod demo_records;
@@ -28,6 +29,8 @@ struct Args {
     threads: u64,
     www: Option<String>,
     hold: Duration,
+    /// `--sink clickhouse`: the collector stores into a ClickHouse the demo starts.
+    clickhouse: bool,
 }
 
 fn args() -> Args {
@@ -37,6 +40,7 @@ fn args() -> Args {
         threads: 4,
         www: None,
         hold: Duration::ZERO,
+        clickhouse: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,8 +51,16 @@ fn args() -> Args {
             "--threads" => args.threads = value().parse().expect("--threads takes a number"),
             "--www" => args.www = Some(value()),
             "--hold-secs" => args.hold = Duration::from_secs(value().parse().expect("--hold-secs takes a number")),
+            "--sink" => match value().as_str() {
+                "sqlite" => args.clickhouse = false,
+                "clickhouse" => args.clickhouse = true,
+                other => panic!("--sink {other:?}: sqlite or clickhouse"),
+            },
             other => {
-                panic!("unknown flag {other}; flags: --collector PATH --rows N --threads N --www DIR --hold-secs N")
+                panic!(
+                    "unknown flag {other}; flags: --collector PATH --rows N --threads N --www DIR --hold-secs N \
+                     --sink sqlite|clickhouse"
+                )
             }
         }
     }
@@ -56,12 +68,15 @@ fn args() -> Args {
 }
 
 /// Starts the collector binary and reads its address from its first line.
-fn start_collector(args: &Args, db: &str, addr: &str) -> (Child, SocketAddr) {
+fn start_collector(args: &Args, db: &str, clickhouse: Option<&str>, addr: &str) -> (Child, SocketAddr) {
     let mut command = Command::new(&args.collector);
     command
         .args(["--addr", addr, "--db", db, "--write-token", WRITE_TOKEN, "--read-token", READ_TOKEN])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    if let Some(url) = clickhouse {
+        command.args(["--sink", "clickhouse", "--clickhouse-url", url, "--clickhouse-database", "demo"]);
+    }
     if let Some(www) = &args.www {
         command.args(["--www", www]);
     }
@@ -98,8 +113,18 @@ async fn main() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{db}{suffix}"));
     }
-    let (mut collector, addr) = start_collector(&args, db, "127.0.0.1:0");
-    println!("collector   http://{addr}  (SQLite {db})");
+    // With `--sink clickhouse`, a fresh ClickHouse of the demo's own.
+    let clickhouse = args.clickhouse.then(|| {
+        let dir = std::path::Path::new("target/demo/clickhouse");
+        let _ = std::fs::remove_dir_all(dir);
+        LocalClickHouse::start(dir).unwrap_or_else(|e| panic!("{e}"))
+    });
+    let clickhouse_url = clickhouse.as_ref().map(LocalClickHouse::url);
+    let (mut collector, addr) = start_collector(&args, db, clickhouse_url.as_deref(), "127.0.0.1:0");
+    match &clickhouse_url {
+        Some(url) => println!("collector   http://{addr}  (ClickHouse {url}, database demo)"),
+        None => println!("collector   http://{addr}  (SQLite {db})"),
+    }
     if args.www.is_some() {
         println!("dashboard   http://{addr}/?token={READ_TOKEN}");
     }
@@ -170,7 +195,7 @@ async fn main() {
     collector.wait().unwrap();
     println!("restart     collector killed after {} rows written; restarting in 1 s", written.load(Ordering::Relaxed));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (restarted, _) = start_collector(&args, db, &addr.to_string());
+    let (restarted, _) = start_collector(&args, db, clickhouse_url.as_deref(), &addr.to_string());
     collector = restarted;
 
     for writer in writers {

@@ -201,14 +201,19 @@ async fn schema_evolution_matches_sqlite() {
     ]);
     let row3 = apache_avro::types::Value::Record(vec![("x".into(), apache_avro::types::Value::String("3".into()))]);
     for t in [&sqlite, &a] {
-        send(t, CLUSTER, vec![raw_chunk("m", v1, encode(v1, std::slice::from_ref(&row1)), 1, Some(chunk_id(1)))]).await.unwrap();
+        send(t, CLUSTER, vec![raw_chunk("m", v1, encode(v1, std::slice::from_ref(&row1)), 1, Some(chunk_id(1)))])
+            .await
+            .unwrap();
     }
     for t in [&sqlite, &b] {
-        send(t, CLUSTER, vec![raw_chunk("m", v2, encode(v2, std::slice::from_ref(&row2)), 1, Some(chunk_id(2)))]).await.unwrap();
+        send(t, CLUSTER, vec![raw_chunk("m", v2, encode(v2, std::slice::from_ref(&row2)), 1, Some(chunk_id(2)))])
+            .await
+            .unwrap();
     }
     let mut refusals = Vec::new();
     for t in [&sqlite, &a] {
-        let refused = send(t, CLUSTER, vec![raw_chunk("m", bad, encode(bad, std::slice::from_ref(&row3)), 1, None)]).await;
+        let refused =
+            send(t, CLUSTER, vec![raw_chunk("m", bad, encode(bad, std::slice::from_ref(&row3)), 1, None)]).await;
         let status = refused.expect_err("a change of type is refused");
         assert_eq!(status.code(), Code::InvalidArgument);
         refusals.push(status.message().to_owned());

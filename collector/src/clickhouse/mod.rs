@@ -36,6 +36,7 @@
 //! chunks stored the first time are merged away as above.
 
 mod client;
+pub mod local;
 mod read;
 mod rowbinary;
 
