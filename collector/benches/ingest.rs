@@ -1,19 +1,22 @@
 //! Ingestion throughput of the collector: containerMetrics rows (the record
 //! of castai/metrics' client benchmark) sent over native gRPC
-//! (`WriteMetrics`, client streaming) into SQLite on disk and in memory.
+//! (`WriteMetrics`, client streaming) into SQLite on disk and in memory,
+//! and into ClickHouse (a private Debian `clickhouse-server` on 127.0.0.1)
+//! from one and from four clients at once.
 //!
 //! Run: `cargo bench -p edgemetrics-collector --bench ingest`
 //! (`EM_BENCH_ROWS` sets the rows per run, default 1,000,000.)
 //!
 //! Prints rows/s and MB/s of Avro payload, end to end: encode is done
 //! before the clock starts; the time covers the gRPC transfer, the decode
-//! with apache-avro, validation and the SQLite inserts (one transaction per
-//! chunk) until the response arrives.
+//! with apache-avro, validation and the inserts (one SQLite transaction, or
+//! one ClickHouse insert, per chunk) until every response arrived.
 
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
+use edgemetrics_collector::clickhouse::local::LocalClickHouse;
 use edgemetrics_collector::pb::metrics::v1beta::ingestion_api_client::IngestionApiClient;
 use edgemetrics_collector::pb::metrics::v1beta::{MetricsMetadata, WriteMetricsRequest};
 use edgemetrics_collector::{Config, Server};
@@ -77,18 +80,39 @@ fn make_chunks(rows: usize, chunk_bytes: usize) -> (Vec<WriteMetricsRequest>, us
     (chunks, total)
 }
 
-async fn run(label: &str, db: String, chunks: &[WriteMetricsRequest], rows: usize, bytes: usize) {
+/// Sends the chunks over `clients` gRPC streams at once (chunk i on stream
+/// i mod clients) to a collector configured by `configure`.
+async fn run(
+    label: &str,
+    configure: impl FnOnce(&mut Config),
+    chunks: &[WriteMetricsRequest],
+    clients: usize,
+    (rows, bytes): (usize, usize),
+) {
     let mut config = Config::for_tests(["bench"]);
-    config.db = db;
+    configure(&mut config);
     let server = Server::start(config).await.expect("collector starts");
-    let mut client = IngestionApiClient::connect(server.url()).await.expect("connect");
-    let mut req = tonic::Request::new(futures_util::stream::iter(chunks.to_vec()));
-    req.metadata_mut().insert("authorization", "Token bench".parse().expect("ascii"));
-    req.metadata_mut().insert("x-cluster-id", "bench".parse().expect("ascii"));
+    let mut streams = Vec::new();
+    for c in 0..clients {
+        let client = IngestionApiClient::connect(server.url()).await.expect("connect");
+        let mine: Vec<WriteMetricsRequest> = chunks.iter().skip(c).step_by(clients).cloned().collect();
+        streams.push((client, mine));
+    }
     let start = Instant::now();
-    let res = client.write_metrics(req).await.expect("ingest").into_inner();
+    let sends = streams.into_iter().map(|(mut client, mine)| {
+        tokio::spawn(async move {
+            let mut req = tonic::Request::new(futures_util::stream::iter(mine));
+            req.metadata_mut().insert("authorization", "Token bench".parse().expect("ascii"));
+            req.metadata_mut().insert("x-cluster-id", "bench".parse().expect("ascii"));
+            client.write_metrics(req).await.expect("ingest").into_inner().rows_stored
+        })
+    });
+    let mut stored = 0;
+    for send in sends.collect::<Vec<_>>() {
+        stored += send.await.expect("client task");
+    }
     let elapsed = start.elapsed();
-    assert_eq!(res.rows_stored as usize, rows);
+    assert_eq!(stored as usize, rows);
     report(label, rows, bytes, chunks.len(), elapsed);
     server.shutdown().await.expect("shutdown");
 }
@@ -96,7 +120,7 @@ async fn run(label: &str, db: String, chunks: &[WriteMetricsRequest], rows: usiz
 fn report(label: &str, rows: usize, bytes: usize, chunks: usize, elapsed: Duration) {
     let secs = elapsed.as_secs_f64();
     println!(
-        "{label:<34} {rows:>9} rows in {chunks:>5} chunks  {secs:>7.3} s  {:>11.0} rows/s  {:>7.2} MB/s",
+        "{label:<38} {rows:>9} rows in {chunks:>5} chunks  {secs:>7.3} s  {:>11.0} rows/s  {:>7.2} MB/s",
         rows as f64 / secs,
         bytes as f64 / secs / 1e6,
     );
@@ -118,9 +142,19 @@ fn main() {
             bytes as f64 / 1e6,
             bytes as f64 / rows as f64
         );
-        rt.block_on(run("  gRPC stream -> SQLite :memory:", ":memory:".into(), &chunks, rows, bytes));
+        let size = (rows, bytes);
+        rt.block_on(run("  gRPC stream -> SQLite :memory:", |_| {}, &chunks, 1, size));
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("bench.db").to_string_lossy().into_owned();
-        rt.block_on(run("  gRPC stream -> SQLite file (WAL)", path, &chunks, rows, bytes));
+        rt.block_on(run("  gRPC stream -> SQLite file (WAL)", |c| c.db = path.clone(), &chunks, 1, size));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bench.db").to_string_lossy().into_owned();
+        rt.block_on(run("  4 gRPC streams -> SQLite file (WAL)", |c| c.db = path.clone(), &chunks, 4, size));
+        let ch = LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for (clients, label) in [(1, "  gRPC stream -> ClickHouse"), (4, "  4 gRPC streams -> ClickHouse")] {
+            // A database per run: each starts from empty tables.
+            let database = format!("bench_{clients}_{chunk_bytes}");
+            rt.block_on(run(label, |c| ch.configure(c, &database), &chunks, clients, size));
+        }
     }
 }
