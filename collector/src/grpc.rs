@@ -85,8 +85,11 @@ fn peer_of<T>(req: &tonic::Request<T>) -> Option<IpAddr> {
     req.extensions().get::<ClientAddr>().map(|a| a.0.ip())
 }
 
+/// tonic's refusal of a message over `--max-message-bytes`: on the wire, or
+/// once decompressed (it stops decompressing at the limit).
 fn too_large(status: &Status) -> bool {
-    status.code() == Code::OutOfRange && status.message().contains("message length too large")
+    (status.code() == Code::OutOfRange && status.message().contains("message length too large"))
+        || (status.code() == Code::ResourceExhausted && status.message().contains("exceeded while decompressing"))
 }
 
 fn with_progress(mut status: Status, ack: Ack) -> Status {
@@ -169,7 +172,8 @@ impl IngestionApi for IngestionService {
                     }
                     let e = if too_large(&status) {
                         IngestError::TooLarge(format!(
-                            "chunk {index}: message exceeds the limit of {} bytes (--max-message-bytes)",
+                            "chunk {index}: message exceeds the limit of {} bytes (--max-message-bytes), \
+                             decompressed if it was compressed",
                             self.app.limits.max_message_bytes
                         ))
                     } else if status.code() == Code::InvalidArgument {

@@ -20,8 +20,14 @@
 //!   they arrive ([`crate::inflight`]); the ticket is a request extension
 //!   and lives until the answer is sent.
 //! - tonic's own "message length too large" (OUT_OF_RANGE, returned before
-//!   the handler runs for unary calls) becomes RESOURCE_EXHAUSTED naming
-//!   the limit.
+//!   the handler runs for unary calls) and its refusal to decompress past
+//!   the limit become RESOURCE_EXHAUSTED naming the limit.
+//! - A compressed message (gzip or zstd) may decompress to as much as
+//!   `--max-message-bytes`: that much is held on the ticket when its frame
+//!   header arrives, before tonic decompresses anything, so compressed
+//!   messages cannot take more memory than the budget allows. A compressed
+//!   batch's chunks are counted as it arrives too, through a decompressor
+//!   of their own ([`crate::inflate_count`]).
 //!
 //! The body is passed through untouched; only the 5-byte frame headers of
 //! the gRPC framing (and a batch's top-level protobuf tags) are read.
@@ -40,6 +46,7 @@ use tonic::codegen::{BoxFuture, Service};
 
 use crate::auth::Writer;
 use crate::grpc::GrpcWebMarker;
+use crate::inflate_count::{InflateCounter, Refusal};
 use crate::inflight::{HoldError, Ticket};
 use crate::listen::{AddrKey, ClientAddr};
 use crate::metrics::Transport;
@@ -102,27 +109,36 @@ where
             }
         };
         let unary = path != STREAMING_PATH;
-        let counter = (path == BATCH_PATH).then(|| ChunkCounter::new(app.limits.max_chunks_per_request));
+        let counter = (path == BATCH_PATH).then(|| Counting {
+            plain: ChunkCounter::new(app.limits.max_chunks_per_request),
+            max_chunks: app.limits.max_chunks_per_request,
+            encoding: header("grpc-encoding").map(<[u8]>::to_vec),
+            inflater: None,
+        });
         let addr = req.extensions().get::<ClientAddr>().map(|a| AddrKey::of(a.0.ip()));
         let ticket = app.inflight.ticket(addr);
         req.extensions_mut().insert::<Writer>(writer);
         req.extensions_mut().insert(ticket.clone());
         let timeout = app.body_timeout;
-        let fut = self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout, ticket.clone(), counter)));
         let limit = app.limits.max_message_bytes;
+        let fut =
+            self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout, ticket.clone(), counter, limit)));
         Box::pin(async move {
             let mut res = fut.await?;
             // What the request held is given back once its answer is ready.
             drop(ticket);
             let h = res.headers_mut();
-            let is_too_large = h.get("grpc-status").is_some_and(|v| v == "11")
-                && h.get("grpc-message")
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|m| m.contains("message%20length%20too%20large"));
+            let message = h.get("grpc-message").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let is_too_large = (h.get("grpc-status").is_some_and(|v| v == "11")
+                && message.contains("message%20length%20too%20large"))
+                || (h.get("grpc-status").is_some_and(|v| v == "8")
+                    && message.contains("exceeded%20while%20decompressing"));
             if is_too_large {
                 h.insert("grpc-status", HeaderValue::from_static("8"));
-                let msg =
-                    format!("message exceeds the limit of {limit} bytes (--max-message-bytes)").replace(' ', "%20");
+                let msg = format!(
+                    "message exceeds the limit of {limit} bytes (--max-message-bytes), decompressed if it was compressed"
+                )
+                .replace(' ', "%20");
                 if let Ok(v) = HeaderValue::from_str(&msg) {
                     h.insert("grpc-message", v);
                 }
@@ -130,6 +146,17 @@ where
             Ok(res)
         })
     }
+}
+
+/// How a batch's chunks are counted as they arrive.
+pub struct Counting {
+    /// In an uncompressed message: on the wire.
+    plain: ChunkCounter,
+    max_chunks: u64,
+    /// The request's `grpc-encoding`.
+    encoding: Option<Vec<u8>>,
+    /// In a compressed message: through a decompressor of their own.
+    inflater: Option<InflateCounter>,
 }
 
 pin_project_lite::pin_project! {
@@ -148,12 +175,23 @@ pin_project_lite::pin_project! {
         remaining: u64,
         messages: u32,
         ticket: Arc<Ticket>,
-        counter: Option<ChunkCounter>,
+        counter: Option<Counting>,
+        // What a compressed message may decompress to.
+        max_message: usize,
+        // The message being received is compressed.
+        compressed: bool,
     }
 }
 
 impl<B> GuardedBody<B> {
-    fn new(inner: B, unary: bool, timeout: Duration, ticket: Arc<Ticket>, counter: Option<ChunkCounter>) -> Self {
+    fn new(
+        inner: B,
+        unary: bool,
+        timeout: Duration,
+        ticket: Arc<Ticket>,
+        counter: Option<Counting>,
+        max_message: usize,
+    ) -> Self {
         let deadline = unary.then(|| Box::pin(tokio::time::sleep(timeout)));
         Self {
             inner,
@@ -166,6 +204,8 @@ impl<B> GuardedBody<B> {
             messages: 0,
             ticket,
             counter,
+            max_message,
+            compressed: false,
         }
     }
 }
@@ -217,10 +257,27 @@ where
                         status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
                         return fail(status);
                     }
-                    if let Some(counter) = this.counter.as_mut()
-                        && let Err(too_many) = counter.feed(&rest[..n])
-                    {
-                        return fail(Status::invalid_argument(too_many));
+                    if let Some(counting) = this.counter.as_mut() {
+                        let counted = match &mut counting.inflater {
+                            Some(inflater) => inflater.feed(&rest[..n]),
+                            None if *this.compressed => Ok(()),
+                            None => counting.plain.feed(&rest[..n]).map_err(Refusal::TooManyChunks),
+                        };
+                        match counted {
+                            Ok(()) => {}
+                            Err(Refusal::TooManyChunks(too_many)) => return fail(Status::invalid_argument(too_many)),
+                            Err(Refusal::TooLarge) => {
+                                return fail(Status::resource_exhausted(format!(
+                                    "message exceeds the limit of {} bytes (--max-message-bytes) once decompressed",
+                                    this.max_message
+                                )));
+                            }
+                            Err(Refusal::Corrupt(why)) => {
+                                return fail(Status::invalid_argument(format!(
+                                    "the compressed message does not decompress: {why}"
+                                )));
+                            }
+                        }
                     }
                     rest = &rest[n..];
                     *this.remaining -= n as u64;
@@ -249,6 +306,28 @@ where
                         *this.header_len = 0;
                         let h = *this.header;
                         *this.remaining = u64::from(u32::from_be_bytes([h[1], h[2], h[3], h[4]]));
+                        *this.compressed = h[0] & 1 == 1;
+                        if let Some(counting) = this.counter.as_mut() {
+                            counting.inflater = match (&counting.encoding, *this.compressed) {
+                                (Some(encoding), true) => {
+                                    InflateCounter::new(encoding, counting.max_chunks, *this.max_message)
+                                }
+                                _ => None,
+                            };
+                        }
+                        if *this.compressed {
+                            // Held besides the compressed bytes, which are held as they come.
+                            let worst = this.max_message.saturating_sub(usize::try_from(*this.remaining).unwrap_or(0));
+                            if let Err(HoldError::Busy(busy) | HoldError::TooLarge(busy)) = this.ticket.receive(worst) {
+                                let mut status = Status::unavailable(format!(
+                                    "a compressed message may decompress to {} bytes (--max-message-bytes), more than \
+                                     the in-flight budget has free now: {busy}",
+                                    this.max_message
+                                ));
+                                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
+                                return fail(status);
+                            }
+                        }
                         if *this.remaining == 0 {
                             this.ticket.message_received();
                         }

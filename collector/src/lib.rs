@@ -30,6 +30,7 @@ pub mod faults;
 pub mod grpc;
 pub mod grpc_guard;
 pub mod http;
+pub mod inflate_count;
 pub mod inflight;
 pub mod ingest;
 pub mod instruments;

@@ -35,6 +35,7 @@ use crate::tls::TlsListener;
 use crate::validate::SchemaCache;
 use crate::www::StaticRoot;
 use crate::{http, instruments, query, subscribe};
+use tonic::codec::CompressionEncoding;
 
 /// Why the collector could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -290,9 +291,17 @@ async fn mark_grpc_web(mut req: Request<Body>) -> Request<Body> {
 
 fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
     let limit = config.limits.max_message_bytes;
+    // gzip and zstd both ways, as gRPC negotiates them (`grpc-encoding`,
+    // `grpc-accept-encoding`). tonic decompresses a message only up to
+    // `limit`, and the guard holds that much of the in-flight budget for
+    // every compressed message before it is decompressed.
     let grpc = IngestionApiServer::new(IngestionService::new(app.clone()))
         .max_decoding_message_size(limit)
-        .max_encoding_message_size(64 * 1024);
+        .max_encoding_message_size(64 * 1024)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Zstd);
     // Layers go on the method router (not on a Router), so they wrap only
     // the gRPC path and never the fallback.
     let grpc = any_service(GrpcGuard::new(grpc, app.clone()))

@@ -578,3 +578,36 @@ async fn what_one_request_decodes_into_is_capped() {
     assert_eq!(a.code, 0, "{a:?}");
     assert_served_everywhere(&c.url).await;
 }
+
+/// gRPC message compression cannot amplify: a compressed batch of a
+/// million empty chunks (140 MB once prost made them structs) is counted through its own decompressor
+/// and refused before prost sees it, and a message that decompresses past
+/// `--max-message-bytes` is cut there, over the batch and the stream.
+#[tokio::test]
+async fn compressed_messages_are_bounded_before_they_are_decompressed() {
+    use edgemetrics_collector::pb::metrics::v1beta::WriteMetricsBatchRequest;
+    use edgemetrics_collector::pb::metrics::v1beta::ingestion_api_client::IngestionApiClient;
+    use tonic::codec::CompressionEncoding;
+
+    let c = Collector::start(&["--max-message-bytes", "1048576", "--max-stored-bytes-per-request", "1048576"]);
+    for encoding in [CompressionEncoding::Gzip, CompressionEncoding::Zstd] {
+        let mut client = IngestionApiClient::connect(c.url.clone()).await.unwrap().send_compressed(encoding);
+        let many = vec![WriteMetricsRequest::default(); 1_000_000];
+        let status = client.write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: many })).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{encoding}: {status:?}");
+        assert!(status.message().contains("--max-chunks-per-request"), "{encoding}: {status:?}");
+
+        // 64 MiB of zeros: a few KiB compressed.
+        let huge = one_chunk("zeros", NULL_ARRAY, vec![0; 64 << 20], 1);
+        let status =
+            client.write_metrics_batch(authed(WriteMetricsBatchRequest { chunks: huge.clone() })).await.unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{encoding}: {status:?}");
+        assert!(status.message().contains("(--max-message-bytes) once decompressed"), "{encoding}: {status:?}");
+        let status = client.write_metrics(authed(futures_util::stream::iter(huge))).await.unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{encoding} stream: {status:?}");
+        assert!(status.message().contains("--max-message-bytes"), "{encoding} stream: {status:?}");
+    }
+    assert_served_everywhere(&c.url).await;
+    let peak = c.peak_rss_mib();
+    assert!(peak < PEAK_RSS_BOUND_MIB, "peak RSS {peak:.1} MiB");
+}
