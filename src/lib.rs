@@ -29,7 +29,7 @@ pub use edgemetrics_derive::Metric;
 pub use native::DerivedMetric;
 #[cfg(feature = "native")]
 pub use native::{
-    BoundCounter, BoundGauge, BoundHistogram, ClientBuilder, Counter, Gauge, Histogram, InstrumentBuilder,
+    BoundCounter, BoundGauge, BoundHistogram, ClientBuilder, Compression, Counter, Gauge, Histogram, InstrumentBuilder,
     InstrumentStats, Metric, MetricClient, MetricConfig, Number, ShutdownReport, Temporality, Timer, TimerGuard,
     Transport, UpDownCounter,
 };

@@ -265,3 +265,56 @@ async fn writes_from_many_threads_all_arrive() {
     let expected: Vec<_> = (0..4).flat_map(|t| containers(t * 10_000, 2_500)).collect();
     assert_same_rows(&server.rows("containerMetrics", CLUSTER).await, &expected, "4 threads");
 }
+
+/// gzip and zstd messages arrive equal; a collector that takes neither
+/// answers UNIMPLEMENTED naming what it takes, the client sends the same
+/// batch again uncompressed and stays uncompressed; the HTTP transport
+/// refuses the option, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_messages_arrive_and_fall_back_where_refused() {
+    use edgemetrics::Compression;
+    use edgemetrics_collector::config::GrpcEncoding;
+
+    let server = Collector::start().await;
+    for (compression, cluster) in [(Compression::Gzip, "gzip"), (Compression::Zstd, "zstd")] {
+        let client = server.client().cluster_id(cluster).compression(compression).build().unwrap();
+        let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
+        let rows = containers(0, 400);
+        metric.write_all(&rows).unwrap();
+        client.flush().await.unwrap();
+        assert_same_rows(&server.rows("containerMetrics", cluster).await, &rows, cluster);
+        let stats = client.shutdown().await.stats;
+        assert_eq!((stats.rows_acked, stats.retries), (400, 0), "{cluster}: {stats:?}");
+    }
+
+    let plain = Collector::start_with(|config, _| config.grpc_compression = vec![GrpcEncoding::None]).await;
+    let retried = Arc::new(Mutex::new(Vec::new()));
+    let seen = retried.clone();
+    let client = plain
+        .client()
+        .compression(Compression::Zstd)
+        .on_event(move |event| {
+            if let Event::RetryScheduled { message, .. } = event {
+                seen.lock().unwrap().push(message.clone());
+            }
+        })
+        .build()
+        .unwrap();
+    let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
+    for round in 0..2 {
+        let rows = containers(round * 100, 100);
+        metric.write_all(&rows).unwrap();
+        client.flush().await.unwrap();
+    }
+    assert_same_rows(&plain.rows("containerMetrics", CLUSTER).await, &containers(0, 200), "fallen back");
+    let stats = client.shutdown().await.stats;
+    assert_eq!((stats.rows_acked, stats.retries), (200, 1), "one refusal, then uncompressed: {stats:?}");
+    let retried = retried.lock().unwrap();
+    assert!(retried[0].contains("does not take zstd"), "{retried:?}");
+
+    let refused = server.client().transport(Transport::Http).compression(Compression::Gzip).build();
+    match refused {
+        Err(Error::Option(e)) => assert_eq!(e.option, "compression", "{e}"),
+        other => panic!("{:?}", other.map(|_| "built")),
+    }
+}

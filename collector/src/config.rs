@@ -85,10 +85,26 @@ pub struct Config {
     #[command(flatten)]
     pub rates: RateLimits,
 
+    /// gRPC message encodings taken from clients and used for answers to
+    /// clients that take them: `gzip`, `zstd`, comma-separated, or `none`.
+    #[arg(long, env = "EDGEMETRICS_GRPC_COMPRESSION", value_enum, value_delimiter = ',', default_value = "gzip,zstd")]
+    pub grpc_compression: Vec<GrpcEncoding>,
+
     /// Testing aid: enable `POST /admin/faults`, which makes the next N
     /// ingestion requests fail with UNAVAILABLE / HTTP 503. Off by default.
     #[arg(long, env = "EDGEMETRICS_ENABLE_FAULT_INJECTION")]
     pub enable_fault_injection: bool,
+}
+
+/// A gRPC message encoding (`--grpc-compression`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GrpcEncoding {
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// None: messages are taken and answered uncompressed only.
+    None,
 }
 
 /// Limits on what one request may carry; every one has a default and a
@@ -367,6 +383,7 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 7070)),
             db: "edgemetrics.db".to_owned(),
             sink: crate::sink::SinkConfig::default(),
+            grpc_compression: vec![GrpcEncoding::Gzip, GrpcEncoding::Zstd],
             tokens: Vec::new(),
             write_tokens: Vec::new(),
             read_tokens: Vec::new(),

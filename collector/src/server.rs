@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::auth::Tokens;
+use crate::config::GrpcEncoding;
 use crate::config::{Config, Limits};
 use crate::faults::Faults;
 use crate::grpc::{GrpcWebMarker, IngestionService};
@@ -295,13 +296,17 @@ fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
     // `grpc-accept-encoding`). tonic decompresses a message only up to
     // `limit`, and the guard holds that much of the in-flight budget for
     // every compressed message before it is decompressed.
-    let grpc = IngestionApiServer::new(IngestionService::new(app.clone()))
+    let mut grpc = IngestionApiServer::new(IngestionService::new(app.clone()))
         .max_decoding_message_size(limit)
-        .max_encoding_message_size(64 * 1024)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .send_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Zstd);
+        .max_encoding_message_size(64 * 1024);
+    for encoding in &config.grpc_compression {
+        let encoding = match encoding {
+            GrpcEncoding::Gzip => CompressionEncoding::Gzip,
+            GrpcEncoding::Zstd => CompressionEncoding::Zstd,
+            GrpcEncoding::None => continue,
+        };
+        grpc = grpc.accept_compressed(encoding).send_compressed(encoding);
+    }
     // Layers go on the method router (not on a Router), so they wrap only
     // the gRPC path and never the fallback.
     let grpc = any_service(GrpcGuard::new(grpc, app.clone()))

@@ -25,7 +25,7 @@ pub use derived::DerivedMetric;
 
 pub use crate::client::Error;
 pub use crate::engine::instruments::{RegistryStats as InstrumentStats, Temporality};
-pub use config::{ClientBuilder, MetricConfig, Transport};
+pub use config::{ClientBuilder, Compression, MetricConfig, Transport};
 pub use instruments::{
     BoundCounter, BoundGauge, BoundHistogram, Counter, Gauge, Histogram, InstrumentBuilder, Number, Timer, TimerGuard,
     UpDownCounter,

@@ -1,13 +1,15 @@
 //! Sending a batch over gRPC client streaming (tonic) or HTTP POST
 //! (reqwest), and telling retryable failures from permanent ones.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prost::Message;
+use tonic::codec::CompressionEncoding;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
-use super::config::Transport;
+use super::config::{Compression, Transport};
 use crate::client::address::grpc_failure;
 use crate::engine::buffer::OptionError;
 use crate::engine::pipeline::{Batch, Failure};
@@ -22,6 +24,7 @@ pub(super) struct Endpoint {
     pub cluster_id: String,
     pub ca_certificate_pem: Option<Vec<u8>>,
     pub request_timeout: Duration,
+    pub compression: Compression,
 }
 
 /// The configured transport.
@@ -30,6 +33,9 @@ pub(super) enum Sender {
         client: IngestionApiClient<Channel>,
         authorization: MetadataValue<tonic::metadata::Ascii>,
         cluster_id: MetadataValue<tonic::metadata::Ascii>,
+        /// The encoding asked for, while the collector takes it.
+        compression: Option<CompressionEncoding>,
+        compressing: AtomicBool,
     },
     Http {
         client: reqwest::Client,
@@ -61,9 +67,17 @@ impl Sender {
                         .tls_config(tls)
                         .map_err(|error| OptionError::new("ca_certificate_pem", error.to_string()))?;
                 }
+                // Compressed answers are taken whatever is sent.
                 let client = IngestionApiClient::new(channel.connect_lazy())
                     .max_encoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_decoding_message_size(1 << 20);
+                    .max_decoding_message_size(1 << 20)
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd);
+                let compression = match endpoint.compression {
+                    Compression::None => None,
+                    Compression::Gzip => Some(CompressionEncoding::Gzip),
+                    Compression::Zstd => Some(CompressionEncoding::Zstd),
+                };
                 let ascii = |option: &'static str, value: &str| {
                     value.parse().map_err(|_| OptionError::new(option, "must be printable ASCII"))
                 };
@@ -71,9 +85,17 @@ impl Sender {
                     client,
                     authorization: ascii("api_token", &authorization)?,
                     cluster_id: ascii("cluster_id", &endpoint.cluster_id)?,
+                    compression,
+                    compressing: AtomicBool::new(compression.is_some()),
                 })
             }
             Transport::Http => {
+                if endpoint.compression != Compression::None {
+                    return Err(OptionError::new(
+                        "compression",
+                        "is for the gRPC transport; the HTTP transport sends uncompressed",
+                    ));
+                }
                 let mut builder = reqwest::Client::builder()
                     .timeout(endpoint.request_timeout)
                     .connect_timeout(Duration::from_secs(5))
@@ -93,13 +115,27 @@ impl Sender {
     /// Sends the batch once.
     pub(super) async fn send(&self, batch: &Batch) -> Result<(), Failure> {
         match self {
-            Sender::Grpc { client, authorization, cluster_id } => {
+            Sender::Grpc { client, authorization, cluster_id, compression, compressing } => {
                 let requests: Vec<_> = batch.chunks.iter().map(|chunk| chunk_request(chunk)).collect();
                 let mut request = tonic::Request::new(tokio_stream::iter(requests));
                 request.metadata_mut().insert("authorization", authorization.clone());
                 request.metadata_mut().insert("x-cluster-id", cluster_id.clone());
-                match client.clone().write_metrics(request).await {
+                let mut client = client.clone();
+                let encoding = compression.filter(|_| compressing.load(Ordering::Relaxed));
+                if let Some(encoding) = encoding {
+                    client = client.send_compressed(encoding);
+                }
+                match client.write_metrics(request).await {
                     Ok(response) => accepted(response.into_inner()),
+                    Err(status) if encoding.is_some_and(|e| refused_encoding(&status, e)) => {
+                        // gRPC's negotiation: the server named what it takes.
+                        compressing.store(false, Ordering::Relaxed);
+                        let taken = encoding.map_or("", name);
+                        let message =
+                            format!("gRPC: the collector does not take {taken} messages; sending uncompressed");
+                        tracing::warn!(%message);
+                        Err(Failure::Retryable { message, retry_after_ms: Some(0) })
+                    }
                     Err(status) => Err(grpc_failure(&status, "gRPC")),
                 }
             }
@@ -133,6 +169,25 @@ impl Sender {
                 }
             }
         }
+    }
+}
+
+/// UNIMPLEMENTED with a `grpc-accept-encoding` that does not name
+/// `encoding`: the server does not take it.
+fn refused_encoding(status: &tonic::Status, encoding: CompressionEncoding) -> bool {
+    status.code() == tonic::Code::Unimplemented
+        && status
+            .metadata()
+            .get("grpc-accept-encoding")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|taken| !taken.split(',').any(|e| e.trim() == name(encoding)))
+}
+
+/// The encoding as `grpc-encoding` names it.
+fn name(encoding: CompressionEncoding) -> &'static str {
+    match encoding {
+        CompressionEncoding::Gzip => "gzip",
+        _ => "zstd",
     }
 }
 

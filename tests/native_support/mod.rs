@@ -80,7 +80,7 @@ impl Collector {
         Self::start_with(|config, _| config.enable_fault_injection = faults).await
     }
 
-    async fn start_with(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Self {
+    pub async fn start_with(tweak: impl FnOnce(&mut Config, &std::path::Path)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("collector.db");
         let mut config = Config::for_tests([TOKEN]);
