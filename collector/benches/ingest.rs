@@ -2,7 +2,7 @@
 //! of castai/metrics' client benchmark) sent over native gRPC
 //! (`WriteMetrics`, client streaming) into SQLite on disk and in memory,
 //! and into ClickHouse (a private Debian `clickhouse-server` on 127.0.0.1)
-//! from one and from four clients at once.
+//! from 1, 4 and 32 clients at once.
 //!
 //! Run: `cargo bench -p edgemetrics-collector --bench ingest`
 //! (`EM_BENCH_ROWS` sets the rows per run, default 1,000,000.)
@@ -90,6 +90,8 @@ async fn run(
     (rows, bytes): (usize, usize),
 ) {
     let mut config = Config::for_tests(["bench"]);
+    // Every client of the bench is on 127.0.0.1: no per-address share.
+    config.connections.max_inflight_bytes_per_ip = 0;
     configure(&mut config);
     let server = Server::start(config).await.expect("collector starts");
     let mut streams = Vec::new();
@@ -144,17 +146,17 @@ fn main() {
         );
         let size = (rows, bytes);
         rt.block_on(run("  gRPC stream -> SQLite :memory:", |_| {}, &chunks, 1, size));
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("bench.db").to_string_lossy().into_owned();
-        rt.block_on(run("  gRPC stream -> SQLite file (WAL)", |c| c.db = path.clone(), &chunks, 1, size));
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("bench.db").to_string_lossy().into_owned();
-        rt.block_on(run("  4 gRPC streams -> SQLite file (WAL)", |c| c.db = path.clone(), &chunks, 4, size));
-        let ch = LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        for (clients, label) in [(1, "  gRPC stream -> ClickHouse"), (4, "  4 gRPC streams -> ClickHouse")] {
+        let ch_dir = tempfile::tempdir().expect("temp dir");
+        let ch = LocalClickHouse::start(ch_dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for clients in [1, 4, 32] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("bench.db").to_string_lossy().into_owned();
+            let label = format!("  {clients:>2} gRPC streams -> SQLite file (WAL)");
+            rt.block_on(run(&label, |c| c.db = path.clone(), &chunks, clients, size));
             // A database per run: each starts from empty tables.
             let database = format!("bench_{clients}_{chunk_bytes}");
-            rt.block_on(run(label, |c| ch.configure(c, &database), &chunks, clients, size));
+            let label = format!("  {clients:>2} gRPC streams -> ClickHouse");
+            rt.block_on(run(&label, |c| ch.configure(c, &database), &chunks, clients, size));
         }
     }
 }

@@ -10,6 +10,7 @@
 //!   transaction; a bad chunk rejects the whole batch (`chunk <i>: ...`) and
 //!   nothing of it is stored.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -123,9 +124,13 @@ impl IngestionApi for IngestionService {
         let mut index = 0usize;
         let idle = self.app.limits.stream_idle_timeout;
         let mut shutdown = self.app.shutdown.clone();
-        // Pipelining: chunk N is stored (its own transaction, in order) while
-        // chunk N+1 is received and validated.
-        let mut in_flight: Option<JoinHandle<Result<Ack, IngestError>>> = None;
+        // Pipelining: chunk N is stored while chunk N+1 is received and
+        // validated. SQLite stores one at a time (its own transaction, in
+        // order); ClickHouse takes several of a stream's chunks in one insert
+        // (see clickhouse::batcher), so more are in flight. They are counted
+        // in order: a failure acknowledges the chunks before it only.
+        let depth = self.app.store.stream_depth();
+        let mut in_flight: VecDeque<JoinHandle<Result<Ack, IngestError>>> = VecDeque::with_capacity(depth);
         let fail = |e: IngestError, ack: Ack| {
             self.app.metrics.request(transport, e.outcome());
             Err(with_progress(stored_before(e, ack).to_status(), ack))
@@ -191,15 +196,17 @@ impl IngestionApi for IngestionService {
                 Ok(()) => self.app.validate(messages, index, ticket.clone()).await,
                 Err(e) => Err(e),
             };
-            if let Err(e) = settle(&mut in_flight, &mut ack, &ticket).await {
-                return fail(e, ack);
+            while in_flight.len() >= depth {
+                if let Err(e) = settle_oldest(&mut in_flight, &mut ack, &ticket).await {
+                    return fail(e, ack);
+                }
             }
             let valid = match validated {
                 Ok(v) => v,
                 Err(e) => return fail(e, ack),
             };
             let (app, cluster) = (self.app.clone(), writer.cluster.clone());
-            in_flight = Some(tokio::spawn(async move { app.store(&cluster, valid, index).await }));
+            in_flight.push_back(tokio::spawn(async move { app.store(&cluster, valid, index).await }));
             index += 1;
         }
         if let Err(e) = settle(&mut in_flight, &mut ack, &ticket).await {
@@ -225,14 +232,26 @@ impl IngestionApi for IngestionService {
     }
 }
 
-/// Waits for the chunk being stored, if any, counts it, and gives back
-/// what its message held of the in-flight budget.
+/// Waits for every chunk being stored, oldest first, counting them.
 async fn settle(
-    in_flight: &mut Option<JoinHandle<Result<Ack, IngestError>>>,
+    in_flight: &mut VecDeque<JoinHandle<Result<Ack, IngestError>>>,
     ack: &mut Ack,
     ticket: &Option<Arc<Ticket>>,
 ) -> Result<(), IngestError> {
-    if let Some(handle) = in_flight.take() {
+    while !in_flight.is_empty() {
+        settle_oldest(in_flight, ack, ticket).await?;
+    }
+    Ok(())
+}
+
+/// Waits for the oldest chunk being stored, if any, counts it, and gives
+/// back what its message held of the in-flight budget.
+async fn settle_oldest(
+    in_flight: &mut VecDeque<JoinHandle<Result<Ack, IngestError>>>,
+    ack: &mut Ack,
+    ticket: &Option<Arc<Ticket>>,
+) -> Result<(), IngestError> {
+    if let Some(handle) = in_flight.pop_front() {
         let stored = handle.await.map_err(|e| IngestError::Internal(format!("storage task failed: {e}")))??;
         ack.add(stored);
         if let Some(ticket) = ticket {

@@ -152,6 +152,16 @@ impl Sink {
         }
     }
 
+    /// How many chunks of one gRPC stream may be stored at once: one for
+    /// SQLite (one writer, in order); for ClickHouse enough that a stream of
+    /// small chunks fills an insert rather than making one each.
+    pub fn stream_depth(&self) -> usize {
+        match self {
+            Sink::Sqlite(_) => 1,
+            Sink::ClickHouse(_) => 16,
+        }
+    }
+
     /// Stops running queries (at shutdown).
     pub fn interrupt(&self) {
         if let Sink::Sqlite(store) = self {

@@ -35,6 +35,7 @@
 //! answers UNAVAILABLE, so the client sends the whole request again and the
 //! chunks stored the first time are merged away as above.
 
+mod batcher;
 mod client;
 pub mod local;
 mod read;
@@ -53,6 +54,7 @@ use crate::evolve::{Evolution, check_collection_count, plan, reject};
 use crate::schema_map::{Column, ColumnKind, hex};
 use crate::store::{CollectionMeta, StoreError, StoreLimits, Stored, now_ms};
 use crate::validate::ValidChunk;
+use batcher::{Batcher, Job};
 use client::{COLUMN_EXISTS, ident, literal};
 use rowbinary::{Reader, Writer};
 
@@ -103,6 +105,8 @@ pub struct ClickHouse {
     evolving: tokio::sync::Mutex<()>,
     /// Seeds `_batch` of chunks without an id.
     batches: AtomicU64,
+    /// Inserts, several requests' at once.
+    batcher: Batcher,
 }
 
 impl ClickHouse {
@@ -114,6 +118,7 @@ impl ClickHouse {
         crate::schema_map::check_name(&target.database)
             .map_err(|e| StoreError::Unavailable(format!("--clickhouse-database: {e}")))?;
         let store = Self {
+            batcher: Batcher::start(http.clone()),
             http,
             database: target.database.clone(),
             catalog: RwLock::new(HashMap::new()),
@@ -238,65 +243,45 @@ impl ClickHouse {
                 e => e,
             })?;
         }
-        let stored_before = self.stored_whole(cluster_id, &chunks).await?;
-        let mut seen: Vec<[u8; 16]> = Vec::new();
-        let mut duplicate = vec![false; chunks.len()];
-        for (i, chunk) in chunks.iter().enumerate() {
-            if let Some(id) = chunk.chunk_id {
-                duplicate[i] = stored_before.contains(&(chunk.collection.clone(), id)) || seen.contains(&id);
-                seen.push(id);
-            }
-        }
-        // One insert per collection, schema and timestamp column, in the
-        // order their first chunks came.
-        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (i, chunk) in chunks.iter().enumerate().filter(|(i, _)| !duplicate[*i]) {
-            let same = |first: &ValidChunk| {
-                first.collection == chunk.collection
-                    && Arc::ptr_eq(&first.schema, &chunk.schema)
-                    && first.timestamp_column == chunk.timestamp_column
-            };
-            match groups.iter_mut().find(|(first, _)| same(&chunks[*first])) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((i, vec![i])),
-            }
-        }
         let version = u64::MAX - u64::try_from(received_at_ms).unwrap_or(0);
-        for (first, members) in &groups {
-            let head = &chunks[*first];
-            let mut names: Vec<String> = head.schema.columns.iter().map(|c| ident(&c.name)).collect();
+        let mut jobs = Vec::with_capacity(chunks.len());
+        for chunk in &chunks {
+            let mut names: Vec<String> = chunk.schema.columns.iter().map(|c| ident(&c.name)).collect();
             names.extend(["_cluster_id", "_chunk_id", "_batch", "_row", "_received_at_ms", "_version"].map(ident));
-            names.extend(head.timestamp_column.as_ref().map(|c| ident(&c.name)));
-            let insert =
-                format!("INSERT INTO {} ({}) FORMAT RowBinary", self.table(&head.collection), names.join(", "));
+            names.extend(chunk.timestamp_column.as_ref().map(|c| ident(&c.name)));
+            let (chunk_hex, batch) = match &chunk.chunk_id {
+                Some(id) => (hex(id), 0),
+                None => (String::new(), self.batches.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)),
+            };
             let mut w = Writer::default();
-            for &i in members {
-                let chunk = &chunks[i];
-                let (chunk_hex, batch) = match &chunk.chunk_id {
-                    Some(id) => (hex(id), 0),
-                    None => (String::new(), self.batches.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)),
-                };
-                for (row, cells) in chunk.cells.iter().enumerate() {
-                    for (cell, column) in cells.zip(&chunk.schema.columns) {
-                        w.cell(column.kind, cell).map_err(reject)?;
-                    }
-                    w.string(cluster_id.as_bytes());
-                    w.string(chunk_hex.as_bytes());
-                    w.u64(batch);
-                    w.u32(u32::try_from(row).map_err(|_| reject("internal: a chunk of over 2^32 rows".into()))?);
-                    w.i64(received_at_ms);
-                    w.u64(version);
-                    if head.timestamp_column.is_some() {
-                        w.cell(ColumnKind::Int, crate::cells::Cell::Int(received_at_ms)).map_err(reject)?;
-                    }
+            for (row, cells) in chunk.cells.iter().enumerate() {
+                for (cell, column) in cells.zip(&chunk.schema.columns) {
+                    w.cell(column.kind, cell).map_err(reject)?;
+                }
+                w.string(cluster_id.as_bytes());
+                w.string(chunk_hex.as_bytes());
+                w.u64(batch);
+                w.u32(u32::try_from(row).map_err(|_| reject("internal: a chunk of over 2^32 rows".into()))?);
+                w.i64(received_at_ms);
+                w.u64(version);
+                if chunk.timestamp_column.is_some() {
+                    w.cell(ColumnKind::Int, crate::cells::Cell::Int(received_at_ms)).map_err(reject)?;
                 }
             }
-            self.http.insert(&insert, w.buf).await?;
+            jobs.push(Job {
+                table: self.table(&chunk.collection),
+                columns: names.join(", "),
+                cluster_id: cluster_id.to_owned(),
+                chunk_id: chunk.chunk_id,
+                rows: chunk.cells.rows(),
+                body: w.buf,
+            });
         }
-        Ok(chunks
-            .into_iter()
-            .zip(duplicate)
-            .map(|(chunk, duplicate)| Stored {
+        let outcomes = self.batcher.insert(jobs).await;
+        let mut stored = Vec::with_capacity(chunks.len());
+        for (chunk, outcome) in chunks.into_iter().zip(outcomes) {
+            let duplicate = outcome.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            stored.push(Stored {
                 rows: if duplicate { 0 } else { chunk.cells.rows() },
                 collection: chunk.collection,
                 duplicate,
@@ -304,53 +289,9 @@ impl ClickHouse {
                 avro: chunk.avro,
                 received_at_ms,
                 cluster_id: cluster_id.to_owned(),
-            })
-            .collect())
-    }
-
-    /// The (collection, chunk id) pairs of `chunks` that are stored with
-    /// every row already.
-    async fn stored_whole(
-        &self,
-        cluster_id: &str,
-        chunks: &[ValidChunk],
-    ) -> Result<Vec<(String, [u8; 16])>, StoreError> {
-        let mut by_collection: HashMap<&str, Vec<&ValidChunk>> = HashMap::new();
-        for chunk in chunks.iter().filter(|c| c.chunk_id.is_some()) {
-            by_collection.entry(&chunk.collection).or_default().push(chunk);
+            });
         }
-        let mut out = Vec::new();
-        for (collection, with_id) in by_collection {
-            let ids: Vec<String> = with_id.iter().filter_map(|c| c.chunk_id.map(|id| literal(&hex(&id)))).collect();
-            let answer = self
-                .http
-                .query(
-                    &format!(
-                        "SELECT _chunk_id, toUInt64(uniqExact(_row)) FROM {} WHERE _cluster_id = {} AND _batch = 0 \
-                         AND _chunk_id IN ({}) GROUP BY _chunk_id FORMAT RowBinary",
-                        self.table(collection),
-                        literal(cluster_id),
-                        ids.join(", ")
-                    ),
-                    &[],
-                )
-                .await?;
-            let mut r = Reader::new(&answer);
-            while !r.is_empty() {
-                let malformed = |e| StoreError::Unavailable(format!("{e}"));
-                let id = r.string().map_err(malformed)?.to_vec();
-                let rows = r.u64().map_err(malformed)?;
-                for chunk in &with_id {
-                    if let Some(chunk_id) = chunk.chunk_id
-                        && hex(&chunk_id).as_bytes() == id
-                        && rows >= chunk.cells.rows()
-                    {
-                        out.push((collection.to_owned(), chunk_id));
-                    }
-                }
-            }
-        }
-        Ok(out)
+        Ok(stored)
     }
 
     /// Makes the collection's table take this chunk's schema: nothing to do
