@@ -219,9 +219,13 @@ impl Core {
         lock(&self.pipeline).poll(now)
     }
 
-    /// Reports how sending batch `id` ended.
-    pub(crate) fn complete(&self, id: u64, outcome: Result<(), Failure>) {
+    /// Reports how sending batch `id` ended; `stored` is how many of its
+    /// first chunks the collector stored before a failure.
+    pub(crate) fn complete(&self, id: u64, stored: usize, outcome: Result<(), Failure>) {
         let mut pipeline = lock(&self.pipeline);
+        if stored > 0 {
+            pipeline.ack_first(id, stored);
+        }
         match outcome {
             Ok(()) => {
                 pipeline.ack(id);

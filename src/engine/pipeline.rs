@@ -324,15 +324,33 @@ impl Pipeline {
         let Some(batch) = self.take_in_flight(id) else {
             return false;
         };
-        for queued in batch.chunks {
+        self.acked(batch.chunks);
+        self.backoff.reset();
+        self.retry_at = 0;
+        true
+    }
+
+    /// The collector stored the first `chunks` chunks of batch `id` before
+    /// its send failed (a gRPC stream says how many): they are acknowledged
+    /// now, and [`Pipeline::fail`] then reports on the rest, so that none is
+    /// resent (nor, for a best-effort metric, counted as dropped). Returns
+    /// false for a batch not on the wire.
+    pub fn ack_first(&mut self, id: u64, chunks: usize) -> bool {
+        let Some(batch) = self.in_flight.iter_mut().find(|batch| batch.id == id) else {
+            return false;
+        };
+        let acked: Vec<Queued> = batch.chunks.drain(..chunks.min(batch.chunks.len())).collect();
+        self.acked(acked);
+        true
+    }
+
+    fn acked(&mut self, chunks: Vec<Queued>) {
+        for queued in chunks {
             self.remove_pending(&queued.chunk);
             self.stats.chunks_acked += 1;
             self.stats.rows_acked += u64::from(queued.chunk.rows);
             self.stats.bytes_acked += queued.chunk.data.len() as u64;
         }
-        self.backoff.reset();
-        self.retry_at = 0;
-        true
     }
 
     /// Sending batch `id` failed at `now`: its best-effort chunks are
