@@ -523,22 +523,29 @@ fn chunks_a_failed_stream_stored_first_are_acknowledged_and_neither_resent_nor_d
     // A gRPC stream stores each chunk as it arrives: when it fails part way,
     // the collector says how many it stored.
     let mut p = pipeline(PipelineConfig { max_in_flight: 1, ..Default::default() });
-    p.push(chunk_of("clicks", Delivery::BestEffort, 1, 10));
-    let stored = p.push(chunk_of("orders", Delivery::AtLeastOnce, 2, 10));
-    p.push(chunk_of("clicks", Delivery::BestEffort, 4, 10));
-    let retried = p.push(chunk_of("orders", Delivery::AtLeastOnce, 8, 10));
+    p.push(chunk_of("orders", Delivery::AtLeastOnce, 1, 10));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 2, 10));
+    let retried = p.push(chunk_of("orders", Delivery::AtLeastOnce, 4, 10));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 8, 10));
     let batch = expect_send(&mut p, 0);
-    assert_eq!(batch.chunks.len(), 4);
-    // The lane's chunks go first, then the queue's.
+    // The retried chunks go first, then the best-effort ones.
     assert_eq!(batch.chunks.iter().map(|c| c.rows()).collect::<Vec<_>>(), [1, 4, 2, 8]);
-    assert!(p.ack_first(batch.id, 3));
+    assert!(p.ack_first(batch.id, 1));
     p.fail(batch.id, retryable(), 0);
     let stats = p.stats();
-    assert_eq!((stats.rows_acked, stats.rows_dropped_best_effort, stats.rows_pending), (7, 0, 8), "{stats:?}");
+    assert_eq!((stats.rows_acked, stats.rows_dropped_best_effort, stats.rows_pending), (1, 10, 4), "{stats:?}");
     let Action::WaitUntil(at) = p.poll(0) else { panic!("expected the backoff") };
     let again = expect_send(&mut p, at);
-    assert_eq!(again.chunks.iter().map(|c| c.id()).collect::<Vec<_>>(), [retried], "not {stored:?} again");
+    assert_eq!(again.chunks.iter().map(|c| c.id()).collect::<Vec<_>>(), [retried], "the stored chunk is not resent");
     p.ack(again.id);
-    assert!(!p.ack_first(again.id, 1), "a batch no longer on the wire");
-    assert_conserved(&p.stats());
+    // A best-effort chunk the stream stored is acknowledged, not dropped.
+    p.push(chunk_of("clicks", Delivery::BestEffort, 16, 10));
+    let last = expect_send(&mut p, at);
+    assert!(p.ack_first(last.id, 1));
+    p.fail(last.id, retryable(), at);
+    let stats = p.stats();
+    assert_eq!((stats.rows_acked, stats.rows_dropped_best_effort, stats.retries), (21, 10, 1), "{stats:?}");
+    assert!(!p.ack_first(last.id, 1), "a batch no longer on the wire");
+    assert!(p.is_empty());
+    assert_conserved(&stats);
 }

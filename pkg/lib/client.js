@@ -158,7 +158,7 @@ export class MetricClient {
                 throw optionError("timestampColumn", `"${column}" is already a field of the record`);
             }
         }
-        const delivery = DELIVERIES.indexOf(r.string("delivery") ?? "exactlyOnce");
+        const delivery = DELIVERIES.indexOf(options.delivery ?? "exactlyOnce");
         if (delivery < 0) throw optionError("delivery", `"${options.delivery}" is not one of ${DELIVERIES.join(", ")}`);
         const collection = root.name.slice(root.name.lastIndexOf(".") + 1);
         const index = this._core.metric(collection, schema, maxChunkSize, skipTimestamp, column, delivery);

@@ -45,7 +45,8 @@ pub enum Delivery {
     /// One attempt: a chunk whose send fails is dropped and counted
     /// ([`DropReason::BestEffort`](crate::engine::stats::DropReason)), never
     /// kept for a retry; it is sent without waiting for other chunks'
-    /// backoff, and goes first when the memory cap is reached. No chunk id
+    /// backoff (after them when both are due), and goes first when the
+    /// memory cap is reached. No chunk id
     /// is sent: the collector keeps no de-duplication record for it.
     BestEffort,
     /// Retried until acknowledged (or dropped by the memory cap), without

@@ -286,14 +286,15 @@ impl Pipeline {
         }
     }
 
-    /// The next batch: the lane's chunks first (each metric's chunks are in
-    /// one of the two, in order), then the queue's unless `best_effort_only`
-    /// (the queue is backing off).
+    /// The next batch: the queue's chunks first, unless `best_effort_only`
+    /// (the queue is backing off), then the lane's. Each metric's chunks are
+    /// in one of the two, in order; when the collector cannot keep up,
+    /// best-effort chunks are the ones that wait (and go at the memory cap).
     fn next_batch(&mut self, best_effort_only: bool) -> Batch {
         let mut chunks = Vec::new();
         let mut bytes = 0;
         loop {
-            let queue = if self.lane.is_empty() && !best_effort_only { &mut self.queue } else { &mut self.lane };
+            let queue = if best_effort_only || self.queue.is_empty() { &mut self.lane } else { &mut self.queue };
             let Some(next) = queue.front() else {
                 break;
             };
@@ -414,8 +415,10 @@ impl Pipeline {
     /// Drops everything not yet acknowledged, counted as undelivered at
     /// shutdown; returns the rows dropped. Acks that arrive later are ignored.
     pub fn abandon(&mut self, message: &str) -> u64 {
-        let mut chunks: Vec<Queued> = core::mem::take(&mut self.queue).into_iter().collect();
-        chunks.extend(core::mem::take(&mut self.lane));
+        let mut chunks = Vec::new();
+        for queue in [&mut self.queue, &mut self.lane] {
+            chunks.extend(core::mem::take(queue));
+        }
         for batch in self.in_flight.drain(..) {
             chunks.extend(batch.chunks);
         }

@@ -239,7 +239,7 @@ export const tests = {
             name: "OptionError", option: "delivery", message: 'option "delivery": "sometimes" is not one of bestEffort, atLeastOnce, exactlyOnce',
         });
         check.throws(() => client.metric({ schema: sampleSchema("x"), delivery: 2 }), {
-            name: "OptionError", option: "delivery", message: 'option "delivery": must be a string',
+            name: "OptionError", option: "delivery", message: 'option "delivery": "2" is not one of bestEffort, atLeastOnce, exactlyOnce',
         });
         check.throws(() => client.metric({ schema: sampleSchema("x"), delivery: "ExactlyOnce" }), { name: "OptionError", option: "delivery" });
         const metric = client.metric({ schema: sampleSchema("x"), maxChunkSize: 64 });
