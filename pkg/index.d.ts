@@ -63,8 +63,11 @@ export interface ClientOptions {
 export type ClientEvent =
     | {
           type: "dropped";
-          /** Why: the memory cap was reached, the collector rejected them, or the client closed first. */
-          reason: "memory_cap" | "rejected" | "shutdown";
+          /**
+           * Why: the memory cap was reached, the collector rejected them, the client closed first,
+           * or the one attempt of a `bestEffort` metric failed.
+           */
+          reason: "memory_cap" | "rejected" | "shutdown" | "best_effort";
           collection: string;
           chunks: number;
           rows: number;
@@ -108,7 +111,17 @@ export interface MetricOptions {
     skipTimestamp?: boolean;
     /** The name of the collector's receive-time column. Default `"timestamp"`. */
     timestampColumn?: string;
+    /**
+     * What the metric's chunks are promised. `"exactlyOnce"` (default): retried until acknowledged,
+     * stored once. `"atLeastOnce"`: retried, no de-duplication record, a resent chunk may be stored twice.
+     * `"bestEffort"`: one attempt, dropped and counted (`rowsDroppedBestEffort`) when it fails, never kept
+     * for a retry.
+     */
+    delivery?: Delivery;
 }
+
+/** A metric's delivery guarantee (see `MetricOptions.delivery`). */
+export type Delivery = "bestEffort" | "atLeastOnce" | "exactlyOnce";
 
 /**
  * A value in a row. `long` takes numbers (whole, safe integers) or bigint;
@@ -167,6 +180,9 @@ export interface Stats {
     chunksPending: number;
     rowsPending: number;
     bytesPending: number;
+    /** Chunks of `bestEffort` metrics whose one attempt failed. */
+    chunksDroppedBestEffort: number;
+    rowsDroppedBestEffort: number;
     /** All rows dropped, for any reason. */
     rowsDropped: number;
 }

@@ -26,6 +26,8 @@ pub use client::Error;
 #[cfg(feature = "derive")]
 pub use edgemetrics_derive::Metric;
 #[cfg(feature = "native")]
+pub use engine::chunk::Delivery;
+#[cfg(feature = "native")]
 pub use native::DerivedMetric;
 #[cfg(feature = "native")]
 pub use native::{

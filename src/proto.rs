@@ -22,7 +22,7 @@ use crate::engine::chunk::Chunk;
 use metrics::v1beta::{MetricsMetadata, WriteMetricsBatchRequest, WriteMetricsRequest};
 
 /// The request message of one chunk, as castai/metrics sends it plus the
-/// chunk id.
+/// chunk id (when its metric is delivered exactly once).
 pub fn chunk_request(chunk: &Chunk) -> WriteMetricsRequest {
     let metric = chunk.metric();
     WriteMetricsRequest {
@@ -34,7 +34,7 @@ pub fn chunk_request(chunk: &Chunk) -> WriteMetricsRequest {
             skip_timestamp: metric.skip_timestamp,
             timestamp_column: metric.timestamp_column.clone(),
         }),
-        chunk_id: chunk.id().0.to_vec(),
+        chunk_id: chunk.wire_id().to_vec(),
     }
 }
 

@@ -66,7 +66,7 @@ pub(crate) fn put_chunk(out: &mut Vec<u8>, chunk: &Chunk) {
         put_bytes_always(&mut metadata, 3, column.as_bytes());
     }
     let fields =
-        [(1, metric.collection.as_bytes()), (2, chunk.data()), (3, metric.schema.as_bytes()), (5, &chunk.id().0[..])];
+        [(1, metric.collection.as_bytes()), (2, chunk.data()), (3, metric.schema.as_bytes()), (5, chunk.wire_id())];
     let field_len = |(number, bytes): &(u32, &[u8])| match bytes.len() {
         0 => 0,
         n => varint_len(u64::from(*number << 3)) + varint_len(n as u64) + n,
@@ -95,7 +95,7 @@ pub(crate) fn batch<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> Vec<u8> 
 #[cfg(all(test, feature = "native"))]
 mod tests {
     use super::*;
-    use crate::engine::chunk::{ChunkId, MetricInfo};
+    use crate::engine::chunk::{ChunkId, Delivery, MetricInfo};
     use crate::proto::metrics::v1beta as mb;
     use alloc::sync::Arc;
     use prost::Message;
@@ -106,6 +106,7 @@ mod tests {
             schema: r#"{"type":"record","name":"m","fields":[]}"#.into(),
             skip_timestamp: skip,
             timestamp_column: column.map(String::from),
+            delivery: Delivery::ExactlyOnce,
         };
         let mut chunk = Chunk::new(Arc::new(metric), data, rows);
         chunk.id = ChunkId::new(7, seq);
@@ -131,5 +132,18 @@ mod tests {
             one,
             mb::WriteMetricsBatchRequest { chunks: vec![crate::proto::chunk_request(&chunks[2])] }.encode_to_vec()
         );
+    }
+
+    #[test]
+    fn only_exactly_once_chunks_carry_a_chunk_id() {
+        for delivery in Delivery::ALL {
+            let mut chunk = chunk("m", vec![1, 2, 3], 3, false, None, 9);
+            chunk.metric = Arc::new(MetricInfo { delivery, ..(*chunk.metric).clone() });
+            let ours = batch([&chunk]);
+            let prost = crate::proto::batch_request([&chunk]);
+            assert_eq!(ours, prost.encode_to_vec(), "{delivery}");
+            let sent = &prost.chunks[0].chunk_id;
+            assert_eq!(sent.len(), if delivery == Delivery::ExactlyOnce { 16 } else { 0 }, "{delivery}");
+        }
     }
 }

@@ -3,15 +3,11 @@
 
 mod native_support;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use edgemetrics::{Error, MetricClient, MetricConfig};
+use native_support::process::{CollectorProcess, stored_rows};
 use native_support::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_custom_ca_delivers_over_grpc_and_http() {
@@ -58,43 +54,6 @@ async fn tls_without_trust_or_against_plaintext_delivers_nothing() {
     assert!(tls.chunks().is_empty() && server.chunks().is_empty());
 }
 
-/// The collector as a separate process, so that it can be killed outright.
-struct CollectorProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-fn collector_binary() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let path = deps.parent().unwrap().parent().unwrap().join("edgemetrics-collector");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p edgemetrics-collector` (make test does)",
-        path.display()
-    );
-    path
-}
-
-impl CollectorProcess {
-    async fn start(db: &Path, addr: &str) -> Self {
-        let mut child = Command::new(collector_binary())
-            .args(["--addr", addr, "--db", db.to_str().unwrap(), "--token", TOKEN])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
-        let url = line.strip_prefix("listening on http://").unwrap_or_else(|| panic!("unexpected line {line:?}"));
-        CollectorProcess { child, addr: url.parse().unwrap() }
-    }
-
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_killed_and_restarted_mid_run_loses_nothing_and_stores_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,12 +93,6 @@ async fn the_collector_killed_and_restarted_mid_run_loses_nothing_and_stores_not
     assert!(acked_before_kill > 0 && acked_before_kill < 30_000, "the kill happened mid-run: {acked_before_kill}");
     assert!(stats.retries > 0, "sends failed while the collector was away: {stats:?}");
     assert_eq!((stats.rows_acked, stats.rows_dropped()), (30_000, 0), "{stats:?}");
-    let sqlite = rusqlite::Connection::open(&db).unwrap();
-    let (count, distinct): (i64, i64) = sqlite
-        .query_row("SELECT COUNT(*), COUNT(DISTINCT memory_usage) FROM containerMetrics", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((count, distinct), (30_000, 30_000), "every row stored exactly once");
+    assert_eq!(stored_rows(&db, "containerMetrics"), (30_000, 30_000), "every row stored exactly once");
     second.kill().await;
 }

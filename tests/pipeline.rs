@@ -2,16 +2,21 @@
 
 use std::sync::Arc;
 
-use edgemetrics::engine::chunk::{Chunk, MetricInfo};
+use edgemetrics::engine::chunk::{Chunk, Delivery, MetricInfo};
 use edgemetrics::engine::pipeline::{Action, Batch, Failure, Pipeline, PipelineConfig};
 use edgemetrics::engine::stats::{DropReason, Event, Stats};
 
 fn info(collection: &str) -> Arc<MetricInfo> {
+    info_with(collection, Delivery::ExactlyOnce)
+}
+
+fn info_with(collection: &str, delivery: Delivery) -> Arc<MetricInfo> {
     Arc::new(MetricInfo {
         collection: collection.into(),
         schema: r#"{"type":"record","name":"x","fields":[]}"#.into(),
         skip_timestamp: false,
         timestamp_column: None,
+        delivery,
     })
 }
 
@@ -309,5 +314,238 @@ fn sends_a_driver_abandoned_are_requeued_in_order_and_late_reports_ignored() {
     p.ack(last.id);
     let stats = p.stats();
     assert_eq!((stats.rows_acked, stats.retries, stats.rows_dropped()), (6, 0, 0));
+    assert_conserved(&stats);
+}
+
+// Delivery guarantees: the policy each chunk's metric asks for.
+
+/// A chunk of `rows` rows and `bytes` bytes of metric `collection`, delivered so.
+fn chunk_of(collection: &str, delivery: Delivery, rows: u32, bytes: usize) -> Chunk {
+    Chunk::new(info_with(collection, delivery), vec![7; bytes], rows)
+}
+
+/// Every event so far, oldest first.
+fn events(p: &mut Pipeline) -> Vec<Event> {
+    std::iter::from_fn(|| p.pop_event()).collect()
+}
+
+#[test]
+fn a_mixed_batch_that_fails_retryably_retries_only_what_is_retried_and_drops_the_best_effort_chunks() {
+    let mut p = pipeline(PipelineConfig { max_in_flight: 1, initial_retry_interval_ms: 100, ..Default::default() });
+    let once = p.push(chunk_of("orders", Delivery::ExactlyOnce, 1, 10));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 2, 10));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 4, 10));
+    let least = p.push(chunk_of("views", Delivery::AtLeastOnce, 8, 10));
+    p.push(chunk_of("scrolls", Delivery::BestEffort, 16, 10));
+    let batch = expect_send(&mut p, 0);
+    assert_eq!((batch.chunks.len(), batch.rows()), (5, 31), "one request carries all five");
+    assert!(p.fail(batch.id, retryable(), 0));
+
+    let stats = p.stats();
+    assert_eq!((stats.rows_dropped_best_effort, stats.chunks_dropped_best_effort), (22, 3), "{stats:?}");
+    assert_eq!(
+        (stats.rows_pending, stats.chunks_pending, stats.bytes_pending),
+        (9, 2, 20),
+        "only the retried chunks held"
+    );
+    assert_eq!(stats.retries, 1);
+    assert_conserved(&stats);
+    let drops: Vec<_> = events(&mut p)
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::Dropped { reason: DropReason::BestEffort, collection, chunks, rows, message } => {
+                assert_eq!(message, "unavailable");
+                Some((collection, chunks, rows))
+            }
+            Event::RetryScheduled { attempt: 1, .. } => None,
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect();
+    let expected = [("clicks".into(), 1, 2), ("clicks".into(), 1, 4), ("scrolls".into(), 1, 16)];
+    assert_eq!(drops, expected, "named by metric, rows exact");
+
+    // After the backoff only the retried chunks come back, with their ids.
+    let Action::WaitUntil(at) = p.poll(0) else { panic!("expected the backoff") };
+    let again = expect_send(&mut p, at);
+    assert_eq!(again.chunks.iter().map(|c| c.id()).collect::<Vec<_>>(), [once, least]);
+    assert!(p.ack(again.id));
+    let stats = p.stats();
+    assert_eq!((stats.rows_acked, stats.rows_dropped(), stats.chunks_sent), (9, 22, 7));
+    assert_conserved(&stats);
+    assert!(p.is_empty());
+}
+
+#[test]
+fn a_best_effort_chunk_gets_one_attempt_and_no_retry() {
+    let mut p = pipeline(PipelineConfig::default());
+    p.push(chunk_of("clicks", Delivery::BestEffort, 3, 30));
+    let batch = expect_send(&mut p, 0);
+    p.fail(batch.id, retryable(), 0);
+    assert!(matches!(p.poll(0), Action::Idle), "nothing left to send, no backoff to wait for");
+    let stats = p.stats();
+    assert_eq!((stats.chunks_sent, stats.retries, stats.rows_dropped_best_effort, stats.bytes_pending), (1, 0, 3, 0));
+    assert!(p.is_empty());
+    assert!(
+        events(&mut p).iter().all(|event| matches!(event, Event::Dropped { reason: DropReason::BestEffort, .. })),
+        "no retry scheduled"
+    );
+    // The next best-effort chunk is tried at once: a failure of its own
+    // kind leaves no backoff behind.
+    p.push(chunk_of("clicks", Delivery::BestEffort, 1, 10));
+    let next = expect_send(&mut p, 1);
+    assert!(p.ack(next.id));
+    assert_eq!(p.stats().rows_acked, 1);
+    assert_conserved(&p.stats());
+}
+
+#[test]
+fn best_effort_chunks_do_not_wait_behind_the_backoff_of_retried_ones() {
+    let config =
+        PipelineConfig { initial_retry_interval_ms: 1_000, max_retry_interval_ms: 1_000, ..Default::default() };
+    let mut p = pipeline(config);
+    let retried = p.push(chunk_of("orders", Delivery::AtLeastOnce, 5, 50));
+    let batch = expect_send(&mut p, 0);
+    p.fail(batch.id, retryable(), 0);
+    let Action::WaitUntil(retry_at) = p.poll(10) else { panic!("expected the backoff") };
+    assert!(retry_at > 10);
+    let fast = p.push(chunk_of("clicks", Delivery::BestEffort, 2, 20));
+    let alone = expect_send(&mut p, 10);
+    assert_eq!(alone.chunks.iter().map(|c| c.id()).collect::<Vec<_>>(), [fast], "only the best-effort chunk");
+    p.fail(alone.id, retryable(), 10);
+    assert!(matches!(p.poll(10), Action::WaitUntil(at) if at == retry_at), "its failure does not move the backoff");
+    assert_eq!(p.stats().retries, 1);
+    let again = expect_send(&mut p, retry_at);
+    assert_eq!(again.chunks[0].id(), retried);
+    p.ack(again.id);
+    let stats = p.stats();
+    assert_eq!((stats.rows_acked, stats.rows_dropped_best_effort), (5, 2));
+    assert_conserved(&stats);
+}
+
+#[test]
+fn the_memory_cap_drops_queued_best_effort_chunks_first() {
+    let config = PipelineConfig { max_buffer_bytes: 100, max_in_flight: 1, ..Default::default() };
+    let mut p = pipeline(config);
+    let on_the_wire = expect_send_after_push(&mut p, chunk_of("orders", Delivery::ExactlyOnce, 1, 40));
+    p.push(chunk_of("orders", Delivery::ExactlyOnce, 4, 30));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 2, 30));
+    // 100 bytes pending; 30 more pass the cap: the best-effort chunk goes,
+    // though the exactly-once one is older.
+    p.push(chunk_of("orders", Delivery::ExactlyOnce, 8, 30));
+    let stats = p.stats();
+    assert_eq!((stats.rows_dropped_memory_cap, stats.chunks_dropped_memory_cap, stats.bytes_pending), (2, 1, 100));
+    p.ack(on_the_wire.id);
+    let rest = expect_send(&mut p, 0);
+    assert_eq!(rest.rows(), 12, "both exactly-once chunks kept");
+    p.ack(rest.id);
+    assert_conserved(&p.stats());
+}
+
+fn expect_send_after_push(p: &mut Pipeline, chunk: Chunk) -> Batch {
+    p.push(chunk);
+    expect_send(p, 0)
+}
+
+#[test]
+fn a_rejected_mixed_batch_drops_its_best_effort_chunks_and_splits_the_others() {
+    // The request was the best-effort chunks' one attempt, and it failed:
+    // they are dropped with the collector's message, the others are tried
+    // one by one to find the bad one.
+    let mut p = pipeline(PipelineConfig { max_in_flight: 1, ..Default::default() });
+    p.push(chunk_of("orders", Delivery::ExactlyOnce, 1, 10));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 2, 10));
+    p.push(chunk_of("views", Delivery::AtLeastOnce, 4, 10));
+    let batch = expect_send(&mut p, 0);
+    assert_eq!(batch.chunks.len(), 3);
+    p.fail(batch.id, Failure::Permanent { message: "chunk 0: bad rows".into() }, 0);
+    assert_eq!(p.stats().rows_dropped_best_effort, 2);
+    let bad = expect_send(&mut p, 0);
+    assert_eq!((bad.chunks.len(), bad.rows()), (1, 1));
+    p.fail(bad.id, Failure::Permanent { message: "bad rows".into() }, 0);
+    let good = expect_send(&mut p, 0);
+    assert_eq!((good.chunks.len(), good.rows()), (1, 4));
+    p.ack(good.id);
+    let stats = p.stats();
+    assert_eq!((stats.rows_dropped_rejected, stats.rows_dropped_best_effort, stats.rows_acked), (1, 2, 4));
+    assert!(matches!(
+        p.pop_event(),
+        Some(Event::Dropped { reason: DropReason::BestEffort, rows: 2, ref collection, ref message, .. })
+            if collection == "clicks" && message == "chunk 0: bad rows"
+    ));
+    assert!(p.is_empty());
+    assert_conserved(&stats);
+}
+
+#[test]
+fn cancelled_sends_requeue_retried_chunks_and_drop_best_effort_ones() {
+    let mut p = pipeline(PipelineConfig::default());
+    let kept = p.push(chunk_of("orders", Delivery::AtLeastOnce, 3, 10));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 4, 10));
+    let batch = expect_send(&mut p, 0);
+    assert_eq!(batch.chunks.len(), 2);
+    assert_eq!(p.requeue_in_flight(), 1);
+    let again = expect_send(&mut p, 0);
+    assert_eq!(again.chunks.iter().map(|c| c.id()).collect::<Vec<_>>(), [kept]);
+    p.ack(again.id);
+    let stats = p.stats();
+    assert_eq!((stats.rows_acked, stats.rows_dropped_best_effort, stats.chunks_sent), (3, 4, 3));
+    assert_conserved(&stats);
+}
+
+#[test]
+fn only_exactly_once_chunks_carry_their_id_to_the_collector() {
+    let mut p = pipeline(PipelineConfig::default());
+    for delivery in Delivery::ALL {
+        let id = p.push(chunk_of("m", delivery, 1, 1));
+        let batch = expect_send(&mut p, 0);
+        let expected: &[u8] = if delivery == Delivery::ExactlyOnce { &id.0 } else { &[] };
+        assert_eq!(batch.chunks[0].wire_id(), expected, "{delivery}");
+        assert_eq!(batch.chunks[0].id(), id, "{delivery}: ordered by id all the same");
+        p.ack(batch.id);
+    }
+}
+
+#[test]
+fn a_delivery_is_read_by_its_name_and_anything_else_is_refused_naming_the_option() {
+    for delivery in Delivery::ALL {
+        assert_eq!(delivery.as_str().parse::<Delivery>(), Ok(delivery));
+    }
+    assert_eq!(Delivery::default(), Delivery::ExactlyOnce);
+    let error = "sometimes".parse::<Delivery>().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        r#"option "delivery": "sometimes" is not one of bestEffort, atLeastOnce, exactlyOnce"#
+    );
+}
+
+#[test]
+fn chunks_a_failed_stream_stored_first_are_acknowledged_and_neither_resent_nor_dropped() {
+    // A gRPC stream stores each chunk as it arrives: when it fails part way,
+    // the collector says how many it stored.
+    let mut p = pipeline(PipelineConfig { max_in_flight: 1, ..Default::default() });
+    p.push(chunk_of("orders", Delivery::AtLeastOnce, 1, 10));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 2, 10));
+    let retried = p.push(chunk_of("orders", Delivery::AtLeastOnce, 4, 10));
+    p.push(chunk_of("clicks", Delivery::BestEffort, 8, 10));
+    let batch = expect_send(&mut p, 0);
+    // The retried chunks go first, then the best-effort ones.
+    assert_eq!(batch.chunks.iter().map(|c| c.rows()).collect::<Vec<_>>(), [1, 4, 2, 8]);
+    assert!(p.ack_first(batch.id, 1));
+    p.fail(batch.id, retryable(), 0);
+    let stats = p.stats();
+    assert_eq!((stats.rows_acked, stats.rows_dropped_best_effort, stats.rows_pending), (1, 10, 4), "{stats:?}");
+    let Action::WaitUntil(at) = p.poll(0) else { panic!("expected the backoff") };
+    let again = expect_send(&mut p, at);
+    assert_eq!(again.chunks.iter().map(|c| c.id()).collect::<Vec<_>>(), [retried], "the stored chunk is not resent");
+    p.ack(again.id);
+    // A best-effort chunk the stream stored is acknowledged, not dropped.
+    p.push(chunk_of("clicks", Delivery::BestEffort, 16, 10));
+    let last = expect_send(&mut p, at);
+    assert!(p.ack_first(last.id, 1));
+    p.fail(last.id, retryable(), at);
+    let stats = p.stats();
+    assert_eq!((stats.rows_acked, stats.rows_dropped_best_effort, stats.retries), (21, 10, 1), "{stats:?}");
+    assert!(!p.ack_first(last.id, 1), "a batch no longer on the wire");
+    assert!(p.is_empty());
     assert_conserved(&stats);
 }

@@ -14,12 +14,15 @@ import { Subscription } from "./subscription.js";
 
 const CLIENT_OPTIONS = ("apiAddr apiToken clusterId transport insecure flushIntervalMs maxRetryIntervalMs maxBufferBytes "
     + "drainTimeoutMs requestTimeoutMs compression flushOnPageHide background onEvent").split(" ");
-const METRIC_OPTIONS = ["schema", "maxChunkSize", "skipTimestamp", "timestampColumn"];
+const METRIC_OPTIONS = ["schema", "maxChunkSize", "skipTimestamp", "timestampColumn", "delivery"];
+/** The deliveries, by the core's code. */
+const DELIVERIES = ["bestEffort", "atLeastOnce", "exactlyOnce"];
 const MAX_CHUNK_SIZE = 20 << 20;
 /** The core's counters, in its order. */
 const STATS = ("rowsWritten rowsOpen chunksSealed rowsSealed bytesSealed batchesSent chunksSent chunksAcked rowsAcked "
     + "bytesAcked retries chunksDroppedMemoryCap rowsDroppedMemoryCap chunksDroppedRejected rowsDroppedRejected "
-    + "chunksDroppedShutdown rowsDroppedShutdown chunksPending rowsPending bytesPending rowsDropped").split(" ");
+    + "chunksDroppedShutdown rowsDroppedShutdown chunksPending rowsPending bytesPending chunksDroppedBestEffort "
+    + "rowsDroppedBestEffort rowsDropped").split(" ");
 /** Browsers refuse a keepalive request once those in flight would pass 64 KiB; a little is left for headers. */
 const KEEPALIVE_BUDGET = 63 * 1024;
 
@@ -155,8 +158,10 @@ export class MetricClient {
                 throw optionError("timestampColumn", `"${column}" is already a field of the record`);
             }
         }
+        const delivery = DELIVERIES.indexOf(options.delivery ?? "exactlyOnce");
+        if (delivery < 0) throw optionError("delivery", `"${options.delivery}" is not one of ${DELIVERIES.join(", ")}`);
         const collection = root.name.slice(root.name.lastIndexOf(".") + 1);
-        const index = this._core.metric(collection, schema, maxChunkSize, skipTimestamp, column);
+        const index = this._core.metric(collection, schema, maxChunkSize, skipTimestamp, column, delivery);
         return new Metric(this, index, root, maxChunkSize);
     }
 
@@ -182,11 +187,12 @@ export class MetricClient {
         }
         const rejected = after[14] - before[14];
         const capped = after[12] - before[12];
-        if (rejected + capped === 0) return;
-        const reason = rejected === 0
-            ? "the memory cap on buffered bytes was reached while the collector was away"
-            : `rejected by the collector: ${this._lastError ?? ""}`;
-        throw error("DroppedError", `${rejected + capped} rows were dropped: ${reason}`, { rows: rejected + capped, reason });
+        const rows = rejected + capped + after[21] - before[21];
+        if (rows === 0) return;
+        const last = this._lastError ?? "";
+        const reason = rejected ? `rejected by the collector: ${last}`
+            : capped ? "the memory cap on buffered bytes was reached while the collector was away" : `a best-effort send failed: ${last}`;
+        throw error("DroppedError", `${rows} rows were dropped: ${reason}`, { rows, reason });
     }
 
     /** Stops taking rows, delivers what is buffered within `drainTimeoutMs`, drops and counts the rest. */
@@ -214,7 +220,7 @@ export class MetricClient {
         // Every row written is open until its chunk is sealed.
         values[0] = this._written;
         values[1] = this._written - values[3];
-        values[20] = values[12] + values[14] + values[16];
+        values[22] = values[12] + values[14] + values[16] + values[21];
         return Object.fromEntries(STATS.map((name, i) => [name, values[i]]));
     }
 

@@ -15,7 +15,7 @@ const text = new TextDecoder("utf-8", { ignoreBOM: true });
 const MAX_IN_FLIGHT = 4;
 
 /** Why rows were dropped, by the core's code. */
-const REASONS = ["memory_cap", "rejected", "shutdown"];
+const REASONS = ["memory_cap", "rejected", "shutdown", "best_effort"];
 
 /** The instances, by build: `default`, `instruments`. */
 const instances = {};
@@ -81,9 +81,9 @@ export class Core {
         return encoded.map((e) => e.length);
     }
 
-    metric(collection, schema, maxChunkSize, skipTimestamp, column) {
+    metric(collection, schema, maxChunkSize, skipTimestamp, column, delivery) {
         const [c, s, t] = this.strings(collection, schema, column ?? "");
-        return this.call("metric", maxChunkSize, skipTimestamp, c, s, column === undefined ? -1 : t);
+        return this.call("metric", maxChunkSize, skipTimestamp, c, s, column === undefined ? -1 : t, delivery);
     }
 
     /** Appends encoded rows: `data` holds them, `ends` where each ends. Returns 0, or 2 to wake the sender. */
@@ -121,7 +121,7 @@ export class Core {
     /** The pipeline's counters, in the order of `Stats`; the rows written and open are the client's to fill in. */
     stats() {
         const at = this.call("stats");
-        return Array.from(new BigUint64Array(this.w.memory.buffer, at, 20), Number);
+        return Array.from(new BigUint64Array(this.w.memory.buffer, at, 22), Number);
     }
 
     /** The next event for `onEvent`, or null. */

@@ -219,9 +219,13 @@ impl Core {
         lock(&self.pipeline).poll(now)
     }
 
-    /// Reports how sending batch `id` ended.
-    pub(crate) fn complete(&self, id: u64, outcome: Result<(), Failure>) {
+    /// Reports how sending batch `id` ended; `stored` is how many of its
+    /// first chunks the collector stored before a failure.
+    pub(crate) fn complete(&self, id: u64, stored: usize, outcome: Result<(), Failure>) {
         let mut pipeline = lock(&self.pipeline);
+        if stored > 0 {
+            pipeline.ack_first(id, stored);
+        }
         match outcome {
             Ok(()) => {
                 pipeline.ack(id);
@@ -246,12 +250,15 @@ impl Core {
         }
         let rejected = after.rows_dropped_rejected - before.rows_dropped_rejected;
         let capped = after.rows_dropped_memory_cap - before.rows_dropped_memory_cap;
-        let reason = match (rejected, capped) {
-            (0, 0) => return Ok(()),
-            (0, _) => "the memory cap on buffered bytes was reached while the collector was away".to_string(),
-            _ => format!("rejected by the collector: {}", self.last_error().unwrap_or_default()),
+        let best_effort = after.rows_dropped_best_effort - before.rows_dropped_best_effort;
+        let last_error = || self.last_error().unwrap_or_default();
+        let reason = match (rejected, capped, best_effort) {
+            (0, 0, 0) => return Ok(()),
+            (0, 0, _) => format!("a best-effort send failed: {}", last_error()),
+            (0, _, _) => "the memory cap on buffered bytes was reached while the collector was away".to_string(),
+            _ => format!("rejected by the collector: {}", last_error()),
         };
-        Err(Error::Dropped { rows: rejected + capped, reason })
+        Err(Error::Dropped { rows: rejected + capped + best_effort, reason })
     }
 
     pub(crate) fn pending_before(&self, seq: u64) -> bool {

@@ -9,7 +9,7 @@ use core::fmt;
 use serde::Serialize;
 
 use crate::engine::avro::{self, EncodeError, Problem};
-use crate::engine::chunk::{Chunk, MetricInfo};
+use crate::engine::chunk::{Chunk, Delivery, MetricInfo};
 use crate::engine::schema::Schema;
 
 /// The max chunk size when none is given (castai/metrics' default).
@@ -30,11 +30,18 @@ pub struct MetricOptions {
     pub skip_timestamp: bool,
     /// Name of the collector's receive-time column; `timestamp` when absent.
     pub timestamp_column: Option<String>,
+    /// What the metric's chunks are promised (exactly once by default).
+    pub delivery: Delivery,
 }
 
 impl Default for MetricOptions {
     fn default() -> Self {
-        MetricOptions { max_chunk_size: DEFAULT_MAX_CHUNK_SIZE, skip_timestamp: false, timestamp_column: None }
+        MetricOptions {
+            max_chunk_size: DEFAULT_MAX_CHUNK_SIZE,
+            skip_timestamp: false,
+            timestamp_column: None,
+            delivery: Delivery::ExactlyOnce,
+        }
     }
 }
 
@@ -278,6 +285,7 @@ impl MetricBuffer {
             schema: schema.text().to_string(),
             skip_timestamp: options.skip_timestamp,
             timestamp_column: options.timestamp_column,
+            delivery: options.delivery,
         };
         Ok(MetricBuffer { chunks: ChunkBuffer::new(info, options.max_chunk_size)?, schema })
     }

@@ -2,6 +2,13 @@
 //! acknowledges them. The driver asks [`Pipeline::poll`] what to do, performs
 //! it, and reports back with [`Pipeline::ack`] or [`Pipeline::fail`]; time
 //! is always an argument (milliseconds on any monotonic clock).
+//!
+//! Each chunk carries its metric's [`Delivery`]: chunks of exactly-once and
+//! at-least-once metrics are retried until acknowledged (only the first
+//! sends its chunk id); a best-effort chunk gets one attempt, made without
+//! waiting for the others' backoff, and is dropped and counted when it
+//! fails, so it never waits in memory for a retry. A batch that mixes them
+//! and fails retryably puts back only the chunks that are retried.
 
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
@@ -10,6 +17,8 @@ use alloc::vec::Vec;
 
 use crate::engine::backoff::{self, Backoff, Jitter};
 use crate::engine::buffer::OptionError;
+#[cfg(doc)]
+use crate::engine::chunk::Delivery;
 use crate::engine::chunk::{Chunk, ChunkId};
 use crate::engine::stats::{DropReason, Event, Stats};
 use crate::engine::text::push_u64;
@@ -34,8 +43,8 @@ pub struct PipelineConfig {
     pub initial_retry_interval_ms: u64,
     /// No retry waits longer than this.
     pub max_retry_interval_ms: u64,
-    /// Sealed, unacknowledged bytes are kept under this; over it the oldest
-    /// chunks are dropped.
+    /// Sealed, unacknowledged bytes are kept under this; over it queued
+    /// best-effort chunks are dropped first, then the oldest.
     pub max_buffer_bytes: usize,
     /// A batch holds chunks up to this many bytes.
     pub max_batch_bytes: usize,
@@ -155,7 +164,12 @@ pub struct Pipeline {
     session: u64,
     next_seq: u64,
     next_batch: u64,
+    /// Chunks retried until acknowledged, in sealing order.
     queue: VecDeque<Queued>,
+    /// Best-effort chunks waiting for their one attempt, in sealing order
+    /// (a queue of their own: they do not wait for the backoff, and they
+    /// are the first to go at the memory cap).
+    lane: VecDeque<Queued>,
     in_flight: Vec<InFlight>,
     backoff: Backoff,
     jitter: Jitter,
@@ -186,6 +200,7 @@ impl Pipeline {
             next_seq: 1,
             next_batch: 1,
             queue: VecDeque::new(),
+            lane: VecDeque::new(),
             in_flight: Vec::new(),
             jitter: Jitter::new(seed),
             retry_at: 0,
@@ -209,8 +224,9 @@ impl Pipeline {
     }
 
     /// Takes a sealed chunk, gives it its id, and returns the id. Over the
-    /// memory cap, the oldest queued chunks are dropped to make room (or this
-    /// one, when only chunks on the wire are older).
+    /// memory cap, queued best-effort chunks are dropped to make room, then
+    /// the oldest queued chunks (this one last, when only chunks on the wire
+    /// are older).
     pub fn push(&mut self, mut chunk: Chunk) -> ChunkId {
         chunk.id = ChunkId::new(self.session, self.next_seq);
         self.next_seq += 1;
@@ -221,14 +237,17 @@ impl Pipeline {
         self.stats.bytes_sealed += bytes;
         self.add_pending(&chunk);
         let collection = chunk.metric.collection.clone();
-        self.queue.push_back(Queued { chunk: Arc::new(chunk), solo: false });
+        let queue = if chunk.best_effort() { &mut self.lane } else { &mut self.queue };
+        queue.push_back(Queued { chunk: Arc::new(chunk), solo: false });
 
         let (mut chunks, mut rows) = (0, 0);
         let cap = self.config.max_buffer_bytes as u64;
         while self.stats.bytes_pending > cap {
-            // The newest chunk is at the back, so it goes last, and only when
-            // everything older is already on the wire.
-            let Some(oldest) = self.queue.pop_front() else {
+            // Best-effort chunks go first: they were promised one attempt,
+            // not a place in memory. Then the oldest: the newest chunk is at
+            // the back, so it goes last, and only when everything older is
+            // already on the wire.
+            let Some(oldest) = self.lane.pop_front().or_else(|| self.queue.pop_front()) else {
                 break;
             };
             self.remove_pending(&oldest.chunk);
@@ -252,11 +271,14 @@ impl Pipeline {
             self.flush_at = None;
             return Action::Flush;
         }
-        if !self.queue.is_empty() && self.in_flight.len() < self.config.max_in_flight && now >= self.retry_at {
-            return Action::Send(self.next_batch());
+        let free = self.in_flight.len() < self.config.max_in_flight;
+        // Best-effort chunks have no retry to pace: they go without waiting
+        // for the others' backoff (which would hold them in memory).
+        let backing_off = now < self.retry_at;
+        if free && (!self.lane.is_empty() || !backing_off && !self.queue.is_empty()) {
+            return Action::Send(self.next_batch(backing_off));
         }
-        let retry =
-            (!self.queue.is_empty() && self.in_flight.len() < self.config.max_in_flight).then_some(self.retry_at);
+        let retry = (free && !self.queue.is_empty()).then_some(self.retry_at);
         match (self.flush_at, retry) {
             (Some(a), Some(b)) => Action::WaitUntil(a.min(b)),
             (Some(at), None) | (None, Some(at)) => Action::WaitUntil(at),
@@ -264,15 +286,23 @@ impl Pipeline {
         }
     }
 
-    fn next_batch(&mut self) -> Batch {
+    /// The next batch: the queue's chunks first, unless `best_effort_only`
+    /// (the queue is backing off), then the lane's. Each metric's chunks are
+    /// in one of the two, in order; when the collector cannot keep up,
+    /// best-effort chunks are the ones that wait (and go at the memory cap).
+    fn next_batch(&mut self, best_effort_only: bool) -> Batch {
         let mut chunks = Vec::new();
         let mut bytes = 0;
-        while let Some(next) = self.queue.front() {
+        loop {
+            let queue = if best_effort_only || self.queue.is_empty() { &mut self.lane } else { &mut self.queue };
+            let Some(next) = queue.front() else {
+                break;
+            };
             let fits = bytes + next.chunk.data.len() <= self.config.max_batch_bytes;
             if !chunks.is_empty() && (next.solo || !fits) {
                 break;
             }
-            let queued = self.queue.pop_front().expect("front exists");
+            let queued = queue.pop_front().expect("front exists");
             bytes += queued.chunk.data.len();
             let solo = queued.solo;
             chunks.push(queued);
@@ -295,19 +325,39 @@ impl Pipeline {
         let Some(batch) = self.take_in_flight(id) else {
             return false;
         };
-        for queued in batch.chunks {
-            self.remove_pending(&queued.chunk);
-            self.stats.chunks_acked += 1;
-            self.stats.rows_acked += u64::from(queued.chunk.rows);
-            self.stats.bytes_acked += queued.chunk.data.len() as u64;
-        }
+        self.acked(batch.chunks);
         self.backoff.reset();
         self.retry_at = 0;
         true
     }
 
-    /// Sending batch `id` failed at `now`. A retryable failure puts its chunks
-    /// back at the front and backs off; a permanent one drops a lone chunk,
+    /// The collector stored the first `chunks` chunks of batch `id` before
+    /// its send failed (a gRPC stream says how many): they are acknowledged
+    /// now, and [`Pipeline::fail`] then reports on the rest, so that none is
+    /// resent (nor, for a best-effort metric, counted as dropped). Returns
+    /// false for a batch not on the wire.
+    pub fn ack_first(&mut self, id: u64, chunks: usize) -> bool {
+        let Some(batch) = self.in_flight.iter_mut().find(|batch| batch.id == id) else {
+            return false;
+        };
+        let acked: Vec<Queued> = batch.chunks.drain(..chunks.min(batch.chunks.len())).collect();
+        self.acked(acked);
+        true
+    }
+
+    fn acked(&mut self, chunks: Vec<Queued>) {
+        for queued in chunks {
+            self.remove_pending(&queued.chunk);
+            self.stats.chunks_acked += 1;
+            self.stats.rows_acked += u64::from(queued.chunk.rows);
+            self.stats.bytes_acked += queued.chunk.data.len() as u64;
+        }
+    }
+
+    /// Sending batch `id` failed at `now`: its best-effort chunks are
+    /// dropped and counted (they had their one attempt). A retryable failure
+    /// puts the others back at the front and backs off (when there are
+    /// others); a permanent one drops a lone chunk,
     /// or splits a batch so that its chunks are tried one by one and only the
     /// bad ones are dropped. Returns false for a batch not on the wire.
     pub fn fail(&mut self, id: u64, failure: Failure, now: u64) -> bool {
@@ -316,7 +366,11 @@ impl Pipeline {
         };
         match failure {
             Failure::Retryable { message, retry_after_ms } => {
-                self.requeue(batch.chunks, None);
+                let retried = batch.chunks.iter().any(|queued| !queued.chunk.best_effort());
+                self.requeue(batch.chunks, None, &message);
+                if !retried {
+                    return true;
+                }
                 self.stats.retries += 1;
                 let jittered = self.backoff.next_delay(self.jitter.next_u64());
                 let asked = retry_after_ms.unwrap_or(0).min(self.config.max_retry_interval_ms);
@@ -325,18 +379,12 @@ impl Pipeline {
                 let attempt = self.backoff.failures();
                 self.emit(Event::RetryScheduled { attempt, delay_ms, message });
             }
-            Failure::Permanent { .. } if batch.chunks.len() > 1 => {
-                self.requeue(batch.chunks, Some(true));
+            Failure::Permanent { message } if batch.chunks.len() > 1 => {
+                self.requeue(batch.chunks, Some(true), &message);
             }
             Failure::Permanent { message } => {
                 for queued in batch.chunks {
-                    self.remove_pending(&queued.chunk);
-                    let rows = u64::from(queued.chunk.rows);
-                    self.stats.chunks_dropped_rejected += 1;
-                    self.stats.rows_dropped_rejected += rows;
-                    let collection = queued.chunk.metric.collection.clone();
-                    let message = message.clone();
-                    self.emit(Event::Dropped { reason: DropReason::Rejected, collection, chunks: 1, rows, message });
+                    self.drop_chunk(&queued.chunk, DropReason::Rejected, &message);
                 }
             }
         }
@@ -346,8 +394,11 @@ impl Pipeline {
     /// Puts every batch on the wire back at the front of the queue, without
     /// backoff, for a driver whose sends were cancelled and will never
     /// report (a Worker's request ended). A chunk that did arrive is stored
-    /// once anyway: the collector de-duplicates by chunk id. Returns how many
-    /// batches were requeued; late reports of them are ignored.
+    /// once anyway when its metric is exactly-once (the collector
+    /// de-duplicates by chunk id), perhaps twice when at-least-once; a
+    /// best-effort chunk had its attempt, and is dropped and counted.
+    /// Returns how many batches were on the wire; late reports of them are
+    /// ignored.
     pub fn requeue_in_flight(&mut self) -> usize {
         let count = self.in_flight.len();
         let mut chunks = Vec::new();
@@ -356,7 +407,7 @@ impl Pipeline {
             chunks.extend(batch.chunks);
         }
         if !chunks.is_empty() {
-            self.requeue(chunks, None);
+            self.requeue(chunks, None, "the send was cancelled before an answer");
         }
         count
     }
@@ -364,7 +415,10 @@ impl Pipeline {
     /// Drops everything not yet acknowledged, counted as undelivered at
     /// shutdown; returns the rows dropped. Acks that arrive later are ignored.
     pub fn abandon(&mut self, message: &str) -> u64 {
-        let mut chunks: Vec<Queued> = core::mem::take(&mut self.queue).into_iter().collect();
+        let mut chunks = Vec::new();
+        for queue in [&mut self.queue, &mut self.lane] {
+            chunks.extend(core::mem::take(queue));
+        }
         for batch in self.in_flight.drain(..) {
             chunks.extend(batch.chunks);
         }
@@ -393,13 +447,15 @@ impl Pipeline {
     /// Whether some chunk with a sequence number below `seq` is still
     /// queued or on the wire.
     pub fn pending_before(&self, seq: u64) -> bool {
-        let in_queue = self.queue.iter().any(|queued| queued.chunk.id.seq() < seq);
+        // Both queues are in sealing order: their fronts are their oldest.
+        let in_queue = self.queue.front().is_some_and(|queued| queued.chunk.id.seq() < seq)
+            || self.lane.front().is_some_and(|queued| queued.chunk.id.seq() < seq);
         in_queue || self.in_flight.iter().any(|batch| batch.chunks.iter().any(|queued| queued.chunk.id.seq() < seq))
     }
 
     /// Whether nothing is queued or on the wire.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty() && self.in_flight.is_empty()
+        self.queue.is_empty() && self.lane.is_empty() && self.in_flight.is_empty()
     }
 
     /// The counters so far.
@@ -417,8 +473,11 @@ impl Pipeline {
         Some(self.in_flight.swap_remove(index))
     }
 
-    /// Puts chunks back at the front of the queue, in sealing order.
-    fn requeue(&mut self, mut chunks: Vec<Queued>, solo: Option<bool>) {
+    /// Puts the chunks of a send that failed back at the front of the
+    /// queue, in sealing order, to be sent alone (`solo`, after a rejection)
+    /// or as they were; its best-effort chunks had their one attempt, and
+    /// are dropped and counted with `message`.
+    fn requeue(&mut self, mut chunks: Vec<Queued>, solo: Option<bool>, message: &str) {
         if let Some(solo) = solo {
             chunks.iter_mut().for_each(|queued| queued.solo = solo);
         }
@@ -427,7 +486,29 @@ impl Pipeline {
         // rotation is 0.7 KB of wasm code.)
         chunks.extend(core::mem::take(&mut self.queue));
         sort_by_id(&mut chunks);
-        self.queue.extend(chunks);
+        for queued in chunks {
+            // Only chunks of this send can be best-effort ones (the queue
+            // never holds them): they had their one attempt.
+            match queued.chunk.best_effort() {
+                true => self.drop_chunk(&queued.chunk, DropReason::BestEffort, message),
+                false => self.queue.push_back(queued),
+            }
+        }
+    }
+
+    /// Drops one chunk that failed, counted as `reason` (rejected or best
+    /// effort), with an event that names its metric.
+    fn drop_chunk(&mut self, chunk: &Chunk, reason: DropReason, message: &str) {
+        self.remove_pending(chunk);
+        let rows = u64::from(chunk.rows);
+        let (chunks_dropped, rows_dropped) = match reason {
+            DropReason::Rejected => (&mut self.stats.chunks_dropped_rejected, &mut self.stats.rows_dropped_rejected),
+            _ => (&mut self.stats.chunks_dropped_best_effort, &mut self.stats.rows_dropped_best_effort),
+        };
+        *chunks_dropped += 1;
+        *rows_dropped += rows;
+        let (collection, message) = (chunk.metric.collection.clone(), message.to_string());
+        self.emit(Event::Dropped { reason, collection, chunks: 1, rows, message });
     }
 
     fn add_pending(&mut self, chunk: &Chunk) {

@@ -9,7 +9,7 @@ use core::fmt;
 /// (`rows_written = rows_open + rows_pending + rows_acked + rows_dropped()`).
 ///
 /// Laid out as its fields in order (`repr(C)`): the browser build hands the
-/// pipeline's counters to its JS as 20 u64s.
+/// pipeline's counters to its JS as 22 u64s.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[repr(C)]
@@ -55,17 +55,28 @@ pub struct Stats {
     pub rows_pending: u64,
     /// Avro bytes in those chunks: what the memory cap limits.
     pub bytes_pending: u64,
+    /// Chunks of [`Delivery::BestEffort`](crate::engine::chunk::Delivery)
+    /// metrics whose one attempt failed (or was cancelled).
+    pub chunks_dropped_best_effort: u64,
+    /// Rows in those chunks.
+    pub rows_dropped_best_effort: u64,
 }
 
 impl Stats {
     /// Rows dropped for any reason.
     pub fn rows_dropped(&self) -> u64 {
-        self.rows_dropped_memory_cap + self.rows_dropped_rejected + self.rows_dropped_shutdown
+        self.rows_dropped_memory_cap
+            + self.rows_dropped_rejected
+            + self.rows_dropped_shutdown
+            + self.rows_dropped_best_effort
     }
 
     /// Chunks dropped for any reason.
     pub fn chunks_dropped(&self) -> u64 {
-        self.chunks_dropped_memory_cap + self.chunks_dropped_rejected + self.chunks_dropped_shutdown
+        self.chunks_dropped_memory_cap
+            + self.chunks_dropped_rejected
+            + self.chunks_dropped_shutdown
+            + self.chunks_dropped_best_effort
     }
 }
 
@@ -79,6 +90,10 @@ pub enum DropReason {
     Rejected,
     /// The client shut down (or its drain timed out) before delivery.
     Shutdown,
+    /// The one attempt at a chunk of a
+    /// [`Delivery::BestEffort`](crate::engine::chunk::Delivery) metric
+    /// failed, or was cancelled before an answer.
+    BestEffort,
 }
 
 impl DropReason {
@@ -88,6 +103,7 @@ impl DropReason {
             DropReason::MemoryCap => "memory_cap",
             DropReason::Rejected => "rejected",
             DropReason::Shutdown => "shutdown",
+            DropReason::BestEffort => "best_effort",
         }
     }
 }

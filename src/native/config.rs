@@ -12,6 +12,7 @@ use super::{EventCallback, Inner, MetricClient, driver, random_u64};
 use crate::client::address::{Spelling, base_url, check_cluster_id};
 use crate::client::{Core, Error};
 use crate::engine::buffer::{DEFAULT_MAX_CHUNK_SIZE, MetricOptions, OptionError};
+use crate::engine::chunk::Delivery;
 use crate::engine::instruments::{RegistryConfig, Temporality};
 use crate::engine::pipeline::PipelineConfig;
 use crate::engine::schema::Schema;
@@ -314,6 +315,7 @@ pub struct MetricConfig {
     max_chunk_size: Option<usize>,
     skip_timestamp: bool,
     timestamp_column: Option<String>,
+    delivery: Delivery,
 }
 
 impl MetricConfig {
@@ -345,6 +347,17 @@ impl MetricConfig {
         self
     }
 
+    /// What the metric's chunks are promised: [`Delivery::ExactlyOnce`]
+    /// (the default: retried, stored once), [`Delivery::AtLeastOnce`]
+    /// (retried, no de-duplication record, perhaps stored twice) or
+    /// [`Delivery::BestEffort`] (one attempt, dropped and counted when it
+    /// fails). A name read from configuration goes through
+    /// `"bestEffort".parse::<Delivery>()`, which refuses others naming the option.
+    pub fn delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
     /// This config, with `schema` when it names none.
     pub(super) fn or_schema(mut self, schema: Arc<Schema>) -> Self {
         self.schema.get_or_insert(SchemaSource::Parsed(schema));
@@ -361,6 +374,7 @@ impl MetricConfig {
             max_chunk_size: self.max_chunk_size.unwrap_or(DEFAULT_MAX_CHUNK_SIZE),
             skip_timestamp: self.skip_timestamp,
             timestamp_column: self.timestamp_column,
+            delivery: self.delivery,
         };
         Ok((schema, options))
     }

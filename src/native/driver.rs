@@ -28,8 +28,8 @@ pub(super) async fn run(inner: Arc<Inner>, sender: Arc<Sender>) {
             Action::Send(batch) => {
                 let (inner, sender) = (inner.clone(), sender.clone());
                 sends.spawn(async move {
-                    let outcome = sender.send(&batch).await;
-                    inner.core.complete(batch.id, outcome);
+                    let (stored, outcome) = sender.send(&batch).await;
+                    inner.core.complete(batch.id, stored, outcome);
                     inner.progress.send_modify(|count| *count += 1);
                 });
                 continue;

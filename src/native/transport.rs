@@ -112,8 +112,11 @@ impl Sender {
         }
     }
 
-    /// Sends the batch once.
-    pub(super) async fn send(&self, batch: &Batch) -> Result<(), Failure> {
+    /// Sends the batch once; on a failure, also how many of its first
+    /// chunks the collector stored before it (a gRPC stream stores each
+    /// chunk as it arrives and says so in `x-chunks-acked`; an HTTP batch
+    /// is stored whole or not at all).
+    pub(super) async fn send(&self, batch: &Batch) -> (usize, Result<(), Failure>) {
         match self {
             Sender::Grpc { client, authorization, cluster_id, compression, compressing } => {
                 let requests: Vec<_> = batch.chunks.iter().map(|chunk| chunk_request(chunk)).collect();
@@ -126,7 +129,7 @@ impl Sender {
                     client = client.send_compressed(encoding);
                 }
                 match client.write_metrics(request).await {
-                    Ok(response) => accepted(response.into_inner()),
+                    Ok(response) => (0, accepted(response.into_inner())),
                     Err(status) if encoding.is_some_and(|e| refused_encoding(&status, e)) => {
                         // gRPC's negotiation: the server named what it takes.
                         compressing.store(false, Ordering::Relaxed);
@@ -134,39 +137,17 @@ impl Sender {
                         let message =
                             format!("gRPC: the collector does not take {taken} messages; sending uncompressed");
                         tracing::warn!(%message);
-                        Err(Failure::Retryable { message, retry_after_ms: Some(0) })
+                        (0, Err(Failure::Retryable { message, retry_after_ms: Some(0) }))
                     }
-                    Err(status) => Err(grpc_failure(&status, "gRPC")),
+                    Err(status) => {
+                        let acked = status.metadata().get("x-chunks-acked");
+                        let stored = acked.and_then(|value| value.to_str().ok()?.parse().ok()).unwrap_or(0);
+                        (stored, Err(grpc_failure(&status, "gRPC")))
+                    }
                 }
             }
             Sender::Http { client, url, authorization, cluster_id } => {
-                let body = batch_request(batch.chunks.iter().map(|chunk| &**chunk)).encode_to_vec();
-                let response = client
-                    .post(url)
-                    .header("authorization", authorization)
-                    .header("x-cluster-id", cluster_id)
-                    .header("content-type", "application/x-protobuf")
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|error| retryable(format!("POST {url}: {}", error_chain(&error)), None))?;
-                let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
-                    .map(|seconds| seconds.saturating_mul(1000));
-                let bytes = response.bytes().await.map_err(|error| retryable(error_chain(&error), None))?;
-                if status.is_success() {
-                    let response = WriteMetricsResponse::decode(bytes)
-                        .map_err(|error| Failure::Permanent { message: format!("unreadable response: {error}") })?;
-                    return accepted(response);
-                }
-                let message = format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).trim());
-                match status.as_u16() {
-                    408 | 429 | 500..=599 => Err(retryable(message, retry_after)),
-                    _ => Err(Failure::Permanent { message }),
-                }
+                (0, send_http(client, url, authorization, cluster_id, batch).await)
             }
         }
     }
@@ -188,6 +169,43 @@ fn name(encoding: CompressionEncoding) -> &'static str {
     match encoding {
         CompressionEncoding::Gzip => "gzip",
         _ => "zstd",
+    }
+}
+
+/// Sends the batch once as an HTTP POST.
+async fn send_http(
+    client: &reqwest::Client,
+    url: &str,
+    authorization: &str,
+    cluster_id: &str,
+    batch: &Batch,
+) -> Result<(), Failure> {
+    let body = batch_request(batch.chunks.iter().map(|chunk| &**chunk)).encode_to_vec();
+    let response = client
+        .post(url)
+        .header("authorization", authorization)
+        .header("x-cluster-id", cluster_id)
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| retryable(format!("POST {url}: {}", error_chain(&error)), None))?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(|seconds| seconds.saturating_mul(1000));
+    let bytes = response.bytes().await.map_err(|error| retryable(error_chain(&error), None))?;
+    if status.is_success() {
+        let response = WriteMetricsResponse::decode(bytes)
+            .map_err(|error| Failure::Permanent { message: format!("unreadable response: {error}") })?;
+        return accepted(response);
+    }
+    let message = format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).trim());
+    match status.as_u16() {
+        408 | 429 | 500..=599 => Err(retryable(message, retry_after)),
+        _ => Err(Failure::Permanent { message }),
     }
 }
 

@@ -208,6 +208,7 @@ pub unsafe extern "C" fn em_collect(handle: *mut Client, now_unix_ms: f64, now: 
                 schema: rows::schema(index),
                 skip_timestamp: false,
                 timestamp_column: None,
+                delivery: Default::default(),
             };
             c.metrics.push(ChunkBuffer::checked(info, DEFAULT_MAX_CHUNK_SIZE));
             c.metrics.len() - 1

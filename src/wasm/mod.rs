@@ -31,7 +31,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::engine::buffer::ChunkBuffer;
-use crate::engine::chunk::MetricInfo;
+use crate::engine::chunk::{Delivery, MetricInfo};
 use crate::engine::pipeline::{Action, Failure, Pipeline, PipelineConfig};
 use crate::engine::stats::{DropReason, Event, Stats};
 use crate::wire;
@@ -156,7 +156,8 @@ pub unsafe extern "C" fn em_out(handle: *mut Client) -> *const f64 {
 
 /// A metric; the scratch area holds its collection, schema JSON and
 /// timestamp column (`ts_len` is `u32::MAX` for none) one after another;
-/// the JS checked the max chunk size. Returns its index.
+/// the JS checked the max chunk size and the delivery (0 best effort, 1 at
+/// least once, 2 exactly once). Returns its index.
 ///
 /// # Safety
 /// `handle` is live: see [`client`].
@@ -168,6 +169,7 @@ pub unsafe extern "C" fn em_metric(
     collection_len: usize,
     schema_len: usize,
     ts_len: u32,
+    delivery: u32,
 ) -> i32 {
     // SAFETY: the caller passes a live handle.
     let c = unsafe { client(handle) };
@@ -178,6 +180,11 @@ pub unsafe extern "C" fn em_metric(
         schema: text(collection_len, schema_len),
         skip_timestamp: skip_timestamp != 0,
         timestamp_column,
+        delivery: match delivery {
+            0 => Delivery::BestEffort,
+            1 => Delivery::AtLeastOnce,
+            _ => Delivery::ExactlyOnce,
+        },
     };
     c.metrics.push(ChunkBuffer::checked(info, max_chunk_size as usize));
     (c.metrics.len() - 1) as i32
@@ -368,7 +375,7 @@ pub unsafe extern "C" fn em_idle(handle: *mut Client) -> u32 {
     u32::from(unsafe { client(handle) }.pipeline.is_empty())
 }
 
-/// The pipeline's counters: a [`Stats`], 20 u64s in the order of `Stats`
+/// The pipeline's counters: a [`Stats`], 22 u64s in the order of `Stats`
 /// in `index.d.ts` (the JS counts the rows written, and so the rows open).
 ///
 /// # Safety
@@ -382,7 +389,7 @@ pub unsafe extern "C" fn em_stats(handle: *mut Client) -> *const Stats {
 }
 
 /// The next event: 0 none; 1 rows dropped (`out` = reason 0 memory cap,
-/// 1 rejected, 2 shutdown; chunks; rows; the collection's length in the
+/// 1 rejected, 2 shutdown, 3 best effort; chunks; rows; the collection's length in the
 /// text; the text's address; its length: the collection, then the
 /// message); 2 a retry scheduled (`out` = attempt, delay; -; -; the text's
 /// address; its length: the message).
@@ -403,6 +410,7 @@ pub unsafe extern "C" fn em_event(handle: *mut Client) -> i32 {
                 DropReason::MemoryCap => 0.0,
                 DropReason::Rejected => 1.0,
                 DropReason::Shutdown => 2.0,
+                DropReason::BestEffort => 3.0,
             };
             c.text.push_str(&collection);
             c.text.push_str(&message);

@@ -235,6 +235,13 @@ export const tests = {
             name: "OptionError", option: "timestampColumn", message: 'option "timestampColumn": "host" is already a field of the record',
         });
         check.throws(() => client.metric({ schema: sampleSchema("x"), maxChunkSize: 30 << 20 }), { name: "OptionError", option: "maxChunkSize" });
+        check.throws(() => client.metric({ schema: sampleSchema("x"), delivery: "sometimes" }), {
+            name: "OptionError", option: "delivery", message: 'option "delivery": "sometimes" is not one of bestEffort, atLeastOnce, exactlyOnce',
+        });
+        check.throws(() => client.metric({ schema: sampleSchema("x"), delivery: 2 }), {
+            name: "OptionError", option: "delivery", message: 'option "delivery": "2" is not one of bestEffort, atLeastOnce, exactlyOnce',
+        });
+        check.throws(() => client.metric({ schema: sampleSchema("x"), delivery: "ExactlyOnce" }), { name: "OptionError", option: "delivery" });
         const metric = client.metric({ schema: sampleSchema("x"), maxChunkSize: 64 });
         check.throws(() => metric.write({ ...sample(1), host: "h".repeat(100) }), {
             name: "RowError", field: "", message: "row: the encoded row is 130 bytes, more than the max chunk size of 64 bytes",
@@ -277,6 +284,55 @@ export const tests = {
     },
 
     "fetch loses no rows when the collector restarts": (t) => survivesRestart(t, "fetch"),
+
+    "each delivery reaches the wire: only exactlyOnce (the default) sends a chunk id": async ({ MetricClient, env }) => {
+        const client = new MetricClient(options(env, "fetch"));
+        const ids = {};
+        for (const delivery of [undefined, "exactlyOnce", "atLeastOnce", "bestEffort"]) {
+            const collection = unique(`delivery_${delivery ?? "default"}`);
+            const metric = client.metric({ schema: sampleSchema(collection), ...(delivery && { delivery }) });
+            metric.writeMany([sample(1), sample(2)]);
+            await client.flush();
+            const stored = await storedRows(env, collection);
+            sameRows(stored, [sample(1), sample(2)]);
+            ids[delivery ?? "default"] = stored.every((row) => row._chunk_id !== null);
+            check.ok(stored.every((row) => (row._chunk_id !== null) === ids[delivery ?? "default"]), "one chunk");
+        }
+        check.deepEqual(ids, { default: true, exactlyOnce: true, atLeastOnce: false, bestEffort: false }, "rows stored with a chunk id");
+        await client.close();
+    },
+
+    "bestEffort: rows sent while the collector is down are dropped, counted and never retried": async ({ MetricClient, env }) => {
+        const collection = unique("best_effort");
+        const events = [];
+        const client = new MetricClient(options(env, "fetch", { onEvent: (e) => events.push(e) }));
+        const metric = client.metric({ schema: sampleSchema(collection), delivery: "bestEffort" });
+        const rows = Array.from({ length: 300 }, (_, i) => sample(i));
+        metric.writeMany(rows.slice(0, 100));
+        await client.flush();
+        await control(env, "/stop");
+        try {
+            for (const part of [rows.slice(100, 150), rows.slice(150, 200)]) {
+                metric.writeMany(part);
+                await sleep(120);
+            }
+            await until("the sends to fail", () => client.stats().rowsDroppedBestEffort === 100);
+            const stats = client.stats();
+            check.equal(stats.retries, 0, "nothing retried");
+            check.equal(stats.chunksSent, stats.chunksSealed, "one attempt per chunk");
+            check.deepEqual([stats.rowsPending, stats.bytesPending, stats.rowsDropped], [0, 0, 100], "no memory held, counted");
+            const dropped = events.filter((e) => e.type === "dropped");
+            check.ok(dropped.every((e) => e.reason === "best_effort" && e.collection === collection), JSON.stringify(dropped));
+            check.equal(dropped.reduce((sum, e) => sum + e.rows, 0), 100, "the events' rows");
+        } finally {
+            await control(env, "/start");
+        }
+        metric.writeMany(rows.slice(200));
+        await client.flush();
+        sameRows(await storedRows(env, collection), [...rows.slice(0, 100), ...rows.slice(200)]);
+        check.equal(client.stats().rowsAcked, 200, "acknowledged");
+        await client.close();
+    },
 
     "gRPC-web loses no rows when the collector restarts": (t) => survivesRestart(t, "grpc-web"),
 

@@ -12,7 +12,8 @@ export async function usage(): Promise<Stats> {
         transport: "fetch",
         flushIntervalMs: 200,
         onEvent: (event: ClientEvent) => {
-            if (event.type === "dropped") console.warn(event.reason, event.rows);
+            if (event.type === "dropped" && event.reason === "best_effort") console.warn(event.collection, event.rows);
+            else if (event.type === "dropped") console.warn(event.reason, event.rows);
         },
     });
     const requests = client.metric({
@@ -29,7 +30,12 @@ export async function usage(): Promise<Stats> {
             ],
         },
         maxChunkSize: 64 * 1024,
+        delivery: "atLeastOnce",
     });
+    const clicks = client.metric({ schema: '{"type":"record","name":"clicks","fields":[]}', delivery: "bestEffort" });
+    clicks.write({});
+    // @ts-expect-error: not a delivery
+    client.metric({ schema: "{}", delivery: "sometimes" });
     requests.write({ route: "/", status: 200, latency_ms: 1.5, bytes: 12n, tags: ["a"], user: null });
     const count: number = requests.writeMany([{ route: "/a", status: 404, latency_ms: 2, bytes: 3, tags: [] }]);
     try {
@@ -60,5 +66,6 @@ export async function usage(): Promise<Stats> {
     new MetricClient({ apiAddr: "a:1", clusterId: "c" });
     // @ts-expect-error: a row is an object
     requests.write("route=/");
-    return count > 0 ? report.stats : client.stats();
+    const dropped: number = report.stats.rowsDroppedBestEffort + report.stats.chunksDroppedBestEffort;
+    return count > dropped ? report.stats : client.stats();
 }
