@@ -96,3 +96,34 @@ async fn the_collector_killed_and_restarted_mid_run_loses_nothing_and_stores_not
     assert_eq!(stored_rows(&db, "containerMetrics"), (30_000, 30_000), "every row stored exactly once");
     second.kill().await;
 }
+
+/// The collector on ClickHouse, and ClickHouse killed mid-run: the
+/// collector answers UNAVAILABLE, the client retries, and once ClickHouse
+/// is back every row is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clickhouse_killed_mid_run_loses_nothing() {
+    use edgemetrics_collector::clickhouse::local::LocalClickHouse;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut clickhouse = LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let server = Collector::start_with(|config, _| clickhouse.configure(config, "native")).await;
+    let client = server.client().max_retry_interval(Duration::from_millis(200)).build().unwrap();
+    let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
+    let rows = containers(0, 3000);
+    metric.write_all(&rows[..1000]).unwrap();
+    client.flush().await.unwrap();
+    clickhouse.kill();
+    metric.write_all(&rows[1000..2000]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while client.stats().retries == 0 {
+        assert!(std::time::Instant::now() < deadline, "no retry while ClickHouse is away: {:?}", client.stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    clickhouse.restart().unwrap_or_else(|e| panic!("{e}"));
+    metric.write_all(&rows[2000..]).unwrap();
+    client.flush().await.unwrap();
+    assert_same_rows(&server.rows("containerMetrics", CLUSTER).await, &rows, "through ClickHouse's restart");
+    let stats = client.shutdown().await.stats;
+    assert_eq!((stats.rows_acked, stats.rows_dropped()), (3000, 0), "{stats:?}");
+    assert!(stats.retries >= 1, "{stats:?}");
+}
