@@ -86,11 +86,13 @@ fn peer_of<T>(req: &tonic::Request<T>) -> Option<IpAddr> {
     req.extensions().get::<ClientAddr>().map(|a| a.0.ip())
 }
 
-/// tonic's refusal of a message over `--max-message-bytes`: on the wire, or
-/// once decompressed (it stops decompressing at the limit).
+/// The refusal of a message over `--max-message-bytes`: tonic's on the wire
+/// or once decompressed, or the guard's once decompressed.
 fn too_large(status: &Status) -> bool {
     (status.code() == Code::OutOfRange && status.message().contains("message length too large"))
-        || (status.code() == Code::ResourceExhausted && status.message().contains("exceeded while decompressing"))
+        || (status.code() == Code::ResourceExhausted
+            && (status.message().contains("exceeded while decompressing")
+                || status.message().contains("(--max-message-bytes) once decompressed")))
 }
 
 fn with_progress(mut status: Status, ack: Ack) -> Status {
@@ -198,12 +200,19 @@ impl IngestionApi for IngestionService {
             };
             while in_flight.len() >= depth {
                 if let Err(e) = settle_oldest(&mut in_flight, &mut ack, &ticket).await {
+                    drain(&mut in_flight).await;
                     return fail(e, ack);
                 }
             }
             let valid = match validated {
                 Ok(v) => v,
-                Err(e) => return fail(e, ack),
+                Err(e) => {
+                    // The chunks before it are stored (or failed first) before the answer.
+                    return match settle(&mut in_flight, &mut ack, &ticket).await {
+                        Err(earlier) => fail(earlier, ack),
+                        Ok(()) => fail(e, ack),
+                    };
+                }
             };
             let (app, cluster) = (self.app.clone(), writer.cluster.clone());
             in_flight.push_back(tokio::spawn(async move { app.store(&cluster, valid, index).await }));
@@ -239,9 +248,21 @@ async fn settle(
     ticket: &Option<Arc<Ticket>>,
 ) -> Result<(), IngestError> {
     while !in_flight.is_empty() {
-        settle_oldest(in_flight, ack, ticket).await?;
+        if let Err(e) = settle_oldest(in_flight, ack, ticket).await {
+            drain(in_flight).await;
+            return Err(e);
+        }
     }
     Ok(())
+}
+
+/// Waits for the chunks still being stored after one failed, without
+/// counting them (a stream acknowledges the chunks before its first
+/// failure): nothing goes on storing after the answer.
+async fn drain(in_flight: &mut VecDeque<JoinHandle<Result<Ack, IngestError>>>) {
+    for handle in in_flight.drain(..) {
+        let _ = handle.await;
+    }
 }
 
 /// Waits for the oldest chunk being stored, if any, counts it, and gives

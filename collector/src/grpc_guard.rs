@@ -22,12 +22,12 @@
 //! - tonic's own "message length too large" (OUT_OF_RANGE, returned before
 //!   the handler runs for unary calls) and its refusal to decompress past
 //!   the limit become RESOURCE_EXHAUSTED naming the limit.
-//! - A compressed message (gzip or zstd) may decompress to as much as
-//!   `--max-message-bytes`: that much is held on the ticket when its frame
-//!   header arrives, before tonic decompresses anything, so compressed
-//!   messages cannot take more memory than the budget allows. A compressed
-//!   batch's chunks are counted as it arrives too, through a decompressor
-//!   of their own ([`crate::inflate_count`]).
+//! - A compressed message (gzip or zstd) is decompressed as it arrives by a
+//!   decompressor of the guard's own ([`crate::inflate_count`]), into a
+//!   count only: what it decompresses to is held on the ticket as it is
+//!   made, before tonic decompresses it for real, and a message past
+//!   `--max-message-bytes` once decompressed (or a batch past
+//!   `--max-chunks-per-request`) is refused at that byte.
 //!
 //! The body is passed through untouched; only the 5-byte frame headers of
 //! the gRPC framing (and a batch's top-level protobuf tags) are read.
@@ -109,20 +109,20 @@ where
             }
         };
         let unary = path != STREAMING_PATH;
-        let counter = (path == BATCH_PATH).then(|| Counting {
-            plain: ChunkCounter::new(app.limits.max_chunks_per_request),
-            max_chunks: app.limits.max_chunks_per_request,
+        let counting = Counting {
+            max_chunks: (path == BATCH_PATH).then_some(app.limits.max_chunks_per_request),
+            plain: (path == BATCH_PATH).then(|| ChunkCounter::new(app.limits.max_chunks_per_request)),
             encoding: header("grpc-encoding").map(<[u8]>::to_vec),
             inflater: None,
-        });
+            max_message: app.limits.max_message_bytes,
+        };
         let addr = req.extensions().get::<ClientAddr>().map(|a| AddrKey::of(a.0.ip()));
         let ticket = app.inflight.ticket(addr);
         req.extensions_mut().insert::<Writer>(writer);
         req.extensions_mut().insert(ticket.clone());
         let timeout = app.body_timeout;
         let limit = app.limits.max_message_bytes;
-        let fut =
-            self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout, ticket.clone(), counter, limit)));
+        let fut = self.inner.call(req.map(|body| GuardedBody::new(body, unary, timeout, ticket.clone(), counting)));
         Box::pin(async move {
             let mut res = fut.await?;
             // What the request held is given back once its answer is ready.
@@ -148,15 +148,20 @@ where
     }
 }
 
-/// How a batch's chunks are counted as they arrive.
+/// How messages are measured as they arrive.
 pub struct Counting {
-    /// In an uncompressed message: on the wire.
-    plain: ChunkCounter,
-    max_chunks: u64,
+    /// A batch's chunks in an uncompressed message, on the wire (None: not
+    /// a batch).
+    plain: Option<ChunkCounter>,
+    /// A batch's limit on chunks.
+    max_chunks: Option<u64>,
     /// The request's `grpc-encoding`.
     encoding: Option<Vec<u8>>,
-    /// In a compressed message: through a decompressor of their own.
+    /// A compressed message's decompressed bytes (and a batch's chunks),
+    /// through a decompressor of their own.
     inflater: Option<InflateCounter>,
+    /// What a message may decompress to (`--max-message-bytes`).
+    max_message: usize,
 }
 
 pin_project_lite::pin_project! {
@@ -175,23 +180,14 @@ pin_project_lite::pin_project! {
         remaining: u64,
         messages: u32,
         ticket: Arc<Ticket>,
-        counter: Option<Counting>,
-        // What a compressed message may decompress to.
-        max_message: usize,
+        counting: Counting,
         // The message being received is compressed.
         compressed: bool,
     }
 }
 
 impl<B> GuardedBody<B> {
-    fn new(
-        inner: B,
-        unary: bool,
-        timeout: Duration,
-        ticket: Arc<Ticket>,
-        counter: Option<Counting>,
-        max_message: usize,
-    ) -> Self {
+    fn new(inner: B, unary: bool, timeout: Duration, ticket: Arc<Ticket>, counting: Counting) -> Self {
         let deadline = unary.then(|| Box::pin(tokio::time::sleep(timeout)));
         Self {
             inner,
@@ -203,8 +199,7 @@ impl<B> GuardedBody<B> {
             remaining: 0,
             messages: 0,
             ticket,
-            counter,
-            max_message,
+            counting,
             compressed: false,
         }
     }
@@ -257,26 +252,34 @@ where
                         status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
                         return fail(status);
                     }
-                    if let Some(counting) = this.counter.as_mut() {
-                        let counted = match &mut counting.inflater {
-                            Some(inflater) => inflater.feed(&rest[..n]),
-                            None if *this.compressed => Ok(()),
-                            None => counting.plain.feed(&rest[..n]).map_err(Refusal::TooManyChunks),
-                        };
-                        match counted {
-                            Ok(()) => {}
-                            Err(Refusal::TooManyChunks(too_many)) => return fail(Status::invalid_argument(too_many)),
-                            Err(Refusal::TooLarge) => {
-                                return fail(Status::resource_exhausted(format!(
-                                    "message exceeds the limit of {} bytes (--max-message-bytes) once decompressed",
-                                    this.max_message
-                                )));
+                    let counting = &mut *this.counting;
+                    let counted = match (&mut counting.inflater, &mut counting.plain) {
+                        (Some(inflater), _) => inflater.feed(&rest[..n]),
+                        (None, Some(plain)) if !*this.compressed => {
+                            plain.feed(&rest[..n]).map(|()| 0).map_err(Refusal::TooManyChunks)
+                        }
+                        _ => Ok(0),
+                    };
+                    match counted {
+                        // What the compressed bytes decompress to is held as it is made.
+                        Ok(made) => {
+                            if let Err(HoldError::Busy(busy) | HoldError::TooLarge(busy)) = this.ticket.receive(made) {
+                                let mut status = Status::unavailable(format!("once decompressed, {busy}"));
+                                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
+                                return fail(status);
                             }
-                            Err(Refusal::Corrupt(why)) => {
-                                return fail(Status::invalid_argument(format!(
-                                    "the compressed message does not decompress: {why}"
-                                )));
-                            }
+                        }
+                        Err(Refusal::TooManyChunks(too_many)) => return fail(Status::invalid_argument(too_many)),
+                        Err(Refusal::TooLarge) => {
+                            return fail(Status::resource_exhausted(format!(
+                                "message exceeds the limit of {} bytes (--max-message-bytes) once decompressed",
+                                counting.max_message
+                            )));
+                        }
+                        Err(Refusal::Corrupt(why)) => {
+                            return fail(Status::invalid_argument(format!(
+                                "the compressed message does not decompress: {why}"
+                            )));
                         }
                     }
                     rest = &rest[n..];
@@ -307,27 +310,13 @@ where
                         let h = *this.header;
                         *this.remaining = u64::from(u32::from_be_bytes([h[1], h[2], h[3], h[4]]));
                         *this.compressed = h[0] & 1 == 1;
-                        if let Some(counting) = this.counter.as_mut() {
-                            counting.inflater = match (&counting.encoding, *this.compressed) {
-                                (Some(encoding), true) => {
-                                    InflateCounter::new(encoding, counting.max_chunks, *this.max_message)
-                                }
-                                _ => None,
-                            };
-                        }
-                        if *this.compressed {
-                            // Held besides the compressed bytes, which are held as they come.
-                            let worst = this.max_message.saturating_sub(usize::try_from(*this.remaining).unwrap_or(0));
-                            if let Err(HoldError::Busy(busy) | HoldError::TooLarge(busy)) = this.ticket.receive(worst) {
-                                let mut status = Status::unavailable(format!(
-                                    "a compressed message may decompress to {} bytes (--max-message-bytes), more than \
-                                     the in-flight budget has free now: {busy}",
-                                    this.max_message
-                                ));
-                                status.metadata_mut().insert("retry-after", tonic::metadata::MetadataValue::from(1u64));
-                                return fail(status);
+                        let counting = &mut *this.counting;
+                        counting.inflater = match (&counting.encoding, *this.compressed) {
+                            (Some(encoding), true) => {
+                                InflateCounter::new(encoding, counting.max_chunks, counting.max_message)
                             }
-                        }
+                            _ => None,
+                        };
                         if *this.remaining == 0 {
                             this.ticket.message_received();
                         }

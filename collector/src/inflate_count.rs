@@ -1,23 +1,27 @@
-//! Counting the chunks of a compressed gRPC batch as it arrives.
+//! Measuring a compressed gRPC message as it arrives, before tonic
+//! decompresses it.
 //!
-//! A batch's chunks are counted on the wire ([`crate::wire_scan`]) so that a
-//! message of millions of empty chunks is refused before prost makes a
-//! struct of each. A compressed batch hides them: 64 KiB of gzip can hold
-//! sixteen million. So a compressed batch message is decompressed here as
-//! its bytes arrive, into nothing but the counter, and stopped at
-//! `--max-message-bytes` of output — before tonic decompresses it for real.
-//! Decompressing twice costs CPU on compressed batches only; streams
-//! (`WriteMetrics`, the SDK's path) carry one chunk per message and are not
-//! counted.
+//! What a compressed message holds is not on the wire: 64 KiB of gzip can
+//! decompress to 64 MiB, or hold sixteen million empty chunks, each a
+//! struct once prost decodes it. So every compressed message is
+//! decompressed here as its bytes arrive, into nothing but a count: its
+//! decompressed bytes (held on the request's in-flight ticket as they come,
+//! and stopped at `--max-message-bytes`) and, for a batch, its chunks
+//! (counted as [`crate::wire_scan`] counts them on the wire). tonic
+//! decompresses it again for real once it has it whole; the CPU of the
+//! first pass is what compression costs the collector.
 
 use std::io::Write;
 
 use crate::wire_scan::ChunkCounter;
 
-/// Where decompressed bytes go: the counter, up to a limit.
+/// Where decompressed bytes go: the counters, up to a limit.
 struct Sink {
-    counter: ChunkCounter,
+    /// A batch's chunks (None for a stream's message: one chunk).
+    counter: Option<ChunkCounter>,
     left: usize,
+    /// Bytes out since the last feed.
+    produced: usize,
     /// Why counting stopped, once it did.
     refused: Option<Refusal>,
 }
@@ -40,7 +44,8 @@ impl Write for Sink {
             return Err(std::io::Error::other("past --max-message-bytes"));
         }
         self.left -= data.len();
-        if let Err(too_many) = self.counter.feed(data) {
+        self.produced += data.len();
+        if let Some(Err(too_many)) = self.counter.as_mut().map(|c| c.feed(data)) {
             self.refused = Some(Refusal::TooManyChunks(too_many));
             return Err(std::io::Error::other("too many chunks"));
         }
@@ -52,6 +57,10 @@ impl Write for Sink {
     }
 }
 
+/// zstd's largest window accepted (16 MiB): what levels up to 19 use; the
+/// decoder's memory is the window, so a frame asking for more is refused.
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+
 /// The decompressor of one message.
 pub struct InflateCounter(Decoder);
 
@@ -62,25 +71,34 @@ enum Decoder {
 
 impl InflateCounter {
     /// A counter for a message compressed with `encoding` (the request's
-    /// `grpc-encoding`), of at most `max_chunks` chunks and `max_bytes`
-    /// decompressed; None for an encoding tonic does not accept (it refuses
-    /// the call itself).
-    pub fn new(encoding: &[u8], max_chunks: u64, max_bytes: usize) -> Option<Self> {
-        let sink = Sink { counter: ChunkCounter::new(max_chunks), left: max_bytes, refused: None };
+    /// `grpc-encoding`) of at most `max_bytes` decompressed and, for a
+    /// batch, `max_chunks` chunks; None for an encoding tonic does not
+    /// accept (it refuses the call itself).
+    pub fn new(encoding: &[u8], max_chunks: Option<u64>, max_bytes: usize) -> Option<Self> {
+        let sink = Sink { counter: max_chunks.map(ChunkCounter::new), left: max_bytes, produced: 0, refused: None };
         match encoding {
             b"gzip" => Some(Self(Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(sink))))),
-            b"zstd" => zstd::stream::write::Decoder::new(sink).ok().map(|d| Self(Decoder::Zstd(Box::new(d)))),
+            b"zstd" => {
+                let mut decoder = zstd::stream::write::Decoder::new(sink).ok()?;
+                decoder.window_log_max(ZSTD_WINDOW_LOG_MAX).ok()?;
+                Some(Self(Decoder::Zstd(Box::new(decoder))))
+            }
             _ => None,
         }
     }
 
-    /// Feeds compressed bytes of the message.
-    pub fn feed(&mut self, compressed: &[u8]) -> Result<(), Refusal> {
+    /// Feeds compressed bytes of the message; the bytes they decompressed to.
+    pub fn feed(&mut self, compressed: &[u8]) -> Result<usize, Refusal> {
         let written = match &mut self.0 {
             Decoder::Gzip(d) => d.write_all(compressed),
             Decoder::Zstd(d) => d.write_all(compressed),
         };
-        written.map_err(|e| self.refusal().unwrap_or_else(|| Refusal::Corrupt(e.to_string())))
+        written.map_err(|e| self.refusal().unwrap_or_else(|| Refusal::Corrupt(e.to_string())))?;
+        let sink = match &mut self.0 {
+            Decoder::Gzip(d) => d.get_mut(),
+            Decoder::Zstd(d) => d.get_mut(),
+        };
+        Ok(std::mem::take(&mut sink.produced))
     }
 
     fn refusal(&mut self) -> Option<Refusal> {
@@ -102,8 +120,9 @@ mod tests {
     }
 
     /// Feeds `compressed` in pieces of `step` bytes.
-    fn feed(mut counter: InflateCounter, compressed: &[u8], step: usize) -> Result<(), Refusal> {
-        compressed.chunks(step).try_for_each(|piece| counter.feed(piece))
+    /// Feeds `compressed` in pieces of `step` bytes; the bytes it made.
+    fn feed(mut counter: InflateCounter, compressed: &[u8], step: usize) -> Result<usize, Refusal> {
+        compressed.chunks(step).try_fold(0, |made, piece| Ok(made + counter.feed(piece)?))
     }
 
     #[test]
@@ -112,22 +131,36 @@ mod tests {
         let zstd = zstd::encode_all(&batch[..], 3).unwrap();
         for (encoding, compressed) in [(&b"gzip"[..], gzip(&batch)), (&b"zstd"[..], zstd)] {
             assert!(compressed.len() < 64 * 1024);
-            let counter = InflateCounter::new(encoding, 1024, 32 << 20).unwrap();
+            let counter = InflateCounter::new(encoding, Some(1024), 32 << 20).unwrap();
             match feed(counter, &compressed, 1000) {
                 Err(Refusal::TooManyChunks(message)) => assert!(message.contains("1024"), "{message}"),
                 other => panic!("{encoding:?}: {other:?}"),
             }
-            let counter = InflateCounter::new(encoding, 1 << 21, 1 << 20).unwrap();
+            let counter = InflateCounter::new(encoding, Some(1 << 21), 1 << 20).unwrap();
             assert_eq!(feed(counter, &compressed, 1000), Err(Refusal::TooLarge), "{encoding:?}");
-            let counter = InflateCounter::new(encoding, 1 << 21, 32 << 20).unwrap();
-            assert_eq!(feed(counter, &compressed, 1000), Ok(()), "{encoding:?}");
+            let counter = InflateCounter::new(encoding, Some(1 << 21), 32 << 20).unwrap();
+            assert_eq!(feed(counter, &compressed, 1000), Ok(batch.len()), "{encoding:?}: every byte made is told");
+            let counter = InflateCounter::new(encoding, None, 32 << 20).unwrap();
+            assert_eq!(feed(counter, &compressed, 1000), Ok(batch.len()), "{encoding:?}: a stream's message");
         }
     }
 
     #[test]
     fn bytes_of_another_encoding_are_refused() {
-        let counter = InflateCounter::new(b"gzip", 10, 1 << 20).unwrap();
+        let counter = InflateCounter::new(b"gzip", Some(10), 1 << 20).unwrap();
         assert!(matches!(feed(counter, &[0x42; 100], 7), Err(Refusal::Corrupt(_))));
-        assert!(InflateCounter::new(b"snappy", 10, 1 << 20).is_none());
+        assert!(InflateCounter::new(b"snappy", Some(10), 1 << 20).is_none());
+    }
+
+    #[test]
+    fn a_zstd_window_past_the_limit_is_refused() {
+        let data = vec![7u8; 1 << 16];
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(ZSTD_WINDOW_LOG_MAX + 3).unwrap();
+        encoder.long_distance_matching(true).unwrap();
+        std::io::Write::write_all(&mut encoder, &data).unwrap();
+        let wide = encoder.finish().unwrap();
+        let counter = InflateCounter::new(b"zstd", None, 32 << 20).unwrap();
+        assert!(matches!(feed(counter, &wide, 1000), Err(Refusal::Corrupt(_))), "a 128 MiB window");
     }
 }

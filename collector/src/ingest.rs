@@ -155,9 +155,11 @@ impl From<StoreError> for IngestError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(r) => r.into(),
+            // The detail (the store's address, its error text) is for the
+            // log, not for a client holding a write token.
             StoreError::Unavailable(m) => {
                 tracing::warn!(error = %m, "storing a chunk failed; answered UNAVAILABLE");
-                Self::Unavailable(format!("the store is unavailable (retry): {m}"))
+                Self::Unavailable("the store is unavailable; retry (the collector's log says why)".into())
             }
             e => {
                 tracing::error!(error = %e, "storing a chunk failed");

@@ -120,8 +120,13 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Interrupted(_) | StoreError::Unavailable(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            StoreError::Interrupted(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "a query failed; answered 503");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store is unavailable; retry (the collector's log says why)".into(),
+                )
             }
             e => {
                 tracing::error!(error = %e, "query failed");

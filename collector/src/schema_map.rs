@@ -22,8 +22,11 @@ use serde::{Deserialize, Serialize};
 pub const META_COLUMNS: [&str; 3] = ["_cluster_id", "_received_at_ms", "_chunk_id"];
 
 /// Names a field or timestamp column may not take (compared ignoring ASCII
-/// case, as SQLite does).
-const RESERVED: [&str; 6] = ["_cluster_id", "_received_at_ms", "_chunk_id", "rowid", "oid", "_rowid_"];
+/// case, as SQLite does): the meta columns of both stores (`_batch`, `_row`
+/// and `_version` are ClickHouse's, refused on SQLite too so that both stores
+/// take the same schemas) and SQLite's row id.
+const RESERVED: [&str; 9] =
+    ["_cluster_id", "_received_at_ms", "_chunk_id", "_batch", "_row", "_version", "rowid", "oid", "_rowid_"];
 
 /// Longest accepted collection, field or column name.
 pub const MAX_NAME_LEN: usize = 128;

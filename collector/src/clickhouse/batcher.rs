@@ -8,7 +8,8 @@
 //! one request waiting it is inserted at once (no timer); under load, the
 //! requests that arrive during an insert make the next one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +45,9 @@ type Request = (Vec<Job>, oneshot::Sender<Vec<Outcome>>);
 pub struct Batcher {
     tx: mpsc::UnboundedSender<Request>,
 }
+
+/// Chunk ids asked about in one query.
+const IDS_PER_QUERY: usize = 500;
 
 /// Most bytes of RowBinary one round takes; what is waiting beyond it makes
 /// the next round.
@@ -100,66 +104,28 @@ async fn run(http: Http, mut rx: mpsc::UnboundedReceiver<Request>) {
 async fn insert_round<'a>(http: &Http, requests: impl Iterator<Item = &'a [Job]> + Clone) -> Vec<Vec<Outcome>> {
     let jobs: Vec<&Job> = requests.clone().flatten().collect();
     let mut outcome: Vec<Option<Outcome>> = vec![None; jobs.len()];
-    // Which chunk ids are stored whole, per table.
-    let mut tables: Vec<&str> = jobs.iter().map(|j| j.table.as_str()).collect();
-    tables.sort_unstable();
-    tables.dedup();
-    // (table, cluster, hex chunk id) → rows stored.
-    let mut stored: HashMap<(&str, String, String), u64> = HashMap::new();
-    for table in tables {
-        let ids: Vec<String> = jobs
-            .iter()
-            .filter(|j| j.table == table)
-            .filter_map(|j| j.chunk_id.map(|id| format!("({}, {})", literal(&j.cluster_id), literal(&hex(&id)))))
-            .collect();
-        if ids.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "SELECT _cluster_id, _chunk_id, toUInt64(uniqExact(_row)) FROM {table} WHERE _batch = 0 \
-             AND (_cluster_id, _chunk_id) IN ({}) GROUP BY _cluster_id, _chunk_id FORMAT RowBinary",
-            ids.join(", ")
-        );
-        match http.query(&sql, &[]).await {
-            Ok(answer) => {
-                let mut r = Reader::new(&answer);
-                while !r.is_empty() {
-                    let (Ok(cluster), Ok(id), Ok(rows)) = (r.string(), r.string(), r.u64()) else { break };
-                    let key = (
-                        table,
-                        String::from_utf8_lossy(cluster).into_owned(),
-                        String::from_utf8_lossy(id).into_owned(),
-                    );
-                    stored.insert(key, rows);
-                }
-            }
-            Err(e) => {
-                let e = Arc::new(e);
-                for (i, j) in jobs.iter().enumerate() {
-                    if j.table == table {
-                        outcome[i] = Some(Err(e.clone()));
-                    }
-                }
-            }
-        }
-    }
-    // Stored whole before, or twice in this round: not inserted again.
-    let mut seen: HashSet<(&str, &str, [u8; 16])> = HashSet::new();
+    let stored = stored_whole(http, &jobs, &mut outcome).await;
+    // Stored whole before: not inserted again. Twice in this round: the
+    // second copy is answered as the first one is (stored, or failed).
+    let mut first_copy: HashMap<(&str, &str, [u8; 16]), usize> = HashMap::new();
+    let mut copy_of: Vec<Option<usize>> = vec![None; jobs.len()];
     for (i, j) in jobs.iter().enumerate() {
-        if outcome[i].is_some() {
+        let Some(id) = j.chunk_id.filter(|_| outcome[i].is_none()) else { continue };
+        let key = (j.table.clone(), j.cluster_id.clone(), hex(&id));
+        if stored.get(&key).is_some_and(|&rows| rows >= j.rows) {
+            outcome[i] = Some(Ok(true));
             continue;
         }
-        if let Some(id) = j.chunk_id {
-            let key = (j.table.as_str(), j.cluster_id.clone(), hex(&id));
-            let whole = stored.get(&key).is_some_and(|&rows| rows >= j.rows);
-            if whole || !seen.insert((j.table.as_str(), j.cluster_id.as_str(), id)) {
-                outcome[i] = Some(Ok(true));
+        match first_copy.entry((j.table.as_str(), j.cluster_id.as_str(), id)) {
+            Entry::Occupied(first) => copy_of[i] = Some(*first.get()),
+            Entry::Vacant(slot) => {
+                slot.insert(i);
             }
         }
     }
     // One insert per table and column list.
     let mut groups: Vec<((&str, &str), Vec<usize>)> = Vec::new();
-    for (i, j) in jobs.iter().enumerate().filter(|(i, _)| outcome[*i].is_none()) {
+    for (i, j) in jobs.iter().enumerate().filter(|(i, _)| outcome[*i].is_none() && copy_of[*i].is_none()) {
         let key = (j.table.as_str(), j.columns.as_str());
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(i),
@@ -177,6 +143,64 @@ async fn insert_round<'a>(http: &Http, requests: impl Iterator<Item = &'a [Job]>
             outcome[i] = Some(result.clone());
         }
     }
+    for (i, first) in copy_of.iter().enumerate() {
+        if let Some(first) = *first {
+            outcome[i] = Some(match &outcome[first] {
+                Some(Ok(_)) => Ok(true),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(Arc::new(stopped_error())),
+            });
+        }
+    }
     let mut outcomes = outcome.into_iter().map(|o| o.unwrap_or_else(|| Err(Arc::new(stopped_error()))));
     requests.map(|jobs| outcomes.by_ref().take(jobs.len()).collect()).collect()
+}
+
+/// Rows stored of each (table, cluster, hex chunk id) of the round's jobs
+/// that has an id; a failed check fails its table's jobs in `outcome`.
+async fn stored_whole(
+    http: &Http,
+    jobs: &[&Job],
+    outcome: &mut [Option<Outcome>],
+) -> HashMap<(String, String, String), u64> {
+    let mut stored = HashMap::new();
+    let mut tables: Vec<&str> = jobs.iter().map(|j| j.table.as_str()).collect();
+    tables.sort_unstable();
+    tables.dedup();
+    for table in tables {
+        let ids: Vec<String> = jobs
+            .iter()
+            .filter(|j| j.table == table)
+            .filter_map(|j| j.chunk_id.map(|id| format!("({}, {})", literal(&j.cluster_id), literal(&hex(&id)))))
+            .collect();
+        // A few hundred ids a query: ClickHouse refuses a query text past
+        // its max_query_size (256 KiB), and a round may hold thousands.
+        for ids in ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT _cluster_id, _chunk_id, toUInt64(uniqExact(_row)) FROM {table} WHERE _batch = 0 \
+                 AND (_cluster_id, _chunk_id) IN ({}) GROUP BY _cluster_id, _chunk_id FORMAT RowBinary",
+                ids.join(", ")
+            );
+            match http.query(&sql, &[]).await {
+                Ok(answer) => {
+                    let mut r = Reader::new(&answer);
+                    while !r.is_empty() {
+                        let (Ok(cluster), Ok(id), Ok(rows)) = (r.string(), r.string(), r.u64()) else { break };
+                        let (cluster, id) = (String::from_utf8_lossy(cluster), String::from_utf8_lossy(id));
+                        stored.insert((table.to_owned(), cluster.into_owned(), id.into_owned()), rows);
+                    }
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for (i, j) in jobs.iter().enumerate() {
+                        if j.table == table {
+                            outcome[i] = Some(Err(e.clone()));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    stored
 }

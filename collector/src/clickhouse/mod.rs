@@ -58,6 +58,15 @@ use batcher::{Batcher, Job};
 use client::{COLUMN_EXISTS, ident, literal};
 use rowbinary::{Reader, Writer};
 
+/// True when storing a chunk of this schema changes no column.
+fn adds_nothing(evolution: &Evolution) -> bool {
+    match evolution {
+        Evolution::Unchanged => true,
+        Evolution::Change { added, .. } => added.is_empty(),
+        Evolution::Create(_) => false,
+    }
+}
+
 /// The ClickHouse type of a field column of `kind`.
 ///
 /// | column kind (see [`crate::schema_map`]) | ClickHouse |
@@ -295,13 +304,16 @@ impl ClickHouse {
     }
 
     /// Makes the collection's table take this chunk's schema: nothing to do
-    /// when this collector already knows the schema, else under the
-    /// evolution lock with the catalog read again from ClickHouse.
+    /// when the schema adds no column to what this collector knows, else
+    /// under the evolution lock with the catalog read again from ClickHouse.
+    /// A schema that only differs in its text (another version's `doc`, a
+    /// field dropped) stores nothing: rewriting the catalog for every chunk
+    /// of two alternating versions would be an insert each.
     async fn evolve(&self, chunk: &ValidChunk) -> Result<(), StoreError> {
         let (collection, schema, timestamp) = (&chunk.collection, &chunk.schema, chunk.timestamp_column.as_ref());
         let max_columns = self.limits.max_columns;
         if let Some(known) = self.collection(collection)
-            && matches!(plan(Some(&known), collection, schema, timestamp, max_columns)?, Evolution::Unchanged)
+            && adds_nothing(&plan(Some(&known), collection, schema, timestamp, max_columns)?)
         {
             return Ok(());
         }
@@ -322,7 +334,7 @@ impl ClickHouse {
             }
         }
         let (meta, added) = match plan(current.as_deref(), collection, schema, timestamp, max_columns)? {
-            Evolution::Unchanged => return Ok(()),
+            change if adds_nothing(&change) => return Ok(()),
             Evolution::Create(meta) => {
                 let mut ddl = format!("CREATE TABLE IF NOT EXISTS {} (", self.table(collection));
                 for c in &meta.columns {
@@ -334,39 +346,70 @@ impl ClickHouse {
                      ORDER BY (_cluster_id, _chunk_id, _batch, _row)",
                 );
                 self.http.query(&ddl, &[]).await?;
-                // Another collector may have made the table at the same time
-                // with other columns: then its catalog entry is on the way.
-                self.check_columns(collection, &meta.columns).await?;
                 let added = meta.columns.clone();
                 (meta, added)
             }
-            Evolution::Change { meta, added } => {
-                for c in &added {
-                    let alter = format!(
-                        "ALTER TABLE {} ADD COLUMN {} {}",
-                        self.table(collection),
-                        ident(&c.name),
-                        column_type(c.kind)
-                    );
-                    match self.http.query(&alter, &[]).await {
-                        Ok(_) => {}
-                        Err(e) if e.code() == Some(COLUMN_EXISTS) => {
-                            self.check_columns(collection, std::slice::from_ref(c)).await?
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                (meta, added)
-            }
+            Evolution::Change { meta, added } => (meta, added),
+            Evolution::Unchanged => return Ok(()),
         };
+        // The table may hold more than the catalog says (a collector that
+        // stopped between the two, or one changing it at the same time).
+        self.add_columns(collection, &added).await?;
         self.save(&meta, &added).await?;
-        self.catalog.write().map_err(|_| StoreError::Poisoned)?.insert(collection.clone(), Arc::new(meta));
+        // Two collectors adding one field as two Avro types that map to one
+        // ClickHouse type: the catalog keeps the first, the other is refused.
+        let saved = self.refresh_one(collection).await?;
+        for c in &added {
+            if let Some(kept) = saved.iter().flat_map(|m| m.columns.iter()).find(|k| k.name == c.name)
+                && kept.avro_type != c.avro_type
+            {
+                return Err(reject(format!(
+                    "incompatible schema change: field {:?} of collection {collection:?} changes type from {} to {}",
+                    c.name, kept.avro_type, c.avro_type
+                )));
+            }
+        }
         Ok(())
     }
 
-    /// Refuses (retryably) when the table's columns are not of the types
-    /// `columns` need: another collector changed the table at the same time.
-    async fn check_columns(&self, collection: &str, columns: &[Column]) -> Result<(), StoreError> {
+    /// Adds those of `columns` the table lacks; refuses a column the table
+    /// has with another type, naming it.
+    async fn add_columns(&self, collection: &str, columns: &[Column]) -> Result<(), StoreError> {
+        let mut types = self.column_types(collection).await?;
+        for c in columns {
+            let wanted = column_type(c.kind).as_bytes();
+            if !types.contains_key(c.name.as_bytes()) {
+                let alter = format!(
+                    "ALTER TABLE {} ADD COLUMN {} {}",
+                    self.table(collection),
+                    ident(&c.name),
+                    column_type(c.kind)
+                );
+                match self.http.query(&alter, &[]).await {
+                    Ok(_) => continue,
+                    // Added by another collector meanwhile: its type is checked below.
+                    Err(e) if e.code() == Some(COLUMN_EXISTS) => types = self.column_types(collection).await?,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match types.get(c.name.as_bytes()) {
+                Some(stored) if stored.as_slice() != wanted => {
+                    return Err(reject(format!(
+                        "incompatible schema change: field {:?} of collection {collection:?} is stored in ClickHouse \
+                         as {}, not {}",
+                        c.name,
+                        String::from_utf8_lossy(stored),
+                        column_type(c.kind)
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The table's columns and their ClickHouse types.
+    async fn column_types(&self, collection: &str) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
         let answer = self
             .http
             .query(
@@ -385,15 +428,7 @@ impl ClickHouse {
             let name = r.string().map_err(malformed)?.to_vec();
             types.insert(name, r.string().map_err(malformed)?.to_vec());
         }
-        for c in columns {
-            if types.get(c.name.as_bytes()).map(Vec::as_slice) != Some(column_type(c.kind).as_bytes()) {
-                return Err(StoreError::Unavailable(format!(
-                    "column {:?} of collection {collection:?} is being changed by another collector; retry",
-                    c.name
-                )));
-            }
-        }
-        Ok(())
+        Ok(types)
     }
 
     /// Records `added` columns and the collection's schema in the catalog.

@@ -159,8 +159,24 @@ impl ClickHouse {
         [("max_execution_time", self.limits.query_timeout.as_secs().max(1).to_string())]
     }
 
+    /// Settings of a read of rows: also stopped (at a block's end) past a
+    /// few times `--max-response-bytes` of RowBinary, so that the answer
+    /// held here stays within reach of what the JSON may take.
+    fn rows_settings(&self, max_bytes: usize) -> [(&'static str, String); 3] {
+        let [timeout] = self.read_settings();
+        [
+            timeout,
+            ("max_result_bytes", max_bytes.saturating_mul(2).saturating_add(1 << 20).to_string()),
+            ("result_overflow_mode", "break".into()),
+        ]
+    }
+
     async fn select(&self, sql: &str) -> Result<Vec<u8>, StoreError> {
-        self.http.query(sql, &self.read_settings()).await.map_err(|e| match e {
+        self.select_with(sql, &self.read_settings()).await
+    }
+
+    async fn select_with(&self, sql: &str, settings: &[(&str, String)]) -> Result<Vec<u8>, StoreError> {
+        self.http.query(sql, settings).await.map_err(|e| match e {
             super::CallError::Exception { code: Some(159), .. } => {
                 StoreError::Interrupted(format!("it ran longer than {:?} (--query-timeout)", self.limits.query_timeout))
             }
@@ -190,17 +206,18 @@ impl ClickHouse {
             condition.push_str(" AND ");
             condition.push_str(&cursor.condition());
         }
-        let answer = self
-            .select(&format!(
-                "SELECT {} FROM {} FINAL WHERE {condition} ORDER BY {ORDER} LIMIT {limit} FORMAT RowBinary",
-                select_list(meta),
-                self.table(&meta.name)
-            ))
-            .await?;
+        let settings = self.rows_settings(max_bytes);
+        let sql = format!(
+            "SELECT {} FROM {} FINAL WHERE {condition} ORDER BY {ORDER} LIMIT {limit} FORMAT RowBinary",
+            select_list(meta),
+            self.table(&meta.name)
+        );
+        let answer = self.select_with(&sql, &settings).await?;
         let mut r = Reader::new(&answer);
         let mut body = b"{\"rows\":[".to_vec();
         let mut first = true;
-        let mut truncated = false;
+        // ClickHouse stopped at max_result_bytes: fewer rows than asked.
+        let mut truncated = settings[1].1.parse::<usize>().is_ok_and(|cap| answer.len() >= cap);
         let mut last = after.clone().flatten();
         while !r.is_empty() {
             let (row, place) = row_json(meta, &mut r).map_err(malformed)?;
@@ -261,9 +278,12 @@ impl ClickHouse {
         let cast = if column.kind == ColumnKind::Real { "toFloat64" } else { "toInt64" };
         let answer = self
             .select(&format!(
-                "SELECT toInt64(intDiv(_received_at_ms - {t0}, {step})) AS i, toUInt64(count({q})), \
+                // The step's expression, not an alias: an alias would hide a
+                // field of the same name.
+                "SELECT toInt64(intDiv(_received_at_ms - {t0}, {step})), toUInt64(count({q})), \
                  {cast}(assumeNotNull(min({q}))), {cast}(assumeNotNull(max({q}))), toFloat64(assumeNotNull(avg({q}))) \
-                 FROM {} FINAL WHERE {} AND _received_at_ms < {until} AND isNotNull({q}) GROUP BY i ORDER BY i \
+                 FROM {} FINAL WHERE {} AND _received_at_ms < {until} AND isNotNull({q}) \
+                 GROUP BY intDiv(_received_at_ms - {t0}, {step}) ORDER BY intDiv(_received_at_ms - {t0}, {step}) \
                  FORMAT RowBinary",
                 self.table(&meta.name),
                 Filter { since_ms: t0, clusters: filter.clusters }.condition(),
