@@ -268,8 +268,8 @@ async fn writes_from_many_threads_all_arrive() {
 
 /// gzip and zstd messages arrive equal; a collector that takes neither
 /// answers UNIMPLEMENTED naming what it takes, the client sends the same
-/// batch again uncompressed and stays uncompressed; the HTTP transport
-/// refuses the option, naming it.
+/// batch again at once uncompressed (no retry, no backoff) and stays
+/// uncompressed; the HTTP transport refuses the option, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_messages_arrive_and_fall_back_where_refused() {
     use edgemetrics::Compression;
@@ -288,18 +288,7 @@ async fn compressed_messages_arrive_and_fall_back_where_refused() {
     }
 
     let plain = Collector::start_with(|config, _| config.grpc_compression = vec![GrpcEncoding::None]).await;
-    let retried = Arc::new(Mutex::new(Vec::new()));
-    let seen = retried.clone();
-    let client = plain
-        .client()
-        .compression(Compression::Zstd)
-        .on_event(move |event| {
-            if let Event::RetryScheduled { message, .. } = event {
-                seen.lock().unwrap().push(message.clone());
-            }
-        })
-        .build()
-        .unwrap();
+    let client = plain.client().compression(Compression::Zstd).build().unwrap();
     let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
     for round in 0..2 {
         let rows = containers(round * 100, 100);
@@ -308,9 +297,14 @@ async fn compressed_messages_arrive_and_fall_back_where_refused() {
     }
     assert_same_rows(&plain.rows("containerMetrics", CLUSTER).await, &containers(0, 200), "fallen back");
     let stats = client.shutdown().await.stats;
-    assert_eq!((stats.rows_acked, stats.retries), (200, 1), "one refusal, then uncompressed: {stats:?}");
-    let retried = retried.lock().unwrap();
-    assert!(retried[0].contains("does not take zstd"), "{retried:?}");
+    // Sent again at once, uncompressed: not a retry, and no backoff.
+    assert_eq!((stats.rows_acked, stats.retries), (200, 0), "{stats:?}");
+    let compressed = |metrics: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with("edgemetrics_collector_grpc_compressed_requests_total "));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).expect("the counter is exposed")
+    };
+    assert_eq!(compressed(&plain.get("/metrics").await.1), 1, "compressed once, refused, then uncompressed");
+    assert_eq!(compressed(&server.get("/metrics").await.1), 2, "one batch in each encoding");
 
     let refused = server.client().transport(Transport::Http).compression(Compression::Gzip).build();
     match refused {

@@ -109,6 +109,9 @@ where
             }
         };
         let unary = path != STREAMING_PATH;
+        if header("grpc-encoding").is_some_and(|e| e != b"identity") {
+            app.metrics.grpc_compressed_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let counting = Counting {
             max_chunks: (path == BATCH_PATH).then_some(app.limits.max_chunks_per_request),
             plain: (path == BATCH_PATH).then(|| ChunkCounter::new(app.limits.max_chunks_per_request)),

@@ -111,6 +111,9 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Requests refused because their token may not do what they ask.
     pub forbidden: AtomicU64,
+    /// gRPC requests that named a message encoding (`grpc-encoding`),
+    /// whether or not the collector takes it.
+    pub grpc_compressed_requests: AtomicU64,
 }
 
 impl Metrics {
@@ -159,7 +162,13 @@ impl Metrics {
                 rejected[oi]
             );
         }
-        let counters: [(&str, &str, &str, &AtomicU64); 13] = [
+        let counters: [(&str, &str, &str, &AtomicU64); 14] = [
+            (
+                "grpc_compressed_requests_total",
+                "counter",
+                "gRPC requests that named a message encoding (grpc-encoding).",
+                &self.grpc_compressed_requests,
+            ),
             ("chunks_stored_total", "counter", "Chunks stored.", &self.chunks_stored),
             ("rows_stored_total", "counter", "Rows stored.", &self.rows_stored),
             ("avro_bytes_stored_total", "counter", "Avro bytes of stored chunks.", &self.bytes_stored),

@@ -119,31 +119,33 @@ impl Sender {
     pub(super) async fn send(&self, batch: &Batch) -> (usize, Result<(), Failure>) {
         match self {
             Sender::Grpc { client, authorization, cluster_id, compression, compressing } => {
-                let requests: Vec<_> = batch.chunks.iter().map(|chunk| chunk_request(chunk)).collect();
-                let mut request = tonic::Request::new(tokio_stream::iter(requests));
-                request.metadata_mut().insert("authorization", authorization.clone());
-                request.metadata_mut().insert("x-cluster-id", cluster_id.clone());
-                let mut client = client.clone();
-                let encoding = compression.filter(|_| compressing.load(Ordering::Relaxed));
-                if let Some(encoding) = encoding {
-                    client = client.send_compressed(encoding);
-                }
-                match client.write_metrics(request).await {
-                    Ok(response) => (0, accepted(response.into_inner())),
-                    Err(status) if encoding.is_some_and(|e| refused_encoding(&status, e)) => {
-                        // gRPC's negotiation: the server named what it takes.
-                        compressing.store(false, Ordering::Relaxed);
-                        let taken = encoding.map_or("", name);
-                        let message =
-                            format!("gRPC: the collector does not take {taken} messages; sending uncompressed");
-                        tracing::warn!(%message);
-                        (0, Err(Failure::Retryable { message, retry_after_ms: Some(0) }))
+                // At most twice: compressed, then, if the collector refuses the
+                // encoding (gRPC's negotiation), the same batch uncompressed at
+                // once; uncompressed from then on.
+                loop {
+                    let requests: Vec<_> = batch.chunks.iter().map(|chunk| chunk_request(chunk)).collect();
+                    let mut request = tonic::Request::new(tokio_stream::iter(requests));
+                    request.metadata_mut().insert("authorization", authorization.clone());
+                    request.metadata_mut().insert("x-cluster-id", cluster_id.clone());
+                    let mut client = client.clone();
+                    let encoding = compression.filter(|_| compressing.load(Ordering::Relaxed));
+                    if let Some(encoding) = encoding {
+                        client = client.send_compressed(encoding);
                     }
-                    Err(status) => {
-                        let acked = status.metadata().get("x-chunks-acked");
-                        let stored = acked.and_then(|value| value.to_str().ok()?.parse().ok()).unwrap_or(0);
-                        (stored, Err(grpc_failure(&status, "gRPC")))
-                    }
+                    return match client.write_metrics(request).await {
+                        Ok(response) => (0, accepted(response.into_inner())),
+                        Err(status) if encoding.is_some_and(|e| refused_encoding(&status, e)) => {
+                            compressing.store(false, Ordering::Relaxed);
+                            let taken = encoding.map_or("", name);
+                            tracing::warn!("the collector does not take {taken} messages; sending uncompressed");
+                            continue;
+                        }
+                        Err(status) => {
+                            let acked = status.metadata().get("x-chunks-acked");
+                            let stored = acked.and_then(|value| value.to_str().ok()?.parse().ok()).unwrap_or(0);
+                            (stored, Err(grpc_failure(&status, "gRPC")))
+                        }
+                    };
                 }
             }
             Sender::Http { client, url, authorization, cluster_id } => {
