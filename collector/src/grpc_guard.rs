@@ -256,8 +256,11 @@ where
                         return fail(status);
                     }
                     let counting = &mut *this.counting;
+                    let last = n as u64 == *this.remaining;
                     let counted = match (&mut counting.inflater, &mut counting.plain) {
-                        (Some(inflater), _) => inflater.feed(&rest[..n]),
+                        (Some(inflater), _) => inflater
+                            .feed(&rest[..n])
+                            .and_then(|made| Ok(made + if last { inflater.finish()? } else { 0 })),
                         (None, Some(plain)) if !*this.compressed => {
                             plain.feed(&rest[..n]).map(|()| 0).map_err(Refusal::TooManyChunks)
                         }

@@ -101,6 +101,21 @@ impl InflateCounter {
         Ok(std::mem::take(&mut sink.produced))
     }
 
+    /// The message's last bytes were fed: what the decompressor still held
+    /// back comes out (and is counted) now.
+    pub fn finish(&mut self) -> Result<usize, Refusal> {
+        let finished = match &mut self.0 {
+            Decoder::Gzip(d) => d.try_finish(),
+            Decoder::Zstd(d) => d.flush(),
+        };
+        finished.map_err(|e| self.refusal().unwrap_or_else(|| Refusal::Corrupt(e.to_string())))?;
+        let sink = match &mut self.0 {
+            Decoder::Gzip(d) => d.get_mut(),
+            Decoder::Zstd(d) => d.get_mut(),
+        };
+        Ok(std::mem::take(&mut sink.produced))
+    }
+
     fn refusal(&mut self) -> Option<Refusal> {
         match &mut self.0 {
             Decoder::Gzip(d) => d.get_mut().refused.clone(),
@@ -122,7 +137,8 @@ mod tests {
     /// Feeds `compressed` in pieces of `step` bytes.
     /// Feeds `compressed` in pieces of `step` bytes; the bytes it made.
     fn feed(mut counter: InflateCounter, compressed: &[u8], step: usize) -> Result<usize, Refusal> {
-        compressed.chunks(step).try_fold(0, |made, piece| Ok(made + counter.feed(piece)?))
+        let fed = compressed.chunks(step).try_fold(0, |made, piece| Ok(made + counter.feed(piece)?))?;
+        Ok(fed + counter.finish()?)
     }
 
     #[test]
