@@ -114,8 +114,9 @@ impl Sender {
 
     /// Sends the batch once; on a failure, also how many of its first
     /// chunks the collector stored before it (a gRPC stream stores each
-    /// chunk as it arrives and says so in `x-chunks-acked`; an HTTP batch
-    /// is stored whole or not at all).
+    /// chunk as it arrives and says so in `x-chunks-acked`; a failed HTTP
+    /// batch counts as none stored: whatever part of it a ClickHouse-backed
+    /// collector stored is merged when it is sent again).
     pub(super) async fn send(&self, batch: &Batch) -> (usize, Result<(), Failure>) {
         match self {
             Sender::Grpc { client, authorization, cluster_id, compression, compressing } => {

@@ -18,8 +18,8 @@
 //! ordered by `(_cluster_id, _chunk_id, _batch, _row)`: a chunk stored twice,
 //! by two collectors or by one after a lost acknowledgement, has the same key
 //! for each of its rows, and ClickHouse keeps one of them. `_version` is
-//! larger for an earlier receive time, so the copy kept is the first one
-//! stored and a row's `_received_at_ms` never changes once it is seen.
+//! larger for an earlier receive time, so the copy kept is the one with the
+//! earliest `_received_at_ms` (each collector stamps its own clock's time).
 //! Every query of the collector reads with `FINAL`, so it sees each row
 //! once at once; a reader with its own SQL sees both copies until
 //! ClickHouse merges them, and should add `FINAL` (or group by the key).
@@ -30,8 +30,9 @@
 //! merged with another's (at-least-once).
 //!
 //! **Atomicity.** SQLite stores a request's chunks in one transaction.
-//! ClickHouse has no transaction across inserts: a request is one insert per
-//! collection and schema, and when a later insert fails the collector
+//! ClickHouse has no transaction across inserts: a request's chunks go into
+//! the inserts of one round of the [`batcher`] (one per table and column
+//! list, shared with other requests), and when one fails the collector
 //! answers UNAVAILABLE, so the client sends the whole request again and the
 //! chunks stored the first time are merged away as above.
 

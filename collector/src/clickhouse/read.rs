@@ -239,7 +239,7 @@ impl ClickHouse {
             body.extend_from_slice(b",\"truncated\":true");
         }
         if after.is_some() {
-            // The same cursor again when no row came ("c1." alone before the first row).
+            // The same cursor again when no row came (empty before the first row).
             let next = last.map_or_else(String::new, |c| c.text());
             body.extend_from_slice(format!(",\"next\":{}", J::String(next)).as_bytes());
         }
