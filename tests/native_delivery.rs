@@ -59,15 +59,8 @@ async fn through_a_restart(
     let addr = first.addr;
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
-    let client = MetricClient::builder()
-        .api_addr(addr.to_string())
-        .api_token(TOKEN)
-        .cluster_id(CLUSTER)
-        .insecure(true)
-        .flush_interval(Duration::from_millis(20))
-        .max_retry_interval(Duration::from_millis(300))
+    let client = restarting_client(addr)
         .max_buffer_bytes(max_buffer_bytes)
-        .drain_timeout(Duration::from_secs(20))
         .on_event(move |event| {
             if let Event::Dropped { reason: DropReason::BestEffort, collection, rows, .. } = event {
                 seen.lock().unwrap().push((collection.clone(), *rows));

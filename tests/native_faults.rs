@@ -60,16 +60,7 @@ async fn the_collector_killed_and_restarted_mid_run_loses_nothing_and_stores_not
     let db = dir.path().join("restart.db");
     let first = CollectorProcess::start(&db, "127.0.0.1:0").await;
     let addr = first.addr;
-    let client = MetricClient::builder()
-        .api_addr(addr.to_string())
-        .api_token(TOKEN)
-        .cluster_id(CLUSTER)
-        .insecure(true)
-        .flush_interval(Duration::from_millis(20))
-        .max_retry_interval(Duration::from_millis(300))
-        .drain_timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
+    let client = restarting_client(addr).build().unwrap();
     let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA).max_chunk_size(2048)).unwrap();
     let rows = containers(0, 30_000);
     let writer = {

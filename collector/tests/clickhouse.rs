@@ -34,14 +34,7 @@ async fn send(t: &TestServer, cluster: &str, chunks: Vec<WriteMetricsRequest>) -
 /// An HTTP POST's status and the rows it stored (its answer's `rows_stored`).
 async fn post(t: &TestServer, chunks: Vec<WriteMetricsRequest>) -> (u16, u64) {
     use prost::Message as _;
-    let res = http()
-        .post(t.url("/v1/metrics"))
-        .header("authorization", format!("Token {TOKEN}"))
-        .header("x-cluster-id", CLUSTER)
-        .body(WriteMetricsBatchRequest { chunks }.encode_to_vec())
-        .send()
-        .await
-        .expect("POST");
+    let res = post_batch(&t.server.url(), chunks).await;
     let status = res.status().as_u16();
     let body = res.bytes().await.expect("body");
     let answer = WriteMetricsResponse::decode(&body[..]).unwrap_or_else(|e| panic!("{status}: {e}: {body:?}"));
@@ -316,12 +309,7 @@ async fn series_answers_equal_on_both_stores() {
 async fn the_rows_cursor_pages_a_million_rows_on_clickhouse() {
     let ch = ClickHouse::start();
     let t = collector_on(&ch, "million").await;
-    pages_a_million_rows_each_once_in_order(&t).await;
-    for bad in ["x", "r1.5", "c1.", "c1.1.zz.00.0.0"] {
-        let (status, body) = t.get_json(&format!("/api/collections/containerMetrics/rows?after={bad}")).await;
-        assert_eq!(status, 400, "{bad}: {body}");
-        assert!(body["error"].as_str().unwrap().contains("after"), "{bad}: {body}");
-    }
+    pages_a_million_rows_each_once_in_order(&t, &["x", "r1.5", "c1.", "c1.1.zz.00.0.0"]).await;
     t.stop().await;
 }
 

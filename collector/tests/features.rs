@@ -489,12 +489,7 @@ async fn logical_types_are_stored_and_read_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rows_cursor_pages_a_million_rows_each_once_in_order() {
     let t = TestServer::start().await;
-    pages_a_million_rows_each_once_in_order(&t).await;
-    for bad in ["x", "r1.", "r1.-5", "r1.99999999999999999999", "r2.5"] {
-        let (status, body) = t.get_json(&format!("/api/collections/containerMetrics/rows?after={bad}")).await;
-        assert_eq!(status, 400, "{bad}: {body}");
-        assert!(body["error"].as_str().unwrap().contains("after"), "{bad}: {body}");
-    }
+    pages_a_million_rows_each_once_in_order(&t, &["x", "r1.", "r1.-5", "r1.99999999999999999999", "r2.5"]).await;
     t.stop().await;
 }
 

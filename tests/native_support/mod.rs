@@ -184,3 +184,16 @@ pub fn assert_same_rows(stored: &[Container], expected: &[Container], context: &
         );
     }
 }
+
+/// A client of the collector process at `addr` as the restart tests run it:
+/// quick flushes and retries, and time to drain.
+pub fn restarting_client(addr: SocketAddr) -> ClientBuilder {
+    MetricClient::builder()
+        .api_addr(addr.to_string())
+        .api_token(TOKEN)
+        .cluster_id(CLUSTER)
+        .insecure(true)
+        .flush_interval(std::time::Duration::from_millis(20))
+        .max_retry_interval(std::time::Duration::from_millis(300))
+        .drain_timeout(std::time::Duration::from_secs(20))
+}

@@ -155,8 +155,9 @@ pub fn everything(k: i64, null: bool) -> Value {
 /// Stores a million containerMetrics rows in chunks of 100,000 (a chunk's
 /// rows share one receive millisecond) and pages them with `?after=`:
 /// each row once and in the order stored; rows stored later come after the
-/// last cursor; without `after` the answer has no cursor.
-pub async fn pages_a_million_rows_each_once_in_order(t: &TestServer) {
+/// last cursor; without `after` the answer has no cursor; each of `bad`
+/// cursors is refused naming `after`.
+pub async fn pages_a_million_rows_each_once_in_order(t: &TestServer, bad: &[&str]) {
     const TOTAL: usize = 1_000_000;
     const PER_CHUNK: usize = 100_000;
     let mut client = t.grpc().await;
@@ -199,6 +200,11 @@ pub async fn pages_a_million_rows_each_once_in_order(t: &TestServer) {
     // Without `after`, the answer is as before: no cursor.
     let (_, plain) = t.get_json("/api/collections/containerMetrics/rows?limit=1").await;
     assert!(plain.get("next").is_none(), "{plain}");
+    for bad in bad {
+        let (status, body) = t.get_json(&format!("/api/collections/containerMetrics/rows?after={bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("after"), "{bad}: {body}");
+    }
 }
 
 /// A distinct 16-byte chunk id.
@@ -436,6 +442,19 @@ pub struct Answer {
     pub message: String,
 }
 
+/// `POST /v1/metrics` of the chunks to the collector at `url`, with the test
+/// token and cluster.
+pub async fn post_batch(url: &str, chunks: Vec<WriteMetricsRequest>) -> reqwest::Response {
+    http()
+        .post(format!("{url}/v1/metrics"))
+        .header("authorization", format!("Token {TOKEN}"))
+        .header("x-cluster-id", CLUSTER)
+        .body(WriteMetricsBatchRequest { chunks }.encode_to_vec())
+        .send()
+        .await
+        .expect("POST")
+}
+
 /// Sends the chunks over one transport to the collector at `url`, with the
 /// test token and cluster.
 pub async fn send_over(transport: &'static str, url: &str, chunks: Vec<WriteMetricsRequest>) -> Answer {
@@ -456,14 +475,7 @@ pub async fn send_over(transport: &'static str, url: &str, chunks: Vec<WriteMetr
             }
         }
         "HTTP" => {
-            let res = http()
-                .post(format!("{url}/v1/metrics"))
-                .header("authorization", format!("Token {TOKEN}"))
-                .header("x-cluster-id", CLUSTER)
-                .body(WriteMetricsBatchRequest { chunks }.encode_to_vec())
-                .send()
-                .await
-                .expect("POST");
+            let res = post_batch(url, chunks).await;
             answer(res.status().as_u16() as i32, res.text().await.expect("body"))
         }
         "gRPC-web" => {
