@@ -278,6 +278,19 @@ async fn chart(server: &Collector, path: &str) -> Json {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_query_api_charts_rates_and_quantiles() {
+    charts_rates_and_quantiles(Collector::start().await).await;
+}
+
+/// The same charts from a collector storing in ClickHouse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_api_charts_rates_and_quantiles_on_clickhouse() {
+    use edgemetrics_collector::clickhouse::local::LocalClickHouse;
+    let dir = tempfile::tempdir().unwrap();
+    let clickhouse = LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    charts_rates_and_quantiles(Collector::start_with(|config, _| clickhouse.configure(config, "charts")).await).await;
+}
+
+async fn charts_rates_and_quantiles(server: Collector) {
     // One step of the chart covers all the test writes: steps start at
     // multiples of their length, so start in a fresh one.
     let step = 100_000;
@@ -286,7 +299,6 @@ async fn the_query_api_charts_rates_and_quantiles() {
     }
     let since = now_ms() / step * step;
     let until = since + step;
-    let server = Collector::start().await;
     let client = server.client().instrument_interval(Duration::from_secs(3600)).build().unwrap();
     let requests = client.counter("http.requests").unit("1").build().unwrap();
     let latency = client.histogram("http.latency").unit("ms").bounds(&[100.0, 250.0, 500.0, 1000.0]).build().unwrap();

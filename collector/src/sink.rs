@@ -169,8 +169,9 @@ impl Sink {
         }
     }
 
-    /// The SQLite store, for the endpoints only it answers (the instruments'
-    /// charts and exposition read rows with SQL of SQLite's).
+    /// The SQLite store, for what only it answers (`/metrics/instruments`
+    /// reads what was stored since its last scrape by rowid), and for the
+    /// SQLite half of the endpoints both answer.
     pub fn sqlite(&self, endpoint: &str) -> Result<&Store, ApiError> {
         match self {
             Sink::Sqlite(store) => Ok(store),

@@ -38,6 +38,7 @@
 
 mod batcher;
 mod client;
+mod instruments;
 pub mod local;
 mod read;
 mod rowbinary;

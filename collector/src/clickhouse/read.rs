@@ -98,7 +98,7 @@ pub struct Filter<'a> {
 }
 
 impl Filter<'_> {
-    fn condition(&self) -> String {
+    pub(super) fn condition(&self) -> String {
         let mut out = format!("_received_at_ms >= {}", self.since_ms);
         if let Some(ids) = self.clusters {
             // No cluster at all matches nothing, as SQLite's empty list does.
@@ -114,7 +114,7 @@ impl Filter<'_> {
     }
 }
 
-fn value(cell: Cell<'_>) -> ValueRef<'_> {
+pub(super) fn value(cell: Cell<'_>) -> ValueRef<'_> {
     match cell {
         Cell::Null => ValueRef::Null,
         Cell::Int(v) => ValueRef::Integer(v),
@@ -124,7 +124,7 @@ fn value(cell: Cell<'_>) -> ValueRef<'_> {
     }
 }
 
-fn malformed(e: Malformed) -> StoreError {
+pub(super) fn malformed(e: Malformed) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
@@ -151,7 +151,7 @@ fn row_json(meta: &CollectionMeta, r: &mut Reader<'_>) -> Result<(J, Cursor), Ma
     Ok((J::Object(obj), Cursor { received_at_ms, cluster_id, chunk_id, batch, row }))
 }
 
-const ORDER: &str = "_received_at_ms, _cluster_id, _chunk_id, _batch, _row";
+pub(super) const ORDER: &str = "_received_at_ms, _cluster_id, _chunk_id, _batch, _row";
 
 impl ClickHouse {
     /// Settings of every read: stopped past `--query-timeout`.
@@ -171,7 +171,7 @@ impl ClickHouse {
         ]
     }
 
-    async fn select(&self, sql: &str) -> Result<Vec<u8>, StoreError> {
+    pub(super) async fn select(&self, sql: &str) -> Result<Vec<u8>, StoreError> {
         self.select_with(sql, &self.read_settings()).await
     }
 

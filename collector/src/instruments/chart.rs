@@ -33,10 +33,11 @@ use serde::Deserialize;
 use serde_json::{Value as J, json};
 
 use super::buckets::quantile;
-use super::{Body, Collection, Row, Stats, scan};
-use crate::query::{ApiError, ApiQuery, Params, authorize, blocking, cluster_condition};
+use super::{Body, Collection, Row, Scanned, Stats, scan};
+use crate::query::{ApiError, ApiQuery, Params, authorize, blocking, cluster_condition, cluster_list};
 use crate::schema_map::{float_json, quote};
 use crate::server::App;
+use crate::sink::Sink;
 
 /// Most steps in one answer.
 pub const MAX_STEPS: i64 = 2_000;
@@ -60,7 +61,7 @@ pub struct ChartParams {
 }
 
 /// The stored collection of instruments called `name`.
-fn instrument_collection(app: &App, name: &str) -> Result<Collection, ApiError> {
+async fn instrument_collection(app: &App, name: &str) -> Result<Collection, ApiError> {
     let collection = Collection::named(name).ok_or_else(|| {
         let names: Vec<&str> = Collection::ALL.iter().map(|c| c.name()).collect();
         ApiError::new(
@@ -68,11 +69,10 @@ fn instrument_collection(app: &App, name: &str) -> Result<Collection, ApiError> 
             format!("{name:?} is not a collection of instruments ({})", names.join(", ")),
         )
     })?;
-    app.store.sqlite("the instruments' charts")?;
-    let meta = app
-        .store
-        .known_collection(name)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no instrument has written to {name:?} yet")))?;
+    let meta =
+        app.store.collection(name).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no instrument has written to {name:?} yet"))
+        })?;
     match collection.mismatch(&meta) {
         Some(why) => {
             Err(ApiError::new(StatusCode::CONFLICT, format!("collection {name:?} does not hold instruments: {why}")))
@@ -89,10 +89,23 @@ pub async fn list(
 ) -> Result<Json<J>, ApiError> {
     let grant = authorize(&app, &headers, &params)?;
     let clusters = params.clusters(&grant)?;
+    let mut present = Vec::new();
+    for collection in Collection::ALL.into_iter().filter(|c| grant.allows_collection(c.name())) {
+        if let Ok(collection) = instrument_collection(&app, collection.name()).await {
+            present.push(collection);
+        }
+    }
+    if let Sink::ClickHouse(ch) = &*app.store {
+        let list = cluster_list(&clusters);
+        let mut out = Vec::new();
+        for collection in present {
+            out.extend(ch.instrument_list(collection, list.as_deref(), MAX_LISTED).await?);
+        }
+        return Ok(Json(json!({ "instruments": out })));
+    }
     blocking(move || {
         let mut out = Vec::new();
-        for collection in Collection::ALL.into_iter().filter(|c| grant.allows_collection(c.name())) {
-            let Ok(collection) = instrument_collection(&app, collection.name()) else { continue };
+        for collection in present {
             let kind = match collection {
                 Collection::Counters => "CASE WHEN MAX(\"monotonic\") THEN 'counter' ELSE 'up_down_counter' END",
                 Collection::Gauges => "'gauge'",
@@ -433,10 +446,19 @@ pub async fn points(
     let grant = authorize(&app, &headers, &auth)?;
     grant.check_collection(&collection).map_err(ApiError::auth)?;
     let clusters = auth.clusters(&grant)?;
-    let collection = instrument_collection(&app, &collection)?;
+    let collection = instrument_collection(&app, &collection).await?;
     let (since, until, step) = range(&p)?;
     let filter = label_filter(&p)?;
     let quantiles = quantile_list(&p)?;
+    // ClickHouse's rows are read first; the charting is the same for both.
+    let from = since.saturating_sub(step);
+    let read = match &*app.store {
+        Sink::ClickHouse(ch) => {
+            let list = cluster_list(&clusters);
+            Some(ch.instrument_rows(collection, &name, (from, until), list.as_deref(), MAX_ROWS + 1).await?)
+        }
+        Sink::Sqlite(_) => None,
+    };
     blocking(move || {
         let t0 = since.div_euclid(step) * step;
         let mut steps = Steps::new(t0, step, ceil_div(until - t0, step) as usize);
@@ -447,32 +469,39 @@ pub async fn points(
         // into it, and a cumulative series' base: reach back one step.
         let time = quote(collection.time_column());
         let condition = format!("\"name\" = ?1 AND {time} >= ?2 AND {time} < ?3 AND {}", cluster_condition(4));
-        let from = since.saturating_sub(step);
-        let scanned = app.store.sqlite("the instruments' charts")?.read(|conn| {
-            scan(
-                conn,
-                collection,
-                &condition,
-                &format!("{time}, rowid"),
-                MAX_ROWS + 1,
-                &[&name, &from, &until, &clusters],
-                |row| {
-                    let labels = row.label_pairs();
-                    if !filter.iter().all(|f| labels.contains(f)) {
-                        return;
-                    }
-                    series.insert(format!("{}\u{0}{}", row.cluster, row.labels));
-                    if latest.as_ref().is_none_or(|l| row.end_ms >= l.0) {
-                        let monotonic = matches!(row.body, Body::Sum { monotonic: true, .. });
-                        latest = Some((row.end_ms, row.unit.clone(), row.description.clone(), monotonic));
-                    }
-                    let delta = if row.cumulative { as_delta(row, &mut before, since) } else { Some(row) };
-                    if let Some(row) = delta {
-                        steps.add(&row);
-                    }
-                },
-            )
-        })?;
+        let each = |row: Row| {
+            let labels = row.label_pairs();
+            if !filter.iter().all(|f| labels.contains(f)) {
+                return;
+            }
+            series.insert(format!("{}\u{0}{}", row.cluster, row.labels));
+            if latest.as_ref().is_none_or(|l| row.end_ms >= l.0) {
+                let monotonic = matches!(row.body, Body::Sum { monotonic: true, .. });
+                latest = Some((row.end_ms, row.unit.clone(), row.description.clone(), monotonic));
+            }
+            let delta = if row.cumulative { as_delta(row, &mut before, since) } else { Some(row) };
+            if let Some(row) = delta {
+                steps.add(&row);
+            }
+        };
+        let scanned = match read {
+            Some((rows, skipped)) => {
+                let scanned = Scanned { rows: rows.len() as u64, skipped, last_rowid: 0 };
+                rows.into_iter().for_each(each);
+                scanned
+            }
+            None => app.store.sqlite("the instruments' charts")?.read(|conn| {
+                scan(
+                    conn,
+                    collection,
+                    &condition,
+                    &format!("{time}, rowid"),
+                    MAX_ROWS + 1,
+                    &[&name, &from, &until, &clusters],
+                    each,
+                )
+            })?,
+        };
         let kind = match collection {
             Collection::Counters if latest.as_ref().is_some_and(|l| !l.3) => "up_down_counter",
             Collection::Counters => "counter",

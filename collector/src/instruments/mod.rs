@@ -71,7 +71,7 @@ impl Collection {
     }
 
     /// The columns read, in order, after [`HEAD`].
-    fn columns(self) -> Vec<(&'static str, ColumnKind)> {
+    pub(crate) fn columns(self) -> Vec<(&'static str, ColumnKind)> {
         let mut columns = HEAD.to_vec();
         match self {
             Self::Counters => {
@@ -124,7 +124,7 @@ impl Collection {
 
     /// The column that orders rows in time (`end_ms`, or `time_ms` for
     /// gauges).
-    fn time_column(self) -> &'static str {
+    pub(crate) fn time_column(self) -> &'static str {
         if self == Self::Gauges { "time_ms" } else { "end_ms" }
     }
 }
@@ -247,8 +247,21 @@ fn unsigned(v: ValueRef<'_>) -> Option<u64> {
 
 /// Reads the row at the cursor, or None when it breaks its kind's rules.
 fn parse(collection: Collection, r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Row>> {
-    let at = |i: usize| r.get_ref(i);
-    let rowid = r.get::<_, i64>(0)?;
+    parse_with(collection, |i| r.get_ref(i))
+}
+
+/// The same for a row read from another store: `values` in the order of
+/// [`Collection::select`] (a place standing for the rowid, the columns, the
+/// cluster).
+pub(crate) fn parse_values(collection: Collection, values: &[ValueRef<'_>]) -> Option<Row> {
+    parse_with(collection, |i| values.get(i).copied().ok_or(rusqlite::Error::InvalidColumnIndex(i))).ok().flatten()
+}
+
+fn parse_with<'a>(
+    collection: Collection,
+    at: impl Fn(usize) -> rusqlite::Result<ValueRef<'a>>,
+) -> rusqlite::Result<Option<Row>> {
+    let Some(rowid) = int(at(0)?) else { return Ok(None) };
     let (Some(name), Some(unit), Some(description), Some(labels)) =
         (text(at(1)?), text(at(2)?), text(at(3)?), text(at(4)?))
     else {

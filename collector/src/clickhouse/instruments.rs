@@ -1,0 +1,106 @@
+//! The instruments' charts (`/api/instruments`) on ClickHouse: the rows of
+//! an instrument read with `FINAL` and handed to the same code that charts
+//! SQLite's, and the list of instruments by the same aggregates.
+//! (`/metrics/instruments` stays SQLite's: it reads what was stored since
+//! the last scrape by rowid, which ClickHouse has no equivalent of.)
+
+use rusqlite::types::ValueRef;
+use serde_json::{Value as J, json};
+
+use super::ClickHouse;
+use super::client::{ident, literal};
+use super::read::{Filter, ORDER, malformed, value};
+use super::rowbinary::Reader;
+use crate::instruments::{Collection, Row, parse_values};
+use crate::store::StoreError;
+
+impl ClickHouse {
+    /// The rows of instrument `name` in `collection` whose time is in
+    /// `from..until`, in time order, at most `limit`; and how many were
+    /// skipped for breaking their kind's rules.
+    pub async fn instrument_rows(
+        &self,
+        collection: Collection,
+        name: &str,
+        (from, until): (i64, i64),
+        clusters: Option<&[String]>,
+        limit: i64,
+    ) -> Result<(Vec<Row>, u64), StoreError> {
+        let columns = collection.columns();
+        let list: Vec<String> = columns.iter().map(|(c, _)| ident(c)).collect();
+        let time = ident(collection.time_column());
+        let filter = Filter { since_ms: i64::MIN, clusters };
+        let answer = self
+            .select(&format!(
+                "SELECT {}, _cluster_id FROM {} FINAL WHERE name = {} AND {time} >= {from} AND {time} < {until} \
+                 AND {} ORDER BY {time}, {ORDER} LIMIT {limit} FORMAT RowBinary",
+                list.join(", "),
+                self.table(collection.name()),
+                literal(name),
+                filter.condition()
+            ))
+            .await?;
+        let (mut rows, mut skipped) = (Vec::new(), 0);
+        let mut r = Reader::new(&answer);
+        let mut place = 0;
+        while !r.is_empty() {
+            place += 1;
+            // The place in the answer stands for SQLite's rowid (ties in time).
+            let mut values = vec![ValueRef::Integer(place)];
+            for (_, kind) in &columns {
+                values.push(value(r.cell(*kind).map_err(malformed)?));
+            }
+            values.push(ValueRef::Text(r.string().map_err(malformed)?));
+            match parse_values(collection, &values) {
+                Some(row) => rows.push(row),
+                None => skipped += 1,
+            }
+        }
+        Ok((rows, skipped))
+    }
+
+    /// The instruments of `collection`, as `/api/instruments` lists them.
+    pub async fn instrument_list(
+        &self,
+        collection: Collection,
+        clusters: Option<&[String]>,
+        limit: i64,
+    ) -> Result<Vec<J>, StoreError> {
+        let kind = match collection {
+            Collection::Counters => "if(ifNull(max(monotonic), 0) = 1, 'counter', 'up_down_counter')",
+            Collection::Gauges => "'gauge'",
+            Collection::Histograms => "'histogram'",
+            Collection::Exponential => "'exponential_histogram'",
+            Collection::Summaries => "'summary'",
+        };
+        let time = ident(collection.time_column());
+        let filter = Filter { since_ms: i64::MIN, clusters };
+        let answer = self
+            .select(&format!(
+                "SELECT assumeNotNull(name), toString({kind}), max(unit), max(description), \
+                 toUInt64(ifNull(uniqExact(_cluster_id, labels), 0)), toUInt64(count()), max({time}) \
+                 FROM {} FINAL WHERE {} AND isNotNull(name) GROUP BY name ORDER BY name LIMIT {limit} FORMAT RowBinary",
+                self.table(collection.name()),
+                filter.condition()
+            ))
+            .await?;
+        let mut out = Vec::new();
+        let mut r = Reader::new(&answer);
+        let text = |b: &[u8]| J::String(String::from_utf8_lossy(b).into_owned());
+        while !r.is_empty() {
+            let name = text(r.string().map_err(malformed)?);
+            let kind = text(r.string().map_err(malformed)?);
+            let nullable = |r: &mut Reader<'_>| -> Result<J, StoreError> {
+                Ok(if r.u8().map_err(malformed)? == 0 { text(r.string().map_err(malformed)?) } else { J::Null })
+            };
+            let (unit, description) = (nullable(&mut r)?, nullable(&mut r)?);
+            let (series, rows) = (r.u64().map_err(malformed)?, r.u64().map_err(malformed)?);
+            let last = if r.u8().map_err(malformed)? == 0 { J::from(r.i64().map_err(malformed)?) } else { J::Null };
+            out.push(json!({
+                "collection": collection.name(), "name": name, "kind": kind, "unit": unit,
+                "description": description, "series": series, "rows": rows, "last_ms": last,
+            }));
+        }
+        Ok(out)
+    }
+}
