@@ -403,12 +403,20 @@ impl Config {
     /// Checks how the limits fit together; says which flags do not.
     pub fn check(&self) -> Result<(), String> {
         let (l, c) = (&self.limits, &self.connections);
-        let one_request = l.max_message_bytes.saturating_add(l.max_stored_bytes_per_request);
+        // A compressed message holds its wire bytes and what they decompress
+        // to, each up to --max-message-bytes.
+        let compressed = self.grpc_compression.iter().any(|e| *e != GrpcEncoding::None);
+        let message = l.max_message_bytes.saturating_mul(if compressed { 2 } else { 1 });
+        let one_request = message.saturating_add(l.max_stored_bytes_per_request);
         if c.max_inflight_bytes != 0 && c.max_inflight_bytes < one_request {
             return Err(format!(
-                "--max-inflight-bytes ({}) must be at least --max-message-bytes ({}) plus \
-                 --max-stored-bytes-per-request ({}), so that one request of the largest size fits",
-                c.max_inflight_bytes, l.max_message_bytes, l.max_stored_bytes_per_request
+                "--max-inflight-bytes ({}) must be at least {}--max-message-bytes ({}) plus \
+                 --max-stored-bytes-per-request ({}), so that one request of the largest size fits{}",
+                c.max_inflight_bytes,
+                if compressed { "twice " } else { "" },
+                l.max_message_bytes,
+                l.max_stored_bytes_per_request,
+                if compressed { " (a compressed message holds its bytes and what they decompress to)" } else { "" }
             ));
         }
         if c.idle_timeout <= l.stream_idle_timeout || c.idle_timeout <= c.body_timeout {

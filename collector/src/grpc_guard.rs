@@ -266,6 +266,10 @@ where
                         }
                         _ => Ok(0),
                     };
+                    if last {
+                        // Its decompressor's window would stay resident until the next message.
+                        counting.inflater = None;
+                    }
                     match counted {
                         // What the compressed bytes decompress to is held as it is made.
                         Ok(made) => {

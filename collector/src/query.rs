@@ -88,6 +88,11 @@ impl ApiError {
         Self { status, message, retry_after_secs: None }
     }
 
+    /// The answer's status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// 400: what the request asked for is not valid.
     pub fn bad_request(message: String) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)

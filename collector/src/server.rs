@@ -150,7 +150,7 @@ impl Server {
         let store = Sink::open(&config.sink, &db, store_limits).await.map_err(|source| Error::Db {
             path: match config.sink.sink {
                 SinkKind::Sqlite => config.db.clone(),
-                SinkKind::Clickhouse => config.sink.clickhouse_url.clone(),
+                SinkKind::Clickhouse => crate::clickhouse::redacted(&config.sink.clickhouse_url),
             },
             source,
         })?;
@@ -293,9 +293,9 @@ async fn mark_grpc_web(mut req: Request<Body>) -> Request<Body> {
 fn router(app: Arc<App>, config: &Config, www: Option<StaticRoot>) -> Router {
     let limit = config.limits.max_message_bytes;
     // gzip and zstd both ways, as gRPC negotiates them (`grpc-encoding`,
-    // `grpc-accept-encoding`). tonic decompresses a message only up to
-    // `limit`, and the guard holds that much of the in-flight budget for
-    // every compressed message before it is decompressed.
+    // `grpc-accept-encoding`). The guard measures a compressed message as it
+    // arrives (what it decompresses to is held on the in-flight budget, up
+    // to `limit`) before tonic decompresses it.
     let mut grpc = IngestionApiServer::new(IngestionService::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(64 * 1024);

@@ -67,9 +67,9 @@ const MAX_MESSAGE: usize = 500;
 impl Http {
     /// A client of the HTTP interface at `url` (e.g. `http://127.0.0.1:8123`).
     pub fn new(url: &str, user: &str, password: Option<&str>, timeout: Duration) -> Result<Self, String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("--clickhouse-url {url:?}: {e}"))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("--clickhouse-url is not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("--clickhouse-url {url:?}: the scheme must be http or https"));
+            return Err(format!("--clickhouse-url {}: the scheme must be http or https", redacted(url)));
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)
@@ -77,12 +77,9 @@ impl Http {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        let mut shown = parsed.clone();
-        let _ = shown.set_username("");
-        let _ = shown.set_password(None);
         Ok(Self {
             client,
-            shown: shown.as_str().trim_end_matches('/').to_owned(),
+            shown: redacted(url),
             url: url.trim_end_matches('/').to_owned() + "/",
             user: user.to_owned(),
             password: password.map(str::to_owned),
@@ -148,6 +145,20 @@ impl Http {
     }
 }
 
+/// `url` for messages: without user, password or query (which may carry a
+/// password).
+pub fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        Err(_) => "(--clickhouse-url, not a URL)".to_owned(),
+    }
+}
+
 /// `s` as a ClickHouse string literal.
 pub fn literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -172,6 +183,12 @@ pub fn ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_lose_their_credentials_in_messages() {
+        assert_eq!(redacted("http://u:secret@host:8123/?password=x"), "http://host:8123");
+        assert!(!redacted("not a url secret").contains("secret"));
+    }
 
     #[test]
     fn literals_and_identifiers_are_escaped() {

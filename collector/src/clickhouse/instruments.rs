@@ -11,13 +11,46 @@ use super::ClickHouse;
 use super::client::{ident, literal};
 use super::read::{Filter, ORDER, malformed, value};
 use super::rowbinary::Reader;
-use crate::instruments::{Collection, Row, parse_values};
+use crate::instruments::{Collection, Row, Scanned, parse_values};
 use crate::store::StoreError;
+
+/// The most bytes of rows a chart reads from ClickHouse (ClickHouse stops at
+/// the end of the block that passes it); what it cut is said as
+/// `"truncated"`, as a chart past its row limit is.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// Hands each valid row of an [`ClickHouse::instrument_rows`] answer to
+/// `each`, in order, without keeping them; how many were read and skipped.
+pub fn for_each_row(collection: Collection, answer: &[u8], mut each: impl FnMut(Row)) -> Result<Scanned, StoreError> {
+    let columns = collection.columns();
+    let mut scanned = Scanned::default();
+    let mut r = Reader::new(answer);
+    let mut values = Vec::with_capacity(columns.len() + 2);
+    while !r.is_empty() {
+        // The place in the answer stands for SQLite's rowid (ties in time).
+        let place = i64::try_from(scanned.rows + scanned.skipped + 1).unwrap_or(i64::MAX);
+        values.clear();
+        values.push(ValueRef::Integer(place));
+        for (_, kind) in &columns {
+            values.push(value(r.cell(*kind).map_err(malformed)?));
+        }
+        values.push(ValueRef::Text(r.string().map_err(malformed)?));
+        match parse_values(collection, &values) {
+            Some(row) => {
+                scanned.rows += 1;
+                each(row);
+            }
+            None => scanned.skipped += 1,
+        }
+    }
+    Ok(scanned)
+}
 
 impl ClickHouse {
     /// The rows of instrument `name` in `collection` whose time is in
-    /// `from..until`, in time order, at most `limit`; and how many were
-    /// skipped for breaking their kind's rules.
+    /// `from..until`, in time order, at most `limit` and about
+    /// [`MAX_ANSWER_BYTES`] of them, as ClickHouse answers them (read with
+    /// [`for_each_row`], a row at a time); true when the byte cap cut them.
     pub async fn instrument_rows(
         &self,
         collection: Collection,
@@ -25,38 +58,26 @@ impl ClickHouse {
         (from, until): (i64, i64),
         clusters: Option<&[String]>,
         limit: i64,
-    ) -> Result<(Vec<Row>, u64), StoreError> {
-        let columns = collection.columns();
-        let list: Vec<String> = columns.iter().map(|(c, _)| ident(c)).collect();
+    ) -> Result<(Vec<u8>, bool), StoreError> {
+        let list: Vec<String> = collection.columns().iter().map(|(c, _)| ident(c)).collect();
         let time = ident(collection.time_column());
         let filter = Filter { since_ms: i64::MIN, clusters };
-        let answer = self
-            .select(&format!(
-                "SELECT {}, _cluster_id FROM {} FINAL WHERE name = {} AND {time} >= {from} AND {time} < {until} \
-                 AND {} ORDER BY {time}, {ORDER} LIMIT {limit} FORMAT RowBinary",
-                list.join(", "),
-                self.table(collection.name()),
-                literal(name),
-                filter.condition()
-            ))
-            .await?;
-        let (mut rows, mut skipped) = (Vec::new(), 0);
-        let mut r = Reader::new(&answer);
-        let mut place = 0;
-        while !r.is_empty() {
-            place += 1;
-            // The place in the answer stands for SQLite's rowid (ties in time).
-            let mut values = vec![ValueRef::Integer(place)];
-            for (_, kind) in &columns {
-                values.push(value(r.cell(*kind).map_err(malformed)?));
-            }
-            values.push(ValueRef::Text(r.string().map_err(malformed)?));
-            match parse_values(collection, &values) {
-                Some(row) => rows.push(row),
-                None => skipped += 1,
-            }
-        }
-        Ok((rows, skipped))
+        let settings = [
+            ("max_execution_time", self.limits.query_timeout.as_secs().max(1).to_string()),
+            ("max_result_bytes", MAX_ANSWER_BYTES.to_string()),
+            ("result_overflow_mode", "break".into()),
+        ];
+        let sql = format!(
+            "SELECT {}, _cluster_id FROM {} FINAL WHERE name = {} AND {time} >= {from} AND {time} < {until} \
+             AND {} ORDER BY {time}, {ORDER} LIMIT {limit} FORMAT RowBinary",
+            list.join(", "),
+            self.table(collection.name()),
+            literal(name),
+            filter.condition()
+        );
+        let answer = self.select_with(&sql, &settings).await?;
+        let capped = answer.len() >= MAX_ANSWER_BYTES;
+        Ok((answer, capped))
     }
 
     /// The instruments of `collection`, as `/api/instruments` lists them.

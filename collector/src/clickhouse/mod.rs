@@ -49,7 +49,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-pub use client::{CallError, Http};
+pub use client::{CallError, Http, redacted};
+pub use instruments::{MAX_ANSWER_BYTES, for_each_row};
 pub use read::{Cursor, Filter, RowsPage};
 
 use crate::evolve::{Evolution, check_collection_count, plan, reject};
@@ -357,21 +358,48 @@ impl ClickHouse {
         // The table may hold more than the catalog says (a collector that
         // stopped between the two, or one changing it at the same time).
         self.add_columns(collection, &added).await?;
-        self.save(&meta, &added).await?;
+        self.save_columns(&meta, &added).await?;
         // Two collectors adding one field as two Avro types that map to one
-        // ClickHouse type: the catalog keeps the first, the other is refused.
-        let saved = self.refresh_one(collection).await?;
+        // ClickHouse type: the catalog keeps the first (a tie of one
+        // millisecond broken by bits of the collector's), the other is
+        // refused before it records the schema.
+        let stored = self.stored_columns(collection).await?;
         for c in &added {
-            if let Some(kept) = saved.iter().flat_map(|m| m.columns.iter()).find(|k| k.name == c.name)
-                && kept.avro_type != c.avro_type
+            if let Some(first) = stored.iter().find(|k| k.name == c.name)
+                && first.avro_type != c.avro_type
             {
                 return Err(reject(format!(
                     "incompatible schema change: field {:?} of collection {collection:?} changes type from {} to {}",
-                    c.name, kept.avro_type, c.avro_type
+                    c.name, first.avro_type, c.avro_type
                 )));
             }
         }
+        self.save_schema(&meta).await?;
+        self.refresh_one(collection).await?;
         Ok(())
+    }
+
+    /// The columns the catalog keeps for `collection`, whatever its schema
+    /// row says (none yet for a collection being made).
+    async fn stored_columns(&self, collection: &str) -> Result<Vec<Column>, StoreError> {
+        let answer = self
+            .http
+            .query(
+                &format!(
+                    "SELECT column FROM {}.`_columns` FINAL WHERE collection = {} FORMAT RowBinary",
+                    ident(&self.database),
+                    literal(collection)
+                ),
+                &[],
+            )
+            .await?;
+        let mut columns = Vec::new();
+        let mut r = Reader::new(&answer);
+        while !r.is_empty() {
+            let json = r.string().map_err(|e| StoreError::Catalog(collection.to_owned(), e.to_string()))?;
+            columns.push(serde_json::from_slice(json).map_err(|e| StoreError::Catalog(collection.to_owned(), e.to_string()))?);
+        }
+        Ok(columns)
     }
 
     /// Adds those of `columns` the table lacks; refuses a column the table
@@ -433,11 +461,13 @@ impl ClickHouse {
         Ok(types)
     }
 
-    /// Records `added` columns and the collection's schema in the catalog.
-    async fn save(&self, meta: &CollectionMeta, added: &[Column]) -> Result<(), StoreError> {
+    /// Records `added` columns in the catalog.
+    async fn save_columns(&self, meta: &CollectionMeta, added: &[Column]) -> Result<(), StoreError> {
         let db = ident(&self.database);
-        let now = now_ms();
-        let version = u64::MAX - u64::try_from(now).unwrap_or(0);
+        // The earliest wins: the version falls with time, and this
+        // collector's own bits break a tie of one millisecond.
+        let millis = u64::try_from(now_ms()).unwrap_or(0).min((1 << 52) - 1);
+        let version = (((1u64 << 52) - millis) << 11) | (self.batches.load(Ordering::Relaxed) >> 53);
         let first = meta.columns.len() - added.len();
         let mut w = Writer::default();
         for (i, c) in added.iter().enumerate() {
@@ -458,10 +488,16 @@ impl ClickHouse {
                 )
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Records the collection's latest schema in the catalog.
+    async fn save_schema(&self, meta: &CollectionMeta) -> Result<(), StoreError> {
+        let db = ident(&self.database);
         let mut w = Writer::default();
         w.string(meta.name.as_bytes());
         w.string(meta.schema_json.as_bytes());
-        w.i64(now);
+        w.i64(now_ms());
         self.http
             .insert(&format!("INSERT INTO {db}.`_collections` (name, schema, updated_at_ms) FORMAT RowBinary"), w.buf)
             .await?;

@@ -175,7 +175,7 @@ impl ClickHouse {
         self.select_with(sql, &self.read_settings()).await
     }
 
-    async fn select_with(&self, sql: &str, settings: &[(&str, String)]) -> Result<Vec<u8>, StoreError> {
+    pub(super) async fn select_with(&self, sql: &str, settings: &[(&str, String)]) -> Result<Vec<u8>, StoreError> {
         self.http.query(sql, settings).await.map_err(|e| match e {
             super::CallError::Exception { code: Some(159), .. } => {
                 StoreError::Interrupted(format!("it ran longer than {:?} (--query-timeout)", self.limits.query_timeout))

@@ -33,7 +33,8 @@ use serde::Deserialize;
 use serde_json::{Value as J, json};
 
 use super::buckets::quantile;
-use super::{Body, Collection, Row, Scanned, Stats, scan};
+use super::{Body, Collection, Row, Stats, scan};
+use crate::clickhouse::for_each_row;
 use crate::query::{ApiError, ApiQuery, Params, authorize, blocking, cluster_condition, cluster_list};
 use crate::schema_map::{float_json, quote};
 use crate::server::App;
@@ -91,8 +92,11 @@ pub async fn list(
     let clusters = params.clusters(&grant)?;
     let mut present = Vec::new();
     for collection in Collection::ALL.into_iter().filter(|c| grant.allows_collection(c.name())) {
-        if let Ok(collection) = instrument_collection(&app, collection.name()).await {
-            present.push(collection);
+        match instrument_collection(&app, collection.name()).await {
+            Ok(collection) => present.push(collection),
+            // Not written yet, or a user's collection of that name: not listed.
+            Err(e) if matches!(e.status(), StatusCode::NOT_FOUND | StatusCode::CONFLICT) => {}
+            Err(e) => return Err(e),
         }
     }
     if let Sink::ClickHouse(ch) = &*app.store {
@@ -484,12 +488,9 @@ pub async fn points(
                 steps.add(&row);
             }
         };
+        let capped = read.as_ref().is_some_and(|(_, capped)| *capped);
         let scanned = match read {
-            Some((rows, skipped)) => {
-                let scanned = Scanned { rows: rows.len() as u64, skipped, last_rowid: 0 };
-                rows.into_iter().for_each(each);
-                scanned
-            }
+            Some((answer, _)) => for_each_row(collection, &answer, each)?,
             None => app.store.sqlite("the instruments' charts")?.read(|conn| {
                 scan(
                     conn,
@@ -522,7 +523,7 @@ pub async fn points(
             ("until_ms", J::from(until)),
             ("step_ms", J::from(step)),
             ("series", J::from(series.len())),
-            ("truncated", J::from(scanned.rows + scanned.skipped > MAX_ROWS as u64)),
+            ("truncated", J::from(capped || scanned.rows + scanned.skipped > MAX_ROWS as u64)),
             ("skipped_rows", J::from(scanned.skipped)),
         ] {
             out.insert(key.into(), value);
