@@ -397,7 +397,9 @@ impl ClickHouse {
         let mut r = Reader::new(&answer);
         while !r.is_empty() {
             let json = r.string().map_err(|e| StoreError::Catalog(collection.to_owned(), e.to_string()))?;
-            columns.push(serde_json::from_slice(json).map_err(|e| StoreError::Catalog(collection.to_owned(), e.to_string()))?);
+            columns.push(
+                serde_json::from_slice(json).map_err(|e| StoreError::Catalog(collection.to_owned(), e.to_string()))?,
+            );
         }
         Ok(columns)
     }
