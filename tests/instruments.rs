@@ -201,7 +201,19 @@ fn comparable(value: &prometheus_parse::Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_serves_what_clients_sent_as_prometheus_text() {
-    let server = Collector::start().await;
+    serves_prometheus_text(Collector::start().await).await;
+}
+
+/// The same text from a collector storing in ClickHouse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_serves_prometheus_text_on_clickhouse() {
+    use edgemetrics_collector::clickhouse::local::LocalClickHouse;
+    let dir = tempfile::tempdir().unwrap();
+    let clickhouse = LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    serves_prometheus_text(Collector::start_with(|config, _| clickhouse.configure(config, "exposition")).await).await;
+}
+
+async fn serves_prometheus_text(server: Collector) {
     let client = server.client().instrument_interval(Duration::from_secs(3600)).build().unwrap();
     let requests = client.counter("http.requests").description("requests served").build().unwrap();
     let depth = client.up_down_counter("queue.depth").build().unwrap();

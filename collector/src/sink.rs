@@ -169,9 +169,8 @@ impl Sink {
         }
     }
 
-    /// The SQLite store, for what only it answers (`/metrics/instruments`
-    /// reads what was stored since its last scrape by rowid), and for the
-    /// SQLite half of the endpoints both answer.
+    /// The SQLite store, for the SQLite half of the endpoints both stores
+    /// answer.
     pub fn sqlite(&self, endpoint: &str) -> Result<&Store, ApiError> {
         match self {
             Sink::Sqlite(store) => Ok(store),

@@ -1,8 +1,7 @@
-//! The instruments' charts (`/api/instruments`) on ClickHouse: the rows of
-//! an instrument read with `FINAL` and handed to the same code that charts
-//! SQLite's, and the list of instruments by the same aggregates.
-//! (`/metrics/instruments` stays SQLite's: it reads what was stored since
-//! the last scrape by rowid, which ClickHouse has no equivalent of.)
+//! The instruments on ClickHouse: their rows read with `FINAL` and handed,
+//! one at a time, to the same code that charts (`/api/instruments`) and
+//! totals (`/metrics/instruments`) SQLite's, and the list of instruments by
+//! the same aggregates.
 
 use rusqlite::types::ValueRef;
 use serde_json::{Value as J, json};
@@ -59,21 +58,38 @@ impl ClickHouse {
         clusters: Option<&[String]>,
         limit: i64,
     ) -> Result<(Vec<u8>, bool), StoreError> {
-        let list: Vec<String> = collection.columns().iter().map(|(c, _)| ident(c)).collect();
         let time = ident(collection.time_column());
         let filter = Filter { since_ms: i64::MIN, clusters };
+        let condition =
+            format!("name = {} AND {time} >= {from} AND {time} < {until} AND {}", literal(name), filter.condition());
+        self.instrument_answer(collection, &condition, limit).await
+    }
+
+    /// Every row of `collection`, as [`ClickHouse::instrument_rows`] reads
+    /// them: what `/metrics/instruments` totals on each scrape.
+    pub async fn all_instrument_rows(&self, collection: Collection, limit: i64) -> Result<(Vec<u8>, bool), StoreError> {
+        self.instrument_answer(collection, "1", limit).await
+    }
+
+    /// The rows of `collection` matching `condition`, in time order.
+    async fn instrument_answer(
+        &self,
+        collection: Collection,
+        condition: &str,
+        limit: i64,
+    ) -> Result<(Vec<u8>, bool), StoreError> {
+        let list: Vec<String> = collection.columns().iter().map(|(c, _)| ident(c)).collect();
+        let time = ident(collection.time_column());
         let settings = [
             ("max_execution_time", self.limits.query_timeout.as_secs().max(1).to_string()),
             ("max_result_bytes", MAX_ANSWER_BYTES.to_string()),
             ("result_overflow_mode", "break".into()),
         ];
         let sql = format!(
-            "SELECT {}, _cluster_id FROM {} FINAL WHERE name = {} AND {time} >= {from} AND {time} < {until} \
-             AND {} ORDER BY {time}, {ORDER} LIMIT {limit} FORMAT RowBinary",
+            "SELECT {}, _cluster_id FROM {} FINAL WHERE {condition} ORDER BY {time}, {ORDER} LIMIT {limit} \
+             FORMAT RowBinary",
             list.join(", "),
             self.table(collection.name()),
-            literal(name),
-            filter.condition()
         );
         let answer = self.select_with(&sql, &settings).await?;
         let capped = answer.len() >= MAX_ANSWER_BYTES;

@@ -27,8 +27,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::buckets::{Distribution, Exponential};
 use super::{Body, Collection, Row, Stats, scan};
+use crate::clickhouse::for_each_row;
 use crate::query::{ApiError, ApiQuery, authorize, blocking};
 use crate::server::App;
+use crate::sink::Sink;
 
 /// Rows read per statement while catching up.
 const BATCH: i64 = 10_000;
@@ -38,6 +40,10 @@ const BATCH: i64 = 10_000;
 pub struct Exposition {
     state: Mutex<Totals>,
 }
+
+/// Most rows of one collection a scrape totals on ClickHouse (each scrape
+/// reads them all; with SQLite, only those stored since the last).
+const MAX_SCRAPED_ROWS: i64 = 2_000_000;
 
 #[derive(Default)]
 struct Totals {
@@ -360,11 +366,59 @@ pub async fn handler(
         Some(id) => Some([id.clone()].into()),
         None => grant.clusters.clone(),
     };
+    // ClickHouse has no order in which new rows only ever come last (a row's
+    // receive time is stamped before its insert), so what was read before
+    // cannot be kept: every scrape totals every row, read with FINAL.
+    let mut answers = Vec::new();
+    if let Sink::ClickHouse(ch) = &*app.store {
+        for collection in Collection::ALL {
+            let Some(meta) = app.store.collection(collection.name()).await? else { continue };
+            if collection.mismatch(&meta).is_some() {
+                continue;
+            }
+            let (answer, capped) = ch.all_instrument_rows(collection, MAX_SCRAPED_ROWS).await?;
+            let read = answer.len();
+            if capped {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the rows of {:?} take more than {read} bytes: more than one scrape totals on ClickHouse \
+                         (the SQLite sink keeps its totals between scrapes)",
+                        collection.name()
+                    ),
+                ));
+            }
+            answers.push((collection, answer));
+        }
+    }
     blocking(move || {
-        let mut totals = app.instruments.state.lock().map_err(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the instruments' totals were poisoned".into())
-        })?;
-        totals.catch_up(&app)?;
+        let mut fresh = Totals::default();
+        let mut kept = None;
+        let totals = match &*app.store {
+            Sink::ClickHouse(_) => {
+                let limit = app.limits.max_instrument_series;
+                for (collection, answer) in &answers {
+                    let scanned = for_each_row(*collection, answer, |row| fresh.apply(*collection, row, limit))?;
+                    if scanned.rows + scanned.skipped >= MAX_SCRAPED_ROWS as u64 {
+                        let message = format!(
+                            "{:?} holds more than {MAX_SCRAPED_ROWS} rows: more than one scrape totals on ClickHouse \
+                             (the SQLite sink keeps its totals between scrapes)",
+                            collection.name()
+                        );
+                        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message));
+                    }
+                    fresh.skipped += scanned.skipped;
+                }
+                &mut fresh
+            }
+            Sink::Sqlite(_) => {
+                let totals = kept.insert(app.instruments.state.lock().map_err(|_| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the instruments' totals were poisoned".into())
+                })?);
+                totals.catch_up(&app)?;
+                &mut **totals
+            }
+        };
         let text = totals.render(app.limits.max_instrument_series, |series, key| {
             grant.allows_collection(series.collection.name())
                 && clusters.as_ref().is_none_or(|c| c.contains(&key.cluster))
