@@ -207,10 +207,8 @@ async fn the_collector_serves_what_clients_sent_as_prometheus_text() {
 /// The same text from a collector storing in ClickHouse.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_serves_prometheus_text_on_clickhouse() {
-    use edgemetrics_collector::clickhouse::local::LocalClickHouse;
-    let dir = tempfile::tempdir().unwrap();
-    let clickhouse = LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    serves_prometheus_text(Collector::start_with(|config, _| clickhouse.configure(config, "exposition")).await).await;
+    let (server, _clickhouse, _dir) = collector_on_clickhouse("exposition").await;
+    serves_prometheus_text(server).await;
 }
 
 async fn serves_prometheus_text(server: Collector) {
@@ -296,10 +294,8 @@ async fn the_query_api_charts_rates_and_quantiles() {
 /// The same charts from a collector storing in ClickHouse.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_query_api_charts_rates_and_quantiles_on_clickhouse() {
-    use edgemetrics_collector::clickhouse::local::LocalClickHouse;
-    let dir = tempfile::tempdir().unwrap();
-    let clickhouse = LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    charts_rates_and_quantiles(Collector::start_with(|config, _| clickhouse.configure(config, "charts")).await).await;
+    let (server, _clickhouse, _dir) = collector_on_clickhouse("charts").await;
+    charts_rates_and_quantiles(server).await;
 }
 
 async fn charts_rates_and_quantiles(server: Collector) {

@@ -93,11 +93,7 @@ async fn the_collector_killed_and_restarted_mid_run_loses_nothing_and_stores_not
 /// is back every row is stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_killed_mid_run_loses_nothing() {
-    use edgemetrics_collector::clickhouse::local::LocalClickHouse;
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut clickhouse = LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    let server = Collector::start_with(|config, _| clickhouse.configure(config, "native")).await;
+    let (server, mut clickhouse, _dir) = collector_on_clickhouse("native").await;
     let client = server.client().max_retry_interval(Duration::from_millis(200)).build().unwrap();
     let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA)).unwrap();
     let rows = containers(0, 3000);

@@ -47,26 +47,31 @@ pub struct Params {
 }
 
 impl Params {
-    /// The clusters whose rows are read, as a JSON array for the SQL filter
-    /// (None: every cluster): the `cluster_id` parameter, checked as
-    /// writers' cluster ids are and against the token, or the token's
-    /// clusters when it is limited to some.
-    pub(crate) fn clusters(&self, grant: &Grant) -> Result<Option<String>, ApiError> {
+    /// The clusters whose rows are read (None: every cluster): the
+    /// `cluster_id` parameter, checked as writers' cluster ids are and
+    /// against the token, or the token's clusters when it is limited to some.
+    pub(crate) fn clusters(&self, grant: &Grant) -> Result<Option<Vec<String>>, ApiError> {
         match &self.cluster_id {
             Some(id) => {
                 if let Some(problem) = crate::auth::cluster_id_problem(id) {
                     return Err(ApiError::bad_request(format!("cluster_id {id:?}: {problem}")));
                 }
                 grant.check_cluster(id).map_err(ApiError::auth)?;
-                Ok(Some(json!([id]).to_string()))
+                Ok(Some(vec![id.clone()]))
             }
             None => Ok(grant.clusters.as_ref().map(|set| {
-                let mut ids: Vec<&String> = set.iter().collect();
+                let mut ids: Vec<String> = set.iter().cloned().collect();
                 ids.sort();
-                json!(ids).to_string()
+                ids
             })),
         }
     }
+}
+
+/// The parameter of [`cluster_condition`]: the clusters as a JSON array, or
+/// NULL for every cluster.
+pub(crate) fn cluster_param(clusters: &Option<Vec<String>>) -> Option<String> {
+    clusters.as_ref().map(|ids| json!(ids).to_string())
 }
 
 /// The SQL condition of the cluster filter, on parameter `?n` (a JSON array
@@ -282,12 +287,12 @@ pub async fn rows(
     let max_bytes = app.limits.max_response_bytes;
     if let Sink::ClickHouse(ch) = &*app.store {
         let after = params.after.as_deref().map(clickhouse_cursor).transpose()?;
-        let list = cluster_list(&clusters);
-        let filter = Filter { since_ms: since, clusters: list.as_deref() };
+        let filter = Filter { since_ms: since, clusters: clusters.as_deref() };
         let page = ch.rows(&meta, &filter, limit, after, max_bytes).await?;
-        return Ok(([(header::CONTENT_TYPE, "application/json")], page.body).into_response());
+        return Ok(([(header::CONTENT_TYPE, "application/json")], page).into_response());
     }
     let after = params.after.as_deref().map(cursor).transpose()?;
+    let clusters = cluster_param(&clusters);
     blocking(move || {
         // The rowid is selected last, after the columns `row_json` reads.
         let (condition, order) = match after {
@@ -368,11 +373,6 @@ fn not_a_cursor(text: &str) -> ApiError {
     ApiError::bad_request(format!("after {shown:?} is not a cursor this API gave (a rows answer's \"next\")"))
 }
 
-/// The cluster filter of [`Params::clusters`] as a list.
-pub(crate) fn cluster_list(clusters: &Option<String>) -> Option<Vec<String>> {
-    clusters.as_deref().map(|json| serde_json::from_str(json).unwrap_or_default())
-}
-
 /// `GET /api/collections/{name}/latest`.
 pub async fn latest(
     State(app): State<Arc<App>>,
@@ -384,10 +384,10 @@ pub async fn latest(
     let meta = collection(&app, &grant, &name).await?;
     let cluster = params.clusters(&grant)?;
     if let Sink::ClickHouse(ch) = &*app.store {
-        let list = cluster_list(&cluster);
-        let row = ch.latest(&meta, &Filter { since_ms: i64::MIN, clusters: list.as_deref() }).await?;
+        let row = ch.latest(&meta, &Filter { since_ms: i64::MIN, clusters: cluster.as_deref() }).await?;
         return Ok(Json(json!({ "row": row })));
     }
+    let cluster = cluster_param(&cluster);
     blocking(move || {
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY \"_received_at_ms\" DESC, rowid DESC LIMIT 1",
@@ -419,9 +419,9 @@ pub async fn stats(
     let since = params.since_ms.unwrap_or(i64::MIN);
     let cluster = params.clusters(&grant)?;
     if let Sink::ClickHouse(ch) = &*app.store {
-        let list = cluster_list(&cluster);
-        return Ok(Json(ch.stats(&meta, &Filter { since_ms: since, clusters: list.as_deref() }).await?));
+        return Ok(Json(ch.stats(&meta, &Filter { since_ms: since, clusters: cluster.as_deref() }).await?));
     }
+    let cluster = cluster_param(&cluster);
     blocking(move || {
         let table = quote(&meta.name);
         let rows_of = format!("\"_received_at_ms\" >= ?1 AND {}", cluster_condition(2));

@@ -17,9 +17,9 @@ use serde_json::{Value as J, json};
 
 use crate::clickhouse::Filter;
 use crate::instruments::chart::time_range;
-use crate::query::cluster_list;
 use crate::query::{
-    ApiError, ApiQuery, CollectionName, Params, authorize, blocking, cell_json, cluster_condition, collection,
+    ApiError, ApiQuery, CollectionName, Params, authorize, blocking, cell_json, cluster_condition, cluster_param,
+    collection,
 };
 use crate::schema_map::{float_json, quote};
 use crate::server::App;
@@ -73,12 +73,12 @@ pub async fn series(
         }))
     };
     if let Sink::ClickHouse(ch) = &*app.store {
-        let list = cluster_list(&clusters);
-        let filter = Filter { since_ms: t0, clusters: list.as_deref() };
+        let filter = Filter { since_ms: t0, clusters: clusters.as_deref() };
         let columns = ch.series(&meta, &column, &filter, (t0, step, until, n as usize)).await?;
         return Ok(answer(columns));
     }
     let column2 = column.clone();
+    let clusters = cluster_param(&clusters);
     let columns = blocking(move || {
         let column = column2;
         let q = quote(&column.name);

@@ -197,3 +197,15 @@ pub fn restarting_client(addr: SocketAddr) -> ClientBuilder {
         .max_retry_interval(std::time::Duration::from_millis(300))
         .drain_timeout(std::time::Duration::from_secs(20))
 }
+
+/// A private ClickHouse in a temporary directory and a collector storing in
+/// its database `database` (dropped in that order: the collector first).
+pub async fn collector_on_clickhouse(
+    database: &str,
+) -> (Collector, edgemetrics_collector::clickhouse::local::LocalClickHouse, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let clickhouse =
+        edgemetrics_collector::clickhouse::local::LocalClickHouse::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let server = Collector::start_with(|config, _| clickhouse.configure(config, database)).await;
+    (server, clickhouse, dir)
+}

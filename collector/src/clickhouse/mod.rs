@@ -51,7 +51,7 @@ use std::time::Duration;
 
 pub use client::{CallError, Http, redacted};
 pub use instruments::{MAX_ANSWER_BYTES, for_each_row};
-pub use read::{Cursor, Filter, RowsPage};
+pub use read::{Cursor, Filter};
 
 use crate::evolve::{Evolution, check_collection_count, plan, reject};
 use crate::schema_map::{Column, ColumnKind, hex};
@@ -456,9 +456,8 @@ impl ClickHouse {
         let mut types = HashMap::new();
         let mut r = Reader::new(&answer);
         while !r.is_empty() {
-            let malformed = |e| StoreError::Unavailable(format!("{e}"));
-            let name = r.string().map_err(malformed)?.to_vec();
-            types.insert(name, r.string().map_err(malformed)?.to_vec());
+            let name = r.string().map_err(read::malformed)?.to_vec();
+            types.insert(name, r.string().map_err(read::malformed)?.to_vec());
         }
         Ok(types)
     }

@@ -83,12 +83,6 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
-/// A page of rows as the rows endpoint answers it (JSON bytes).
-pub struct RowsPage {
-    /// The whole JSON answer.
-    pub body: Vec<u8>,
-}
-
 /// The reads' shared parameters.
 pub struct Filter<'a> {
     /// Rows received at or after this time.
@@ -190,7 +184,7 @@ impl ClickHouse {
         Reader::new(&answer).u64().map_err(malformed)
     }
 
-    /// A page of the rows endpoint: in receive order, at most `limit` rows
+    /// A page of the rows endpoint, as the JSON it answers: in receive order, at most `limit` rows
     /// and about `max_bytes`; with a cursor (`after`: Some(None) for the
     /// first page) the answer has a `next`.
     pub async fn rows(
@@ -200,7 +194,7 @@ impl ClickHouse {
         limit: u32,
         after: Option<Option<Cursor>>,
         max_bytes: usize,
-    ) -> Result<RowsPage, StoreError> {
+    ) -> Result<Vec<u8>, StoreError> {
         let mut condition = filter.condition();
         if let Some(Some(cursor)) = &after {
             condition.push_str(" AND ");
@@ -244,7 +238,7 @@ impl ClickHouse {
             body.extend_from_slice(format!(",\"next\":{}", J::String(next)).as_bytes());
         }
         body.push(b'}');
-        Ok(RowsPage { body })
+        Ok(body)
     }
 
     /// The last row received.

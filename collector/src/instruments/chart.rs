@@ -35,7 +35,7 @@ use serde_json::{Value as J, json};
 use super::buckets::quantile;
 use super::{Body, Collection, Row, Stats, scan};
 use crate::clickhouse::for_each_row;
-use crate::query::{ApiError, ApiQuery, Params, authorize, blocking, cluster_condition, cluster_list};
+use crate::query::{ApiError, ApiQuery, Params, authorize, blocking, cluster_condition, cluster_param};
 use crate::schema_map::{float_json, quote};
 use crate::server::App;
 use crate::sink::Sink;
@@ -100,13 +100,13 @@ pub async fn list(
         }
     }
     if let Sink::ClickHouse(ch) = &*app.store {
-        let list = cluster_list(&clusters);
         let mut out = Vec::new();
         for collection in present {
-            out.extend(ch.instrument_list(collection, list.as_deref(), MAX_LISTED).await?);
+            out.extend(ch.instrument_list(collection, clusters.as_deref(), MAX_LISTED).await?);
         }
         return Ok(Json(json!({ "instruments": out })));
     }
+    let clusters = cluster_param(&clusters);
     blocking(move || {
         let mut out = Vec::new();
         for collection in present {
@@ -458,11 +458,11 @@ pub async fn points(
     let from = since.saturating_sub(step);
     let read = match &*app.store {
         Sink::ClickHouse(ch) => {
-            let list = cluster_list(&clusters);
-            Some(ch.instrument_rows(collection, &name, (from, until), list.as_deref(), MAX_ROWS + 1).await?)
+            Some(ch.instrument_rows(collection, &name, (from, until), clusters.as_deref(), MAX_ROWS + 1).await?)
         }
         Sink::Sqlite(_) => None,
     };
+    let clusters = cluster_param(&clusters);
     blocking(move || {
         let t0 = since.div_euclid(step) * step;
         let mut steps = Steps::new(t0, step, ceil_div(until - t0, step) as usize);
