@@ -398,6 +398,8 @@ async fn charts_rates_and_quantiles(server: Collector) {
         ("/api/instruments/counters/x?since_ms=-9223372036854775808&until_ms=0", 400),
         ("/api/instruments/histograms/http.latency?quantiles=2", 400),
         ("/api/instruments/histograms/http.latency?labels=%5B%5D", 400),
+        // Longer than any instrument's name: refused before a query is made.
+        (&format!("/api/instruments/counters/{}", "n".repeat(10_000)), 400),
     ] {
         let (got, body) = server.get(path).await;
         assert_eq!(got, status, "{path}: {body}");

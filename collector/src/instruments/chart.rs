@@ -42,6 +42,9 @@ use crate::sink::Sink;
 
 /// Most steps in one answer.
 pub const MAX_STEPS: i64 = 2_000;
+/// The longest instrument name the SDK makes (its `MAX_NAME_BYTES`).
+pub const MAX_INSTRUMENT_NAME_BYTES: usize = 255;
+
 /// Most rows one answer reads; past it the answer says `"truncated": true`.
 pub const MAX_ROWS: i64 = 1_000_000;
 /// Most quantiles one answer computes.
@@ -449,6 +452,14 @@ pub async fn points(
     let auth = Params { token: p.token.clone(), cluster_id: p.cluster_id.clone(), ..Params::default() };
     let grant = authorize(&app, &headers, &auth)?;
     grant.check_collection(&collection).map_err(ApiError::auth)?;
+    // Before any query: a name no instrument can have would only make the
+    // query text (on ClickHouse, past its size limit) large.
+    if name.len() > MAX_INSTRUMENT_NAME_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "instrument name of {} bytes: no instrument's is longer than {MAX_INSTRUMENT_NAME_BYTES}",
+            name.len()
+        )));
+    }
     let clusters = auth.clusters(&grant)?;
     let collection = instrument_collection(&app, &collection).await?;
     let (since, until, step) = range(&p)?;
