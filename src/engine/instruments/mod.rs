@@ -21,6 +21,7 @@ pub mod rows;
 mod sketch;
 mod state;
 mod sync;
+mod table;
 
 use alloc::string::String;
 use alloc::sync::Arc;

@@ -5,7 +5,8 @@
 //! exponential histogram's buckets become `le` bounds at its bucket
 //! bounds), summaries with their quantiles.
 //!
-//! Written for speed: each series' label text is made when the series is,
+//! Written for speed: each series' text is made when the series is (and
+//! kept with the other series' texts of its instrument, read in order),
 //! numbers go through `ryu` and a digit loop rather than `core::fmt`.
 
 use alloc::string::String;
@@ -32,7 +33,10 @@ fn push_escaped(out: &mut String, text: &str, quote: bool) {
 
 /// A number as Prometheus reads it: integers in digits, others shortest.
 pub fn push_number(out: &mut String, v: f64) {
-    if v.is_nan() {
+    // A counter's value, the usual number: a whole one, not negative.
+    if (0.0..9.007_199_254_740_992e15).contains(&v) && (v as u64) as f64 == v {
+        out.push_str(itoa::Buffer::new().format(v as u64));
+    } else if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
@@ -52,36 +56,44 @@ fn names(descriptor: &super::Descriptor) -> (String, &'static str) {
     (name, suffix)
 }
 
-/// A counter's or gauge's sample line up to its value: `name{labels} `
-/// (empty for the other kinds, whose lines vary).
-pub fn line_prefix(descriptor: &super::Descriptor, labels: &str) -> String {
-    if !matches!(descriptor.kind, Kind::Counter | Kind::UpDownCounter | Kind::Gauge) {
-        return String::new();
-    }
-    let (mut line, suffix) = names(descriptor);
-    line.push_str(suffix);
-    if !labels.is_empty() {
-        line.push('{');
-        line.push_str(labels);
-        line.push('}');
-    }
-    line.push(' ');
-    line
-}
-
-/// The labels of a series as the exposition writes them: `k="v",k2="v2"`.
-pub fn label_text(labels: &LabelSet) -> String {
-    let mut text = String::new();
-    for (i, (key, value)) in labels.pairs().iter().enumerate() {
-        if i > 0 {
-            text.push(',');
+/// Appends what the exposition writes of a series of `descriptor`'s
+/// instrument: a counter's or gauge's sample line up to its value,
+/// `name{k="v",k2="v2"} `, or only the labels, `k="v",k2="v2"`, for the
+/// other kinds (whose lines vary). Returns where the labels are in what
+/// it wrote, and whether it wrote a line.
+pub(super) fn push_series_text(
+    out: &mut String,
+    descriptor: &super::Descriptor,
+    labels: &LabelSet,
+) -> ((usize, usize), bool) {
+    let start = out.len();
+    let line = matches!(descriptor.kind, Kind::Counter | Kind::UpDownCounter | Kind::Gauge);
+    if line {
+        let (name, suffix) = names(descriptor);
+        out.push_str(&name);
+        out.push_str(suffix);
+        if !labels.is_empty() {
+            out.push('{');
         }
-        push_name(&mut text, key);
-        text.push_str("=\"");
-        push_escaped(&mut text, value, true);
-        text.push('"');
     }
-    text
+    let labels_start = out.len() - start;
+    for (i, (key, value)) in labels.pairs().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_name(out, key);
+        out.push_str("=\"");
+        push_escaped(out, value, true);
+        out.push('"');
+    }
+    let labels_end = out.len() - start;
+    if line {
+        if !labels.is_empty() {
+            out.push('}');
+        }
+        out.push(' ');
+    }
+    ((labels_start, labels_end), line)
 }
 
 /// One sample line: `name{labels,extra} value`.
@@ -132,15 +144,15 @@ pub fn render(registry: &Registry, out: &mut String) {
         out.push(' ');
         out.push_str(kind);
         out.push('\n');
-        instrument.snapshot(|series, value| {
-            let labels = series.label_text();
+        instrument.expose(|text, value| {
             match value {
                 Value::Sum(v) | Value::Gauge(v) => {
-                    out.push_str(series.line_prefix());
+                    out.push_str(text.line());
                     push_number(out, *v);
                     out.push('\n');
                 }
                 Value::Histogram(h) => {
+                    let labels = text.labels();
                     let mut cumulative = 0;
                     for (bound, n) in d.bounds.iter().zip(&h.counts) {
                         cumulative += n;
@@ -151,6 +163,7 @@ pub fn render(registry: &Registry, out: &mut String) {
                     sample(out, &name, "_count", labels, None, h.count as f64);
                 }
                 Value::Exponential(h) => {
+                    let labels = text.labels();
                     // Negative buckets from the most negative, then zero, then positive.
                     let mut cumulative = 0;
                     for (k, n) in h.negative.counts.iter().enumerate().rev() {
@@ -170,6 +183,7 @@ pub fn render(registry: &Registry, out: &mut String) {
                     sample(out, &name, "_count", labels, None, h.count as f64);
                 }
                 Value::Summary(s) => {
+                    let labels = text.labels();
                     for q in rows::QUANTILES {
                         sample(out, &name, "", labels, Some(("quantile", q)), s.quantile(q));
                     }

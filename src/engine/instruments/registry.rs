@@ -14,6 +14,9 @@ use super::labels::{self, LabelSet};
 use super::own::{Own, Writer};
 use super::state::{Cells, Value};
 use super::sync::{SpinLock, Word};
+#[cfg(feature = "std")]
+use super::table::SeriesText;
+use super::table::Table;
 use super::{Descriptor, InstrumentError, Temporality};
 
 /// The label an overflow series carries (OpenTelemetry's).
@@ -39,13 +42,13 @@ impl Default for RegistryConfig {
 }
 
 /// One series: a label set's values. In C order so that what the
-/// exposition reads of every series (the cells, the total, whether handles
-/// write cells of their own, the line) is together: with 100,000 series a
-/// field elsewhere is a cache miss each.
+/// exposition reads of every series (the total, whether handles write
+/// cells of their own, a counter's or gauge's cells) is on one or two
+/// cache lines at the start: with 100,000 series, a field elsewhere is a
+/// cache miss each.
 #[derive(Debug)]
 #[repr(C)]
 pub struct Series {
-    cells: Cells,
     /// A sum's total up to the last collection, readable without the lock
     /// (the exposition reads it for every series).
     scalar_total: super::sync::F64,
@@ -53,15 +56,7 @@ pub struct Series {
     has_writers: AtomicBool,
     touched: AtomicBool,
     overflow: bool,
-    /// A counter's or gauge's sample line up to its value, made once:
-    /// `name_total{k="v"} ` (empty for the other kinds).
-    #[cfg(feature = "std")]
-    line: alloc::boxed::Box<str>,
-    /// The labels as the Prometheus text exposition writes them, made once:
-    /// `k="v",k2="v2"` (no braces, so that `le` or `quantile` can follow).
-    /// Only with `std`: the browser and no_std builds expose nothing.
-    #[cfg(feature = "std")]
-    text: alloc::boxed::Box<str>,
+    cells: Cells,
     labels: LabelSet,
     totals: SpinLock<Totals>,
     /// The cells of the bound handles that write their own.
@@ -82,17 +77,9 @@ impl Series {
     fn new(labels: LabelSet, overflow: bool, descriptor: &Descriptor, buckets: usize) -> Self {
         let cells = Cells::new(descriptor.kind, buckets);
         let totals = SpinLock::new(Totals { value: cells.zero(), start_ms: None, idle: 0 });
-        #[cfg(feature = "std")]
-        let text = super::prometheus::label_text(&labels).into_boxed_str();
-        #[cfg(feature = "std")]
-        let line = super::prometheus::line_prefix(descriptor, &text).into_boxed_str();
         let scalar_total = super::sync::F64::new(0.0);
         Series {
             labels,
-            #[cfg(feature = "std")]
-            text,
-            #[cfg(feature = "std")]
-            line,
             overflow,
             cells,
             touched: AtomicBool::new(false),
@@ -101,18 +88,6 @@ impl Series {
             writers: SpinLock::new(Vec::new()),
             has_writers: AtomicBool::new(false),
         }
-    }
-
-    /// The labels as the text exposition writes them (`k="v",...`).
-    #[cfg(feature = "std")]
-    pub fn label_text(&self) -> &str {
-        &self.text
-    }
-
-    /// A counter's or gauge's sample line up to its value (`name{...} `).
-    #[cfg(feature = "std")]
-    pub fn line_prefix(&self) -> &str {
-        &self.line
     }
 
     /// The series' labels.
@@ -165,6 +140,28 @@ impl Series {
         }
     }
 
+    /// Everything recorded so far (totals and the open interval), given to
+    /// `each`: the scalar kinds without the series' lock or a clone.
+    #[inline]
+    fn total(&self, each: impl FnOnce(&Value)) {
+        match &self.cells {
+            Cells::Sum(whole, rest) => {
+                let mut open = whole.get() as i64 as f64 + rest.get();
+                if self.has_writers() {
+                    open += self.pending_sum();
+                }
+                each(&Value::Sum(self.scalar_total.get() + open));
+            }
+            Cells::Gauge(last) => each(&Value::Gauge(last.get())),
+            cells => {
+                let mut value = self.totals.lock().value.clone();
+                value.merge(&cells.peek());
+                self.read_writers(&mut value, false);
+                each(&value);
+            }
+        }
+    }
+
     /// Whether handles wrote anything the last collection did not read.
     fn has_unread_writes(&self) -> bool {
         let mut probe = self.cells.zero();
@@ -187,67 +184,6 @@ impl Series {
             !(collect && gone)
         });
         changed
-    }
-}
-
-/// The series of an instrument, found by their labels' hash (open
-/// addressing, linear probing; `slots` holds index + 1, 0 for empty).
-#[derive(Debug, Default)]
-struct Table {
-    series: Vec<Arc<Series>>,
-    slots: Vec<u32>,
-    overflow: Option<Arc<Series>>,
-}
-
-impl Table {
-    #[inline]
-    fn find(&self, hash: u64, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mask = self.slots.len() - 1;
-        let mut at = hash as usize & mask;
-        loop {
-            match self.slots[at] {
-                0 => return None,
-                slot => {
-                    let series = &self.series[slot as usize - 1];
-                    if series.labels.hash() == hash && series.labels.is(labels) {
-                        return Some(series);
-                    }
-                }
-            }
-            at = (at + 1) & mask;
-        }
-    }
-
-    /// Files every series again (after growth or removals).
-    fn rehash(&mut self) {
-        let size = (self.series.len() * 2).next_power_of_two().max(16);
-        self.slots.clear();
-        self.slots.resize(size, 0);
-        let mask = size - 1;
-        for (i, series) in self.series.iter().enumerate() {
-            let mut at = series.labels.hash() as usize & mask;
-            while self.slots[at] != 0 {
-                at = (at + 1) & mask;
-            }
-            self.slots[at] = i as u32 + 1;
-        }
-    }
-
-    fn insert(&mut self, series: Arc<Series>) {
-        self.series.push(series);
-        if self.series.len() * 2 > self.slots.len() {
-            self.rehash();
-            return;
-        }
-        let mask = self.slots.len() - 1;
-        let mut at = self.series[self.series.len() - 1].labels.hash() as usize & mask;
-        while self.slots[at] != 0 {
-            at = (at + 1) & mask;
-        }
-        self.slots[at] = self.series.len() as u32;
     }
 }
 
@@ -320,21 +256,15 @@ impl Instrument {
         let sorted = &sorted[..n];
         labels::check(sorted)?;
         let (descriptor, buckets) = (&self.descriptor, self.descriptor.bounds.len() + 1);
-        if table.series.len() >= self.config.cardinality_limit {
+        if table.series().len() >= self.config.cardinality_limit {
             self.overflowed.add(1);
             let overflow = [(OVERFLOW_LABEL, "true")];
-            let series = table.overflow.get_or_insert_with(|| {
-                Arc::new(Series::new(
-                    LabelSet::new(&overflow, &overflow, labels::hash(&overflow)),
-                    true,
-                    descriptor,
-                    buckets,
-                ))
-            });
-            return Ok(series.clone());
+            return Ok(table.overflow_or(descriptor, || {
+                Series::new(LabelSet::new(&overflow, &overflow, labels::hash(&overflow)), true, descriptor, buckets)
+            }));
         }
         let series = Arc::new(Series::new(LabelSet::new(sorted, labels, hash), false, descriptor, buckets));
-        table.insert(series.clone());
+        table.insert(series.clone(), descriptor);
         Ok(series)
     }
 
@@ -345,7 +275,7 @@ impl Instrument {
 
     /// How many series the instrument has (the overflow series not counted).
     pub fn series_count(&self) -> usize {
-        self.table.lock().series.len()
+        self.table.lock().series().len()
     }
 
     /// Takes every series updated since the last collection, for an export
@@ -353,8 +283,7 @@ impl Instrument {
     fn collect(self: &Arc<Self>, now_ms: u64, since_ms: u64, out: &mut Vec<Point>) {
         let mut table = self.table.lock();
         let mut stale = false;
-        let overflow = table.overflow.clone();
-        for series in table.series.iter().chain(overflow.iter()) {
+        for series in table.series().iter().chain(table.overflow()) {
             let mut totals = series.totals.lock();
             let start = *totals.start_ms.get_or_insert(since_ms);
             let touched = series.touched.swap(false, Ordering::Acquire);
@@ -385,7 +314,7 @@ impl Instrument {
         }
         if stale {
             let after = self.config.stale_after;
-            table.series.retain(|s| {
+            table.retain(&self.descriptor, |s| {
                 if Arc::strong_count(s) > 1 || s.totals.lock().idle < after {
                     return true;
                 }
@@ -396,7 +325,6 @@ impl Instrument {
                 core::sync::atomic::fence(Ordering::Acquire);
                 s.touched.load(Ordering::Acquire) || s.has_unread_writes()
             });
-            table.rehash();
         }
     }
 
@@ -404,24 +332,28 @@ impl Instrument {
     /// interval), for an exposition that wants cumulative values.
     pub fn snapshot(&self, mut each: impl FnMut(&Series, &Value)) {
         let table = self.table.lock();
-        for series in table.series.iter().chain(table.overflow.iter()) {
-            match &series.cells {
-                // The scalar kinds without the series' lock or a clone.
-                Cells::Sum(whole, rest) => {
-                    let mut open = whole.get() as i64 as f64 + rest.get();
-                    if series.has_writers() {
-                        open += series.pending_sum();
-                    }
-                    each(series, &Value::Sum(series.scalar_total.get() + open));
-                }
-                Cells::Gauge(last) => each(series, &Value::Gauge(last.get())),
-                cells => {
-                    let mut value = series.totals.lock().value.clone();
-                    value.merge(&cells.peek());
-                    series.read_writers(&mut value, false);
-                    each(series, &value);
-                }
+        for series in table.series().iter().chain(table.overflow()) {
+            series.total(|value| each(series, value));
+        }
+    }
+
+    /// As [`Self::snapshot`], with each series' exposition text.
+    #[cfg(feature = "std")]
+    pub(super) fn expose(&self, mut each: impl FnMut(SeriesText<'_>, &Value)) {
+        let table = self.table.lock();
+        let series = table.series();
+        for (at, one) in series.iter().enumerate() {
+            if let Some(ahead) = series.get(at + 8) {
+                // Series are in memory of their own: the two lines that
+                // may hold the start of the one read 8 rounds later.
+                let ahead = Arc::as_ptr(ahead).cast::<u8>();
+                super::sync::prefetch(ahead);
+                super::sync::prefetch(ahead.wrapping_add(48));
             }
+            one.total(|value| each(table.text(at), value));
+        }
+        if let Some(overflow) = table.overflow() {
+            overflow.total(|value| each(table.overflow_text(), value));
         }
     }
 }
@@ -605,7 +537,7 @@ pub struct RegistryStats {
 /// The name of a label set for messages and tests: `{a="1",b="2"}`.
 pub fn describe(labels: &LabelSet) -> String {
     let mut text = String::from("{");
-    for (i, (k, v)) in labels.pairs().iter().enumerate() {
+    for (i, (k, v)) in labels.pairs().enumerate() {
         if i > 0 {
             text.push(',');
         }

@@ -129,10 +129,15 @@ impl Row<'_> {
         put_str(out, &descriptor.name);
         put_str(out, &descriptor.unit);
         put_str(out, &descriptor.description);
-        put_block(out, point.series.labels().pairs(), |out, (k, v)| {
-            put_str(out, k);
-            put_str(out, v);
-        });
+        let labels = point.series.labels();
+        if !labels.is_empty() {
+            put_len(out, labels.len());
+            for (k, v) in labels.pairs() {
+                put_str(out, k);
+                put_str(out, v);
+            }
+        }
+        out.push(0);
         out.push(u8::from(point.series.is_overflow()));
         if kind == Kind::Gauge {
             put_long(out, point.end_ms as i64);

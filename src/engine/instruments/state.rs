@@ -138,10 +138,12 @@ pub enum Cells {
         /// Per bucket.
         counts: Box<[Word]>,
     },
-    /// An exponential histogram.
-    Exponential(SpinLock<ExponentialHistogram>),
+    /// An exponential histogram (boxed, as the summary: their state is
+    /// large, and inline it would push what an exposition reads of every
+    /// series of the other kinds onto cache lines of their own).
+    Exponential(Box<SpinLock<ExponentialHistogram>>),
     /// A summary.
-    Summary(SpinLock<Sketch>),
+    Summary(Box<SpinLock<Sketch>>),
 }
 
 impl Cells {
@@ -156,8 +158,8 @@ impl Cells {
                 max: F64::new(f64::NEG_INFINITY),
                 counts: (0..buckets).map(|_| Word::new(0)).collect(),
             },
-            Kind::ExponentialHistogram => Cells::Exponential(SpinLock::new(ExponentialHistogram::default())),
-            Kind::Summary => Cells::Summary(SpinLock::new(Sketch::default())),
+            Kind::ExponentialHistogram => Cells::Exponential(Box::new(SpinLock::new(ExponentialHistogram::default()))),
+            Kind::Summary => Cells::Summary(Box::new(SpinLock::new(Sketch::default()))),
         }
     }
 

@@ -65,6 +65,22 @@ impl<T> Drop for SpinGuard<'_, T> {
     }
 }
 
+/// Asks the CPU to bring the cache line at `at` in, for a loop over
+/// values in memory of their own that will read it a few rounds later.
+/// Nothing on targets other than x86_64; only the exposition (`std`) uses it.
+#[cfg(feature = "std")]
+#[inline(always)]
+pub fn prefetch<T>(at: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86_64, and a prefetch never faults, whatever
+    // the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(at.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
 #[cfg(target_has_atomic = "64")]
 mod word {
     use core::sync::atomic::{AtomicU64, Ordering};

@@ -240,10 +240,9 @@ fn rows_encode_with_their_collection_schemas() {
         }
         assert_eq!(
             field("labels"),
-            match point.series.labels().pairs() {
-                [] => Avro::Map(Vec::new()),
-                _ => Avro::Map(alloc::vec![(String::from("a"), Avro::String(String::from("b")))]),
-            }
+            Avro::Map(
+                point.series.labels().pairs().map(|(k, v)| (String::from(k), Avro::String(String::from(v)))).collect()
+            )
         );
     }
 }
@@ -358,4 +357,49 @@ fn series_dropped_as_stale_keep_what_a_handle_wrote_just_before_it_went() {
         sum
     });
     assert_eq!(sum, f64::from(writes / 16));
+}
+
+#[test]
+fn the_exposition_text_follows_series_dropped_and_the_overflow_series() {
+    // cardinality_limit 4, stale_after 2: series made, some dropped as
+    // stale (the texts are written again), the overflow series after them.
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "c");
+    let g = make(&r, Kind::Gauge, "g");
+    let long = "a value longer than sixteen bytes";
+    for (i, route) in ["/a", "/b", long].into_iter().enumerate() {
+        c.record(i as f64 + 1.0, &[("route", route), ("code", "200")]).unwrap();
+    }
+    r.collect(1);
+    c.record(10.0, &[("code", "200"), ("route", long)]).unwrap();
+    r.collect(2);
+    r.collect(3);
+    assert_eq!(c.series_count(), 1, "/a and /b went stale");
+    for route in ["/c", "/d", "/e", "/f"] {
+        c.record(100.0, &[("route", route), ("code", "200")]).unwrap();
+    }
+    g.record(-2.5, &[("k", "v")]).unwrap();
+    let mut text = String::new();
+    prometheus::render(&r, &mut text);
+    let long_line = alloc::format!("c_total{{code=\"200\",route=\"{long}\"}} 13");
+    let expected = [
+        "# TYPE c_total counter",
+        &long_line,
+        "c_total{code=\"200\",route=\"/c\"} 100",
+        "c_total{code=\"200\",route=\"/d\"} 100",
+        "c_total{code=\"200\",route=\"/e\"} 100",
+        "c_total{otel_metric_overflow=\"true\"} 100",
+        "# TYPE g gauge",
+        "g{k=\"v\"} -2.5",
+    ];
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected, "{text}");
+    // A long value that differs only in its middle is another series.
+    let other = "a value LONGER than sixteen bytes";
+    assert_eq!(long.len(), other.len());
+    let ends = |s: &'static str| (&s[..8], &s[s.len() - 8..]);
+    assert_eq!(ends(long), ends(other), "the same first and last eight bytes");
+    let h = make(&Registry::new(RegistryConfig::default()), Kind::Counter, "h");
+    h.record(1.0, &[("route", long)]).unwrap();
+    h.record(1.0, &[("route", other)]).unwrap();
+    assert_eq!(h.series_count(), 2);
 }

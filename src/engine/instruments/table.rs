@@ -1,0 +1,200 @@
+//! An instrument's series table: the series found by their labels' hash,
+//! the overflow series, and (with `std`) the exposition's text of every
+//! series kept back to back.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::Descriptor;
+use super::registry::Series;
+
+/// The series of an instrument, found by their labels' hash (open
+/// addressing, linear probing; `slots` holds index + 1, 0 for empty).
+#[derive(Debug, Default)]
+pub(super) struct Table {
+    series: Vec<Arc<Series>>,
+    slots: Vec<u32>,
+    overflow: Option<Arc<Series>>,
+    #[cfg(feature = "std")]
+    texts: Texts,
+}
+
+impl Table {
+    /// The series, in the order they were made.
+    pub(super) fn series(&self) -> &[Arc<Series>] {
+        &self.series
+    }
+
+    /// The overflow series, once a value went to it.
+    pub(super) fn overflow(&self) -> Option<&Arc<Series>> {
+        self.overflow.as_ref()
+    }
+
+    /// The series of `labels`, whose hash is `hash`.
+    #[inline]
+    pub(super) fn find(&self, hash: u64, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            match self.slots[at] {
+                0 => return None,
+                slot => {
+                    let series = &self.series[slot as usize - 1];
+                    if series.labels().hash() == hash && series.labels().is(labels) {
+                        return Some(series);
+                    }
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Adds a series of `descriptor`'s instrument.
+    pub(super) fn insert(&mut self, series: Arc<Series>, descriptor: &Descriptor) {
+        #[cfg(feature = "std")]
+        self.texts.push(descriptor, &series);
+        #[cfg(not(feature = "std"))]
+        let _ = descriptor;
+        self.series.push(series);
+        if self.series.len() * 2 > self.slots.len() {
+            self.rehash();
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = self.series[self.series.len() - 1].labels().hash() as usize & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = self.series.len() as u32;
+    }
+
+    /// The overflow series, made by `make` the first time.
+    pub(super) fn overflow_or(&mut self, descriptor: &Descriptor, make: impl FnOnce() -> Series) -> Arc<Series> {
+        if let Some(series) = &self.overflow {
+            return series.clone();
+        }
+        let series = Arc::new(make());
+        #[cfg(feature = "std")]
+        {
+            self.texts.overflow = Some(self.texts.write(descriptor, &series));
+        }
+        #[cfg(not(feature = "std"))]
+        let _ = descriptor;
+        self.overflow = Some(series.clone());
+        series
+    }
+
+    /// Keeps the series `keep` says to, and files them again.
+    pub(super) fn retain(&mut self, descriptor: &Descriptor, keep: impl FnMut(&Arc<Series>) -> bool) {
+        self.series.retain(keep);
+        self.rehash();
+        #[cfg(feature = "std")]
+        self.texts.rebuild(descriptor, &self.series, self.overflow.as_ref());
+        #[cfg(not(feature = "std"))]
+        let _ = descriptor;
+    }
+
+    /// Files every series again (after growth or removals).
+    fn rehash(&mut self) {
+        let size = (self.series.len() * 2).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for (i, series) in self.series.iter().enumerate() {
+            let mut at = series.labels().hash() as usize & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = i as u32 + 1;
+        }
+    }
+
+    /// The exposition's text of series `at` in [`Self::series`].
+    #[cfg(feature = "std")]
+    #[inline]
+    pub(super) fn text(&self, at: usize) -> SeriesText<'_> {
+        SeriesText { bytes: &self.texts.bytes, span: self.texts.spans[at] }
+    }
+
+    /// The exposition's text of the overflow series.
+    #[cfg(feature = "std")]
+    pub(super) fn overflow_text(&self) -> SeriesText<'_> {
+        SeriesText { bytes: &self.texts.bytes, span: self.texts.overflow.unwrap_or_default() }
+    }
+}
+
+/// What the Prometheus exposition writes of a series, made once.
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesText<'a> {
+    bytes: &'a str,
+    span: Span,
+}
+
+#[cfg(feature = "std")]
+impl<'a> SeriesText<'a> {
+    /// A counter's or gauge's sample line up to its value: `name{k="v"} `
+    /// (empty for the other kinds, whose lines vary).
+    #[inline]
+    pub fn line(&self) -> &'a str {
+        &self.bytes[self.span.start..self.span.end]
+    }
+
+    /// The labels as the exposition writes them: `k="v",k2="v2"` (no
+    /// braces, so that `le` or `quantile` can follow).
+    pub fn labels(&self) -> &'a str {
+        &self.bytes[self.span.labels.0..self.span.labels.1]
+    }
+}
+
+/// Where a series' text is in [`Texts::bytes`]; its labels are within its
+/// line, or all of it for the kinds without one.
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: usize,
+    end: usize,
+    labels: (usize, usize),
+}
+
+/// The exposition's text of every series of a table, back to back in the
+/// table's order. One allocation per series made the 100,000-series
+/// exposition wait on a cache miss per line: 8.4 ms against 3.7 with
+/// the lines read in order, in the same bench.
+#[cfg(feature = "std")]
+#[derive(Debug, Default)]
+struct Texts {
+    bytes: alloc::string::String,
+    /// In the table's order.
+    spans: Vec<Span>,
+    overflow: Option<Span>,
+}
+
+#[cfg(feature = "std")]
+impl Texts {
+    fn push(&mut self, descriptor: &Descriptor, series: &Series) {
+        let span = self.write(descriptor, series);
+        self.spans.push(span);
+    }
+
+    fn write(&mut self, descriptor: &Descriptor, series: &Series) -> Span {
+        let start = self.bytes.len();
+        let (labels, has_line) = super::prometheus::push_series_text(&mut self.bytes, descriptor, series.labels());
+        let end = if has_line { self.bytes.len() } else { start };
+        Span { start, end, labels: (start + labels.0, start + labels.1) }
+    }
+
+    /// Writes every series' text again, after removals.
+    fn rebuild(&mut self, descriptor: &Descriptor, series: &[Arc<Series>], overflow: Option<&Arc<Series>>) {
+        self.bytes.clear();
+        self.spans.clear();
+        for series in series {
+            self.push(descriptor, series);
+        }
+        self.overflow = overflow.map(|series| self.write(descriptor, series));
+        self.bytes.shrink_to_fit();
+    }
+}
