@@ -70,6 +70,38 @@ fn updates(c: &mut Criterion) {
     group.bench_function("opentelemetry_sdk bound (experimental)", |b| b.iter(|| otel_bound.add(black_box(1))));
     group.finish();
 
+    // The same update over 64 series in turn (`route=/users/0` to `/63`):
+    // what an update costs when the series is not the one updated last.
+    let mut group = c.benchmark_group("counter add, 4 labels, 64 series in turn");
+    let routes: Vec<String> = (0..64).map(|i| format!("/users/{i}")).collect();
+    let sets: Vec<[(&str, &str); 4]> = routes
+        .iter()
+        .map(|r| [("service", "api"), ("route", r.as_str()), ("method", "GET"), ("code", "200")])
+        .collect();
+    let values: Vec<[&str; 4]> = routes.iter().map(|r| ["api", r.as_str(), "GET", "200"]).collect();
+    let mut turn = 0;
+    group.bench_function("edgemetrics add", |b| {
+        b.iter(|| {
+            turn = (turn + 1) & 63;
+            counter.record(black_box(1.0), black_box(&sets[turn])).unwrap()
+        })
+    });
+    group.bench_function("prometheus with_label_values", |b| {
+        b.iter(|| {
+            turn = (turn + 1) & 63;
+            tikv.with_label_values(black_box(&values[turn])).inc()
+        })
+    });
+    let otel_sets: Vec<Vec<KeyValue>> =
+        sets.iter().map(|set| set.iter().map(|(k, v)| KeyValue::new(*k, v.to_string())).collect()).collect();
+    group.bench_function("opentelemetry_sdk add", |b| {
+        b.iter(|| {
+            turn = (turn + 1) & 63;
+            otel.add(black_box(1), black_box(&otel_sets[turn]))
+        })
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("histogram record, 4 labels");
     let (_registry, histogram) = ours(Kind::Histogram, 0);
     group.bench_function("edgemetrics record", |b| {

@@ -2,11 +2,11 @@
 //!
 //! Given in any order, a set is the same series: it is kept sorted by key,
 //! and looked up by a hash of the pairs that ignores their order. A lookup
-//! of a set that already has a series allocates nothing and compares the
-//! caller's strings with prints the set keeps (each string's length and its
-//! first and last eight bytes, which are all of a string of up to 16
-//! bytes): a usual label is matched without a call to `memcmp` or a read of
-//! the set's text, which for 4 labels was 8 calls and 8 heap reads.
+//! of a set that already has a series allocates nothing. It compares the
+//! caller's strings by the words it hashed them with, which are all of a
+//! string of up to 8 bytes (most label keys and values), and only longer
+//! strings byte by byte: for 4 labels the 8 calls to `memcmp` and 8 reads
+//! of strings on the heap were half of the labelled `add`.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -21,37 +21,103 @@ pub const MAX_KEY_BYTES: usize = 128;
 /// The longest label value, in bytes.
 pub const MAX_VALUE_BYTES: usize = 1024;
 
-/// The strings up to this long are whole in their print.
-const PRINTED_WHOLE: usize = 16;
+/// The strings up to this long are whole in their [`word`] (up to 16 with
+/// their [`tail`]).
+const WHOLE_IN_WORD: usize = 8;
 
-/// A string as a lookup compares it: its length and the two words
-/// [`ends`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Print {
-    head: u64,
-    tail: u64,
-    len: usize,
-}
-
-impl Print {
-    #[inline(always)]
-    fn of(s: &str) -> Self {
-        let (head, tail) = ends(s.as_bytes());
-        Print { head, tail, len: s.len() }
+/// A string as one word of a hash: all of it up to 8 bytes (the two reads
+/// of [`ends`] side by side), its ends folded up to 16, and the middle
+/// mixed in beyond.
+#[inline(always)]
+fn word(s: &[u8]) -> u64 {
+    let (head, tail) = ends(s);
+    if s.len() <= WHOLE_IN_WORD {
+        head | (tail << 32)
+    } else if s.len() <= 16 {
+        head ^ tail.rotate_left(32)
+    } else {
+        hash_bytes(P2, s)
     }
 }
 
-/// One pair of a set as its first caller gave it: the prints of its key
-/// and value, and where the pair is in key order.
+/// A pair's lengths in one word: the key's, and the value's in the top half.
+#[inline(always)]
+fn lens(key: &str, value: &str) -> u64 {
+    key.len() as u64 | ((value.len() as u64) << 32)
+}
+
+/// One pair of a set as its first caller gave it: the words of its key
+/// and value (with their tails, all of a string of up to 16 bytes), their
+/// lengths, and where the pair is in key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Given {
-    key: Print,
-    value: Print,
+    words: [u64; 2],
+    /// The last 8 bytes of a key or value of 9 to 16, with which its word
+    /// is all of it; 0 for the others.
+    tails: [u64; 2],
+    lens: u64,
     sorted: usize,
 }
 
+/// The last 8 bytes of a string of 9 to 16 bytes, 0 for others (see [`Given`]).
+#[inline(always)]
+fn tail(s: &[u8]) -> u64 {
+    if (WHOLE_IN_WORD + 1..=16).contains(&s.len()) { word8(s.last_chunk()) } else { 0 }
+}
+
+/// The pairs whose words a [`Probe`] keeps, made once for the hash and the
+/// comparisons; a set's further pairs' words are made again when compared.
+/// (Room for all 16 was an array to clear on every lookup.)
+const PROBE_WORDS: usize = 4;
+
+/// A caller's label pairs as a lookup uses them: the words of the first
+/// pairs, and the set's hash when the lookup needs it (a series found as
+/// the last one used needs none).
+#[derive(Debug)]
+pub(crate) struct Probe<'a> {
+    pairs: &'a [(&'a str, &'a str)],
+    words: [[u64; 2]; PROBE_WORDS],
+}
+
+impl<'a> Probe<'a> {
+    /// The probe of `pairs`; `None` past [`MAX_LABELS`].
+    #[inline(always)]
+    pub(crate) fn new(pairs: &'a [(&'a str, &'a str)]) -> Option<Self> {
+        if pairs.len() > MAX_LABELS {
+            return None;
+        }
+        let mut words = [[0; 2]; PROBE_WORDS];
+        for ((key, value), words) in pairs.iter().zip(&mut words) {
+            *words = [word(key.as_bytes()), word(value.as_bytes())];
+        }
+        Some(Probe { pairs, words })
+    }
+
+    /// The words of pair `i`, `(key, value)`.
+    #[inline(always)]
+    fn words(&self, i: usize, key: &str, value: &str) -> [u64; 2] {
+        if i < PROBE_WORDS { self.words[i] } else { [word(key.as_bytes()), word(value.as_bytes())] }
+    }
+
+    /// The pairs as the caller gave them.
+    pub(crate) fn pairs(&self) -> &'a [(&'a str, &'a str)] {
+        self.pairs
+    }
+
+    /// The hash of the set, whatever the order of its pairs: the wrapping
+    /// sum of the pairs' hashes, so that a lookup needs no sorting. Not for
+    /// hostile keys: the series a user makes are their own, and the table
+    /// caps them.
+    #[inline]
+    pub(crate) fn hash(&self) -> u64 {
+        self.pairs.iter().enumerate().fold(0u64, |hash, (i, &(key, value))| {
+            hash.wrapping_add(pair_hash(self.words(i, key, value), lens(key, value)))
+        })
+    }
+}
+
 /// A label set as kept by a series: its pairs sorted by key in one string,
-/// the prints of the pairs in the order they were first given, its hash.
+/// the words of the pairs in the order they were first given, its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelSet {
     /// Every key and value, sorted by key, back to back.
@@ -90,21 +156,48 @@ impl LabelSet {
         self.hash
     }
 
-    /// Whether the set is the caller's `pairs`, in any order (which the
+    /// Whether the set is the caller's pairs, in any order (which the
     /// caller checked have no key twice when the set was made).
     #[inline]
-    pub(crate) fn is(&self, pairs: &[(&str, &str)]) -> bool {
-        if self.given.len() != pairs.len() {
+    pub(crate) fn is(&self, probe: &Probe<'_>) -> bool {
+        self.is_as_given(probe) || (self.given.len() == probe.pairs.len() && self.is_reordered(probe.pairs))
+    }
+
+    /// Whether the set is the caller's pairs in the order the set was made
+    /// with (the usual case): words and lengths, which are the strings
+    /// when none is longer than a word holds, and the set's text otherwise.
+    #[inline]
+    pub(crate) fn is_as_given(&self, probe: &Probe<'_>) -> bool {
+        let (given, pairs) = (&*self.given, probe.pairs);
+        if given.len() != pairs.len() {
             return false;
         }
-        // In the order the set was made with (the usual case): prints only,
-        // and the set's text for a string longer than a print holds.
-        let in_given_order = self.given.iter().zip(pairs).all(|(given, (key, value))| {
-            Print::of(key) == given.key
-                && Print::of(value) == given.value
-                && (key.len().max(value.len()) <= PRINTED_WHOLE || self.pair(given.sorted) == (*key, *value))
-        });
-        in_given_order || self.is_reordered(pairs)
+        // One branch a pair: iterator adapters and `&&` chains made this
+        // twice as long, and so did the tails' comparison in this loop.
+        let mut long = false;
+        for (i, (given, &(key, value))) in given.iter().zip(pairs).enumerate() {
+            let words = probe.words(i, key, value);
+            let differ = (words[0] ^ given.words[0]) | (words[1] ^ given.words[1]) | (lens(key, value) ^ given.lens);
+            if differ != 0 {
+                return false;
+            }
+            long |= key.len().max(value.len()) > WHOLE_IN_WORD;
+        }
+        !long || self.long_strings_match(pairs)
+    }
+
+    /// Whether the strings of `pairs` longer than a word holds are the
+    /// set's, pair by pair in the order the set was made with: by their
+    /// tails up to 16 bytes, by the set's text beyond.
+    fn long_strings_match(&self, pairs: &[(&str, &str)]) -> bool {
+        self.given.iter().zip(pairs).all(|(given, &(key, value))| {
+            let (key, value) = (key.as_bytes(), value.as_bytes());
+            if key.len().max(value.len()) <= 16 {
+                return [tail(key), tail(value)] == given.tails;
+            }
+            let (set_key, set_value) = self.pair(given.sorted);
+            (set_key.as_bytes(), set_value.as_bytes()) == (key, value)
+        })
     }
 
     /// Whether the set is `pairs` given in another order: each pair found,
@@ -146,8 +239,9 @@ impl LabelSet {
         let given = given
             .iter()
             .map(|(key, value)| Given {
-                key: Print::of(key),
-                value: Print::of(value),
+                words: [word(key.as_bytes()), word(value.as_bytes())],
+                tails: [tail(key.as_bytes()), tail(value.as_bytes())],
+                lens: lens(key, value),
                 // Keys are unique: the one place of this key.
                 sorted: sorted.iter().position(|(k, _)| k == key).unwrap_or(0),
             })
@@ -185,16 +279,7 @@ fn mum(a: u64, b: u64) -> u64 {
 
 #[inline]
 fn read8(b: &[u8], at: usize) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(word)
-}
-
-#[inline]
-fn read4(b: &[u8], at: usize) -> u64 {
-    let mut word = [0; 4];
-    word.copy_from_slice(&b[at..at + 4]);
-    u64::from(u32::from_le_bytes(word))
+    word8(b[at..].first_chunk())
 }
 
 const P0: u64 = 0xa076_1d64_78bd_642f;
@@ -204,15 +289,31 @@ const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
 /// The two words a string is hashed and printed by: for up to 3 bytes its
 /// first, middle and last byte, for up to 8 its first and last four, for
 /// more its first and last eight (overlapping reads: no copy of a tail).
+/// Tests of the length rather than a `match` on it, which compiled to a
+/// jump through a table: two such jumps a label were a fifth of a lookup.
 #[inline(always)]
 fn ends(b: &[u8]) -> (u64, u64) {
     let n = b.len();
-    match n {
-        0 => (0, 0),
-        1..=3 => ((u64::from(b[0]) << 16) | (u64::from(b[n / 2]) << 8) | u64::from(b[n - 1]), 0),
-        4..=8 => (read4(b, 0), read4(b, n - 4)),
-        _ => (read8(b, 0), read8(b, n - 8)),
+    if n > 8 {
+        (word8(b.first_chunk()), word8(b.last_chunk()))
+    } else if n >= 4 {
+        (word4(b.first_chunk()), word4(b.last_chunk()))
+    } else if let [first, .., last] | [first @ last] = b {
+        let middle = b.get(n / 2).map_or(0, |m| u64::from(*m));
+        ((u64::from(*first) << 16) | (middle << 8) | u64::from(*last), 0)
+    } else {
+        (0, 0)
     }
+}
+
+#[inline(always)]
+fn word4(chunk: Option<&[u8; 4]>) -> u64 {
+    chunk.map_or(0, |c| u64::from(u32::from_le_bytes(*c)))
+}
+
+#[inline(always)]
+fn word8(chunk: Option<&[u8; 8]>) -> u64 {
+    chunk.map_or(0, |c| u64::from_le_bytes(*c))
 }
 
 /// wyhash's way with a string: its [`ends`], and one multiply per 16 bytes
@@ -233,32 +334,17 @@ fn hash_bytes(seed: u64, b: &[u8]) -> u64 {
     mum(a, c ^ P0)
 }
 
-/// A string as one word of a hash: all of it up to 8 bytes (the two
-/// reads of [`ends`] side by side), its ends folded up to 16, and the
-/// middle mixed in beyond (a label of that length is rare).
+/// One pair's hash: one multiply of its key's word by its value's, each
+/// with its length in the top bits (one multiply a pair rather than the
+/// three of hashing each string whole).
 #[inline(always)]
-fn word(b: &[u8]) -> u64 {
-    let (head, tail) = ends(b);
-    match b.len() {
-        0..=8 => head | (tail << 32),
-        9..=16 => head ^ tail.rotate_left(32),
-        _ => hash_bytes(P2, b),
-    }
+fn pair_hash([key, value]: [u64; 2], lens: u64) -> u64 {
+    mum(key ^ P0 ^ (lens & 0xffff_ffff).rotate_right(8), value ^ P1 ^ (lens >> 32).rotate_right(8))
 }
 
-/// The hash of a set, whatever the order of its pairs: the wrapping sum of
-/// each pair's hash, so that a lookup needs no sorting. A pair's hash is
-/// one multiply of its key's word by its value's, each with its length in
-/// the top bits (one multiply a pair rather than three: a third of the
-/// labelled `add`'s time went to hashing). Not for hostile keys: the
-/// series a user makes are their own, and the table caps them.
-#[inline]
+/// The hash of a set (see [`Probe::hash`]); 0 past [`MAX_LABELS`].
 pub(crate) fn hash(pairs: &[(&str, &str)]) -> u64 {
-    pairs.iter().fold(0u64, |sum, (key, value)| {
-        let key = word(key.as_bytes()) ^ P0 ^ (key.len() as u64).rotate_right(8);
-        let value = word(value.as_bytes()) ^ P1 ^ (value.len() as u64).rotate_right(8);
-        sum.wrapping_add(mum(key, value))
-    })
+    Probe::new(pairs).map_or(0, |probe| probe.hash())
 }
 
 /// Checks a sorted set: keys are `[A-Za-z_][A-Za-z0-9_.]*` and not
@@ -295,6 +381,10 @@ pub fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
+    fn is(set: &LabelSet, pairs: &[(&str, &str)]) -> bool {
+        set.is(&Probe::new(pairs).unwrap())
+    }
+
     #[test]
     fn order_does_not_matter_and_the_hash_tells_sets_apart() {
         let (a, n) = sort(&[("b", "2"), ("a", "1"), ("c", "3")]).unwrap();
@@ -307,11 +397,11 @@ mod tests {
         assert_ne!(hash(&[("a", "")]), hash(&[]));
         let set = LabelSet::new(&a[..n], &[("b", "2"), ("a", "1"), ("c", "3")], hash(&a[..n]));
         assert_eq!(set.pairs().collect::<Vec<_>>(), [("a", "1"), ("b", "2"), ("c", "3")]);
-        assert!(set.is(&b[..m]));
-        assert!(set.is(&[("c", "3"), ("a", "1"), ("b", "2")]), "any order");
-        assert!(!set.is(&[("c", "3"), ("a", "1"), ("b", "9")]));
-        assert!(!set.is(&b[..m - 1]));
-        assert!(!set.is(&[("c", "3"), ("a", "1"), ("a", "1")]), "a key twice is not the set");
+        assert!(is(&set, &b[..m]));
+        assert!(is(&set, &[("c", "3"), ("a", "1"), ("b", "2")]), "any order");
+        assert!(!is(&set, &[("c", "3"), ("a", "1"), ("b", "9")]));
+        assert!(!is(&set, &b[..m - 1]));
+        assert!(!is(&set, &[("c", "3"), ("a", "1"), ("a", "1")]), "a key twice is not the set");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use alloc::string::String;
 
 use super::labels::LabelSet;
-use super::registry::Registry;
+use super::registry::{Registry, Total};
 use super::{Kind, Value, lower_bound, rows};
 
 /// `name` with what Prometheus does not take in a metric name (`.`, `-`) as `_`.
@@ -33,9 +33,12 @@ fn push_escaped(out: &mut String, text: &str, quote: bool) {
 
 /// A number as Prometheus reads it: integers in digits, others shortest.
 pub fn push_number(out: &mut String, v: f64) {
-    // A counter's value, the usual number: a whole one, not negative.
-    if (0.0..9.007_199_254_740_992e15).contains(&v) && (v as u64) as f64 == v {
-        out.push_str(itoa::Buffer::new().format(v as u64));
+    // A counter's value, the usual number: whole, not negative, under
+    // 2^64 (where the cast saturates), and exact when it converts back
+    // (NaN, infinities and fractions do not).
+    let whole = v as u64;
+    if whole as f64 == v && v < 18_446_744_073_709_551_616.0 {
+        out.push_str(itoa::Buffer::new().format(whole));
     } else if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
@@ -144,7 +147,16 @@ pub fn render(registry: &Registry, out: &mut String) {
         out.push(' ');
         out.push_str(kind);
         out.push('\n');
-        instrument.expose(|text, value| {
+        instrument.expose(|text, total| {
+            let value = match total {
+                Total::Scalar(v) => {
+                    out.push_str(text.line());
+                    push_number(out, v);
+                    out.push('\n');
+                    return;
+                }
+                Total::Value(value) => value,
+            };
             match value {
                 Value::Sum(v) | Value::Gauge(v) => {
                     out.push_str(text.line());

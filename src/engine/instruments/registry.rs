@@ -141,23 +141,24 @@ impl Series {
     }
 
     /// Everything recorded so far (totals and the open interval), given to
-    /// `each`: the scalar kinds without the series' lock or a clone.
+    /// `each`: the scalar kinds as a number, without the series' lock, a
+    /// clone or a [`Value`] to drop.
     #[inline]
-    fn total(&self, each: impl FnOnce(&Value)) {
+    fn total(&self, each: impl FnOnce(Total<'_>)) {
         match &self.cells {
             Cells::Sum(whole, rest) => {
                 let mut open = whole.get() as i64 as f64 + rest.get();
                 if self.has_writers() {
                     open += self.pending_sum();
                 }
-                each(&Value::Sum(self.scalar_total.get() + open));
+                each(Total::Scalar(self.scalar_total.get() + open));
             }
-            Cells::Gauge(last) => each(&Value::Gauge(last.get())),
+            Cells::Gauge(last) => each(Total::Scalar(last.get())),
             cells => {
                 let mut value = self.totals.lock().value.clone();
                 value.merge(&cells.peek());
                 self.read_writers(&mut value, false);
-                each(&value);
+                each(Total::Value(&value));
             }
         }
     }
@@ -206,17 +207,16 @@ impl Instrument {
     /// series if it is new. Allocates nothing when it exists.
     pub fn record(&self, v: f64, labels: &[(&str, &str)]) -> Result<(), InstrumentError> {
         self.descriptor.check_value(v)?;
-        if labels.len() > labels::MAX_LABELS {
+        let Some(probe) = labels::Probe::new(labels) else {
             return Err(InstrumentError::too_many_labels(labels.len()));
-        }
-        let hash = labels::hash(labels);
+        };
         let bounds = &self.descriptor.bounds;
         let mut table = self.table.lock();
-        if let Some(series) = table.find(hash, labels) {
+        if let Some(series) = table.find(&probe) {
             series.record(v, bounds);
             return Ok(());
         }
-        let series = self.make(&mut table, labels, hash)?;
+        let series = self.make(&mut table, &probe)?;
         series.record(v, bounds);
         Ok(())
     }
@@ -235,21 +235,21 @@ impl Instrument {
     /// cells (a gauge's, which only stores; a timer's measurement,
     /// short-lived, so not worth cells of its own).
     pub fn bind_shared(&self, labels: &[(&str, &str)]) -> Result<SharedBound, InstrumentError> {
-        if labels.len() > labels::MAX_LABELS {
+        let Some(probe) = labels::Probe::new(labels) else {
             return Err(InstrumentError::too_many_labels(labels.len()));
-        }
-        let hash = labels::hash(labels);
+        };
         let mut table = self.table.lock();
-        let series = match table.find(hash, labels) {
+        let series = match table.find(&probe) {
             Some(series) => series.clone(),
-            None => self.make(&mut table, labels, hash)?,
+            None => self.make(&mut table, &probe)?,
         };
         let (check, bounds) = (self.descriptor.check(), self.descriptor.bounds.clone());
         Ok(SharedBound { series, check, bounds })
     }
 
     /// A new series for `labels`, or the overflow series past the limit.
-    fn make(&self, table: &mut Table, labels: &[(&str, &str)], hash: u64) -> Result<Arc<Series>, InstrumentError> {
+    fn make(&self, table: &mut Table, probe: &labels::Probe<'_>) -> Result<Arc<Series>, InstrumentError> {
+        let labels = probe.pairs();
         let Some((sorted, n)) = labels::sort(labels) else {
             return Err(InstrumentError::too_many_labels(labels.len()));
         };
@@ -263,7 +263,7 @@ impl Instrument {
                 Series::new(LabelSet::new(&overflow, &overflow, labels::hash(&overflow)), true, descriptor, buckets)
             }));
         }
-        let series = Arc::new(Series::new(LabelSet::new(sorted, labels, hash), false, descriptor, buckets));
+        let series = Arc::new(Series::new(LabelSet::new(sorted, labels, probe.hash()), false, descriptor, buckets));
         table.insert(series.clone(), descriptor);
         Ok(series)
     }
@@ -333,13 +333,17 @@ impl Instrument {
     pub fn snapshot(&self, mut each: impl FnMut(&Series, &Value)) {
         let table = self.table.lock();
         for series in table.series().iter().chain(table.overflow()) {
-            series.total(|value| each(series, value));
+            series.total(|total| match total {
+                Total::Scalar(v) if matches!(series.cells, Cells::Gauge(_)) => each(series, &Value::Gauge(v)),
+                Total::Scalar(v) => each(series, &Value::Sum(v)),
+                Total::Value(value) => each(series, value),
+            });
         }
     }
 
     /// As [`Self::snapshot`], with each series' exposition text.
     #[cfg(feature = "std")]
-    pub(super) fn expose(&self, mut each: impl FnMut(SeriesText<'_>, &Value)) {
+    pub(super) fn expose(&self, mut each: impl FnMut(SeriesText<'_>, Total<'_>)) {
         let table = self.table.lock();
         let series = table.series();
         for (at, one) in series.iter().enumerate() {
@@ -350,12 +354,20 @@ impl Instrument {
                 super::sync::prefetch(ahead);
                 super::sync::prefetch(ahead.wrapping_add(48));
             }
-            one.total(|value| each(table.text(at), value));
+            one.total(|total| each(table.text(at), total));
         }
         if let Some(overflow) = table.overflow() {
-            overflow.total(|value| each(table.overflow_text(), value));
+            overflow.total(|total| each(table.overflow_text(), total));
         }
     }
+}
+
+/// What a series has recorded so far, as the exposition reads it.
+pub(super) enum Total<'a> {
+    /// A counter's, up-down counter's or gauge's value.
+    Scalar(f64),
+    /// The other kinds' value.
+    Value(&'a Value),
 }
 
 /// A series held for recording through its shared cells, without a

@@ -6,17 +6,33 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::Descriptor;
+use super::labels::Probe;
 use super::registry::Series;
 
 /// The series of an instrument, found by their labels' hash (open
 /// addressing, linear probing; `slots` holds index + 1, 0 for empty).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Table {
     series: Vec<Arc<Series>>,
     slots: Vec<u32>,
+    /// The index of the series last found (past the end when none is).
+    last: usize,
     overflow: Option<Arc<Series>>,
     #[cfg(feature = "std")]
     texts: Texts,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            series: Vec::new(),
+            slots: Vec::new(),
+            last: usize::MAX,
+            overflow: None,
+            #[cfg(feature = "std")]
+            texts: Texts::default(),
+        }
+    }
 }
 
 impl Table {
@@ -30,21 +46,31 @@ impl Table {
         self.overflow.as_ref()
     }
 
-    /// The series of `labels`, whose hash is `hash`.
+    /// The series of the labels probed. The series last found is tried
+    /// first, without a hash: code that updates one series again and again
+    /// (a loop, a page's one route) pays a comparison of its labels only;
+    /// other code pays that comparison up to the first label that differs
+    /// (`benches/instruments.rs` measures both).
     #[inline]
-    pub(super) fn find(&self, hash: u64, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
+    pub(super) fn find(&mut self, probe: &Probe<'_>) -> Option<&Arc<Series>> {
+        if self.series.get(self.last).is_some_and(|series| series.labels().is_as_given(probe)) {
+            return self.series.get(self.last);
+        }
         if self.slots.is_empty() {
             return None;
         }
+        let hash = probe.hash();
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
             match self.slots[at] {
                 0 => return None,
                 slot => {
-                    let series = &self.series[slot as usize - 1];
-                    if series.labels().hash() == hash && series.labels().is(labels) {
-                        return Some(series);
+                    let index = slot as usize - 1;
+                    let labels = self.series[index].labels();
+                    if labels.hash() == hash && labels.is(probe) {
+                        self.last = index;
+                        return self.series.get(index);
                     }
                 }
             }
@@ -90,6 +116,7 @@ impl Table {
     /// Keeps the series `keep` says to, and files them again.
     pub(super) fn retain(&mut self, descriptor: &Descriptor, keep: impl FnMut(&Arc<Series>) -> bool) {
         self.series.retain(keep);
+        self.last = usize::MAX;
         self.rehash();
         #[cfg(feature = "std")]
         self.texts.rebuild(descriptor, &self.series, self.overflow.as_ref());

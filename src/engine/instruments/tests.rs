@@ -403,3 +403,27 @@ fn the_exposition_text_follows_series_dropped_and_the_overflow_series() {
     h.record(1.0, &[("route", other)]).unwrap();
     assert_eq!(h.series_count(), 2);
 }
+
+#[test]
+fn numbers_are_written_as_prometheus_reads_them() {
+    let cases = [
+        (0.0, "0"),
+        (-0.0, "0"),
+        (42.0, "42"),
+        (-42.0, "-42"),
+        (2.5, "2.5"),
+        (1e19, "10000000000000000000"),
+        // 2^64: past where a cast to an integer saturates.
+        (18_446_744_073_709_551_616.0, "1.8446744073709552e19"),
+        (-1e300, "-1e300"),
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "+Inf"),
+        (f64::NEG_INFINITY, "-Inf"),
+    ];
+    for (v, text) in cases {
+        let mut out = String::new();
+        prometheus::push_number(&mut out, v);
+        assert_eq!(out, text, "{v:?}");
+        assert!(out.parse::<f64>().is_ok_and(|read| read == v || v.is_nan()) || v.is_infinite(), "{out}");
+    }
+}
