@@ -4,9 +4,14 @@
 //! and looked up by a hash of the pairs that ignores their order. A lookup
 //! of a set that already has a series allocates nothing. It compares the
 //! caller's strings by the words it hashed them with, which are all of a
-//! string of up to 8 bytes (most label keys and values), and only longer
-//! strings byte by byte: for 4 labels the 8 calls to `memcmp` and 8 reads
-//! of strings on the heap were half of the labelled `add`.
+//! string of up to 8 bytes (most label keys and values; up to 16 with the
+//! last eight bytes beside), and only longer strings byte by byte: for 4
+//! labels, 8 calls to `memcmp` and 8 reads of strings on the heap were
+//! half of the labelled `add`.
+//!
+//! The word functions are inlined by force natively, where a call each
+//! was a tenth of a lookup, and left to the optimiser in wasm, where their
+//! copies were 4 KB of the instruments' module.
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -28,7 +33,7 @@ const WHOLE_IN_WORD: usize = 8;
 /// A string as one word of a hash: all of it up to 8 bytes (the two reads
 /// of [`ends`] side by side), its ends folded up to 16, and the middle
 /// mixed in beyond.
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn word(s: &[u8]) -> u64 {
     let (head, tail) = ends(s);
     if s.len() <= WHOLE_IN_WORD {
@@ -41,7 +46,7 @@ fn word(s: &[u8]) -> u64 {
 }
 
 /// A pair's lengths in one word: the key's, and the value's in the top half.
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn lens(key: &str, value: &str) -> u64 {
     key.len() as u64 | ((value.len() as u64) << 32)
 }
@@ -60,7 +65,7 @@ struct Given {
 }
 
 /// The last 8 bytes of a string of 9 to 16 bytes, 0 for others (see [`Given`]).
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn tail(s: &[u8]) -> u64 {
     if (WHOLE_IN_WORD + 1..=16).contains(&s.len()) { word8(s.last_chunk()) } else { 0 }
 }
@@ -81,7 +86,7 @@ pub(crate) struct Probe<'a> {
 
 impl<'a> Probe<'a> {
     /// The probe of `pairs`; `None` past [`MAX_LABELS`].
-    #[inline(always)]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     pub(crate) fn new(pairs: &'a [(&'a str, &'a str)]) -> Option<Self> {
         if pairs.len() > MAX_LABELS {
             return None;
@@ -94,7 +99,7 @@ impl<'a> Probe<'a> {
     }
 
     /// The words of pair `i`, `(key, value)`.
-    #[inline(always)]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn words(&self, i: usize, key: &str, value: &str) -> [u64; 2] {
         if i < PROBE_WORDS { self.words[i] } else { [word(key.as_bytes()), word(value.as_bytes())] }
     }
@@ -142,8 +147,10 @@ impl LabelSet {
     /// Pair `i` in key order.
     fn pair(&self, i: usize) -> (&str, &str) {
         let start = if i == 0 { 0 } else { self.ends[i - 1].1 as usize };
-        let (key_end, value_end) = self.ends[i];
-        (&self.text[start..key_end as usize], &self.text[key_end as usize..value_end as usize])
+        let (key_end, value_end) = self.ends.get(i).map_or((0, 0), |&(k, v)| (k as usize, v as usize));
+        // `get` rather than indexing: the ends are the strings' own, and
+        // a panic's message would link the browser build's formatting.
+        (self.text.get(start..key_end).unwrap_or_default(), self.text.get(key_end..value_end).unwrap_or_default())
     }
 
     /// The pairs, sorted by key.
@@ -291,7 +298,7 @@ const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
 /// more its first and last eight (overlapping reads: no copy of a tail).
 /// Tests of the length rather than a `match` on it, which compiled to a
 /// jump through a table: two such jumps a label were a fifth of a lookup.
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn ends(b: &[u8]) -> (u64, u64) {
     let n = b.len();
     if n > 8 {
@@ -306,19 +313,19 @@ fn ends(b: &[u8]) -> (u64, u64) {
     }
 }
 
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn word4(chunk: Option<&[u8; 4]>) -> u64 {
     chunk.map_or(0, |c| u64::from(u32::from_le_bytes(*c)))
 }
 
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn word8(chunk: Option<&[u8; 8]>) -> u64 {
     chunk.map_or(0, |c| u64::from_le_bytes(*c))
 }
 
 /// wyhash's way with a string: its [`ends`], and one multiply per 16 bytes
 /// of what lies between them.
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn hash_bytes(seed: u64, b: &[u8]) -> u64 {
     let n = b.len();
     let (mut a, mut c) = ends(b);
@@ -337,7 +344,7 @@ fn hash_bytes(seed: u64, b: &[u8]) -> u64 {
 /// One pair's hash: one multiply of its key's word by its value's, each
 /// with its length in the top bits (one multiply a pair rather than the
 /// three of hashing each string whole).
-#[inline(always)]
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn pair_hash([key, value]: [u64; 2], lens: u64) -> u64 {
     mum(key ^ P0 ^ (lens & 0xffff_ffff).rotate_right(8), value ^ P1 ^ (lens >> 32).rotate_right(8))
 }
