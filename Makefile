@@ -40,9 +40,11 @@ dashboard:
 	pkg/build.sh
 	cd www && npm run build
 
-# The engine builds without std at all, and the package's wasm core.
+# The engine builds without std at all (with and without the spare buffers
+# of `recycle`), and the package's wasm core.
 check:
 	$(CARGO) build -p edgemetrics --no-default-features --target thumbv7em-none-eabihf
+	$(CARGO) build -p edgemetrics --no-default-features --features recycle --target thumbv7em-none-eabihf
 	$(CARGO) build -p edgemetrics --no-default-features --features wasm --target wasm32-unknown-unknown
 
 test-rust:

@@ -266,6 +266,32 @@ async fn writes_from_many_threads_all_arrive() {
     assert_same_rows(&server.rows("containerMetrics", CLUSTER).await, &expected, "4 threads");
 }
 
+/// The buffers of acknowledged chunks are kept for the next chunks (the
+/// driver lets go of a batch before it reports on it, so the pipeline holds
+/// the last reference to each chunk), within their bound, and the rows
+/// written into them arrive as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_chunks_buffers_are_kept_for_the_next_chunks() {
+    let server = Collector::start().await;
+    let client = server.client().build().unwrap();
+    let metric = client.metric::<Container>(MetricConfig::schema(CONTAINER_SCHEMA).max_chunk_size(16 << 10)).unwrap();
+    // Under the query API's 10,000 rows; about 20 chunks.
+    let rows = containers(0, 8_000);
+    for (i, row) in rows.iter().enumerate() {
+        metric.write(row).unwrap();
+        if i % 1_000 == 0 {
+            // Let the driver send and the collector acknowledge meanwhile.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    client.flush().await.unwrap();
+    assert_same_rows(&server.rows("containerMetrics", CLUSTER).await, &rows, "rows in recycled buffers");
+    let stats = client.stats();
+    assert!(stats.chunks_acked > 10, "{stats:?}");
+    // A sixteenth of the default memory cap of 64 MiB at most.
+    assert!(stats.spare_bytes > 0 && stats.spare_bytes <= 4 << 20, "{stats:?}");
+}
+
 /// gzip and zstd messages arrive equal; a collector that takes neither
 /// answers UNIMPLEMENTED naming what it takes, the client sends the same
 /// batch again at once uncompressed (no retry, no backoff) and stays

@@ -131,7 +131,7 @@ impl Core {
         let mut buffer = slot.buffer();
         let was_empty = buffer.open_rows() == 0;
         let sealed = buffer.write(row)?;
-        self.after_write(was_empty, &buffer, sealed);
+        self.after_write(was_empty, &mut buffer, sealed);
         Ok(())
     }
 
@@ -141,7 +141,7 @@ impl Core {
         let mut buffer = slot.buffer();
         let was_empty = buffer.open_rows() == 0;
         let sealed = buffer.write_encoded(encode)?;
-        self.after_write(was_empty, &buffer, sealed);
+        self.after_write(was_empty, &mut buffer, sealed);
         Ok(())
     }
 
@@ -175,13 +175,14 @@ impl Core {
         let was_empty = buffer.open_rows() == 0;
         let mut sealed = Vec::new();
         let count = write(&mut buffer, &mut sealed)?;
-        self.after_write(was_empty, &buffer, sealed);
+        self.after_write(was_empty, &mut buffer, sealed);
         Ok(count)
     }
 
     /// Hands the chunks a write sealed to the pipeline, schedules the flush
-    /// of the open chunk, and wakes the driver when there is news for it.
-    fn after_write<S>(&self, was_empty: bool, buffer: &MetricBuffer, sealed: S)
+    /// of the open chunk, refills the buffer's spare, and wakes the driver
+    /// when there is news for it.
+    fn after_write<S>(&self, was_empty: bool, buffer: &mut MetricBuffer, sealed: S)
     where
         S: IntoIterator<Item = Chunk, IntoIter: ExactSizeIterator>,
     {
@@ -194,6 +195,11 @@ impl Core {
         for chunk in sealed {
             pipeline.push(chunk);
         }
+        // The chunk after the next full one goes into the buffer of one the
+        // collector acknowledged, not fresh memory: taken here, where the
+        // pipeline is locked anyway (a write that seals a chunk, or the
+        // first row after a flush), so the write path takes no other lock.
+        buffer.refill_spare(&mut pipeline);
         if buffer.open_rows() > 0 {
             pipeline.note_open_rows(self.now());
         }
@@ -201,14 +207,21 @@ impl Core {
         (self.wake)();
     }
 
-    /// Seals every metric's open chunk. Returns the sequence number below
-    /// which every chunk holding a row written so far lies.
+    /// Seals every metric's open chunk, and takes back the spare buffers
+    /// (a stripe that writes takes its back with its next row). Returns the
+    /// sequence number below which every chunk holding a row written so far
+    /// lies.
     pub(crate) fn seal_all(&self) -> u64 {
         let metrics = lock(&self.metrics).clone();
         for stripe in metrics.iter().flat_map(|slot| slot.stripes.iter()) {
             let mut buffer = lock(&stripe.0);
-            if let Some(chunk) = buffer.take_open() {
-                lock(&self.pipeline).push(chunk);
+            let chunk = buffer.take_open();
+            if chunk.is_some() || buffer.spare_bytes() > 0 {
+                let mut pipeline = lock(&self.pipeline);
+                if let Some(chunk) = chunk {
+                    pipeline.push(chunk);
+                }
+                buffer.return_spare(&mut pipeline);
             }
         }
         lock(&self.pipeline).next_seq()
@@ -303,6 +316,7 @@ impl Core {
             let buffer = lock(&stripe.0);
             stats.rows_written += buffer.rows_written();
             stats.rows_open += u64::from(buffer.open_rows());
+            stats.spare_bytes += buffer.spare_bytes() as u64;
         }
         stats
     }

@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use crate::engine::avro::{self, EncodeError, Problem};
 use crate::engine::chunk::{Chunk, Delivery, MetricInfo};
+#[cfg(feature = "recycle")]
+use crate::engine::pipeline::Pipeline;
 use crate::engine::schema::Schema;
 
 /// The max chunk size when none is given (castai/metrics' default).
@@ -109,6 +111,20 @@ pub struct ChunkBuffer {
     open: Vec<u8>,
     open_rows: u32,
     rows_written: u64,
+    #[cfg(feature = "recycle")]
+    spare: Spare,
+}
+
+/// The buffer a [`ChunkBuffer`] keeps for its next full chunk, and whether
+/// it fills chunks (the `recycle` feature).
+#[cfg(feature = "recycle")]
+#[derive(Debug, Default)]
+struct Spare {
+    buffer: Option<Vec<u8>>,
+    /// A full chunk was sealed since the last flush ([`ChunkBuffer::take_open`]).
+    filled: bool,
+    /// One was sealed in the flush interval before that.
+    filled_before: bool,
 }
 
 impl ChunkBuffer {
@@ -122,7 +138,15 @@ impl ChunkBuffer {
     /// build's JS checks it by its JS name, and the core then links no
     /// messages).
     pub fn checked(info: MetricInfo, max_chunk_size: usize) -> Self {
-        ChunkBuffer { info: Arc::new(info), max_chunk_size, open: Vec::new(), open_rows: 0, rows_written: 0 }
+        ChunkBuffer {
+            info: Arc::new(info),
+            max_chunk_size,
+            open: Vec::new(),
+            open_rows: 0,
+            rows_written: 0,
+            #[cfg(feature = "recycle")]
+            spare: Spare::default(),
+        }
     }
 
     /// What the chunks of this metric carry besides their rows.
@@ -226,7 +250,49 @@ impl ChunkBuffer {
     /// Seals the open chunk, however full, for a flush; `None` when it holds
     /// no rows.
     pub fn take_open(&mut self) -> Option<Chunk> {
+        #[cfg(feature = "recycle")]
+        {
+            self.spare.filled_before = core::mem::take(&mut self.spare.filled);
+        }
         self.seal(Vec::new())
+    }
+
+    /// Whether a spare buffer would be used: none is held, and the buffer
+    /// sealed a full chunk in this flush interval or the one before (it
+    /// fills chunks; one that does not would only hold the spare).
+    #[cfg(feature = "recycle")]
+    pub fn wants_spare(&self) -> bool {
+        self.spare.buffer.is_none() && (self.spare.filled || self.spare.filled_before)
+    }
+
+    /// Gives the buffer a vec to hold the rows of the chunk that follows the
+    /// next full one, instead of fresh memory (a spare from
+    /// [`Pipeline::take_spare`]); whatever it holds is cleared then, and it
+    /// is grown to [`Self::full_chunk_capacity`] when short of it. A spare
+    /// held already is freed.
+    #[cfg(feature = "recycle")]
+    pub fn give_spare(&mut self, spare: Vec<u8>) {
+        self.spare.buffer = Some(spare);
+    }
+
+    /// Takes back the spare buffer, unused (a flush gives it back to the
+    /// pipeline, so that a metric that stopped writing holds none).
+    #[cfg(feature = "recycle")]
+    pub fn take_spare(&mut self) -> Option<Vec<u8>> {
+        self.spare.buffer.take()
+    }
+
+    /// Bytes (of capacity) of the spare buffer held.
+    #[cfg(feature = "recycle")]
+    pub fn spare_bytes(&self) -> usize {
+        self.spare.buffer.as_ref().map_or(0, Vec::capacity)
+    }
+
+    /// The capacity of the vec of a chunk that follows a full one: a full
+    /// chunk, plus a little room so that the row that overflows it rarely
+    /// makes the vec grow (which would copy the whole chunk).
+    pub fn full_chunk_capacity(&self) -> usize {
+        self.max_chunk_size + (self.max_chunk_size / 128).min(8 << 10)
     }
 
     /// Seals the open chunk and makes `next` the open one.
@@ -245,12 +311,28 @@ impl ChunkBuffer {
         Some(Chunk::new(self.info.clone(), data, rows))
     }
 
-    /// The vec for a chunk that follows a full one: sized for a full chunk,
-    /// plus a little room so that the row that overflows it rarely makes the
-    /// vec grow (which would copy the whole chunk).
-    fn full_chunk_vec(&self) -> Vec<u8> {
-        let slack = (self.max_chunk_size / 128).min(8 << 10);
-        Vec::with_capacity(self.max_chunk_size + slack)
+    /// The vec for a chunk that follows a full one, of
+    /// [`Self::full_chunk_capacity`]: the spare buffer when one was given.
+    fn full_chunk_vec(&mut self) -> Vec<u8> {
+        let capacity = self.full_chunk_capacity();
+        #[cfg(feature = "recycle")]
+        {
+            self.spare.filled = true;
+            if let Some(mut spare) = self.spare.buffer.take() {
+                // No byte of an earlier chunk is ever read again: the new
+                // chunk's rows start at 0.
+                spare.clear();
+                // A chunk's buffer is shrunk to its rows when sealed (the
+                // spare capacity of sealed chunks stays under 0.4%), so a
+                // full chunk's comes back a little short of this: it grows
+                // back by a realloc, which keeps the pages the buffer has
+                // (glibc moves a mapped block with mremap, without a copy;
+                // only the few pages of the tail are new).
+                spare.reserve_exact(capacity);
+                return spare;
+            }
+        }
+        Vec::with_capacity(capacity)
     }
 }
 
@@ -374,6 +456,36 @@ impl MetricBuffer {
     /// no rows.
     pub fn take_open(&mut self) -> Option<Chunk> {
         self.chunks.take_open()
+    }
+
+    /// Takes a spare buffer from `pipeline` for the chunk that follows the
+    /// next full one, when this buffer fills chunks and holds none (see
+    /// [`ChunkBuffer::wants_spare`]): a caller that holds the pipeline
+    /// anyway (to push what a write sealed) calls this then. Returns whether
+    /// it got one.
+    #[cfg(feature = "recycle")]
+    pub fn refill_spare(&mut self, pipeline: &mut Pipeline) -> bool {
+        if !self.chunks.wants_spare() {
+            return false;
+        }
+        let spare = pipeline.take_spare(self.chunks.full_chunk_capacity());
+        spare.map(|spare| self.chunks.give_spare(spare)).is_some()
+    }
+
+    /// Gives the spare buffer held back to `pipeline` (at a flush: a metric
+    /// that stopped writing then holds none; one that writes takes it back
+    /// with [`Self::refill_spare`]).
+    #[cfg(feature = "recycle")]
+    pub fn return_spare(&mut self, pipeline: &mut Pipeline) {
+        if let Some(spare) = self.chunks.take_spare() {
+            pipeline.give_spare(spare);
+        }
+    }
+
+    /// Bytes (of capacity) of the spare buffer held.
+    #[cfg(feature = "recycle")]
+    pub fn spare_bytes(&self) -> usize {
+        self.chunks.spare_bytes()
     }
 }
 

@@ -13,5 +13,7 @@ pub mod instruments;
 pub mod json;
 pub mod pipeline;
 pub mod schema;
+#[cfg(feature = "recycle")]
+pub mod spare;
 pub mod stats;
 pub mod text;

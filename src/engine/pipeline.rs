@@ -20,6 +20,8 @@ use crate::engine::buffer::OptionError;
 #[cfg(doc)]
 use crate::engine::chunk::Delivery;
 use crate::engine::chunk::{Chunk, ChunkId};
+#[cfg(feature = "recycle")]
+use crate::engine::spare::Spares;
 use crate::engine::stats::{DropReason, Event, Stats};
 use crate::engine::text::push_u64;
 
@@ -179,6 +181,9 @@ pub struct Pipeline {
     flush_at: Option<u64>,
     stats: Stats,
     events: VecDeque<Event>,
+    /// The buffers of chunks acknowledged or dropped, for the next chunks.
+    #[cfg(feature = "recycle")]
+    spares: Spares,
 }
 
 impl Pipeline {
@@ -194,6 +199,8 @@ impl Pipeline {
     /// options by their JS names, and the core then links no messages).
     pub fn checked(config: PipelineConfig, session: u64, seed: u64) -> Self {
         Pipeline {
+            #[cfg(feature = "recycle")]
+            spares: Spares::new(config.max_buffer_bytes),
             backoff: Backoff::new(config.initial_retry_interval_ms, config.max_retry_interval_ms),
             config,
             session,
@@ -253,6 +260,7 @@ impl Pipeline {
             self.remove_pending(&oldest.chunk);
             chunks += 1;
             rows += u64::from(oldest.chunk.rows);
+            self.release(oldest.chunk);
         }
         if chunks > 0 {
             self.stats.chunks_dropped_memory_cap += chunks;
@@ -351,6 +359,7 @@ impl Pipeline {
             self.stats.chunks_acked += 1;
             self.stats.rows_acked += u64::from(queued.chunk.rows);
             self.stats.bytes_acked += queued.chunk.data.len() as u64;
+            self.release(queued.chunk);
         }
     }
 
@@ -384,7 +393,7 @@ impl Pipeline {
             }
             Failure::Permanent { message } => {
                 for queued in batch.chunks {
-                    self.drop_chunk(&queued.chunk, DropReason::Rejected, &message);
+                    self.drop_chunk(queued.chunk, DropReason::Rejected, &message);
                 }
             }
         }
@@ -422,6 +431,8 @@ impl Pipeline {
         for batch in self.in_flight.drain(..) {
             chunks.extend(batch.chunks);
         }
+        // Their buffers are freed, not kept as spares: nothing is written
+        // after a shutdown.
         sort_by_id(&mut chunks);
         let Some(first) = chunks.first() else {
             return 0;
@@ -463,6 +474,28 @@ impl Pipeline {
         self.stats
     }
 
+    /// An empty buffer for a chunk of `capacity` bytes, from the buffers of
+    /// chunks acknowledged or dropped (see [`crate::engine::spare`]), for
+    /// [`ChunkBuffer::give_spare`](crate::engine::buffer::ChunkBuffer::give_spare);
+    /// `None` when none is kept whose capacity is within half and twice
+    /// `capacity`. Asking also tells the pipeline which buffers are worth
+    /// keeping.
+    #[cfg(feature = "recycle")]
+    pub fn take_spare(&mut self, capacity: usize) -> Option<Vec<u8>> {
+        let spare = self.spares.take(capacity);
+        self.stats.spare_bytes = self.spares.bytes() as u64;
+        spare
+    }
+
+    /// Takes back a spare buffer a chunk buffer no longer waits to use
+    /// ([`ChunkBuffer::take_spare`](crate::engine::buffer::ChunkBuffer::take_spare)),
+    /// keeping it within the bounds of [`crate::engine::spare`] (or freeing it).
+    #[cfg(feature = "recycle")]
+    pub fn give_spare(&mut self, buffer: Vec<u8>) {
+        self.spares.keep(buffer);
+        self.stats.spare_bytes = self.spares.bytes() as u64;
+    }
+
     /// The next event for the user, oldest first.
     pub fn pop_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -490,7 +523,7 @@ impl Pipeline {
             // Only chunks of this send can be best-effort ones (the queue
             // never holds them): they had their one attempt.
             match queued.chunk.best_effort() {
-                true => self.drop_chunk(&queued.chunk, DropReason::BestEffort, message),
+                true => self.drop_chunk(queued.chunk, DropReason::BestEffort, message),
                 false => self.queue.push_back(queued),
             }
         }
@@ -498,8 +531,8 @@ impl Pipeline {
 
     /// Drops one chunk that failed, counted as `reason` (rejected or best
     /// effort), with an event that names its metric.
-    fn drop_chunk(&mut self, chunk: &Chunk, reason: DropReason, message: &str) {
-        self.remove_pending(chunk);
+    fn drop_chunk(&mut self, chunk: Arc<Chunk>, reason: DropReason, message: &str) {
+        self.remove_pending(&chunk);
         let rows = u64::from(chunk.rows);
         let (chunks_dropped, rows_dropped) = match reason {
             DropReason::Rejected => (&mut self.stats.chunks_dropped_rejected, &mut self.stats.rows_dropped_rejected),
@@ -509,6 +542,22 @@ impl Pipeline {
         *rows_dropped += rows;
         let (collection, message) = (chunk.metric.collection.clone(), message.to_string());
         self.emit(Event::Dropped { reason, collection, chunks: 1, rows, message });
+        self.release(chunk);
+    }
+
+    /// Lets go of a chunk that was acknowledged or dropped: its buffer is
+    /// kept for the next chunks when the pipeline held the last reference
+    /// to it. A driver that still holds the chunk's batch keeps it alive,
+    /// and the buffer is then freed with the batch: drivers drop a batch
+    /// before they report on it.
+    fn release(&mut self, chunk: Arc<Chunk>) {
+        #[cfg(feature = "recycle")]
+        if let Ok(chunk) = Arc::try_unwrap(chunk) {
+            self.spares.keep(chunk.data);
+            self.stats.spare_bytes = self.spares.bytes() as u64;
+        }
+        #[cfg(not(feature = "recycle"))]
+        drop(chunk);
     }
 
     fn add_pending(&mut self, chunk: &Chunk) {

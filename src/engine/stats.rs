@@ -9,7 +9,8 @@ use core::fmt;
 /// (`rows_written = rows_open + rows_pending + rows_acked + rows_dropped()`).
 ///
 /// Laid out as its fields in order (`repr(C)`): the browser build hands the
-/// pipeline's counters to its JS as 22 u64s.
+/// pipeline's counters to its JS as u64s (it reads the first 22; the
+/// browser build keeps no spare buffers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[repr(C)]
@@ -60,6 +61,11 @@ pub struct Stats {
     pub chunks_dropped_best_effort: u64,
     /// Rows in those chunks.
     pub rows_dropped_best_effort: u64,
+    /// Bytes (of capacity) of the buffers of acknowledged or dropped chunks
+    /// kept to hold the next chunks' rows, so that a new chunk is not fresh
+    /// memory (`engine::spare`, the `recycle` feature): memory beside
+    /// `bytes_pending` and its cap. 0 where no buffers are kept.
+    pub spare_bytes: u64,
 }
 
 impl Stats {

@@ -159,7 +159,9 @@ impl ClientBuilder {
         self
     }
 
-    /// The memory cap on sealed, unacknowledged bytes (default 64 MiB).
+    /// The memory cap on sealed, unacknowledged bytes (default 64 MiB). A
+    /// sixteenth of it more, at most, holds the buffers of acknowledged
+    /// chunks for the next chunks (`Stats::spare_bytes`).
     pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
         self.max_buffer_bytes = bytes;
         self

@@ -29,7 +29,13 @@ pub(super) async fn run(inner: Arc<Inner>, sender: Arc<Sender>) {
                 let (inner, sender) = (inner.clone(), sender.clone());
                 sends.spawn(async move {
                     let (stored, outcome) = sender.send(&batch).await;
-                    inner.core.complete(batch.id, stored, outcome);
+                    // The requests were copies of the chunks: the batch goes
+                    // before the report, so that the pipeline holds the last
+                    // reference to each acknowledged chunk and keeps its
+                    // buffer for the next chunks.
+                    let id = batch.id;
+                    drop(batch);
+                    inner.core.complete(id, stored, outcome);
                     inner.progress.send_modify(|count| *count += 1);
                 });
                 continue;
