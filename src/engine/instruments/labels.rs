@@ -412,6 +412,17 @@ mod tests {
     }
 
     #[test]
+    fn strings_of_one_word_are_told_apart_by_their_tails() {
+        // 16 bytes each, the same word (first eight xor last eight turned):
+        // only the tails tell them apart.
+        let (one, other) = ("aaaaaaaabbbbbbbb", "`aaa`aaacbbbcbbb");
+        assert_eq!(word(one.as_bytes()), word(other.as_bytes()));
+        let set = LabelSet::new(&[("k", one)], &[("k", one)], hash(&[("k", one)]));
+        assert!(is(&set, &[("k", one)]));
+        assert!(!is(&set, &[("k", other)]));
+    }
+
+    #[test]
     fn bad_names_and_duplicates_are_refused() {
         for bad in ["", "1a", ".a", "__name__", "a-b", "é"] {
             assert!(check(&[(bad, "v")]).is_err(), "{bad}");

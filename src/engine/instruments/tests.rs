@@ -427,3 +427,76 @@ fn numbers_are_written_as_prometheus_reads_them() {
         assert!(out.parse::<f64>().is_ok_and(|read| read == v || v.is_nan()) || v.is_infinite(), "{out}");
     }
 }
+
+mod lookup {
+    //! The lookup (words, tails, the series last found, the hash) against a
+    //! plain map, on label values made to share their first and last bytes.
+    use alloc::collections::BTreeMap;
+    use alloc::format;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KEYS: [&str; 5] = ["k", "key", "k_1", "kkkkkkkkkkkk", "kkkkkkkkkkkkkkkkkkkkkkkk"];
+
+    /// A value of 0 to 40 bytes: one of a few ends around a short middle, so
+    /// that many values agree on their first and last eight bytes.
+    fn value() -> impl Strategy<Value = String> {
+        let ends = prop_oneof![Just(""), Just("a"), Just("abcdefgh"), Just("abcdefghijkl")];
+        (ends.clone(), "[ab]{0,4}", ends).prop_map(|(head, middle, tail)| format!("{head}{middle}{tail}"))
+    }
+
+    /// A label set: up to 5 of the keys, each with a value.
+    fn set() -> impl Strategy<Value = BTreeMap<&'static str, String>> {
+        proptest::collection::btree_map(proptest::sample::select(&KEYS[..]), value(), 0..=5)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #[test]
+        fn every_update_goes_to_its_own_series(
+            sets in proptest::collection::vec(set(), 1..12),
+            updates in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..8, 1u32..100), 1..200),
+        ) {
+            // Each set beside a sibling that differs in one value by a byte
+            // at its end ("a" and "aa" agree on every byte a word reads).
+            let sets: Vec<BTreeMap<&str, String>> = sets
+                .into_iter()
+                .flat_map(|set| {
+                    let mut sibling = set.clone();
+                    if let Some(value) = sibling.values_mut().next() {
+                        value.push(value.chars().last().unwrap_or('a'));
+                    }
+                    [set, sibling]
+                })
+                .collect();
+            let r = Registry::new(RegistryConfig { cardinality_limit: 100, ..RegistryConfig::default() });
+            let c = r.instrument(Descriptor::new(Kind::Counter, "c")).unwrap();
+            let mut expected: BTreeMap<String, f64> = BTreeMap::new();
+            for (pick, turn, v) in updates {
+                let set = pick.get(&sets);
+                let mut pairs: Vec<(&str, &str)> = set.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                // The same set in another order now and then.
+                let len = pairs.len().max(1);
+                pairs.rotate_left(turn % len);
+                if turn % 3 == 0 {
+                    pairs.reverse();
+                }
+                c.record(f64::from(v), &pairs).unwrap();
+                let name = format!("{{{}}}", set.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect::<Vec<_>>().join(","));
+                *expected.entry(name).or_default() += f64::from(v);
+            }
+            let got: BTreeMap<String, f64> = r
+                .collect(1)
+                .into_iter()
+                .map(|p| match p.value {
+                    Value::Sum(sum) => (describe(p.series.labels()), sum),
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            prop_assert_eq!(c.series_count(), expected.len());
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
