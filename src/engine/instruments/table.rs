@@ -89,12 +89,8 @@ impl Table {
             self.rehash();
             return;
         }
-        let mask = self.slots.len() - 1;
-        let mut at = self.series[self.series.len() - 1].labels().hash() as usize & mask;
-        while self.slots[at] != 0 {
-            at = (at + 1) & mask;
-        }
-        self.slots[at] = self.series.len() as u32;
+        let hash = self.series[self.series.len() - 1].labels().hash();
+        file(&mut self.slots, hash, self.series.len() as u32);
     }
 
     /// The overflow series, made by `make` the first time.
@@ -129,13 +125,8 @@ impl Table {
         let size = (self.series.len() * 2).next_power_of_two().max(16);
         self.slots.clear();
         self.slots.resize(size, 0);
-        let mask = size - 1;
         for (i, series) in self.series.iter().enumerate() {
-            let mut at = series.labels().hash() as usize & mask;
-            while self.slots[at] != 0 {
-                at = (at + 1) & mask;
-            }
-            self.slots[at] = i as u32 + 1;
+            file(&mut self.slots, series.labels().hash(), i as u32 + 1);
         }
     }
 
@@ -151,6 +142,17 @@ impl Table {
     pub(super) fn overflow_text(&self) -> SeriesText<'_> {
         SeriesText { bytes: &self.texts.bytes, span: self.texts.overflow.unwrap_or_default() }
     }
+}
+
+/// Files `slot` (a series' index + 1) in the first free slot from `hash`'s
+/// (`slots` is a power of two long, and never full).
+fn file(slots: &mut [u32], hash: u64, slot: u32) {
+    let mask = slots.len() - 1;
+    let mut at = hash as usize & mask;
+    while slots[at] != 0 {
+        at = (at + 1) & mask;
+    }
+    slots[at] = slot;
 }
 
 /// What the Prometheus exposition writes of a series, made once.
