@@ -471,7 +471,11 @@ impl Pipeline {
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
-        self.stats
+        #[cfg(feature = "recycle")]
+        let stats = Stats { spare_bytes: self.spares.bytes() as u64, ..self.stats };
+        #[cfg(not(feature = "recycle"))]
+        let stats = self.stats;
+        stats
     }
 
     /// An empty buffer for a chunk of `capacity` bytes, from the buffers of
@@ -482,9 +486,7 @@ impl Pipeline {
     /// keeping.
     #[cfg(feature = "recycle")]
     pub fn take_spare(&mut self, capacity: usize) -> Option<Vec<u8>> {
-        let spare = self.spares.take(capacity);
-        self.stats.spare_bytes = self.spares.bytes() as u64;
-        spare
+        self.spares.take(capacity)
     }
 
     /// Takes back a spare buffer a chunk buffer no longer waits to use
@@ -493,7 +495,6 @@ impl Pipeline {
     #[cfg(feature = "recycle")]
     pub fn give_spare(&mut self, buffer: Vec<u8>) {
         self.spares.keep(buffer);
-        self.stats.spare_bytes = self.spares.bytes() as u64;
     }
 
     /// The next event for the user, oldest first.
@@ -554,7 +555,6 @@ impl Pipeline {
         #[cfg(feature = "recycle")]
         if let Ok(chunk) = Arc::try_unwrap(chunk) {
             self.spares.keep(chunk.data);
-            self.stats.spare_bytes = self.spares.bytes() as u64;
         }
         #[cfg(not(feature = "recycle"))]
         drop(chunk);
