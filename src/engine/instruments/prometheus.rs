@@ -44,6 +44,7 @@ pub fn push_number(out: &mut String, v: f64) {
     } else if v.is_infinite() {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else if v.abs() < 9.007_199_254_740_992e15 && (v as i64) as f64 == v {
+        // A negative whole number (the others took the first branch).
         out.push_str(itoa::Buffer::new().format(v as i64));
     } else {
         out.push_str(ryu::Buffer::new().format_finite(v));
