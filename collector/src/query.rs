@@ -4,7 +4,9 @@
 //! or a `?token=<t>` query parameter. Rows come from every cluster, or with
 //! `?cluster_id=` from that one only.
 //!
-//! - `GET /api/collections` → `{"collections":[{"name","rows","fields":[{"name","type"}]}]}`
+//! - `GET /api/collections` → `{"collections":[{"name","rows","fields":[{"name","type"}],"schema"}]}`
+//!   (`schema`: the text of the last schema stored, with its logical types,
+//!   which a field's `type`, in Parsing Canonical Form, leaves out)
 //! - `GET /api/collections/{name}/rows?since_ms=&limit=&cluster_id=&after=` → `{"rows":[{..}]}`
 //!   (and `"next"`, the cursor of the page after, when `after=` was given)
 //! - `GET /api/collections/{name}/latest?cluster_id=` → `{"row":{..}|null}`
@@ -223,7 +225,7 @@ pub async fn list(
                 f
             })
             .collect();
-        out.push(json!({ "name": meta.name, "rows": rows, "fields": fields }));
+        out.push(json!({ "name": meta.name, "rows": rows, "fields": fields, "schema": meta.schema_json }));
     }
     Ok(Json(json!({ "collections": out })))
 }
