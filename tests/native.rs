@@ -338,3 +338,55 @@ async fn compressed_messages_arrive_and_fall_back_where_refused() {
         other => panic!("{:?}", other.map(|_| "built")),
     }
 }
+
+/// Chunks carry the schema's wire form: one schema is one stored text however
+/// a writer spells it (so the catalog does not change when it alternates),
+/// the logical types are kept, and so are defaults, which a field added to a
+/// collection needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_carry_the_wire_form_of_their_schema() {
+    let server = Collector::start().await;
+    let client = server.client().build().unwrap();
+    let spellings = [
+        r#"{"type": "record", "name": "events", "namespace": "acme", "doc": "page views",
+            "fields": [{"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}, "doc": "when"},
+                       {"name": "path", "type": "string", "aliases": ["url"]}]}"#,
+        r#"{"fields":[{"type":{"logicalType":"timestamp-millis","type":"long"},"name":"at"},
+            {"name":"path","type":{"type":"string"}}],"name":"acme.events","type":"record"}"#,
+    ];
+    let wire = r#"{"name":"acme.events","type":"record","fields":[{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"path","type":"string"}]}"#;
+    let mut changed_at = None;
+    for (i, text) in spellings.iter().enumerate() {
+        let metric = client.metric::<serde_json::Value>(MetricConfig::schema(*text)).unwrap();
+        metric.write(&serde_json::json!({"at": 1_700_000_000_000i64 + i as i64, "path": "/"})).unwrap();
+        client.flush().await.unwrap();
+        let (schema, updated_at_ms) = server.catalog("events");
+        assert_eq!(schema, wire, "spelling {i}");
+        assert_eq!(*changed_at.get_or_insert(updated_at_ms), updated_at_ms, "spelling {i} changed the catalog");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, list) = server.get("/api/collections").await;
+    assert_eq!(status, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["collections"][0]["schema"], wire, "the query API shows the stored text");
+
+    let added = spellings[0].replace(
+        r#""aliases": ["url"]}"#,
+        r#""aliases": ["url"]}, {"name": "region", "type": "string", "default": "eu"}"#,
+    );
+    let metric = client.metric::<serde_json::Value>(MetricConfig::schema(added)).unwrap();
+    metric.write(&serde_json::json!({"at": 1_700_000_000_002i64, "path": "/new"})).unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(
+        server.catalog("events").0,
+        wire.replace(r#""string"}]}"#, r#""string"},{"name":"region","type":"string","default":"eu"}]}"#)
+    );
+    let rows: Vec<serde_json::Value> = server.json_rows("events", CLUSTER).await;
+    let regions: Vec<_> = rows.iter().map(|row| (row["path"].as_str().unwrap(), row["region"].clone())).collect();
+    assert_eq!(
+        regions,
+        [("/", serde_json::Value::Null), ("/", serde_json::Value::Null), ("/new", "eu".into())],
+        "the field with a default was added"
+    );
+    client.shutdown().await;
+}

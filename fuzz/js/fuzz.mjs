@@ -60,7 +60,17 @@ const TARGETS = {
     },
     schema: {
         seeds: () => schemaTexts.map((t) => utf8.encode(t)),
-        run: (input) => parseSchema(latin.decode(input)),
+        run: (input) => {
+            // A schema read, then its wire form read again, gives the same wire form.
+            const { wire } = parseSchema(latin.decode(input));
+            let again;
+            try {
+                again = parseSchema(wire).wire;
+            } catch (e) {
+                throw new Error(`the wire form ${wire} is refused: ${e.message}`);
+            }
+            if (again !== wire) throw new Error(`the wire form ${wire} reads as ${again}`);
+        },
         meant: (e) => e?.constructor?.name === "Refusal",
     },
     response: {

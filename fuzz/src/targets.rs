@@ -147,12 +147,15 @@ fn validate(corpus: &Corpus, chunks: Vec<WriteMetricsRequest>) {
 pub static TARGETS: [Target; 6] = [
     Target {
         name: "schema",
-        about: "schema text (JSON, UTF-8 or not) to the engine's schema parser, its canonical form and fingerprint",
+        about: "schema text (JSON, UTF-8 or not) to the engine's schema parser, its canonical and wire forms and fingerprint",
         seeds: |c| c.schemas.iter().map(|s| s.clone().into_bytes()).collect(),
         run: |_, input| {
             if let Ok(schema) = Schema::parse(&String::from_utf8_lossy(input)) {
                 let _ = schema.fingerprint();
                 let _ = Schema::parse(schema.canonical_form()).expect("a canonical form parses");
+                let again = Schema::parse(schema.wire_form()).expect("a wire form parses");
+                assert_eq!(again.wire_form(), schema.wire_form(), "the wire form is its own wire form");
+                assert_eq!(again.canonical_form(), schema.canonical_form(), "the wire form keeps the canonical form");
             }
         },
     },

@@ -161,7 +161,7 @@ export class MetricClient {
         const delivery = DELIVERIES.indexOf(options.delivery ?? "exactlyOnce");
         if (delivery < 0) throw optionError("delivery", `"${options.delivery}" is not one of ${DELIVERIES.join(", ")}`);
         const collection = root.name.slice(root.name.lastIndexOf(".") + 1);
-        const index = this._core.metric(collection, schema, maxChunkSize, skipTimestamp, column, delivery);
+        const index = this._core.metric(collection, root.wire, maxChunkSize, skipTimestamp, column, delivery);
         return new Metric(this, index, root, maxChunkSize);
     }
 

@@ -74,9 +74,10 @@ export function parseJson(source) {
         }
         // Rust's f64 grammar, which Number() follows for these characters.
         const x = Number(text);
-        if (x !== x) {
+        if (!isFinite(x)) {
             at = start;
-            fail("invalid number");
+            // JSON has no infinities, and the collector's reader refuses them.
+            fail(x === x ? "number out of range" : "invalid number");
         }
         return x;
     };

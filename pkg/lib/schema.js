@@ -9,6 +9,9 @@ import { jsonKind, parseJson } from "./json.js";
 import { describe, writeDefault } from "./encode.js";
 
 const PRIMITIVES = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+// The logical types the engine knows (src/engine/schema/mod.rs), as `type:logicalType`;
+// any other is ignored, as the specification says.
+const LOGICAL = "int:date int:time-millis long:time-micros long:timestamp-millis long:timestamp-micros long:local-timestamp-millis long:local-timestamp-micros string:uuid".split(" ");
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME_RULE = "names start with a letter or _ and hold letters, digits and _";
 
@@ -24,7 +27,8 @@ class Refusal {
 function jsonText(v) {
     if (v instanceof Map) return `{${[...v].map(([k, x]) => `${jsonText(k)}:${jsonText(x)}`).join(",")}}`;
     if (Array.isArray(v)) return `[${v.map(jsonText).join(",")}]`;
-    if (typeof v === "number") return numberText(v);
+    // "-0" would read back as the integer 0.
+    if (typeof v === "number") return Object.is(v, -0) ? "-0.0" : numberText(v);
     // As the Rust writer escapes: \b and \f as \u00XX, the rest as JSON.stringify does.
     if (typeof v === "string") return JSON.stringify(v).replace(/\\(.)/g, (m, c) => ({ b: "\\u0008", f: "\\u000c" })[c] ?? m);
     return String(v);
@@ -32,7 +36,9 @@ function jsonText(v) {
 
 /**
  * Parses schema JSON text whose top level must be a record: returns its
- * root node, or throws `{ path, message }` (a `Refusal`).
+ * root node, or throws `{ path, message }` (a `Refusal`). The root's `wire`
+ * is the text chunks carry: the engine's wire form (`Schema::wire_form`),
+ * the Parsing Canonical Form with logical types and field defaults kept.
  */
 export function parseSchema(source) {
     let json;
@@ -47,12 +53,15 @@ export function parseSchema(source) {
     };
     const names = new Map();
     const pending = [];
+    // The wire form of the type parsed last: a definition the first time a
+    // named type is met, its name after, as the canonical form writes them.
+    let wire;
 
     const named = (name, namespace, path) => {
-        if (PRIMITIVES.includes(name)) return { type: name };
-        const found = name.includes(".") || namespace === ""
+        const found = PRIMITIVES.includes(name) ? { type: name } : name.includes(".") || namespace === ""
             ? names.get(name)
             : names.get(`${namespace}.${name}`) ?? names.get(name);
+        wire = `"${found?.name ?? name}"`;
         return found ?? fail(path, `unknown type "${name}"`);
     };
 
@@ -80,12 +89,18 @@ export function parseSchema(source) {
         return full;
     };
 
+    /** The wire form's opening of a named type; a name without a namespace says so inside one. */
+    const head = (full, namespace, type) => `{"name":"${full}"${namespace && !full.includes(".") ? ',"namespace":""' : ""},"type":"${type}"`;
+    // A scale of 0, the default, is left out, as hamba/avro (castai's Go client) writes it.
+    const decimalText = (d) => (d ? `,"logicalType":"decimal","precision":${d[0]}${d[1] ? `,"scale":${d[1]}` : ""}` : "");
+
     const record = (json, namespace, path) => {
         const node = { type: "record", fields: [] };
         const full = define(json, namespace, path, node);
         const inner = full.slice(0, Math.max(0, full.lastIndexOf(".")));
         const fields = get(json, "fields");
         if (!Array.isArray(fields)) fail(path, `record "${full}" needs a "fields" array`);
+        const texts = [];
         for (const field of fields) {
             const name = get(field, "name");
             if (typeof name !== "string") fail(path, 'every field needs a string "name"');
@@ -97,8 +112,10 @@ export function parseSchema(source) {
             const entry = { name, node: parse(type, inner, at) };
             const value = get(field, "default");
             if (value !== undefined) pending.push([entry, value, at]);
+            texts.push(`{"name":"${name}","type":${wire}${value === undefined ? "" : `,"default":${jsonText(value)}`}}`);
             node.fields.push(entry);
         }
+        wire = `${head(full, namespace, "record")},"fields":[${texts}]}`;
         return node;
     };
 
@@ -113,6 +130,7 @@ export function parseSchema(source) {
             if (node.symbols.includes(s)) fail(path, `enum "${full}": symbol "${s}" appears twice`);
             node.symbols.push(s);
         }
+        wire = `${head(full, namespace, "enum")},"symbols":${JSON.stringify(node.symbols)}}`;
         const value = get(json, "default");
         if (value !== undefined && !node.symbols.includes(value)) {
             fail(path, `enum "${full}": the default ${jsonText(value)} is not one of its symbols`);
@@ -120,35 +138,41 @@ export function parseSchema(source) {
         return node;
     };
 
-    const fixed = (json, namespace, path) => {
+    const fixed = (json, namespace, path, logical) => {
         const node = { type: "fixed" };
         const full = define(json, namespace, path, node);
         const size = get(json, "size");
         if (typeof size !== "bigint" || size < 0n) fail(path, `fixed "${full}" needs a non-negative integer "size"`);
         node.size = Number(size);
+        // The largest precision `size` bytes hold, computed as the engine does (fixed_max_precision).
+        const d = logical === "decimal" && decimal(json, Math.floor((node.size * 8 - 1) * 0.3010299956639812));
+        wire = `${head(full, namespace, "fixed")},"size":${size}${decimalText(d)}}`;
         return node;
     };
 
-    /** Whether a bytes schema carries a valid decimal (which takes no strings). */
-    const decimal = (json) => {
+    /** A valid decimal's `[precision, scale]`, or false: then the type is plain (and takes no strings). */
+    const decimal = (json, max = Infinity) => {
         const precision = get(json, "precision");
         const given = get(json, "scale");
         const scale = given === undefined ? 0n : given;
-        return typeof precision === "bigint" && precision > 0n && precision < 2n ** 32n
-            && typeof scale === "bigint" && scale >= 0n && scale <= precision;
+        return typeof precision === "bigint" && precision > 0n && precision < 2n ** 32n && precision <= max
+            && typeof scale === "bigint" && scale >= 0n && scale <= precision && [precision, scale];
     };
 
     const union = (branches, namespace, path) => {
         if (branches.length === 0) fail(path, "a union needs at least one branch");
         const node = { type: "union", branches: [], nullAt: -1 };
+        const texts = [];
         for (const branch of branches) {
             const b = parse(branch, namespace, path);
+            texts.push(wire);
             if (b.type === "union") fail(path, "a union may not directly contain another union");
             const key = describe(b);
             if (node.branches.some((other) => describe(other) === key)) fail(path, `the union has two branches of type "${key}"`);
             if (b.type === "null") node.nullAt = node.branches.length;
             node.branches.push(b);
         }
+        wire = `[${texts}]`;
         return node;
     };
 
@@ -160,6 +184,10 @@ export function parseSchema(source) {
             fail(path, `"type" must be a string, found ${jsonKind(type)}`);
         }
         const logical = get(json, "logicalType");
+        if (typeof logical === "string" && LOGICAL.includes(`${type}:${logical}`)) {
+            wire = `{"type":"${type}","logicalType":"${logical}"}`;
+            return { type, uuid: logical === "uuid" };
+        }
         switch (type) {
             case "record":
             case "error":
@@ -167,18 +195,21 @@ export function parseSchema(source) {
             case "enum":
                 return enumeration(json, namespace, path);
             case "fixed":
-                return fixed(json, namespace, path);
+                return fixed(json, namespace, path, logical);
             case "array":
             case "map": {
                 const key = type === "array" ? "items" : "values";
                 const inner = get(json, key);
                 if (inner === undefined) fail(path, `a${type === "array" ? "n" : ""} ${type} needs "${key}"`);
-                return { type, [key]: parse(inner, namespace, path + (type === "array" ? "[]" : "{}")) };
+                const node = { type, [key]: parse(inner, namespace, path + (type === "array" ? "[]" : "{}")) };
+                wire = `{"type":"${type}","${key}":${wire}}`;
+                return node;
             }
-            case "string":
-                return { type, uuid: logical === "uuid" };
-            case "bytes":
-                return { type, decimal: logical === "decimal" && decimal(json) };
+            case "bytes": {
+                const d = logical === "decimal" && decimal(json);
+                wire = d ? `{"type":"bytes"${decimalText(d)}}` : '"bytes"';
+                return { type, decimal: d };
+            }
             default:
                 return named(type, namespace, path);
         }
@@ -199,6 +230,7 @@ export function parseSchema(source) {
         fail("", `the top level must be a record, found ${found}`);
     }
     const root = parse(json, "", "");
+    root.wire = wire;
     for (const [field, value, path] of pending) {
         try {
             field.def = writeDefault(field.node, value);

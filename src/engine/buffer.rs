@@ -364,7 +364,7 @@ impl MetricBuffer {
         }
         let info = MetricInfo {
             collection: schema.collection().to_string(),
-            schema: schema.text().to_string(),
+            schema: schema.wire_form().to_string(),
             skip_timestamp: options.skip_timestamp,
             timestamp_column: options.timestamp_column,
             delivery: options.delivery,

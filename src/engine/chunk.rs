@@ -99,7 +99,8 @@ impl core::str::FromStr for Delivery {
 pub struct MetricInfo {
     /// The collection (the record's name) the rows are stored in.
     pub collection: String,
-    /// The schema JSON, as the user gave it (the collector parses it).
+    /// The schema JSON in its wire form (`Schema::wire_form`); the collector
+    /// parses it.
     pub schema: String,
     /// When true, the collector adds no receive-time column.
     pub skip_timestamp: bool,

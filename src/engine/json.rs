@@ -275,7 +275,13 @@ impl Reader<'_> {
                 return Ok(Json::Int(i));
             }
         }
-        super::float::parse(text).map(Json::Float).ok_or(JsonError { offset: start, message: "invalid number" })
+        match super::float::parse(text) {
+            // Out of range for an f64: JSON has no infinities, and the
+            // collector's reader (serde_json) refuses them.
+            Some(x) if x.is_infinite() => Err(JsonError { offset: start, message: "number out of range" }),
+            Some(x) => Ok(Json::Float(x)),
+            None => Err(JsonError { offset: start, message: "invalid number" }),
+        }
     }
 }
 
@@ -307,6 +313,8 @@ impl fmt::Display for Json {
             Json::Null => f.write_str("null"),
             Json::Bool(b) => write!(f, "{b}"),
             Json::Int(i) => write!(f, "{i}"),
+            // "-0" would read back as the integer 0.
+            Json::Float(x) if *x == 0.0 && x.is_sign_negative() => f.write_str("-0.0"),
             Json::Float(x) => write!(f, "{}", super::float::Text(*x)),
             Json::String(s) => {
                 let mut buf = String::new();
@@ -378,7 +386,7 @@ mod tests {
 
     #[test]
     fn writes_what_it_reads() {
-        let text = r#"{"a":[1,2.5,"q\"\\\n"],"b":null}"#;
+        let text = r#"{"a":[1,2.5,"q\"\\\n"],"b":null,"c":-0.0,"d":0}"#;
         assert_eq!(parse(text).unwrap().to_string(), text);
     }
 }

@@ -150,6 +150,16 @@ impl Collector {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// The schema text a collection's catalog entry holds and when it last
+    /// changed (ms), from SQLite.
+    pub fn catalog(&self, collection: &str) -> (String, i64) {
+        let db = rusqlite::Connection::open(&self.db).unwrap();
+        db.query_row("SELECT schema, updated_at_ms FROM _collections WHERE name = ?1", [collection], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap()
+    }
+
     /// Every stored chunk's cluster id and row count, from SQLite.
     pub fn chunks(&self) -> Vec<(String, i64)> {
         let db = rusqlite::Connection::open(&self.db).unwrap();

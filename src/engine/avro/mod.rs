@@ -82,8 +82,9 @@ mod tests {
 
     /// The corpus the npm package's encoder is checked against too
     /// (tests/browser/js/encode.test.mjs): rows given as JSON, and their
-    /// Avro bytes. `EDGEMETRICS_WRITE_CORPUS=1` writes the bytes this
-    /// encoder produces into the file (after a deliberate change).
+    /// Avro bytes; and each schema's wire form, which the package writes
+    /// too. `EDGEMETRICS_WRITE_CORPUS=1` writes the bytes and wire forms
+    /// this engine produces into the file (after a deliberate change).
     #[test]
     fn the_shared_corpus() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/js/rows.json");
@@ -92,6 +93,10 @@ mod tests {
         let mut rows = 0;
         for case in corpus.as_array_mut().unwrap() {
             let schema = Schema::parse(&case["schema"].to_string()).unwrap();
+            match write {
+                true => case["wire"] = schema.wire_form().into(),
+                false => assert_eq!(case["wire"], schema.wire_form(), "{}", case["schema"]),
+            }
             for row in case["rows"].as_array_mut().unwrap() {
                 let mut out = Vec::new();
                 encode(&schema, &row["value"], &mut out).unwrap_or_else(|e| panic!("{}: {e}", row["value"]));

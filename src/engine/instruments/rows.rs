@@ -42,11 +42,13 @@ pub fn collection_index(kind: Kind) -> usize {
 }
 
 const HEAD: &str = r#"{"name":"name","type":"string"},{"name":"unit","type":"string"},{"name":"description","type":"string"},{"name":"labels","type":{"type":"map","values":"string"}},{"name":"overflow","type":"boolean"}"#;
-const SPAN: &str = r#",{"name":"start_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"end_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"temporality","type":{"type":"enum","name":"Temporality","symbols":["delta","cumulative"]}}"#;
+const SPAN: &str = r#",{"name":"start_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"end_ms","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"temporality","type":{"name":"edgemetrics.instruments.Temporality","type":"enum","symbols":["delta","cumulative"]}}"#;
 const STATS: &str = r#",{"name":"count","type":"long"},{"name":"sum","type":"double"},{"name":"min","type":"double"},{"name":"max","type":"double"}"#;
 const LONGS: &str = r#"{"type":"array","items":"long"}"#;
 
-/// The schema JSON of the collection at `index` of [`COLLECTIONS`]
+/// The schema JSON of the collection at `index` of [`COLLECTIONS`], in its
+/// wire form (`Schema::wire_form`), which the browser build sends as it is
+/// and the native one writes again from the parsed schema: the same text
 /// (concatenated, not formatted: the browser build links no `core::fmt`).
 pub fn schema(index: usize) -> String {
     let index = index.min(4);
@@ -78,12 +80,12 @@ pub fn schema(index: usize) -> String {
             HEAD,
             SPAN,
             STATS,
-            r#",{"name":"quantiles","type":{"type":"array","items":{"type":"record","name":"Quantile","fields":[{"name":"quantile","type":"double"},{"name":"value","type":"double"}]}}}"#,
+            r#",{"name":"quantiles","type":{"type":"array","items":{"name":"edgemetrics.instruments.Quantile","type":"record","fields":[{"name":"quantile","type":"double"},{"name":"value","type":"double"}]}}}"#,
         ],
     };
-    let mut text = String::from(r#"{"type":"record","name":""#);
+    let mut text = String::from(r#"{"name":"edgemetrics.instruments."#);
     text.push_str(COLLECTIONS[index]);
-    text.push_str(r#"","namespace":"edgemetrics.instruments","fields":["#);
+    text.push_str(r#"","type":"record","fields":["#);
     fields.iter().for_each(|part| text.push_str(part));
     text.push_str("]}");
     text

@@ -228,6 +228,7 @@ fn rows_encode_with_their_collection_schemas() {
         let index = rows::collection_index(point.series_kind());
         let schema = Schema::parse(&rows::schema(index)).unwrap();
         assert_eq!(schema.collection(), rows::COLLECTIONS[index]);
+        assert_eq!(schema.wire_form(), rows::schema(index), "the browser build sends the native build's text");
         let mut bytes = Vec::new();
         rows::Row { point, temporality: Temporality::Cumulative }.write(&mut bytes);
         let [Avro::Record(fields)] = &decode_all(&schema, &bytes, 1).unwrap()[..] else { panic!("one record") };

@@ -1,21 +1,71 @@
 //! The Parsing Canonical Form and the CRC-64-AVRO (Rabin) fingerprint, as
-//! the Avro specification defines them.
+//! the Avro specification defines them, and the wire form: the canonical
+//! form with what the collector needs to store and evolve a collection kept.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use super::{Node, NodeId};
+use super::{Decimal, Name, Node, NodeId};
 use crate::engine::json::write_string;
 
-pub(super) fn canonical_form(nodes: &[Node]) -> String {
+/// Which of the two normal forms to write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Form {
+    /// The specification's Parsing Canonical Form, which the fingerprint is
+    /// taken of.
+    Parsing,
+    /// The Parsing Canonical Form plus logical types (with a decimal's
+    /// precision and scale) and field defaults, in that order after the
+    /// specification's keys: what castai/metrics' Go client sends (it keeps
+    /// logical types) and what a collection needs to add a field (its default).
+    Wire,
+}
+
+pub(super) fn write(nodes: &[Node], form: Form) -> String {
     let mut out = String::new();
     let mut written = Vec::new();
-    write_node(nodes, 0, &mut out, &mut written);
+    write_node(nodes, 0, form, "", &mut out, &mut written);
     out
 }
 
-fn write_node(nodes: &[Node], id: NodeId, out: &mut String, written: &mut Vec<NodeId>) {
+/// `{"name":"<full name>"`. A name without a namespace inside a record that
+/// has one would take the record's when read again, so the wire form says
+/// `"namespace":""` for it (the specification's form leaves that ambiguity).
+fn open_named(out: &mut String, form: Form, name: &Name, enclosing: &str) {
+    out.push_str("{\"name\":");
+    write_string(out, &name.full);
+    if form == Form::Wire && name.namespace().is_empty() && !enclosing.is_empty() {
+        out.push_str(",\"namespace\":\"\"");
+    }
+}
+
+/// `{"type":"<primitive>","logicalType":"<logical>"}` in the wire form,
+/// `"<primitive>"` otherwise.
+fn primitive(out: &mut String, form: Form, primitive: &str, logical: Option<&str>) {
+    match logical {
+        Some(logical) if form == Form::Wire => {
+            let _ = write!(out, "{{\"type\":\"{primitive}\",\"logicalType\":\"{logical}\"}}");
+        }
+        _ => {
+            let _ = write!(out, "\"{primitive}\"");
+        }
+    }
+}
+
+/// A decimal's attributes; a scale of 0, the default, is left out, as
+/// hamba/avro (castai's Go client) writes it.
+fn decimal(out: &mut String, form: Form, decimal: Option<Decimal>) {
+    if let (Some(d), Form::Wire) = (decimal, form) {
+        let _ = write!(out, ",\"logicalType\":\"decimal\",\"precision\":{}", d.precision);
+        if d.scale > 0 {
+            let _ = write!(out, ",\"scale\":{}", d.scale);
+        }
+    }
+}
+
+/// Writes node `id`, met inside a record of namespace `enclosing`.
+fn write_node(nodes: &[Node], id: NodeId, form: Form, enclosing: &str, out: &mut String, written: &mut Vec<NodeId>) {
     let node = &nodes[id as usize];
     let named = match node {
         Node::Record(r) => Some(&r.name.full),
@@ -31,17 +81,21 @@ fn write_node(nodes: &[Node], id: NodeId, out: &mut String, written: &mut Vec<No
         written.push(id);
     }
     match node {
-        Node::Null => out.push_str("\"null\""),
-        Node::Boolean => out.push_str("\"boolean\""),
-        Node::Int(_) => out.push_str("\"int\""),
-        Node::Long(_) => out.push_str("\"long\""),
-        Node::Float => out.push_str("\"float\""),
-        Node::Double => out.push_str("\"double\""),
-        Node::Bytes(_) => out.push_str("\"bytes\""),
-        Node::String(_) => out.push_str("\"string\""),
+        Node::Null => primitive(out, form, "null", None),
+        Node::Boolean => primitive(out, form, "boolean", None),
+        Node::Int(logical) => primitive(out, form, "int", logical.name()),
+        Node::Long(logical) => primitive(out, form, "long", logical.name()),
+        Node::Float => primitive(out, form, "float", None),
+        Node::Double => primitive(out, form, "double", None),
+        Node::Bytes(Some(d)) if form == Form::Wire => {
+            out.push_str("{\"type\":\"bytes\"");
+            decimal(out, form, Some(*d));
+            out.push('}');
+        }
+        Node::Bytes(_) => primitive(out, form, "bytes", None),
+        Node::String(logical) => primitive(out, form, "string", logical.name()),
         Node::Record(r) => {
-            out.push_str("{\"name\":");
-            write_string(out, &r.name.full);
+            open_named(out, form, &r.name, enclosing);
             out.push_str(",\"type\":\"record\",\"fields\":[");
             for (i, field) in r.fields.iter().enumerate() {
                 if i > 0 {
@@ -50,14 +104,17 @@ fn write_node(nodes: &[Node], id: NodeId, out: &mut String, written: &mut Vec<No
                 out.push_str("{\"name\":");
                 write_string(out, &field.name);
                 out.push_str(",\"type\":");
-                write_node(nodes, field.node, out, written);
+                write_node(nodes, field.node, form, r.name.namespace(), out, written);
+                if let (Some(default), Form::Wire) = (&field.default_text, form) {
+                    out.push_str(",\"default\":");
+                    out.push_str(default);
+                }
                 out.push('}');
             }
             out.push_str("]}");
         }
         Node::Enum(e) => {
-            out.push_str("{\"name\":");
-            write_string(out, &e.name.full);
+            open_named(out, form, &e.name, enclosing);
             out.push_str(",\"type\":\"enum\",\"symbols\":[");
             for (i, symbol) in e.symbols.iter().enumerate() {
                 if i > 0 {
@@ -69,12 +126,12 @@ fn write_node(nodes: &[Node], id: NodeId, out: &mut String, written: &mut Vec<No
         }
         Node::Array(items) => {
             out.push_str("{\"type\":\"array\",\"items\":");
-            write_node(nodes, *items, out, written);
+            write_node(nodes, *items, form, enclosing, out, written);
             out.push('}');
         }
         Node::Map(values) => {
             out.push_str("{\"type\":\"map\",\"values\":");
-            write_node(nodes, *values, out, written);
+            write_node(nodes, *values, form, enclosing, out, written);
             out.push('}');
         }
         Node::Union(u) => {
@@ -83,14 +140,15 @@ fn write_node(nodes: &[Node], id: NodeId, out: &mut String, written: &mut Vec<No
                 if i > 0 {
                     out.push(',');
                 }
-                write_node(nodes, *branch, out, written);
+                write_node(nodes, *branch, form, enclosing, out, written);
             }
             out.push(']');
         }
         Node::Fixed(f) => {
-            out.push_str("{\"name\":");
-            write_string(out, &f.name.full);
-            let _ = write!(out, ",\"type\":\"fixed\",\"size\":{}}}", f.size);
+            open_named(out, form, &f.name, enclosing);
+            let _ = write!(out, ",\"type\":\"fixed\",\"size\":{}", f.size);
+            decimal(out, form, f.decimal);
+            out.push('}');
         }
     }
 }
@@ -134,6 +192,46 @@ mod tests {
             schema.canonical_form(),
             r#"{"name":"ns.r","type":"record","fields":[{"name":"ts","type":"long"},{"name":"self","type":["null","ns.r"]},{"name":"e","type":{"name":"ns.E","type":"enum","symbols":["A"]}}]}"#
         );
+    }
+
+    #[test]
+    fn wire_form_keeps_logical_types_defaults_and_the_null_namespace() {
+        let text = r#"{"type": "record", "name": "r", "namespace": "ns", "doc": "dropped", "aliases": ["x"],
+            "fields": [
+              {"name": "ts", "doc": "dropped", "default": 0, "type": {"logicalType": "timestamp-millis", "type": "long"}},
+              {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+              {"name": "unknown", "type": {"type": "long", "logicalType": "no-such-type"}},
+              {"name": "id", "type": {"type": "string", "logicalType": "uuid"}, "default": "a\u0001\n"},
+              {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+              {"name": "bad_decimal", "type": {"type": "bytes", "logicalType": "decimal", "precision": 2, "scale": 3}},
+              {"name": "amount", "type": {"type": "fixed", "name": "A", "size": 8, "logicalType": "decimal", "precision": 18}},
+              {"name": "ratio", "type": "double", "default": 1.50},
+              {"name": "tags", "type": {"type": "map", "values": "string"}, "default": {"b": "1", "a": "2"}},
+              {"name": "top", "type": {"type": "record", "name": "Top", "namespace": "", "fields": [
+                {"name": "inner", "type": {"type": "enum", "name": "E", "symbols": ["X"], "default": "X"}}]}},
+              {"name": "again", "type": ["null", "Top"], "default": null}]}"#;
+        let schema = Schema::parse(text).unwrap();
+        let wire = concat!(
+            r#"{"name":"ns.r","type":"record","fields":["#,
+            r#"{"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"},"default":0},"#,
+            r#"{"name":"day","type":{"type":"int","logicalType":"date"}},"#,
+            r#"{"name":"unknown","type":"long"},"#,
+            r#"{"name":"id","type":{"type":"string","logicalType":"uuid"},"default":"a\u0001\n"},"#,
+            r#"{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},"#,
+            r#"{"name":"bad_decimal","type":"bytes"},"#,
+            r#"{"name":"amount","type":{"name":"ns.A","type":"fixed","size":8,"logicalType":"decimal","precision":18}},"#,
+            r#"{"name":"ratio","type":"double","default":1.5},"#,
+            r#"{"name":"tags","type":{"type":"map","values":"string"},"default":{"b":"1","a":"2"}},"#,
+            r#"{"name":"top","type":{"name":"Top","namespace":"","type":"record","fields":["#,
+            r#"{"name":"inner","type":{"name":"E","type":"enum","symbols":["X"]}}]}},"#,
+            r#"{"name":"again","type":["null","Top"],"default":null}]}"#
+        );
+        assert_eq!(schema.wire_form(), wire);
+        // Read again, it is the same schema: the same wire and canonical forms.
+        let again = Schema::parse(wire).unwrap();
+        assert_eq!(again.wire_form(), wire);
+        assert_eq!(again.canonical_form(), schema.canonical_form());
+        assert_eq!(again.record().fields[0].default, schema.record().fields[0].default);
     }
 
     #[test]

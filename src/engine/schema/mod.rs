@@ -25,6 +25,7 @@ pub struct Schema {
     nodes: Vec<Node>,
     text: String,
     canonical: String,
+    wire: String,
     fingerprint: u64,
 }
 
@@ -88,6 +89,40 @@ pub enum LongLogical {
     /// Microseconds since the epoch in local time.
     LocalTimestampMicros,
 }
+
+/// A logical type's name in a schema.
+macro_rules! logical_names {
+    ($ty:ident { $($variant:ident = $name:literal),+ }) => {
+        impl $ty {
+            /// The logical type named `name`; a plain type for any other
+            /// name, as the specification says to ignore unknown ones.
+            pub(crate) fn named(name: Option<&str>) -> Self {
+                match name {
+                    $(Some($name) => $ty::$variant,)+
+                    _ => $ty::None,
+                }
+            }
+
+            /// Its `logicalType` in a schema; `None` for the plain type.
+            pub fn name(self) -> Option<&'static str> {
+                match self {
+                    $($ty::$variant => Some($name),)+
+                    $ty::None => None,
+                }
+            }
+        }
+    };
+}
+
+logical_names!(IntLogical { Date = "date", TimeMillis = "time-millis" });
+logical_names!(LongLogical {
+    TimeMicros = "time-micros",
+    TimestampMillis = "timestamp-millis",
+    TimestampMicros = "timestamp-micros",
+    LocalTimestampMillis = "local-timestamp-millis",
+    LocalTimestampMicros = "local-timestamp-micros"
+});
+logical_names!(StringLogical { Uuid = "uuid" });
 
 /// Logical types carried by `string`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +189,8 @@ pub struct Field {
     pub node: NodeId,
     /// The default, already Avro-encoded, written when a row leaves the field out.
     pub default: Option<Vec<u8>>,
+    /// The default as compact JSON, for the wire form.
+    pub(crate) default_text: Option<String>,
     /// The node again, with its kind: what the encoder reads in place.
     pub(crate) target: Target,
     pub(crate) key_seen: KeySeen,
@@ -309,6 +346,14 @@ impl Schema {
     /// does not affect how data is read (docs, defaults, logical types).
     pub fn canonical_form(&self) -> &str {
         &self.canonical
+    }
+
+    /// The text chunks carry as their schema: the canonical form with the
+    /// logical types and field defaults kept, so that one schema is one
+    /// text however it was written (spacing, key order, docs, namespaces
+    /// inherited or spelt out), and a chunk does not carry the docs.
+    pub fn wire_form(&self) -> &str {
+        &self.wire
     }
 
     /// CRC-64-AVRO (Rabin) fingerprint of the canonical form: 8 bytes that

@@ -5,6 +5,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use super::canonical::Form;
 use super::{
     Decimal, Enum, Field, Fixed, Hint, IntLogical, LongLogical, Name, Node, NodeId, Record, Schema, SchemaError,
     StringLogical, Target, Union, canonical, default,
@@ -38,13 +39,16 @@ pub(super) fn parse(text: &str) -> Result<Schema, SchemaError> {
             message: format!("invalid default: {message}"),
         })?;
         let Node::Record(record) = &mut parser.nodes[pending.record as usize] else { unreachable!() };
-        record.fields[pending.field].default = Some(bytes);
+        let field = &mut record.fields[pending.field];
+        field.default = Some(bytes);
+        field.default_text = Some(pending.value.to_string());
     }
-    let canonical = canonical::canonical_form(&parser.nodes);
+    let canonical = canonical::write(&parser.nodes, Form::Parsing);
+    let wire = canonical::write(&parser.nodes, Form::Wire);
     let fingerprint = canonical::rabin_fingerprint(canonical.as_bytes());
     let mut nodes = parser.nodes;
     set_field_hints(&mut nodes);
-    Ok(Schema { nodes, text: text.to_owned(), canonical, fingerprint })
+    Ok(Schema { nodes, text: text.to_owned(), canonical, wire, fingerprint })
 }
 
 struct PendingDefault {
@@ -106,30 +110,18 @@ fn decimal(json: &Json, max_precision: Option<u32>) -> Option<Decimal> {
     Some(Decimal { precision, scale })
 }
 
-/// The largest decimal precision a fixed of `size` bytes can hold.
+/// The largest decimal precision a fixed of `size` bytes can hold:
+/// floor(log10(2^(8·size − 1) − 1)), which is floor((8·size − 1)·log10 2)
+/// because no power of 2 is a power of 10. In f64, in constant time: a loop
+/// over the bits never ended for a size over 127 bytes, where 2^bits is
+/// infinite in f64. Exact for every size up to 2^31 bytes (checked against
+/// exact arithmetic), and pkg/lib/schema.js computes the same product.
 fn fixed_max_precision(size: usize) -> u32 {
-    // floor(log10(2^(8*size - 1) - 1)), computed with f64 which is exact
-    // enough for the sizes that matter (up to a few dozen bytes).
     if size == 0 {
         return 0;
     }
-    let bits = (8 * size - 1) as i32;
-    let mut digits = 0u32;
-    let mut value = 1.0f64;
-    let limit = libm_pow2(bits);
-    while value * 10.0 <= limit {
-        value *= 10.0;
-        digits += 1;
-    }
-    digits
-}
-
-fn libm_pow2(bits: i32) -> f64 {
-    let mut v = 1.0f64;
-    for _ in 0..bits {
-        v *= 2.0;
-    }
-    v - 1.0
+    // A saturating cast: beyond u32 every precision fits.
+    ((size as f64 * 8.0 - 1.0) * core::f64::consts::LOG10_2) as u32
 }
 
 impl Parser {
@@ -237,23 +229,9 @@ impl Parser {
                 let values = self.parse_type(values, namespace, &format!("{path}{{}}"))?;
                 Node::Map(values)
             }
-            "int" => Node::Int(match logical {
-                Some("date") => IntLogical::Date,
-                Some("time-millis") => IntLogical::TimeMillis,
-                _ => IntLogical::None,
-            }),
-            "long" => Node::Long(match logical {
-                Some("time-micros") => LongLogical::TimeMicros,
-                Some("timestamp-millis") => LongLogical::TimestampMillis,
-                Some("timestamp-micros") => LongLogical::TimestampMicros,
-                Some("local-timestamp-millis") => LongLogical::LocalTimestampMillis,
-                Some("local-timestamp-micros") => LongLogical::LocalTimestampMicros,
-                _ => LongLogical::None,
-            }),
-            "string" => Node::String(match logical {
-                Some("uuid") => StringLogical::Uuid,
-                _ => StringLogical::None,
-            }),
+            "int" => Node::Int(IntLogical::named(logical)),
+            "long" => Node::Long(LongLogical::named(logical)),
+            "string" => Node::String(StringLogical::named(logical)),
             "bytes" => Node::Bytes(match logical {
                 Some("decimal") => decimal(json, None),
                 _ => None,
@@ -346,6 +324,7 @@ impl Parser {
                 name: field_name,
                 node,
                 default: None,
+                default_text: None,
                 target: Target::of(node),
                 key_seen: Default::default(),
             });
@@ -518,7 +497,8 @@ mod tests {
     }
 
     /// The corpus the npm package's schema reader is checked against too
-    /// (tests/browser/js/encode.test.mjs): the same schemas, the same errors.
+    /// (tests/browser/js/encode.test.mjs): the same schemas, the same
+    /// errors, and for a valid schema the same wire form.
     #[test]
     fn the_shared_corpus() {
         let corpus: serde_json::Value =
@@ -528,7 +508,10 @@ mod tests {
         for case in cases {
             let (text, expected) = (case["schema"].as_str().unwrap(), case["error"].as_str().unwrap());
             match Schema::parse(text) {
-                Ok(_) => assert_eq!(expected, "", "{text}"),
+                Ok(schema) => {
+                    assert_eq!(expected, "", "{text}");
+                    assert_eq!(case["wire"], schema.wire_form(), "{text}");
+                }
                 Err(error) => assert_eq!(error.to_string(), expected, "{text}"),
             }
         }
@@ -540,5 +523,8 @@ mod tests {
         assert_eq!(fixed_max_precision(4), 9);
         assert_eq!(fixed_max_precision(8), 18);
         assert_eq!(fixed_max_precision(16), 38);
+        // 2^1599 is infinite in f64: this hung before.
+        assert_eq!(fixed_max_precision(200), 481);
+        assert_eq!(fixed_max_precision(usize::MAX), u32::MAX);
     }
 }

@@ -38,18 +38,25 @@ function compiled(root, row) {
     return compile(root)(row, o) ? hex(o.b.subarray(0, o.n)) : null;
 }
 
-test("schemas: the engine's corpus gives the same errors", () => {
+test("schemas: the engine's corpus gives the same errors and wire forms", () => {
     const cases = corpus("schemas.json");
     assert.ok(cases.length > 60);
-    for (const { schema, error } of cases) {
+    let valid = 0;
+    for (const { schema, error, wire } of cases) {
         let got = "";
         try {
-            parseSchema(schema);
+            got = parseSchema(schema).wire;
+            assert.equal(got, wire, schema.slice(0, 200));
+            valid++;
+            got = "";
         } catch (e) {
+            if (e instanceof assert.AssertionError) throw e;
             got = e.path ? `field "${e.path}": ${e.message}` : `schema: ${e.message}`;
         }
         assert.equal(got, error, schema.slice(0, 200));
     }
+    assert.ok(valid >= 6, `${valid} valid schemas`);
+    for (const { schema, wire } of corpus("rows.json")) assert.equal(parseSchema(JSON.stringify(schema)).wire, wire);
 });
 
 test("rows: the engine's corpus gives the same bytes, on both paths", () => {

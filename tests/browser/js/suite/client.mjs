@@ -388,6 +388,32 @@ export const tests = {
         await client.close();
     },
 
+    "this client and the native one send one schema text however it is spelt": async ({ MetricClient, env }) => {
+        const collection = unique("spelt");
+        const stored = async () => {
+            const response = await fetch(`${env.collector}/api/collections?token=${env.token}`);
+            check.equal(response.status, 200, "list collections");
+            return (await response.json()).collections.find((c) => c.name === collection)?.schema;
+        };
+        await control(env, `/native-write?collection=${collection}&rows=10`);
+        const wire = `{"name":"${collection}","type":"record","fields":[{"name":"host","type":"string"},`
+            + '{"name":"seq","type":"long"},{"name":"bytes","type":"long"},{"name":"ratio","type":"double"},'
+            + '{"name":"ok","type":"boolean"},{"name":"tags","type":{"type":"array","items":"string"}},'
+            + '{"name":"note","type":["null","string"],"default":null},'
+            + '{"name":"level","type":{"name":"Level","type":"enum","symbols":["debug","info","warn"]}}]}';
+        check.equal(await stored(), wire, "the native client's chunks");
+        // The same schema with docs, spacing, keys in another order and primitives as objects.
+        const spelt = JSON.parse(sampleSchema(collection));
+        spelt.doc = "sample rows";
+        spelt.fields = spelt.fields.map((f) => ({ doc: `the ${f.name}`, ...f, type: typeof f.type === "string" ? { type: f.type } : f.type }));
+        const client = new MetricClient(options(env, "fetch"));
+        client.metric({ schema: JSON.stringify(spelt, null, 2) }).write(sample(10));
+        await client.flush();
+        check.equal(await stored(), wire, "after this client's chunk, the same text");
+        check.equal((await storedRows(env, collection)).length, 11, "rows of both clients");
+        await client.close();
+    },
+
     "a subscription to some clusters receives only their rows": async ({ MetricClient, env, WebSocket }) => {
         const collection = unique("from_east");
         const client = new MetricClient(options(env, "fetch"));
