@@ -34,11 +34,15 @@ fn push_escaped(out: &mut String, text: &str, quote: bool) {
 /// A number as Prometheus reads it: integers in digits, others shortest.
 pub fn push_number(out: &mut String, v: f64) {
     // A counter's value, the usual number: whole, not negative, under
-    // 2^64 (where the cast saturates), and exact when it converts back
-    // (NaN, infinities and fractions do not).
-    let whole = v as u64;
-    if whole as f64 == v && v < 18_446_744_073_709_551_616.0 {
-        out.push_str(itoa::Buffer::new().format(whole));
+    // 2^63 (where the cast saturates), and exact when it converts back
+    // (NaN, infinities and fractions do not). Through i64: x86_64 converts
+    // between f64 and i64 in one instruction each, and between f64 and u64
+    // in a dozen (28 of the 236 instructions of a line, by callgrind).
+    let whole = v as i64;
+    if whole as f64 == v && whole >= 0 && v < 9_223_372_036_854_775_808.0 {
+        out.push_str(itoa::Buffer::new().format(whole as u64));
+    } else if v >= 9_223_372_036_854_775_808.0 && v < 18_446_744_073_709_551_616.0 && (v as u64) as f64 == v {
+        out.push_str(itoa::Buffer::new().format(v as u64));
     } else if v.is_nan() {
         out.push_str("NaN");
     } else if v.is_infinite() {
