@@ -52,12 +52,6 @@ export class Core {
         this.h = 0;
     }
 
-    /** The client's last error text (the instruments'). */
-    text() {
-        const at = this.call("text");
-        return text.decode(this.bytes(at, this.o()[0]));
-    }
-
     /** The numbers of the `out` area. */
     o() {
         return new Float64Array(this.w.memory.buffer, 8 * this.out, 8);
