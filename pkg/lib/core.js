@@ -17,13 +17,8 @@ const MAX_IN_FLIGHT = 4;
 /** Why rows were dropped, by the core's code. */
 const REASONS = ["memory_cap", "rejected", "shutdown", "best_effort"];
 
-/** The instances, by build: `default`, `instruments`. */
-const instances = {};
-
-/** Makes the instance's exports the core of build `name`. */
-export const setCore = (name, exports) => (instances[name] = exports);
-
-export const ready = (name) => instances[name] !== undefined;
+/** The instances' exports, by build (`default`, `instruments`): ./load.js fills it in. */
+export const instances = {};
 
 /** One client of the core. */
 export class Core {
