@@ -43,6 +43,7 @@ async function load(input, build) {
         }
         input = await input.arrayBuffer();
     }
-    if (input instanceof WebAssembly.Module) return start(build, await WebAssembly.instantiate(input, {}));
-    return start(build, (await WebAssembly.instantiate(input, {})).instance);
+    // A module instantiates to an instance, bytes to `{ module, instance }`.
+    const result = await WebAssembly.instantiate(input, {});
+    return start(build, result.instance ?? result);
 }
