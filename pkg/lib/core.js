@@ -3,9 +3,9 @@
 // through the client's scratch area; results come back in its `out` area of
 // f64s, and bodies and texts as an address and a length into memory the
 // client owns until its next call.
+import { utf8 } from "./encode.js";
 import { error } from "./errors.js";
 
-const utf8 = new TextEncoder();
 const text = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**

@@ -7,9 +7,10 @@
 // the bytes against avsc and against the engine on a shared corpus.
 import { kind, numberText } from "./errors.js";
 import { jsonKind } from "./json.js";
+import { strictUtf8 } from "./proto.js";
 
-const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Shared with ./core.js and ./instruments.js (one TextEncoder in a bundle). */
+export const utf8 = new TextEncoder();
 const TWO_63 = 2 ** 63;
 
 /** A growable byte buffer that writes Avro's primitives. */

@@ -7,10 +7,10 @@
 // `gauges`, `histograms`, `exponential_histograms`, `summaries`), sent with
 // the other rows.
 import { MetricClient as Client } from "./client.js";
+import { utf8 } from "./encode.js";
 import { error, kind, numberText, optionError } from "./errors.js";
 import { reader } from "./options.js";
 
-const utf8 = new TextEncoder();
 const utf8Text = new TextDecoder("utf-8", { ignoreBOM: true });
 /** The engine's kinds, in the order of the wasm core's `KINDS`. */
 const KINDS = { counter: 0, upDownCounter: 1, gauge: 2, histogram: 3, exponentialHistogram: 4, summary: 5 };
