@@ -4,7 +4,7 @@
 // them at the end of the task, before anything reads its state, or when
 // they pass PENDING_BYTES. One crossing into wasm per batch of rows rather
 // than per row: the crossing and the copy cost more than encoding a row.
-import { error } from "./errors.js";
+import { error, optionError } from "./errors.js";
 import { Bad, Out, pathText, value } from "./encode.js";
 import { compile } from "./compile.js";
 
@@ -73,7 +73,7 @@ export class Metric {
     writeMany(rows) {
         this._client._check(this);
         if (!Array.isArray(rows)) {
-            throw error("OptionError", 'option "rows": writeMany takes an array of rows', { option: "rows" });
+            throw optionError("rows", "writeMany takes an array of rows");
         }
         const start = this.#out.n;
         const ends = this._ends.length;
