@@ -177,7 +177,7 @@ export class MetricClient {
         if (delivery < 0) throw optionError("delivery", `"${options.delivery}" is not one of ${DELIVERIES.join(", ")}`);
         const collection = root.name.slice(root.name.lastIndexOf(".") + 1);
         const index = this.#core.metric(collection, schema, maxChunkSize, skipTimestamp, column, delivery);
-        return new Metric(this, index, root, maxChunkSize);
+        return new Metric(this, index, root, maxChunkSize, collection);
     }
 
     /**

@@ -27,8 +27,8 @@ export class Metric {
     #out;
     #write;
 
-    /** @internal Made by `client.metric()`. */
-    constructor(client, index, root, maxChunkSize) {
+    /** @internal Made by `client.metric()`, which names the `collection` after the record. */
+    constructor(client, index, root, maxChunkSize, collection) {
         this._client = client;
         this.#index = index;
         this.#root = root;
@@ -37,7 +37,7 @@ export class Metric {
         this._ends = [];
         this.#write = compile(root);
         /** The collection the rows go to: the record's name. */
-        this.collection = root.name.slice(root.name.lastIndexOf(".") + 1);
+        this.collection = collection;
     }
 
     /** Encodes one row onto the pending bytes; throws (leaving them as they were) when it does not fit. */
