@@ -26,8 +26,12 @@ FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-multivalue --en
     --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext)
 # -Oz until nothing changes; rustc's wasm layout leaves the low 1 KiB of
 # memory unused (the stack sits below the data at 1 MiB) and the module
-# defines its memory, so it starts zeroed.
-OPT=(-Oz --converge --low-memory-unused --zero-filled-memory)
+# defines its memory, so it starts zeroed. Between the -Oz rounds, twice,
+# --flatten --rereloop rebuild each function's control flow from scratch,
+# which -Oz then folds tighter than rustc's own (measured, gzip -9:
+# edgemetrics.wasm 7,166 -> 7,076 B, the instruments' 22,303 -> 22,180 B;
+# once saves less, three times no more).
+OPT=(-Oz --flatten --rereloop -Oz --flatten --rereloop -Oz --converge --low-memory-unused --zero-filled-memory)
 
 rm -rf "$PKG/dist"
 mkdir -p "$PKG/dist"
