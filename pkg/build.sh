@@ -33,9 +33,11 @@ FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-multivalue --en
 # once saves less, three times no more). A function with one caller is
 # inlined into it only when it is small (-ocimfs, 10 instructions; by
 # default at any size): 7,076 -> 7,003 B, 22,180 -> 22,128 B (the same
-# from 5 to 30; from 40 on it grows again).
-OPT=(-Oz --flatten --rereloop -Oz --flatten --rereloop -Oz --converge --one-caller-inline-max-function-size=10
-    --low-memory-unused --zero-filled-memory)
+# from 5 to 30; from 40 on it grows again). Last, the functions most
+# called first, whose indices then take fewer bytes (--reorder-functions):
+# 7,003 -> 6,966 B, 22,128 -> 22,068 B.
+OPT=(-Oz --flatten --rereloop -Oz --flatten --rereloop -Oz --reorder-functions --converge
+    --one-caller-inline-max-function-size=10 --low-memory-unused --zero-filled-memory)
 
 rm -rf "$PKG/dist"
 mkdir -p "$PKG/dist"
