@@ -8,7 +8,7 @@ import { Core } from "./core.js";
 import { error, optionError } from "./errors.js";
 import { sendFetch } from "./fetch.js";
 import { Metric } from "./metric.js";
-import { baseUrl, checkClusterId, reader, required } from "./options.js";
+import { baseUrl, checkClusterId, missing, reader } from "./options.js";
 import { parseSchema } from "./schema.js";
 import { Subscription } from "./subscription.js";
 
@@ -84,12 +84,12 @@ export class MetricClient {
     constructor(options) {
         const r = reader(options, "options", new.target.options);
         this._options = r;
-        const token = r.string("apiToken") ?? throwing(required("apiToken"));
+        const token = r.string("apiToken") ?? missing("apiToken");
         if (!/^[!-~]+$/.test(token)) throw optionError("apiToken", "must be non-empty printable ASCII without spaces");
-        this.clusterId = r.string("clusterId") ?? throwing(required("clusterId"));
+        this.clusterId = r.string("clusterId") ?? missing("clusterId");
         checkClusterId(this.clusterId);
         const insecure = r.boolean("insecure") ?? false;
-        this.url = baseUrl(r.string("apiAddr") ?? throwing(required("apiAddr")), insecure);
+        this.url = baseUrl(r.string("apiAddr") ?? missing("apiAddr"), insecure);
         this.token = token;
         const transport = r.string("transport") ?? "fetch";
         this.#send = Object.hasOwn(new.target.transports, transport) ? new.target.transports[transport] : undefined;
@@ -141,7 +141,7 @@ export class MetricClient {
         this._check();
         const r = reader(options, "metric options", METRIC_OPTIONS);
         let schema = r.get("schema");
-        if (schema === undefined) throw required("schema");
+        if (schema === undefined) missing("schema");
         if (typeof schema === "object" && schema !== null) {
             // Read by the same parser as JSON text, which names the field at fault.
             try {
@@ -420,8 +420,4 @@ export class MetricClient {
             this.#finish(id, failures.find((f) => f !== null) ?? null);
         });
     }
-}
-
-function throwing(e) {
-    throw e;
 }
