@@ -206,7 +206,9 @@ function integer(node, o, v, found) {
         case "float":
             return o.f32(toFloat32(v));
         case "union":
-            return unionScalar(node, o, found, found === "an i64" || found === "a u64" ? ["long"] : ["int"], integer, v);
+            // Only an i64 comes here as a union's value (the int and long
+            // branches of a float's union are written by `float`): `long` first.
+            return unionScalar(node, o, found, ["long"], integer, v);
     }
     throw expected(node, found);
 }
