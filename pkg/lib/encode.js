@@ -361,9 +361,8 @@ function any(node, o, v) {
         case "bigint":
             if (v >= -(2n ** 63n) && v < 2n ** 63n) return integer(node, o, v, "an i64");
             if (v >= 0n && v < 2n ** 64n) {
-                // Beyond i64: only floats hold it.
-                if (node.type === "double") return o.f64(Number(v));
-                if (node.type === "float") return o.f32(toFloat32(v));
+                // Beyond i64: only floats hold it, written as `integer` writes them.
+                if (node.type === "double" || node.type === "float") return integer(node, o, v, "a u64");
                 throw bad(`${v} is out of range for ${describe(node)}`);
             }
             throw bad("a BigInt outside the 64-bit range");
