@@ -315,12 +315,8 @@ export class MetricClient {
         const core = this._ready();
         const action = core.poll(now());
         if (action.kind === 3) core.call("seal");
-        else if (action.kind === 2) this.#start(action);
+        else if (action.kind === 2) this.#send(this, action.body).then((failure) => this.#finish(action.id, failure));
         else await this._wake.changed(seen, Math.min(ms, this._untilCollect(), action.kind === 1 ? action.at - now() : Infinity));
-    }
-
-    #start(batch) {
-        this.#send(this, batch.body).then((failure) => this.#finish(batch.id, failure));
     }
 
     /** Reports how sending batch `id` ended, and wakes whoever waits on it. */
