@@ -26,8 +26,18 @@ FEATURES=(--enable-bulk-memory --enable-bulk-memory-opt --enable-multivalue --en
     --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext)
 # -Oz until nothing changes; rustc's wasm layout leaves the low 1 KiB of
 # memory unused (the stack sits below the data at 1 MiB) and the module
-# defines its memory, so it starts zeroed.
-OPT=(-Oz --converge --low-memory-unused --zero-filled-memory)
+# defines its memory, so it starts zeroed. Between the -Oz rounds, twice,
+# --flatten --rereloop rebuild each function's control flow from scratch,
+# which -Oz then folds tighter than rustc's own (measured, gzip -9:
+# edgemetrics.wasm 7,166 -> 7,076 B, the instruments' 22,303 -> 22,180 B;
+# once saves less, three times no more). A function with one caller is
+# inlined into it only when it is small (-ocimfs, 10 instructions; by
+# default at any size): 7,076 -> 7,003 B, 22,180 -> 22,128 B (the same
+# from 5 to 30; from 40 on it grows again). Last, the functions most
+# called first, whose indices then take fewer bytes (--reorder-functions):
+# 7,003 -> 6,966 B, 22,128 -> 22,068 B.
+OPT=(-Oz --flatten --rereloop -Oz --flatten --rereloop -Oz --reorder-functions --converge
+    --one-caller-inline-max-function-size=10 --low-memory-unused --zero-filled-memory)
 
 rm -rf "$PKG/dist"
 mkdir -p "$PKG/dist"

@@ -8,7 +8,7 @@ import { Core } from "./core.js";
 import { error, optionError } from "./errors.js";
 import { sendFetch } from "./fetch.js";
 import { Metric } from "./metric.js";
-import { baseUrl, checkClusterId, reader, required } from "./options.js";
+import { baseUrl, checkClusterId, missing, reader } from "./options.js";
 import { parseSchema } from "./schema.js";
 import { Subscription } from "./subscription.js";
 
@@ -65,20 +65,35 @@ export class MetricClient {
     /** The wasm core it runs on (`edgemetrics/instruments`' client has its own). */
     static core = "default";
 
+    // The client's own state, private (`#`: a minifier shortens these names).
+    #core;
+    #send;
+    #onEvent;
+    #background;
+    #queued;
+    #progress;
+    #keepalive;
+    #written;
+    #lastError;
+    #closing;
+    #closed;
+    #stopped;
+    #unhook;
+
     /** Checks the options (throws an `OptionError` naming the one at fault) and starts sending. */
     constructor(options) {
         const r = reader(options, "options", new.target.options);
         this._options = r;
-        const token = r.string("apiToken") ?? throwing(required("apiToken"));
+        const token = r.string("apiToken") ?? missing("apiToken");
         if (!/^[!-~]+$/.test(token)) throw optionError("apiToken", "must be non-empty printable ASCII without spaces");
-        this.clusterId = r.string("clusterId") ?? throwing(required("clusterId"));
+        this.clusterId = r.string("clusterId") ?? missing("clusterId");
         checkClusterId(this.clusterId);
         const insecure = r.boolean("insecure") ?? false;
-        this.url = baseUrl(r.string("apiAddr") ?? throwing(required("apiAddr")), insecure);
+        this.url = baseUrl(r.string("apiAddr") ?? missing("apiAddr"), insecure);
         this.token = token;
         const transport = r.string("transport") ?? "fetch";
-        this._send = Object.hasOwn(new.target.transports, transport) ? new.target.transports[transport] : undefined;
-        if (!this._send) {
+        this.#send = Object.hasOwn(new.target.transports, transport) ? new.target.transports[transport] : undefined;
+        if (!this.#send) {
             throw optionError("transport", transport === "grpc-web"
                 ? '"grpc-web" is not in this build; import "edgemetrics/grpc-web" for it'
                 : `"${transport}" is not a transport ("fetch" or "grpc-web")`);
@@ -99,22 +114,22 @@ export class MetricClient {
         this.drainTimeoutMs = r.positive("drainTimeoutMs") ?? 10000;
         this.requestTimeoutMs = r.positive("requestTimeoutMs") ?? 30000;
         const flushOnPageHide = r.boolean("flushOnPageHide") ?? true;
-        this._background = r.boolean("background") ?? true;
-        this._onEvent = r.function("onEvent");
-        this._core = new Core(config, new.target.core);
-        this._queued = new Set();
+        this.#background = r.boolean("background") ?? true;
+        this.#onEvent = r.function("onEvent");
+        this.#core = new Core(config, new.target.core);
+        this.#queued = new Set();
         this._wake = new Signal();
-        this._progress = new Signal();
-        this._keepalive = 0;
-        this._written = 0;
-        this._lastError = null;
-        if (this._background) this._run().catch((e) => console.error("edgemetrics: the sender stopped:", e));
+        this.#progress = new Signal();
+        this.#keepalive = 0;
+        this.#written = 0;
+        this.#lastError = null;
+        if (this.#background) this.#run().catch((e) => console.error("edgemetrics: the sender stopped:", e));
         if (flushOnPageHide && typeof document === "object" && typeof addEventListener === "function") {
-            const hidden = () => document.visibilityState === "hidden" && this._sendBeforeExit();
-            const gone = () => this._sendBeforeExit();
+            const hidden = () => document.visibilityState === "hidden" && this.#sendBeforeExit();
+            const gone = () => this.#sendBeforeExit();
             document.addEventListener("visibilitychange", hidden);
             addEventListener("pagehide", gone);
-            this._unhook = () => {
+            this.#unhook = () => {
                 document.removeEventListener("visibilitychange", hidden);
                 removeEventListener("pagehide", gone);
             };
@@ -126,7 +141,7 @@ export class MetricClient {
         this._check();
         const r = reader(options, "metric options", METRIC_OPTIONS);
         let schema = r.get("schema");
-        if (schema === undefined) throw required("schema");
+        if (schema === undefined) missing("schema");
         if (typeof schema === "object" && schema !== null) {
             // Read by the same parser as JSON text, which names the field at fault.
             try {
@@ -161,8 +176,8 @@ export class MetricClient {
         const delivery = DELIVERIES.indexOf(options.delivery ?? "exactlyOnce");
         if (delivery < 0) throw optionError("delivery", `"${options.delivery}" is not one of ${DELIVERIES.join(", ")}`);
         const collection = root.name.slice(root.name.lastIndexOf(".") + 1);
-        const index = this._core.metric(collection, root.wire, maxChunkSize, skipTimestamp, column, delivery);
-        return new Metric(this, index, root, maxChunkSize);
+        const index = this.#core.metric(collection, root.wire, maxChunkSize, skipTimestamp, column, delivery);
+        return new Metric(this, index, root, maxChunkSize, collection);
     }
 
     /**
@@ -176,12 +191,12 @@ export class MetricClient {
         const before = core.stats();
         const target = core.call("seal");
         this._wake.notify();
-        const delivered = await this._driveUntil(() => core.call("pending", target) === 0);
-        this._events();
+        const delivered = await this.#driveUntil(() => core.call("pending", target) === 0);
+        this.#events();
         const after = core.stats();
         if (!delivered) {
             const pendingRows = after[18];
-            const lastError = this._lastError;
+            const lastError = this.#lastError;
             const message = `${pendingRows} rows not delivered yet${lastError === null ? "" : `; last error: ${lastError}`}`;
             throw error("NotDeliveredError", message, { pendingRows, lastError });
         }
@@ -189,7 +204,7 @@ export class MetricClient {
         const capped = after[12] - before[12];
         const rows = rejected + capped + after[21] - before[21];
         if (rows === 0) return;
-        const last = this._lastError ?? "";
+        const last = this.#lastError ?? "";
         const reason = rejected ? `rejected by the collector: ${last}`
             : capped ? "the memory cap on buffered bytes was reached while the collector was away" : `a best-effort send failed: ${last}`;
         throw error("DroppedError", `${rows} rows were dropped: ${reason}`, { rows, reason });
@@ -197,29 +212,29 @@ export class MetricClient {
 
     /** Stops taking rows, delivers what is buffered within `drainTimeoutMs`, drops and counts the rest. */
     close() {
-        this._closing ??= (async () => {
+        this.#closing ??= (async () => {
             const core = this._ready();
             this._collect();
-            this._closed = true;
+            this.#closed = true;
             core.call("seal");
             this._wake.notify();
-            await this._driveUntil(() => core.call("idle"));
+            await this.#driveUntil(() => core.call("idle"));
             const undeliveredRows = core.abandon("closed before the collector acknowledged the rows");
-            this._stopped = true;
+            this.#stopped = true;
             this._wake.notify();
-            this._unhook?.();
-            this._events();
+            this.#unhook?.();
+            this.#events();
             return { stats: this.stats(), undeliveredRows };
         })();
-        return this._closing;
+        return this.#closing;
     }
 
     /** The counters so far. */
     stats() {
         const values = this._ready().stats();
         // Every row written is open until its chunk is sealed.
-        values[0] = this._written;
-        values[1] = this._written - values[3];
+        values[0] = this.#written;
+        values[1] = this.#written - values[3];
         values[22] = values[12] + values[14] + values[16] + values[21];
         return Object.fromEntries(STATS.map((name, i) => [name, values[i]]));
     }
@@ -239,13 +254,13 @@ export class MetricClient {
         if (this._freed) return;
         const release = () => {
             if (this._freed) return;
-            this._core.abandon("the client was freed");
-            this._stopped = this._closed = this._freed = true;
-            this._unhook?.();
-            this._core.free();
+            this.#core.abandon("the client was freed");
+            this.#stopped = this.#closed = this._freed = true;
+            this.#unhook?.();
+            this.#core.free();
         };
         // close()'s own callers see how it ended; this chain only releases.
-        if (this._background && !this._stopped) this.close().finally(release).catch(() => {});
+        if (this.#background && !this.#stopped) this.close().finally(release).catch(() => {});
         else release();
     }
 
@@ -259,25 +274,25 @@ export class MetricClient {
 
     /** @internal Throws unless rows may be written (to `metric`, which must not be freed). */
     _check(metric) {
-        if (this._closed || this._freed) throw closedError();
+        if (this.#closed || this._freed) throw closedError();
         if (metric?._freed) throw error("ClosedError", "the metric was freed");
     }
 
     /** @internal Schedules handing `metric`'s rows to the core at the end of this task. */
     _queue(metric) {
-        if (this._queued.size === 0) queueMicrotask(() => this._drain());
-        this._queued.add(metric);
+        if (this.#queued.size === 0) queueMicrotask(() => this._drain());
+        this.#queued.add(metric);
     }
 
     /** @internal Hands every pending row to the core. */
     _drain() {
-        if (this._freed || this._queued.size === 0) return;
+        if (this._freed || this.#queued.size === 0) return;
         let wake = false;
-        for (const metric of this._queued) {
-            this._written += metric._ends.length;
-            wake = metric._drain(this._core, now()) || wake;
+        for (const metric of this.#queued) {
+            this.#written += metric._ends.length;
+            wake = metric._drain(this.#core, now()) || wake;
         }
-        this._queued.clear();
+        this.#queued.clear();
         if (wake) this._wake.notify();
     }
 
@@ -285,70 +300,66 @@ export class MetricClient {
     _ready() {
         if (this._freed) throw closedError();
         this._drain();
-        return this._core;
+        return this.#core;
     }
 
-    async _run() {
-        while (!this._stopped) await this._step(Infinity);
+    async #run() {
+        while (!this.#stopped) await this.#step(Infinity);
     }
 
     /** Polls the pipeline once and does what it says; sleeps at most `ms`. */
-    async _step(ms) {
+    async #step(ms) {
         this._collect(now());
-        this._events();
+        this.#events();
         const seen = this._wake.count;
         const core = this._ready();
         const action = core.poll(now());
         if (action.kind === 3) core.call("seal");
-        else if (action.kind === 2) this._start(action);
+        else if (action.kind === 2) this.#send(this, action.body).then((failure) => this.#finish(action.id, failure));
         else await this._wake.changed(seen, Math.min(ms, this._untilCollect(), action.kind === 1 ? action.at - now() : Infinity));
     }
 
-    _start(batch) {
-        this._send(this, batch.body).then((failure) => this._finish(batch.id, failure));
-    }
-
     /** Reports how sending batch `id` ended, and wakes whoever waits on it. */
-    _finish(id, failure) {
+    #finish(id, failure) {
         if (this._freed) return;
         if (failure === null) {
-            this._core.call("ack", id);
+            this.#core.call("ack", id);
         } else {
-            this._core.fail(id, failure.retryable, failure.retryAfterMs, now(), failure.message);
-            this._lastError = failure.message;
+            this.#core.fail(id, failure.retryable, failure.retryAfterMs, now(), failure.message);
+            this.#lastError = failure.message;
         }
-        this._progress.notify();
+        this.#progress.notify();
         this._wake.notify();
     }
 
     /** Drives (or, with a background loop, waits for) the pipeline until `done` holds or `drainTimeoutMs` pass. */
-    async _driveUntil(done) {
+    async #driveUntil(done) {
         const deadline = now() + this.drainTimeoutMs;
         let finished = done();
         while (!finished) {
             const left = deadline - now();
             if (left <= 0) break;
-            if (this._background) {
-                const seen = this._progress.count;
-                await this._progress.changed(seen, left);
+            if (this.#background) {
+                const seen = this.#progress.count;
+                await this.#progress.changed(seen, left);
             } else {
-                await this._step(left);
+                await this.#step(left);
             }
             finished = done();
         }
         // Without a background loop the sends this call started end with it
         // (in a Worker nothing outlives the request): their chunks go back
         // in the queue, so that the next flush sends them again.
-        if (!this._background) this._core.call("requeue");
+        if (!this.#background) this.#core.call("requeue");
         return finished;
     }
 
     /** Hands the pipeline's events to `onEvent`; drops are also logged when there is none. */
-    _events() {
-        for (let e; (e = this._core.event()) !== null;) {
-            if (this._onEvent) {
+    #events() {
+        for (let e; (e = this.#core.event()) !== null;) {
+            if (this.#onEvent) {
                 try {
-                    this._onEvent(e);
+                    this.#onEvent(e);
                 } catch {
                     // A throwing callback must not stop the sender.
                 }
@@ -363,20 +374,20 @@ export class MetricClient {
      * `keepalive` requests (which the browser completes after the page is
      * gone) while their 64 KiB budget lasts, ordinary ones beyond it.
      */
-    _sendBeforeExit() {
-        if (this._stopped || this._freed) return;
+    #sendBeforeExit() {
+        if (this.#stopped || this._freed) return;
         const core = this._ready();
         core.call("seal");
         for (;;) {
             const action = core.poll(now());
             if (action.kind === 3) core.call("seal");
-            else if (action.kind === 2) this._sendParts(action);
+            else if (action.kind === 2) this.#sendParts(action);
             else break;
         }
     }
 
     /** Sends a batch as requests of whole chunks that fit the keepalive budget; acknowledged when all are. */
-    _sendParts({ id, body, parts }) {
+    #sendParts({ id, body, parts }) {
         const requests = [];
         let reserved = 0;
         let from = 0;
@@ -386,12 +397,12 @@ export class MetricClient {
             if (end > start) requests.push(sendFetch(this, body.subarray(start, end), keepalive, false));
         };
         for (const size of parts) {
-            if (at - from + size > KEEPALIVE_BUDGET - this._keepalive - reserved) {
+            if (at - from + size > KEEPALIVE_BUDGET - this.#keepalive - reserved) {
                 reserved += at - from;
                 post(from, at, true);
                 from = at;
             }
-            if (size > KEEPALIVE_BUDGET - this._keepalive - reserved) {
+            if (size > KEEPALIVE_BUDGET - this.#keepalive - reserved) {
                 post(at, at + size, false);
                 from = at + size;
             }
@@ -399,14 +410,10 @@ export class MetricClient {
         }
         reserved += at - from;
         post(from, at, true);
-        this._keepalive += reserved;
+        this.#keepalive += reserved;
         Promise.all(requests).then((failures) => {
-            this._keepalive -= reserved;
-            this._finish(id, failures.find((f) => f !== null) ?? null);
+            this.#keepalive -= reserved;
+            this.#finish(id, failures.find((f) => f !== null) ?? null);
         });
     }
-}
-
-function throwing(e) {
-    throw e;
 }

@@ -3,9 +3,9 @@
 // through the client's scratch area; results come back in its `out` area of
 // f64s, and bodies and texts as an address and a length into memory the
 // client owns until its next call.
+import { utf8 } from "./encode.js";
 import { error } from "./errors.js";
 
-const utf8 = new TextEncoder();
 const text = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
@@ -17,13 +17,8 @@ const MAX_IN_FLIGHT = 4;
 /** Why rows were dropped, by the core's code. */
 const REASONS = ["memory_cap", "rejected", "shutdown", "best_effort"];
 
-/** The instances, by build: `default`, `instruments`. */
-const instances = {};
-
-/** Makes the instance's exports the core of build `name`. */
-export const setCore = (name, exports) => (instances[name] = exports);
-
-export const ready = (name) => instances[name] !== undefined;
+/** The instances' exports, by build (`default`, `instruments`): ./load.js fills it in. */
+export const instances = {};
 
 /** One client of the core. */
 export class Core {
@@ -50,12 +45,6 @@ export class Core {
     free() {
         this.call("free");
         this.h = 0;
-    }
-
-    /** The client's last error text (the instruments'). */
-    text() {
-        const at = this.call("text");
-        return text.decode(this.bytes(at, this.o()[0]));
     }
 
     /** The numbers of the `out` area. */

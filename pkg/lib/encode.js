@@ -7,9 +7,10 @@
 // the bytes against avsc and against the engine on a shared corpus.
 import { kind, numberText } from "./errors.js";
 import { jsonKind } from "./json.js";
+import { strictUtf8 } from "./proto.js";
 
-const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Shared with ./core.js and ./instruments.js (one TextEncoder in a bundle). */
+export const utf8 = new TextEncoder();
 const TWO_63 = 2 ** 63;
 
 /** A growable byte buffer that writes Avro's primitives. */
@@ -205,7 +206,9 @@ function integer(node, o, v, found) {
         case "float":
             return o.f32(toFloat32(v));
         case "union":
-            return unionScalar(node, o, found, found === "an i64" || found === "a u64" ? ["long"] : ["int"], integer, v);
+            // Only an i64 comes here as a union's value (the int and long
+            // branches of a float's union are written by `float`): `long` first.
+            return unionScalar(node, o, found, ["long"], integer, v);
     }
     throw expected(node, found);
 }
@@ -358,9 +361,8 @@ function any(node, o, v) {
         case "bigint":
             if (v >= -(2n ** 63n) && v < 2n ** 63n) return integer(node, o, v, "an i64");
             if (v >= 0n && v < 2n ** 64n) {
-                // Beyond i64: only floats hold it.
-                if (node.type === "double") return o.f64(Number(v));
-                if (node.type === "float") return o.f32(toFloat32(v));
+                // Beyond i64: only floats hold it, written as `integer` writes them.
+                if (node.type === "double" || node.type === "float") return integer(node, o, v, "a u64");
                 throw bad(`${v} is out of range for ${describe(node)}`);
             }
             throw bad("a BigInt outside the 64-bit range");

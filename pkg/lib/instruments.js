@@ -7,10 +7,11 @@
 // `gauges`, `histograms`, `exponential_histograms`, `summaries`), sent with
 // the other rows.
 import { MetricClient as Client } from "./client.js";
+import { utf8 } from "./encode.js";
 import { error, kind, numberText, optionError } from "./errors.js";
 import { reader } from "./options.js";
 
-const utf8 = new TextEncoder();
+const utf8Text = new TextDecoder("utf-8", { ignoreBOM: true });
 /** The engine's kinds, in the order of the wasm core's `KINDS`. */
 const KINDS = { counter: 0, upDownCounter: 1, gauge: 2, histogram: 3, exponentialHistogram: 4, summary: 5 };
 const TIMER_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -20,7 +21,8 @@ const CACHED_SERIES = 4096;
 
 /** The engine's error, as its `Display` writes it, as an `InstrumentError`. */
 function refused(core) {
-    const [what, subject, message] = core.text().split("\u0001");
+    // The core's last error text (here rather than in ./core.js, which every entry loads).
+    const [what, subject, message] = utf8Text.decode(core.bytes(core.call("text"), core.o()[0])).split("\u0001");
     const value = core.o()[1];
     const text = what === "value" ? `value ${numberText(value)} ${message}`
         : what === "labels" ? `${subject} ${message}` : `${what} "${subject}" ${message}`;

@@ -1,24 +1,19 @@
 // Instantiating the wasm core: from a compiled module or its bytes at once
 // (Workers import the module compiled; Node reads the file), or from a URL
 // or a fetch Response with streaming compilation where the browser has it.
-import { ready, setCore } from "./core.js";
+import { instances } from "./core.js";
 
-/** The instances and the loads in progress, by build (`default`, `instruments`). */
-const exports = {};
+/** The loads in progress, by build (`default`, `instruments`). */
 const loading = {};
 
 /** Makes `instance` the core of `build`, unless one already is (clients hold handles into it). */
 function start(build, instance) {
-    if (exports[build] === undefined) {
-        exports[build] = instance.exports;
-        setCore(build, instance.exports);
-    }
-    return exports[build];
+    return (instances[build] ??= instance.exports);
 }
 
 /** Instantiates `module` (a `WebAssembly.Module` or its bytes) as the core of `build`, synchronously. */
 export function instantiateSync(module, build = "default") {
-    if (ready(build)) return exports[build];
+    if (instances[build]) return instances[build];
     if (!(module instanceof WebAssembly.Module)) module = new WebAssembly.Module(module);
     return start(build, new WebAssembly.Instance(module, {}));
 }
@@ -28,7 +23,7 @@ export function instantiateSync(module, build = "default") {
  * URL (or its text) or `Request` to fetch, a `Response`, bytes, or a module.
  */
 export function instantiate(input, build = "default") {
-    if (ready(build)) return Promise.resolve(exports[build]);
+    if (instances[build]) return Promise.resolve(instances[build]);
     // Calls that overlap share one instantiation.
     loading[build] ??= load(input, build).finally(() => (loading[build] = null));
     return loading[build];
@@ -48,6 +43,7 @@ async function load(input, build) {
         }
         input = await input.arrayBuffer();
     }
-    if (input instanceof WebAssembly.Module) return start(build, await WebAssembly.instantiate(input, {}));
-    return start(build, (await WebAssembly.instantiate(input, {})).instance);
+    // A module instantiates to an instance, bytes to `{ module, instance }`.
+    const result = await WebAssembly.instantiate(input, {});
+    return start(build, result.instance ?? result);
 }

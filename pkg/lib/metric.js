@@ -4,7 +4,7 @@
 // them at the end of the task, before anything reads its state, or when
 // they pass PENDING_BYTES. One crossing into wasm per batch of rows rather
 // than per row: the crossing and the copy cost more than encoding a row.
-import { error } from "./errors.js";
+import { error, optionError } from "./errors.js";
 import { Bad, Out, pathText, value } from "./encode.js";
 import { compile } from "./compile.js";
 
@@ -20,36 +20,43 @@ function rowError(bad, index) {
 }
 
 export class Metric {
-    /** @internal Made by `client.metric()`. */
-    constructor(client, index, root, maxChunkSize) {
+    // Private (`#`: a minifier shortens these names).
+    #index;
+    #root;
+    #max;
+    #out;
+    #write;
+
+    /** @internal Made by `client.metric()`, which names the `collection` after the record. */
+    constructor(client, index, root, maxChunkSize, collection) {
         this._client = client;
-        this._index = index;
-        this._root = root;
-        this._max = maxChunkSize;
-        this._out = new Out();
+        this.#index = index;
+        this.#root = root;
+        this.#max = maxChunkSize;
+        this.#out = new Out();
         this._ends = [];
-        this._write = compile(root);
+        this.#write = compile(root);
         /** The collection the rows go to: the record's name. */
-        this.collection = root.name.slice(root.name.lastIndexOf(".") + 1);
+        this.collection = collection;
     }
 
     /** Encodes one row onto the pending bytes; throws (leaving them as they were) when it does not fit. */
-    _encode(row, index) {
-        const o = this._out;
+    #encode(row, index) {
+        const o = this.#out;
         const start = o.n;
         try {
-            if (!this._write(row, o)) {
+            if (!this.#write(row, o)) {
                 o.n = start;
-                value(this._root, o, row);
+                value(this.#root, o, row);
             }
         } catch (e) {
             o.n = start;
             throw e instanceof Bad ? rowError(e, index) : e;
         }
         const size = o.n - start;
-        if (size > this._max) {
+        if (size > this.#max) {
             o.n = start;
-            const bad = new Bad(`the encoded row is ${size} bytes, more than the max chunk size of ${this._max} bytes`);
+            const bad = new Bad(`the encoded row is ${size} bytes, more than the max chunk size of ${this.#max} bytes`);
             throw rowError(bad, index);
         }
         this._ends.push(o.n);
@@ -58,39 +65,39 @@ export class Metric {
     /** Buffers one row; a row that does not fit throws a `RowError` naming the field, and nothing of it is buffered. */
     write(row) {
         this._client._check(this);
-        this._encode(row);
-        this._queued();
+        this.#encode(row);
+        this.#queued();
     }
 
     /** Buffers all rows or none (the `RowError` gives the `index` and `field` at fault); returns how many. */
     writeMany(rows) {
         this._client._check(this);
         if (!Array.isArray(rows)) {
-            throw error("OptionError", 'option "rows": writeMany takes an array of rows', { option: "rows" });
+            throw optionError("rows", "writeMany takes an array of rows");
         }
-        const start = this._out.n;
+        const start = this.#out.n;
         const ends = this._ends.length;
         try {
-            for (let i = 0; i < rows.length; i++) this._encode(rows[i], i);
+            for (let i = 0; i < rows.length; i++) this.#encode(rows[i], i);
         } catch (e) {
-            this._out.n = start;
+            this.#out.n = start;
             this._ends.length = ends;
             throw e;
         }
-        this._queued();
+        this.#queued();
         return rows.length;
     }
 
-    _queued() {
+    #queued() {
         this._client._queue(this);
-        if (this._out.n > PENDING_BYTES) this._client._drain();
+        if (this.#out.n > PENDING_BYTES) this._client._drain();
     }
 
     /** Hands the pending rows to the core; returns whether the sender should look again. */
     _drain(core, now) {
-        const o = this._out;
+        const o = this.#out;
         if (this._ends.length === 0) return false;
-        const result = core.append(this._index, o.b.subarray(0, o.n), this._ends, now);
+        const result = core.append(this.#index, o.b.subarray(0, o.n), this._ends, now);
         o.n = 0;
         this._ends.length = 0;
         // The rows were checked against the max chunk size before.

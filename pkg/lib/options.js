@@ -28,8 +28,9 @@ export function reader(object, what, known) {
     };
 }
 
-export function required(option) {
-    return optionError(option, "is required");
+/** Throws: `option` was not given. An expression, for `r.string(name) ?? missing(name)`. */
+export function missing(option) {
+    throw optionError(option, "is required");
 }
 
 /** The collector's rule for cluster ids: 1 to 128 of `A-Z a-z 0-9 . _ : -`. */

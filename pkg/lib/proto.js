@@ -4,7 +4,8 @@
 // src/wire.rs did for the same messages: a protobuf library would be most
 // of the package's JavaScript.
 
-const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Shared with ./encode.js (one such TextDecoder in a bundle). */
+export const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 const failed = (why) => new Error(`failed to decode Protobuf message: ${why}`);
 
@@ -46,7 +47,7 @@ export function fields(bytes, visit) {
 /** A string field's text. */
 export function string(bytes) {
     try {
-        return text.decode(bytes);
+        return strictUtf8.decode(bytes);
     } catch {
         throw failed("invalid string value: data is not UTF-8 encoded");
     }

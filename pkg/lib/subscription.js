@@ -3,7 +3,7 @@
 // in ./live.js, loaded the first time a page subscribes: most pages only
 // write, and only dashboards read.
 import { error, optionError } from "./errors.js";
-import { checkClusterId, reader, required } from "./options.js";
+import { checkClusterId, missing, reader } from "./options.js";
 import { fields, string } from "./proto.js";
 
 const SUBSCRIBE_OPTIONS = ["collections", "clusters", "onRows", "onSubscribed", "onError", "onMissed", "reconnect", "WebSocket"];
@@ -20,12 +20,10 @@ export class Subscription {
     /** @internal Made by `client.subscribe()`, which checks `options` here. */
     constructor(client, options) {
         const r = reader(options, "subscribe options", SUBSCRIBE_OPTIONS);
-        const collections = r.names("collections", "collection names");
-        if (collections === undefined) throw required("collections");
+        const collections = r.names("collections", "collection names") ?? missing("collections");
         const clusters = r.names("clusters", "cluster ids") ?? [];
         for (const id of clusters) checkClusterId(id, "clusters");
-        const onRows = r.function("onRows");
-        if (onRows === undefined) throw required("onRows");
+        const onRows = r.function("onRows") ?? missing("onRows");
         this._options = {
             collections, clusters, onRows,
             onSubscribed: r.function("onSubscribed"),
