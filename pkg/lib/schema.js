@@ -91,8 +91,6 @@ export function parseSchema(source) {
 
     /** The wire form's opening of a named type; a name without a namespace says so inside one. */
     const head = (full, namespace, type) => `{"name":"${full}"${namespace && !full.includes(".") ? ',"namespace":""' : ""},"type":"${type}"`;
-    // A scale of 0, the default, is left out, as hamba/avro (castai's Go client) writes it.
-    const decimalText = (d) => (d ? `,"logicalType":"decimal","precision":${d[0]}${d[1] ? `,"scale":${d[1]}` : ""}` : "");
 
     const record = (json, namespace, path) => {
         const node = { type: "record", fields: [] };
@@ -146,17 +144,22 @@ export function parseSchema(source) {
         node.size = Number(size);
         // The largest precision `size` bytes hold, computed as the engine does (fixed_max_precision).
         const d = logical === "decimal" && decimal(json, Math.floor((node.size * 8 - 1) * 0.3010299956639812));
-        wire = `${head(full, namespace, "fixed")},"size":${size}${decimalText(d)}}`;
+        wire = `${head(full, namespace, "fixed")},"size":${size}${d || ""}}`;
         return node;
     };
 
-    /** A valid decimal's `[precision, scale]`, or false: then the type is plain (and takes no strings). */
+    /**
+     * A valid decimal's attributes in the wire form, or false: then the type is plain
+     * (and takes no strings). A scale of 0, the default, is left out, as hamba/avro
+     * (castai's Go client) writes it.
+     */
     const decimal = (json, max = Infinity) => {
         const precision = get(json, "precision");
         const given = get(json, "scale");
         const scale = given === undefined ? 0n : given;
         return typeof precision === "bigint" && precision > 0n && precision < 2n ** 32n && precision <= max
-            && typeof scale === "bigint" && scale >= 0n && scale <= precision && [precision, scale];
+            && typeof scale === "bigint" && scale >= 0n && scale <= precision
+            && `,"logicalType":"decimal","precision":${precision}${scale ? `,"scale":${scale}` : ""}`;
     };
 
     const union = (branches, namespace, path) => {
@@ -207,7 +210,7 @@ export function parseSchema(source) {
             }
             case "bytes": {
                 const d = logical === "decimal" && decimal(json);
-                wire = d ? `{"type":"bytes"${decimalText(d)}}` : '"bytes"';
+                wire = d ? `{"type":"bytes"${d}}` : '"bytes"';
                 return { type, decimal: d };
             }
             default:
