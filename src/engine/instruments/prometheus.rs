@@ -41,7 +41,7 @@ pub fn push_number(out: &mut String, v: f64) {
     let whole = v as i64;
     if whole as f64 == v && whole >= 0 && v < 9_223_372_036_854_775_808.0 {
         out.push_str(itoa::Buffer::new().format(whole as u64));
-    } else if v >= 9_223_372_036_854_775_808.0 && v < 18_446_744_073_709_551_616.0 && (v as u64) as f64 == v {
+    } else if (9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&v) && (v as u64) as f64 == v {
         out.push_str(itoa::Buffer::new().format(v as u64));
     } else if v.is_nan() {
         out.push_str("NaN");
