@@ -59,7 +59,14 @@ fn chunks_are_sealed_before_passing_the_max_size_and_keep_every_row_in_order() {
     assert_eq!(buffer.rows_written(), 100);
     assert!(buffer.take_open().is_none(), "nothing left open");
     let metric = chunks[0].metric();
-    assert_eq!((metric.collection.as_str(), metric.schema.as_str()), ("containerMetrics", CONTAINER_METRICS));
+    // Chunks carry the schema's wire form, not the text as written.
+    let wire = concat!(
+        r#"{"name":"containerMetrics","type":"record","fields":[{"name":"container_id","type":"string"},"#,
+        r#"{"name":"memory_usage","type":"long"},{"name":"cpu_usage","type":"long"},"#,
+        r#"{"name":"memory_request","type":"long"},{"name":"cpu_request","type":"long"}]}"#
+    );
+    assert_ne!(CONTAINER_METRICS, wire);
+    assert_eq!((metric.collection.as_str(), metric.schema.as_str()), ("containerMetrics", wire));
 }
 
 #[test]
