@@ -9,9 +9,6 @@ import { jsonKind, parseJson } from "./json.js";
 import { describe, writeDefault } from "./encode.js";
 
 const PRIMITIVES = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
-// The logical types the engine knows (src/engine/schema/mod.rs), as `type:logicalType`;
-// any other is ignored, as the specification says.
-const LOGICAL = "int:date int:time-millis long:time-micros long:timestamp-millis long:timestamp-micros long:local-timestamp-millis long:local-timestamp-micros string:uuid".split(" ");
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME_RULE = "names start with a letter or _ and hold letters, digits and _";
 
@@ -29,8 +26,10 @@ function jsonText(v) {
     if (Array.isArray(v)) return `[${v.map(jsonText).join(",")}]`;
     // "-0" would read back as the integer 0.
     if (typeof v === "number") return Object.is(v, -0) ? "-0.0" : numberText(v);
-    // As the Rust writer escapes: \b and \f as \u00XX, the rest as JSON.stringify does.
-    if (typeof v === "string") return JSON.stringify(v).replace(/\\(.)/g, (m, c) => ({ b: "\\u0008", f: "\\u000c" })[c] ?? m);
+    // As the Rust writer escapes: \b and \f as \u00XX, the rest as JSON.stringify does;
+    // a lone surrogate (JS text may hold one) as U+FFFD, the character its encoding writes
+    // (where the runtime has toWellFormed: Node 20, Chrome 111, Safari 16.4, Firefox 119).
+    if (typeof v === "string") return JSON.stringify(v.toWellFormed?.() ?? v).replace(/\\(.)/g, (m, c) => ({ b: "\\u0008", f: "\\u000c" })[c] ?? m);
     return String(v);
 }
 
@@ -142,24 +141,17 @@ export function parseSchema(source) {
         const size = get(json, "size");
         if (typeof size !== "bigint" || size < 0n) fail(path, `fixed "${full}" needs a non-negative integer "size"`);
         node.size = Number(size);
-        // The largest precision `size` bytes hold, computed as the engine does (fixed_max_precision).
-        const d = logical === "decimal" && decimal(json, Math.floor((node.size * 8 - 1) * 0.3010299956639812));
-        wire = `${head(full, namespace, "fixed")},"size":${size}${d || ""}}`;
+        wire = `${head(full, namespace, "fixed")},"size":${size}${logical}}`;
         return node;
     };
 
-    /**
-     * A valid decimal's attributes in the wire form, or false: then the type is plain
-     * (and takes no strings). A scale of 0, the default, is left out, as hamba/avro
-     * (castai's Go client) writes it.
-     */
-    const decimal = (json, max = Infinity) => {
+    /** Whether a bytes schema carries a valid decimal (which takes no strings). */
+    const decimal = (json) => {
         const precision = get(json, "precision");
         const given = get(json, "scale");
         const scale = given === undefined ? 0n : given;
-        return typeof precision === "bigint" && precision > 0n && precision < 2n ** 32n && precision <= max
-            && typeof scale === "bigint" && scale >= 0n && scale <= precision
-            && `,"logicalType":"decimal","precision":${precision}${scale ? `,"scale":${scale}` : ""}`;
+        return typeof precision === "bigint" && precision > 0n && precision < 2n ** 32n
+            && typeof scale === "bigint" && scale >= 0n && scale <= precision;
     };
 
     const union = (branches, namespace, path) => {
@@ -187,10 +179,10 @@ export function parseSchema(source) {
             fail(path, `"type" must be a string, found ${jsonKind(type)}`);
         }
         const logical = get(json, "logicalType");
-        if (typeof logical === "string" && LOGICAL.includes(`${type}:${logical}`)) {
-            wire = `{"type":"${type}","logicalType":"${logical}"}`;
-            return { type, uuid: logical === "uuid" };
-        }
+        // The wire form keeps a logical type as written, known or not, valid or
+        // not, with a decimal's precision and scale (the engine's logical_attributes).
+        const attributes = typeof logical !== "string" ? ""
+            : ["logicalType", "precision", "scale"].map((key) => (get(json, key) === undefined ? "" : `,"${key}":${jsonText(get(json, key))}`)).join("");
         switch (type) {
             case "record":
             case "error":
@@ -198,7 +190,7 @@ export function parseSchema(source) {
             case "enum":
                 return enumeration(json, namespace, path);
             case "fixed":
-                return fixed(json, namespace, path, logical);
+                return fixed(json, namespace, path, attributes);
             case "array":
             case "map": {
                 const key = type === "array" ? "items" : "values";
@@ -208,13 +200,15 @@ export function parseSchema(source) {
                 wire = `{"type":"${type}","${key}":${wire}}`;
                 return node;
             }
-            case "bytes": {
-                const d = logical === "decimal" && decimal(json);
-                wire = d ? `{"type":"bytes"${d}}` : '"bytes"';
-                return { type, decimal: d };
+            default: {
+                const node = named(type, namespace, path);
+                if (PRIMITIVES.includes(type)) {
+                    if (attributes) wire = `{"type":"${type}"${attributes}}`;
+                    node.uuid = type === "string" && logical === "uuid";
+                    node.decimal = type === "bytes" && logical === "decimal" && decimal(json);
+                }
+                return node;
             }
-            default:
-                return named(type, namespace, path);
         }
     };
 

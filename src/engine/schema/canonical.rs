@@ -6,20 +6,35 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use super::{Decimal, Name, Node, NodeId};
+use super::{Name, Node, NodeId};
 use crate::engine::json::write_string;
 
 /// Which of the two normal forms to write.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Form {
+pub(super) enum Form<'a> {
     /// The specification's Parsing Canonical Form, which the fingerprint is
     /// taken of.
     Parsing,
-    /// The Parsing Canonical Form plus logical types (with a decimal's
-    /// precision and scale) and field defaults, in that order after the
+    /// The Parsing Canonical Form plus the logical-type attributes of
+    /// primitive and fixed nodes as written (`logicalType`, `precision`,
+    /// `scale`: these, by node) and field defaults, in that order after the
     /// specification's keys: what castai/metrics' Go client sends (it keeps
     /// logical types) and what a collection needs to add a field (its default).
-    Wire,
+    Wire(&'a [(NodeId, String)]),
+}
+
+impl<'a> Form<'a> {
+    fn is_wire(self) -> bool {
+        matches!(self, Form::Wire(_))
+    }
+
+    /// The logical-type attributes of node `id`, in the wire form.
+    fn logical(self, id: NodeId) -> Option<&'a str> {
+        match self {
+            Form::Wire(logical) => logical.iter().find(|(node, _)| *node == id).map(|(_, text)| text.as_str()),
+            Form::Parsing => None,
+        }
+    }
 }
 
 pub(super) fn write(nodes: &[Node], form: Form) -> String {
@@ -35,37 +50,33 @@ pub(super) fn write(nodes: &[Node], form: Form) -> String {
 fn open_named(out: &mut String, form: Form, name: &Name, enclosing: &str) {
     out.push_str("{\"name\":");
     write_string(out, &name.full);
-    if form == Form::Wire && name.namespace().is_empty() && !enclosing.is_empty() {
+    if form.is_wire() && name.namespace().is_empty() && !enclosing.is_empty() {
         out.push_str(",\"namespace\":\"\"");
     }
 }
 
-/// `{"type":"<primitive>","logicalType":"<logical>"}` in the wire form,
-/// `"<primitive>"` otherwise.
-fn primitive(out: &mut String, form: Form, primitive: &str, logical: Option<&str>) {
+/// `{"type":"<primitive>",<its logical-type attributes>}` in the wire form
+/// when it has them, `"<primitive>"` otherwise.
+fn primitive(out: &mut String, logical: Option<&str>, primitive: &str) {
     match logical {
-        Some(logical) if form == Form::Wire => {
-            let _ = write!(out, "{{\"type\":\"{primitive}\",\"logicalType\":\"{logical}\"}}");
+        Some(logical) => {
+            let _ = write!(out, "{{\"type\":\"{primitive}\"{logical}}}");
         }
-        _ => {
+        None => {
             let _ = write!(out, "\"{primitive}\"");
         }
     }
 }
 
-/// A decimal's attributes; a scale of 0, the default, is left out, as
-/// hamba/avro (castai's Go client) writes it.
-fn decimal(out: &mut String, form: Form, decimal: Option<Decimal>) {
-    if let (Some(d), Form::Wire) = (decimal, form) {
-        let _ = write!(out, ",\"logicalType\":\"decimal\",\"precision\":{}", d.precision);
-        if d.scale > 0 {
-            let _ = write!(out, ",\"scale\":{}", d.scale);
-        }
-    }
-}
-
 /// Writes node `id`, met inside a record of namespace `enclosing`.
-fn write_node(nodes: &[Node], id: NodeId, form: Form, enclosing: &str, out: &mut String, written: &mut Vec<NodeId>) {
+fn write_node(
+    nodes: &[Node],
+    id: NodeId,
+    form: Form<'_>,
+    enclosing: &str,
+    out: &mut String,
+    written: &mut Vec<NodeId>,
+) {
     let node = &nodes[id as usize];
     let named = match node {
         Node::Record(r) => Some(&r.name.full),
@@ -81,19 +92,14 @@ fn write_node(nodes: &[Node], id: NodeId, form: Form, enclosing: &str, out: &mut
         written.push(id);
     }
     match node {
-        Node::Null => primitive(out, form, "null", None),
-        Node::Boolean => primitive(out, form, "boolean", None),
-        Node::Int(logical) => primitive(out, form, "int", logical.name()),
-        Node::Long(logical) => primitive(out, form, "long", logical.name()),
-        Node::Float => primitive(out, form, "float", None),
-        Node::Double => primitive(out, form, "double", None),
-        Node::Bytes(Some(d)) if form == Form::Wire => {
-            out.push_str("{\"type\":\"bytes\"");
-            decimal(out, form, Some(*d));
-            out.push('}');
-        }
-        Node::Bytes(_) => primitive(out, form, "bytes", None),
-        Node::String(logical) => primitive(out, form, "string", logical.name()),
+        Node::Null => primitive(out, form.logical(id), "null"),
+        Node::Boolean => primitive(out, form.logical(id), "boolean"),
+        Node::Int(_) => primitive(out, form.logical(id), "int"),
+        Node::Long(_) => primitive(out, form.logical(id), "long"),
+        Node::Float => primitive(out, form.logical(id), "float"),
+        Node::Double => primitive(out, form.logical(id), "double"),
+        Node::Bytes(_) => primitive(out, form.logical(id), "bytes"),
+        Node::String(_) => primitive(out, form.logical(id), "string"),
         Node::Record(r) => {
             open_named(out, form, &r.name, enclosing);
             out.push_str(",\"type\":\"record\",\"fields\":[");
@@ -105,7 +111,7 @@ fn write_node(nodes: &[Node], id: NodeId, form: Form, enclosing: &str, out: &mut
                 write_string(out, &field.name);
                 out.push_str(",\"type\":");
                 write_node(nodes, field.node, form, r.name.namespace(), out, written);
-                if let (Some(default), Form::Wire) = (&field.default_text, form) {
+                if let (Some(default), true) = (&field.default_text, form.is_wire()) {
                     out.push_str(",\"default\":");
                     out.push_str(default);
                 }
@@ -147,7 +153,7 @@ fn write_node(nodes: &[Node], id: NodeId, form: Form, enclosing: &str, out: &mut
         Node::Fixed(f) => {
             open_named(out, form, &f.name, enclosing);
             let _ = write!(out, ",\"type\":\"fixed\",\"size\":{}", f.size);
-            decimal(out, form, f.decimal);
+            out.push_str(form.logical(id).unwrap_or_default());
             out.push('}');
         }
     }
@@ -195,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn wire_form_keeps_logical_types_defaults_and_the_null_namespace() {
+    fn wire_form_keeps_logical_types_as_written_defaults_and_the_null_namespace() {
         let text = r#"{"type": "record", "name": "r", "namespace": "ns", "doc": "dropped", "aliases": ["x"],
             "fields": [
               {"name": "ts", "doc": "dropped", "default": 0, "type": {"logicalType": "timestamp-millis", "type": "long"}},
@@ -215,10 +221,10 @@ mod tests {
             r#"{"name":"ns.r","type":"record","fields":["#,
             r#"{"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"},"default":0},"#,
             r#"{"name":"day","type":{"type":"int","logicalType":"date"}},"#,
-            r#"{"name":"unknown","type":"long"},"#,
+            r#"{"name":"unknown","type":{"type":"long","logicalType":"no-such-type"}},"#,
             r#"{"name":"id","type":{"type":"string","logicalType":"uuid"},"default":"a\u0001\n"},"#,
             r#"{"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},"#,
-            r#"{"name":"bad_decimal","type":"bytes"},"#,
+            r#"{"name":"bad_decimal","type":{"type":"bytes","logicalType":"decimal","precision":2,"scale":3}},"#,
             r#"{"name":"amount","type":{"name":"ns.A","type":"fixed","size":8,"logicalType":"decimal","precision":18}},"#,
             r#"{"name":"ratio","type":"double","default":1.5},"#,
             r#"{"name":"tags","type":{"type":"map","values":"string"},"default":{"b":"1","a":"2"}},"#,

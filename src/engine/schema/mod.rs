@@ -102,14 +102,6 @@ macro_rules! logical_names {
                     _ => $ty::None,
                 }
             }
-
-            /// Its `logicalType` in a schema; `None` for the plain type.
-            pub fn name(self) -> Option<&'static str> {
-                match self {
-                    $($ty::$variant => Some($name),)+
-                    $ty::None => None,
-                }
-            }
         }
     };
 }
@@ -349,9 +341,9 @@ impl Schema {
     }
 
     /// The text chunks carry as their schema: the canonical form with the
-    /// logical types and field defaults kept, so that one schema is one
-    /// text however it was written (spacing, key order, docs, namespaces
-    /// inherited or spelt out), and a chunk does not carry the docs.
+    /// logical types (as written) and field defaults kept, so that one
+    /// schema is one text however it was written (spacing, key order, docs,
+    /// namespaces inherited or spelt out), and a chunk does not carry the docs.
     pub fn wire_form(&self) -> &str {
         &self.wire
     }

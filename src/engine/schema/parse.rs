@@ -14,7 +14,7 @@ use crate::engine::json::{self, Json};
 
 pub(super) fn parse(text: &str) -> Result<Schema, SchemaError> {
     let json = json::parse(text).map_err(|e| SchemaError { path: String::new(), message: e.to_string() })?;
-    let mut parser = Parser { nodes: Vec::new(), names: Vec::new(), defaults: Vec::new() };
+    let mut parser = Parser { nodes: Vec::new(), names: Vec::new(), defaults: Vec::new(), logical: Vec::new() };
     // Reserve the root slot so the top-level record is always node 0.
     if json.get("type").and_then(Json::as_str) != Some("record") {
         let found = match &json {
@@ -44,7 +44,7 @@ pub(super) fn parse(text: &str) -> Result<Schema, SchemaError> {
         field.default_text = Some(pending.value.to_string());
     }
     let canonical = canonical::write(&parser.nodes, Form::Parsing);
-    let wire = canonical::write(&parser.nodes, Form::Wire);
+    let wire = canonical::write(&parser.nodes, Form::Wire(&parser.logical));
     let fingerprint = canonical::rabin_fingerprint(canonical.as_bytes());
     let mut nodes = parser.nodes;
     set_field_hints(&mut nodes);
@@ -62,6 +62,25 @@ struct Parser {
     nodes: Vec<Node>,
     names: Vec<(String, NodeId)>,
     defaults: Vec<PendingDefault>,
+    /// The logical-type attributes of primitive and fixed nodes, as the wire
+    /// form writes them.
+    logical: Vec<(NodeId, String)>,
+}
+
+/// `,"logicalType":…` and a decimal's `,"precision":…,"scale":…` as written,
+/// when `logicalType` is a string: the wire form keeps them whether or not
+/// the engine knows the type (the collector's reader knows more: nanosecond
+/// timestamps, `duration`, `big-decimal`) or finds it valid, so the
+/// collector reads the logical types the user wrote.
+fn logical_attributes(json: &Json) -> Option<String> {
+    let Some(logical @ Json::String(_)) = json.get("logicalType") else { return None };
+    let mut text = format!(",\"logicalType\":{logical}");
+    for key in ["precision", "scale"] {
+        if let Some(value) = json.get(key) {
+            text.push_str(&format!(",\"{key}\":{value}"));
+        }
+    }
+    Some(text)
 }
 
 fn err<T>(path: &str, message: impl Into<String>) -> Result<T, SchemaError> {
@@ -216,7 +235,11 @@ impl Parser {
         let node = match ty {
             "record" | "error" => return self.record(json, namespace, path),
             "enum" => return self.enumeration(json, namespace, path),
-            "fixed" => return self.fixed(json, namespace, path, logical),
+            "fixed" => {
+                let id = self.fixed(json, namespace, path, logical)?;
+                self.logical.extend(logical_attributes(json).map(|text| (id, text)));
+                return Ok(id);
+            }
             "array" => {
                 let items = json
                     .get("items")
@@ -243,7 +266,9 @@ impl Parser {
                 None => return self.named_or_primitive(other, namespace, path),
             },
         };
-        Ok(self.push(node))
+        let id = self.push(node);
+        self.logical.extend(logical_attributes(json).map(|text| (id, text)));
+        Ok(id)
     }
 
     /// Reads `name` and `namespace` of a named type and reserves its node,

@@ -59,6 +59,12 @@ test("schemas: the engine's corpus gives the same errors and wire forms", () => 
     for (const { schema, wire } of corpus("rows.json")) assert.equal(parseSchema(JSON.stringify(schema)).wire, wire);
 });
 
+test("schemas: a lone surrogate in a default (JS text may hold one) is written as the U+FFFD its bytes hold", () => {
+    const root = parseSchema(`{"type":"record","name":"r","fields":[{"name":"a","type":"string","default":"x\ud800y"}]}`);
+    assert.equal(root.wire, '{"name":"r","type":"record","fields":[{"name":"a","type":"string","default":"x\ufffdy"}]}');
+    assert.equal(parseSchema(root.wire).wire, root.wire);
+});
+
 test("rows: the engine's corpus gives the same bytes, on both paths", () => {
     let rows = 0;
     for (const { schema, rows: cases } of corpus("rows.json")) {
