@@ -6,7 +6,8 @@
 //!
 //! - `GET /api/collections` → `{"collections":[{"name","rows","fields":[{"name","type"}],"schema"}]}`
 //!   (`schema`: the text of the last schema stored, with its logical types,
-//!   which a field's `type`, in Parsing Canonical Form, leaves out)
+//!   which a field's `type`, in Parsing Canonical Form, leaves out; with
+//!   `"truncated":true` and the collections that fit, at --max-response-bytes)
 //! - `GET /api/collections/{name}/rows?since_ms=&limit=&cluster_id=&after=` → `{"rows":[{..}]}`
 //!   (and `"next"`, the cursor of the page after, when `after=` was given)
 //! - `GET /api/collections/{name}/latest?cluster_id=` → `{"row":{..}|null}`
@@ -212,6 +213,11 @@ pub async fn list(
 ) -> Result<Json<J>, ApiError> {
     let grant = authorize(&app, &headers, &params)?;
     let mut out = Vec::new();
+    // Every collection's schema text and columns: up to --max-collections
+    // times --max-schema-bytes, so the answer stops at --max-response-bytes
+    // as the rows' does.
+    let mut bytes = r#"{"collections":[],"truncated":true}"#.len();
+    let mut truncated = false;
     for meta in app.store.collections().await?.into_iter().filter(|m| grant.allows_collection(&m.name)) {
         let rows = app.store.row_count(&meta.name).await?;
         let fields: Vec<J> = meta
@@ -225,7 +231,16 @@ pub async fn list(
                 f
             })
             .collect();
-        out.push(json!({ "name": meta.name, "rows": rows, "fields": fields, "schema": meta.schema_json }));
+        let entry = json!({ "name": meta.name, "rows": rows, "fields": fields, "schema": meta.schema_json });
+        bytes += entry.to_string().len() + 1;
+        if bytes > app.limits.max_response_bytes {
+            truncated = true;
+            break;
+        }
+        out.push(entry);
+    }
+    if truncated {
+        return Ok(Json(json!({ "collections": out, "truncated": true })));
     }
     Ok(Json(json!({ "collections": out })))
 }

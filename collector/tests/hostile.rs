@@ -403,6 +403,22 @@ async fn answers_of_the_query_api_are_bounded_in_size_and_time() {
     .await;
     let a = send_over("HTTP", &t.server.url(), vec![chunk(&containers(0, 30_000), None)]).await;
     assert_eq!(a.code, 200, "{a:?}");
+    // Collections whose schema texts (kept as sent, 1 KB of doc each) add up
+    // to more than the limit: the list stops at it too.
+    for i in 0..8 {
+        let schema = format!(
+            r#"{{"type":"record","name":"c{i}","doc":"{}","fields":[{{"name":"a","type":"int"}}]}}"#,
+            "x".repeat(1000)
+        );
+        let a = send_over("HTTP", &t.server.url(), one_chunk(&format!("c{i}"), &schema, vec![0], 1)).await;
+        assert_eq!(a.code, 200, "{a:?}");
+    }
+    let (status, body) = t.get_json("/api/collections").await;
+    assert_eq!(status, 200, "{body}");
+    let listed = body["collections"].as_array().unwrap();
+    assert!(!listed.is_empty() && listed.len() < 9, "{} collections", listed.len());
+    assert_eq!(body["truncated"], true);
+    assert!(serde_json::to_vec(&body).unwrap().len() <= 4000);
     let (status, body) = t.get_json("/api/collections/containerMetrics/rows?limit=100").await;
     assert_eq!(status, 200, "{body}");
     let rows = body["rows"].as_array().unwrap();
