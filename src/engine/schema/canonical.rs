@@ -28,10 +28,14 @@ impl<'a> Form<'a> {
         matches!(self, Form::Wire(_))
     }
 
-    /// The logical-type attributes of node `id`, in the wire form.
+    /// The logical-type attributes of node `id`, in the wire form. The
+    /// parser adds them in node order (each right after its node), so they
+    /// are found by halving, not by a scan per node.
     fn logical(self, id: NodeId) -> Option<&'a str> {
         match self {
-            Form::Wire(logical) => logical.iter().find(|(node, _)| *node == id).map(|(_, text)| text.as_str()),
+            Form::Wire(logical) => {
+                logical.binary_search_by_key(&id, |(node, _)| *node).ok().map(|at| logical[at].1.as_str())
+            }
             Form::Parsing => None,
         }
     }

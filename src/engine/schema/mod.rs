@@ -90,32 +90,6 @@ pub enum LongLogical {
     LocalTimestampMicros,
 }
 
-/// A logical type's name in a schema.
-macro_rules! logical_names {
-    ($ty:ident { $($variant:ident = $name:literal),+ }) => {
-        impl $ty {
-            /// The logical type named `name`; a plain type for any other
-            /// name, as the specification says to ignore unknown ones.
-            pub(crate) fn named(name: Option<&str>) -> Self {
-                match name {
-                    $(Some($name) => $ty::$variant,)+
-                    _ => $ty::None,
-                }
-            }
-        }
-    };
-}
-
-logical_names!(IntLogical { Date = "date", TimeMillis = "time-millis" });
-logical_names!(LongLogical {
-    TimeMicros = "time-micros",
-    TimestampMillis = "timestamp-millis",
-    TimestampMicros = "timestamp-micros",
-    LocalTimestampMillis = "local-timestamp-millis",
-    LocalTimestampMicros = "local-timestamp-micros"
-});
-logical_names!(StringLogical { Uuid = "uuid" });
-
 /// Logical types carried by `string`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StringLogical {

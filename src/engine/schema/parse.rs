@@ -44,6 +44,7 @@ pub(super) fn parse(text: &str) -> Result<Schema, SchemaError> {
         field.default_text = Some(pending.value.to_string());
     }
     let canonical = canonical::write(&parser.nodes, Form::Parsing);
+    debug_assert!(parser.logical.windows(2).all(|w| w[0].0 < w[1].0), "in node order, as the wire form looks them up");
     let wire = canonical::write(&parser.nodes, Form::Wire(&parser.logical));
     let fingerprint = canonical::rabin_fingerprint(canonical.as_bytes());
     let mut nodes = parser.nodes;
@@ -254,9 +255,23 @@ impl Parser {
                 let values = self.parse_type(values, namespace, &format!("{path}{{}}"))?;
                 Node::Map(values)
             }
-            "int" => Node::Int(IntLogical::named(logical)),
-            "long" => Node::Long(LongLogical::named(logical)),
-            "string" => Node::String(StringLogical::named(logical)),
+            "int" => Node::Int(match logical {
+                Some("date") => IntLogical::Date,
+                Some("time-millis") => IntLogical::TimeMillis,
+                _ => IntLogical::None,
+            }),
+            "long" => Node::Long(match logical {
+                Some("time-micros") => LongLogical::TimeMicros,
+                Some("timestamp-millis") => LongLogical::TimestampMillis,
+                Some("timestamp-micros") => LongLogical::TimestampMicros,
+                Some("local-timestamp-millis") => LongLogical::LocalTimestampMillis,
+                Some("local-timestamp-micros") => LongLogical::LocalTimestampMicros,
+                _ => LongLogical::None,
+            }),
+            "string" => Node::String(match logical {
+                Some("uuid") => StringLogical::Uuid,
+                _ => StringLogical::None,
+            }),
             "bytes" => Node::Bytes(match logical {
                 Some("decimal") => decimal(json, None),
                 _ => None,
