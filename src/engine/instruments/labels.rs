@@ -3,11 +3,10 @@
 //! Given in any order, a set is the same series: it is kept sorted by key,
 //! and looked up by a hash of the pairs that ignores their order. A lookup
 //! of a set that already has a series allocates nothing. It compares the
-//! caller's strings by the words it hashed them with, which are all of a
-//! string of up to 8 bytes (most label keys and values; up to 16 with the
-//! last eight bytes beside), and only longer strings byte by byte: for 4
-//! labels, 8 calls to `memcmp` and 8 reads of strings on the heap were
-//! half of the labelled `add`.
+//! caller's strings by two words read from their ends, which are all of a
+//! string of up to 16 bytes (most label keys and values), and only longer
+//! strings byte by byte: for 4 labels, 8 calls to `memcmp` and 8 reads of
+//! strings on the heap were half of the labelled `add`.
 //!
 //! The word functions are inlined by force natively, where a call each
 //! was a tenth of a lookup, and left to the optimiser in wasm, where their
@@ -26,23 +25,34 @@ pub const MAX_KEY_BYTES: usize = 128;
 /// The longest label value, in bytes.
 pub const MAX_VALUE_BYTES: usize = 1024;
 
-/// The strings up to this long are whole in their [`word`] (up to 16 with
-/// their [`tail`]).
-const WHOLE_IN_WORD: usize = 8;
+/// The strings up to this long are whole in their [`halves`].
+const WHOLE_IN_HALVES: usize = 16;
 
-/// A string as one word of a hash: all of it up to 8 bytes (the two reads
-/// of [`ends`] side by side), its ends folded up to 16, and the middle
-/// mixed in beyond.
+/// A string as two words that are all of it up to 16 bytes: up to 3 its
+/// first, middle and last byte, up to 8 its first and last four (and 0),
+/// beyond its first and last eight (overlapping reads: no copy of a tail).
+/// Tests of the length rather than a `match` on it, which compiled to a
+/// jump through a table: two such jumps a label were a fifth of a lookup.
 #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
-fn word(s: &[u8]) -> u64 {
-    let (head, tail) = ends(s);
-    if s.len() <= WHOLE_IN_WORD {
-        head | (tail << 32)
-    } else if s.len() <= 16 {
-        head ^ tail.rotate_left(32)
+fn halves(b: &[u8]) -> [u64; 2] {
+    let n = b.len();
+    if n > 8 {
+        [word8(b.first_chunk()), word8(b.last_chunk())]
+    } else if n >= 4 {
+        [word4(b.first_chunk()) | (word4(b.last_chunk()) << 32), 0]
+    } else if let [first, .., last] | [first @ last] = b {
+        let middle = b.get(n / 2).map_or(0, |m| u64::from(*m));
+        [(u64::from(*first) << 16) | (middle << 8) | u64::from(*last), 0]
     } else {
-        hash_bytes(P2, s)
+        [0, 0]
     }
+}
+
+/// A string as one word of a hash: its `halves` folded up to 16 bytes,
+/// and the middle mixed in beyond.
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+fn word(s: &[u8], [head, tail]: [u64; 2]) -> u64 {
+    if s.len() <= WHOLE_IN_HALVES { head ^ tail.rotate_left(32) } else { hash_bytes(P2, s) }
 }
 
 /// A pair's lengths in one word: the key's, and the value's in the top half.
@@ -51,74 +61,46 @@ fn lens(key: &str, value: &str) -> u64 {
     key.len() as u64 | ((value.len() as u64) << 32)
 }
 
-/// One pair of a set as its first caller gave it: the words of its key
-/// and value (with their tails, all of a string of up to 16 bytes), their
-/// lengths, and where the pair is in key order.
+/// How far one of the caller's pairs is from a [`Given`]: 0 when its
+/// lengths and halves are the same, which is all of each string of up to
+/// 16 bytes.
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+fn distance(given: &Given, [[k0, k1], [v0, v1]]: PairHalves, lens: u64) -> u64 {
+    let [[g0, g1], [g2, g3]] = given.halves;
+    (k0 ^ g0) | (k1 ^ g1) | (v0 ^ g2) | (v1 ^ g3) | (lens ^ given.lens)
+}
+
+/// The halves of a pair's key and of its value.
+type PairHalves = [[u64; 2]; 2];
+
+/// The halves of a pair.
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+fn pair_halves(key: &str, value: &str) -> PairHalves {
+    [halves(key.as_bytes()), halves(value.as_bytes())]
+}
+
+/// One pair of a set as its first caller gave it: the halves of its key
+/// and value, their lengths, and where the pair is in key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Given {
-    words: [u64; 2],
-    /// The last 8 bytes of a key or value of 9 to 16, with which its word
-    /// is all of it; 0 for the others.
-    tails: [u64; 2],
+    halves: PairHalves,
     lens: u64,
     sorted: usize,
 }
 
-/// The last 8 bytes of a string of 9 to 16 bytes, 0 for others (see [`Given`]).
-#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
-fn tail(s: &[u8]) -> u64 {
-    if (WHOLE_IN_WORD + 1..=16).contains(&s.len()) { word8(s.last_chunk()) } else { 0 }
-}
-
-/// The pairs whose words a [`Probe`] keeps, made once for the hash and the
-/// comparisons; a set's further pairs' words are made again when compared.
-/// (Room for all 16 was an array to clear on every lookup.)
-const PROBE_WORDS: usize = 4;
-
-/// A caller's label pairs as a lookup uses them: the words of the first
-/// pairs, and the set's hash when the lookup needs it (a series found as
-/// the last one used needs none).
-#[derive(Debug)]
-pub(crate) struct Probe<'a> {
-    pairs: &'a [(&'a str, &'a str)],
-    words: [[u64; 2]; PROBE_WORDS],
-}
-
-impl<'a> Probe<'a> {
-    /// The probe of `pairs`; `None` past [`MAX_LABELS`].
-    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
-    pub(crate) fn new(pairs: &'a [(&'a str, &'a str)]) -> Option<Self> {
-        if pairs.len() > MAX_LABELS {
-            return None;
-        }
-        let mut words = [[0; 2]; PROBE_WORDS];
-        for ((key, value), words) in pairs.iter().zip(&mut words) {
-            *words = [word(key.as_bytes()), word(value.as_bytes())];
-        }
-        Some(Probe { pairs, words })
-    }
-
-    /// The words of pair `i`, `(key, value)`.
-    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
-    fn words(&self, i: usize, key: &str, value: &str) -> [u64; 2] {
-        if i < PROBE_WORDS { self.words[i] } else { [word(key.as_bytes()), word(value.as_bytes())] }
-    }
-
-    /// The pairs as the caller gave them.
-    pub(crate) fn pairs(&self) -> &'a [(&'a str, &'a str)] {
-        self.pairs
-    }
-
-    /// The hash of the set, whatever the order of its pairs: the wrapping
-    /// sum of the pairs' hashes, so that a lookup needs no sorting. Not for
-    /// hostile keys: the series a user makes are their own, and the table
-    /// caps them.
-    #[inline]
-    pub(crate) fn hash(&self) -> u64 {
-        self.pairs.iter().enumerate().fold(0u64, |hash, (i, &(key, value))| {
-            hash.wrapping_add(pair_hash(self.words(i, key, value), lens(key, value)))
-        })
-    }
+/// The hash of a set, whatever the order of its pairs: the wrapping sum
+/// of the pairs' hashes, so that a lookup needs no sorting. Not for
+/// hostile keys: the series a user makes are their own, and the table
+/// caps them. (The lookup makes each pair's halves again to compare them:
+/// keeping them from the hash for it was as many instructions, by
+/// callgrind, and more code.)
+#[inline]
+pub(crate) fn hash(pairs: &[(&str, &str)]) -> u64 {
+    pairs.iter().fold(0u64, |hash, &(key, value)| {
+        let [key_halves, value_halves] = pair_halves(key, value);
+        let words = [word(key.as_bytes(), key_halves), word(value.as_bytes(), value_halves)];
+        hash.wrapping_add(pair_hash(words, lens(key, value)))
+    })
 }
 
 /// A label set as kept by a series: its pairs sorted by key in one string,
@@ -131,6 +113,8 @@ pub struct LabelSet {
     ends: Box<[(u32, u32)]>,
     given: Box<[Given]>,
     hash: u64,
+    /// Whether a key or value is longer than its halves hold whole.
+    long: bool,
 }
 
 impl LabelSet {
@@ -166,44 +150,44 @@ impl LabelSet {
     /// Whether the set is the caller's pairs, in any order (which the
     /// caller checked have no key twice when the set was made).
     #[inline]
-    pub(crate) fn is(&self, probe: &Probe<'_>) -> bool {
-        self.is_as_given(probe) || (self.given.len() == probe.pairs.len() && self.is_reordered(probe.pairs))
+    pub(crate) fn is(&self, pairs: &[(&str, &str)]) -> bool {
+        self.is_as_given(pairs) || (self.given.len() == pairs.len() && self.is_reordered(pairs))
     }
 
     /// Whether the set is the caller's pairs in the order the set was made
-    /// with (the usual case): words and lengths, which are the strings
-    /// when none is longer than a word holds, and the set's text otherwise.
+    /// with (the usual case): lengths and halves, which are the strings
+    /// when none is longer than 16 bytes, and the set's text otherwise.
+    /// The halves are made as they are compared, so that the series last
+    /// found is tried before any hash and a hit costs no more than its
+    /// comparison (with the words of every pair made first, a labelled
+    /// add was 482 instructions by callgrind; it is 328).
     #[inline]
-    pub(crate) fn is_as_given(&self, probe: &Probe<'_>) -> bool {
-        let (given, pairs) = (&*self.given, probe.pairs);
+    pub(crate) fn is_as_given(&self, pairs: &[(&str, &str)]) -> bool {
+        let given = &*self.given;
         if given.len() != pairs.len() {
             return false;
         }
         // One branch a pair: iterator adapters and `&&` chains made this
-        // twice as long, and so did the tails' comparison in this loop.
-        let mut long = false;
-        for (i, (given, &(key, value))) in given.iter().zip(pairs).enumerate() {
-            let words = probe.words(i, key, value);
-            let differ = (words[0] ^ given.words[0]) | (words[1] ^ given.words[1]) | (lens(key, value) ^ given.lens);
-            if differ != 0 {
+        // twice as long.
+        for (given, &(key, value)) in given.iter().zip(pairs) {
+            if distance(given, pair_halves(key, value), lens(key, value)) != 0 {
                 return false;
             }
-            long |= key.len().max(value.len()) > WHOLE_IN_WORD;
         }
-        !long || self.long_strings_match(pairs)
+        // The lengths are the set's: so is whether any string is long.
+        !self.long || self.long_strings_match(pairs)
     }
 
-    /// Whether the strings of `pairs` longer than a word holds are the
-    /// set's, pair by pair in the order the set was made with: by their
-    /// tails up to 16 bytes, by the set's text beyond.
+    /// Whether the strings of `pairs` longer than their halves hold are
+    /// the set's, pair by pair in the order the set was made with.
+    #[cold]
     fn long_strings_match(&self, pairs: &[(&str, &str)]) -> bool {
         self.given.iter().zip(pairs).all(|(given, &(key, value))| {
-            let (key, value) = (key.as_bytes(), value.as_bytes());
-            if key.len().max(value.len()) <= 16 {
-                return [tail(key), tail(value)] == given.tails;
+            if key.len().max(value.len()) <= WHOLE_IN_HALVES {
+                return true;
             }
             let (set_key, set_value) = self.pair(given.sorted);
-            (set_key.as_bytes(), set_value.as_bytes()) == (key, value)
+            (set_key, set_value) == (key, value)
         })
     }
 
@@ -243,17 +227,17 @@ impl LabelSet {
                 (key_end, text.len() as u32)
             })
             .collect();
-        let given = given
+        let given_words = given
             .iter()
             .map(|(key, value)| Given {
-                words: [word(key.as_bytes()), word(value.as_bytes())],
-                tails: [tail(key.as_bytes()), tail(value.as_bytes())],
+                halves: pair_halves(key, value),
                 lens: lens(key, value),
                 // Keys are unique: the one place of this key.
                 sorted: sorted.iter().position(|(k, _)| k == key).unwrap_or(0),
             })
             .collect();
-        LabelSet { text: text.into_boxed_str(), ends, given, hash }
+        let long = given.iter().any(|(key, value)| key.len().max(value.len()) > WHOLE_IN_HALVES);
+        LabelSet { text: text.into_boxed_str(), ends, given: given_words, hash, long }
     }
 }
 
@@ -293,26 +277,6 @@ const P0: u64 = 0xa076_1d64_78bd_642f;
 const P1: u64 = 0xe703_7ed1_a0b4_28db;
 const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
 
-/// The two words a string is hashed and printed by: for up to 3 bytes its
-/// first, middle and last byte, for up to 8 its first and last four, for
-/// more its first and last eight (overlapping reads: no copy of a tail).
-/// Tests of the length rather than a `match` on it, which compiled to a
-/// jump through a table: two such jumps a label were a fifth of a lookup.
-#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
-fn ends(b: &[u8]) -> (u64, u64) {
-    let n = b.len();
-    if n > 8 {
-        (word8(b.first_chunk()), word8(b.last_chunk()))
-    } else if n >= 4 {
-        (word4(b.first_chunk()), word4(b.last_chunk()))
-    } else if let [first, .., last] | [first @ last] = b {
-        let middle = b.get(n / 2).map_or(0, |m| u64::from(*m));
-        ((u64::from(*first) << 16) | (middle << 8) | u64::from(*last), 0)
-    } else {
-        (0, 0)
-    }
-}
-
 #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn word4(chunk: Option<&[u8; 4]>) -> u64 {
     chunk.map_or(0, |c| u64::from(u32::from_le_bytes(*c)))
@@ -323,12 +287,12 @@ fn word8(chunk: Option<&[u8; 8]>) -> u64 {
     chunk.map_or(0, |c| u64::from_le_bytes(*c))
 }
 
-/// wyhash's way with a string: its [`ends`], and one multiply per 16 bytes
-/// of what lies between them.
+/// wyhash's way with a string longer than 16 bytes: its [`halves`], and
+/// one multiply per 16 bytes of what lies between them.
 #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn hash_bytes(seed: u64, b: &[u8]) -> u64 {
     let n = b.len();
-    let (mut a, mut c) = ends(b);
+    let [mut a, mut c] = halves(b);
     let mut h = seed ^ n as u64;
     let mut at = 8;
     while at + 8 < n {
@@ -347,11 +311,6 @@ fn hash_bytes(seed: u64, b: &[u8]) -> u64 {
 #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
 fn pair_hash([key, value]: [u64; 2], lens: u64) -> u64 {
     mum(key ^ P0 ^ (lens & 0xffff_ffff).rotate_right(8), value ^ P1 ^ (lens >> 32).rotate_right(8))
-}
-
-/// The hash of a set (see [`Probe::hash`]); 0 past [`MAX_LABELS`].
-pub(crate) fn hash(pairs: &[(&str, &str)]) -> u64 {
-    Probe::new(pairs).map_or(0, |probe| probe.hash())
 }
 
 /// Checks a sorted set: keys are `[A-Za-z_][A-Za-z0-9_.]*` and not
@@ -389,7 +348,7 @@ mod tests {
     use super::*;
 
     fn is(set: &LabelSet, pairs: &[(&str, &str)]) -> bool {
-        set.is(&Probe::new(pairs).unwrap())
+        set.is(pairs)
     }
 
     #[test]
@@ -412,14 +371,27 @@ mod tests {
     }
 
     #[test]
-    fn strings_of_one_word_are_told_apart_by_their_tails() {
-        // 16 bytes each, the same word (first eight xor last eight turned):
-        // only the tails tell them apart.
+    fn strings_of_one_hash_word_are_told_apart_by_their_halves() {
+        // 16 bytes each, the same word (first eight xor last eight turned),
+        // so the same hash: only the halves tell them apart.
         let (one, other) = ("aaaaaaaabbbbbbbb", "`aaa`aaacbbbcbbb");
-        assert_eq!(word(one.as_bytes()), word(other.as_bytes()));
+        let word_of = |s: &str| word(s.as_bytes(), halves(s.as_bytes()));
+        assert_eq!(word_of(one), word_of(other));
+        assert_eq!(hash(&[("k", one)]), hash(&[("k", other)]));
         let set = LabelSet::new(&[("k", one)], &[("k", one)], hash(&[("k", one)]));
         assert!(is(&set, &[("k", one)]));
         assert!(!is(&set, &[("k", other)]));
+    }
+
+    #[test]
+    fn strings_past_their_halves_are_told_apart_by_their_middles() {
+        // 18 bytes each: the same length and halves, another middle.
+        let (one, other) = ("abcdefghabcdefghij", "abcdefghbacdefghij");
+        assert_eq!(halves(one.as_bytes()), halves(other.as_bytes()));
+        let set = LabelSet::new(&[("k", one)], &[("k", one)], hash(&[("k", one)]));
+        assert!(set.is_as_given(&[("k", one)]));
+        assert!(!set.is_as_given(&[("k", other)]), "the series last found is not taken for it");
+        assert_ne!(hash(&[("k", one)]), hash(&[("k", other)]), "the middle is in the hash");
     }
 
     #[test]

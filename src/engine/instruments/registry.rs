@@ -45,7 +45,9 @@ impl Default for RegistryConfig {
 /// exposition reads of every series (the total, whether handles write
 /// cells of their own, a counter's or gauge's cells) is on one or two
 /// cache lines at the start: with 100,000 series, a field elsewhere is a
-/// cache miss each.
+/// cache miss each. (Aligned to a cache line, the series were made at a
+/// stride that put them in few cache sets: the 100,000-series text took
+/// 3.8 ms in `benches/instruments.rs` against 2.8.)
 #[derive(Debug)]
 #[repr(C)]
 pub struct Series {
@@ -143,24 +145,37 @@ impl Series {
     /// Everything recorded so far (totals and the open interval), given to
     /// `each`: the scalar kinds as a number, without the series' lock, a
     /// clone or a [`Value`] to drop.
+    /// (`each` is called in one place, as in [`Instrument::expose`], so
+    /// that the exposition's closure is inlined: called in three places
+    /// here and two there, it was a call per line.)
     #[inline]
     fn total(&self, each: impl FnOnce(Total<'_>)) {
-        match &self.cells {
+        let value;
+        let total = match &self.cells {
             Cells::Sum(whole, rest) => {
                 let mut open = whole.get() as i64 as f64 + rest.get();
                 if self.has_writers() {
                     open += self.pending_sum();
                 }
-                each(Total::Scalar(self.scalar_total.get() + open));
+                Total::Scalar(self.scalar_total.get() + open)
             }
-            Cells::Gauge(last) => each(Total::Scalar(last.get())),
+            Cells::Gauge(last) => Total::Scalar(last.get()),
             cells => {
-                let mut value = self.totals.lock().value.clone();
-                value.merge(&cells.peek());
-                self.read_writers(&mut value, false);
-                each(Total::Value(&value));
+                value = self.value_so_far(cells);
+                Total::Value(&value)
             }
-        }
+        };
+        each(total);
+    }
+
+    /// Everything recorded so far by a series of the kinds that are not a
+    /// number (out of line: the exposition's loop is for every kind).
+    #[inline(never)]
+    fn value_so_far(&self, cells: &Cells) -> Value {
+        let mut value = self.totals.lock().value.clone();
+        value.merge(&cells.peek());
+        self.read_writers(&mut value, false);
+        value
     }
 
     /// Whether handles wrote anything the last collection did not read.
@@ -207,16 +222,13 @@ impl Instrument {
     /// series if it is new. Allocates nothing when it exists.
     pub fn record(&self, v: f64, labels: &[(&str, &str)]) -> Result<(), InstrumentError> {
         self.descriptor.check_value(v)?;
-        let Some(probe) = labels::Probe::new(labels) else {
-            return Err(InstrumentError::too_many_labels(labels.len()));
-        };
         let bounds = &self.descriptor.bounds;
         let mut table = self.table.lock();
-        if let Some(series) = table.find(&probe) {
+        if let Some(series) = table.find(labels) {
             series.record(v, bounds);
             return Ok(());
         }
-        let series = self.make(&mut table, &probe)?;
+        let series = self.make(&mut table, labels)?;
         series.record(v, bounds);
         Ok(())
     }
@@ -235,21 +247,17 @@ impl Instrument {
     /// cells (a gauge's, which only stores; a timer's measurement,
     /// short-lived, so not worth cells of its own).
     pub fn bind_shared(&self, labels: &[(&str, &str)]) -> Result<SharedBound, InstrumentError> {
-        let Some(probe) = labels::Probe::new(labels) else {
-            return Err(InstrumentError::too_many_labels(labels.len()));
-        };
         let mut table = self.table.lock();
-        let series = match table.find(&probe) {
+        let series = match table.find(labels) {
             Some(series) => series.clone(),
-            None => self.make(&mut table, &probe)?,
+            None => self.make(&mut table, labels)?,
         };
         let (check, bounds) = (self.descriptor.check(), self.descriptor.bounds.clone());
         Ok(SharedBound { series, check, bounds })
     }
 
     /// A new series for `labels`, or the overflow series past the limit.
-    fn make(&self, table: &mut Table, probe: &labels::Probe<'_>) -> Result<Arc<Series>, InstrumentError> {
-        let labels = probe.pairs();
+    fn make(&self, table: &mut Table, labels: &[(&str, &str)]) -> Result<Arc<Series>, InstrumentError> {
         let Some((sorted, n)) = labels::sort(labels) else {
             return Err(InstrumentError::too_many_labels(labels.len()));
         };
@@ -263,7 +271,8 @@ impl Instrument {
                 Series::new(LabelSet::new(&overflow, &overflow, labels::hash(&overflow)), true, descriptor, buckets)
             }));
         }
-        let series = Arc::new(Series::new(LabelSet::new(sorted, labels, probe.hash()), false, descriptor, buckets));
+        let series =
+            Arc::new(Series::new(LabelSet::new(sorted, labels, labels::hash(labels)), false, descriptor, buckets));
         table.insert(series.clone(), descriptor);
         Ok(series)
     }
@@ -346,7 +355,16 @@ impl Instrument {
     pub(super) fn expose(&self, mut each: impl FnMut(SeriesText<'_>, Total<'_>)) {
         let table = self.table.lock();
         let series = table.series();
-        for (at, one) in series.iter().enumerate() {
+        // The overflow series last, in the same loop: `each` in one place
+        // only is inlined (in two, it was a call per line).
+        for at in 0..=series.len() {
+            let (one, text) = match series.get(at) {
+                Some(one) => (one, table.text(at)),
+                None => match table.overflow() {
+                    Some(overflow) => (overflow, table.overflow_text()),
+                    None => break,
+                },
+            };
             if let Some(ahead) = series.get(at + 8) {
                 // Series are in memory of their own: the two lines that
                 // may hold the start of the one read 8 rounds later.
@@ -354,10 +372,7 @@ impl Instrument {
                 super::sync::prefetch(ahead);
                 super::sync::prefetch(ahead.wrapping_add(48));
             }
-            one.total(|total| each(table.text(at), total));
-        }
-        if let Some(overflow) = table.overflow() {
-            overflow.total(|total| each(table.overflow_text(), total));
+            one.total(|total| each(text, total));
         }
     }
 }

@@ -2,11 +2,13 @@
 //! the overflow series, and (with `std`) the exposition's text of every
 //! series kept back to back.
 
+#[cfg(feature = "std")]
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::Descriptor;
-use super::labels::Probe;
+use super::labels::{self, MAX_LABELS};
 use super::registry::Series;
 
 /// The series of an instrument, found by their labels' hash (open
@@ -46,20 +48,26 @@ impl Table {
         self.overflow.as_ref()
     }
 
-    /// The series of the labels probed. The series last found is tried
-    /// first, without a hash: code that updates one series again and again
-    /// (a loop, a page's one route) pays a comparison of its labels only;
-    /// other code pays that comparison up to the first label that differs
-    /// (`benches/instruments.rs` measures both).
+    /// The series of `labels`, in any order. The series last found is
+    /// tried first, without a hash: code that updates one series again and
+    /// again (a loop, a page's one route) pays a comparison of its labels
+    /// only; other code pays that comparison up to the first label that
+    /// differs (`benches/instruments.rs` measures both). `None` past
+    /// [`MAX_LABELS`] too, which no series has.
     #[inline]
-    pub(super) fn find(&mut self, probe: &Probe<'_>) -> Option<&Arc<Series>> {
-        if self.series.get(self.last).is_some_and(|series| series.labels().is_as_given(probe)) {
+    pub(super) fn find(&mut self, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
+        if self.series.get(self.last).is_some_and(|series| series.labels().is_as_given(labels)) {
             return self.series.get(self.last);
         }
-        if self.slots.is_empty() {
+        self.find_hashed(labels)
+    }
+
+    /// The series of `labels`, by their hash.
+    fn find_hashed(&mut self, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
+        if self.slots.is_empty() || labels.len() > MAX_LABELS {
             return None;
         }
-        let hash = probe.hash();
+        let hash = labels::hash(labels);
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
@@ -67,8 +75,8 @@ impl Table {
                 0 => return None,
                 slot => {
                     let index = slot as usize - 1;
-                    let labels = self.series[index].labels();
-                    if labels.hash() == hash && labels.is(probe) {
+                    let set = self.series[index].labels();
+                    if set.hash() == hash && set.is(labels) {
                         self.last = index;
                         return self.series.get(index);
                     }
@@ -100,9 +108,7 @@ impl Table {
         }
         let series = Arc::new(make());
         #[cfg(feature = "std")]
-        {
-            self.texts.overflow = Some(self.texts.write(descriptor, &series));
-        }
+        self.texts.write_overflow(descriptor, &series);
         #[cfg(not(feature = "std"))]
         let _ = descriptor;
         self.overflow = Some(series.clone());
@@ -134,13 +140,18 @@ impl Table {
     #[cfg(feature = "std")]
     #[inline]
     pub(super) fn text(&self, at: usize) -> SeriesText<'_> {
-        SeriesText { bytes: &self.texts.bytes, span: self.texts.spans[at] }
+        let texts = &self.texts;
+        let text = match texts.starts.get(at..at + 2) {
+            Some(&[start, end]) => texts.bytes.get(start..end).unwrap_or_default(),
+            _ => "",
+        };
+        SeriesText { text, name_len: texts.name_len }
     }
 
     /// The exposition's text of the overflow series.
     #[cfg(feature = "std")]
     pub(super) fn overflow_text(&self) -> SeriesText<'_> {
-        SeriesText { bytes: &self.texts.bytes, span: self.texts.overflow.unwrap_or_default() }
+        SeriesText { text: &self.texts.overflow, name_len: self.texts.name_len }
     }
 }
 
@@ -159,8 +170,11 @@ fn file(slots: &mut [u32], hash: u64, slot: u32) {
 #[cfg(feature = "std")]
 #[derive(Debug, Clone, Copy)]
 pub struct SeriesText<'a> {
-    bytes: &'a str,
-    span: Span,
+    /// A counter's or gauge's sample line up to its value, or the labels
+    /// of a series of the other kinds.
+    text: &'a str,
+    /// The length of the line's name for the kinds with a line.
+    name_len: Option<usize>,
 }
 
 #[cfg(feature = "std")]
@@ -169,61 +183,70 @@ impl<'a> SeriesText<'a> {
     /// (empty for the other kinds, whose lines vary).
     #[inline]
     pub fn line(&self) -> &'a str {
-        &self.bytes[self.span.start..self.span.end]
+        if self.name_len.is_some() { self.text } else { "" }
     }
 
     /// The labels as the exposition writes them: `k="v",k2="v2"` (no
     /// braces, so that `le` or `quantile` can follow).
     pub fn labels(&self) -> &'a str {
-        &self.bytes[self.span.labels.0..self.span.labels.1]
+        match self.name_len {
+            // `name{labels} `, or `name ` (no labels: an empty range).
+            Some(name) => self.text.get(name + 1..self.text.len().saturating_sub(2)).unwrap_or_default(),
+            None => self.text,
+        }
     }
-}
-
-/// Where a series' text is in [`Texts::bytes`]; its labels are within its
-/// line, or all of it for the kinds without one.
-#[cfg(feature = "std")]
-#[derive(Debug, Clone, Copy, Default)]
-struct Span {
-    start: usize,
-    end: usize,
-    labels: (usize, usize),
 }
 
 /// The exposition's text of every series of a table, back to back in the
 /// table's order. One allocation per series made the 100,000-series
 /// exposition wait on a cache miss per line: 8.4 ms against 3.7 with
-/// the lines read in order, in the same bench.
+/// the lines read in order, in the same bench. Each text starts where the
+/// one before ends: a series costs one word (with its end and the labels'
+/// span beside, 32 bytes a series were 3.2 MB of reading for each
+/// 100,000-series exposition).
 #[cfg(feature = "std")]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Texts {
-    bytes: alloc::string::String,
-    /// In the table's order.
-    spans: Vec<Span>,
-    overflow: Option<Span>,
+    bytes: String,
+    /// Where each series' text starts in `bytes`, in the table's order,
+    /// and where the last one ends.
+    starts: Vec<usize>,
+    /// The overflow series' text.
+    overflow: String,
+    /// The length of a line's name, for the kinds with a line (set by the
+    /// first text written: the same for every series of the instrument).
+    name_len: Option<usize>,
+}
+
+#[cfg(feature = "std")]
+impl Default for Texts {
+    fn default() -> Self {
+        Texts { bytes: String::new(), starts: alloc::vec![0], overflow: String::new(), name_len: None }
+    }
 }
 
 #[cfg(feature = "std")]
 impl Texts {
     fn push(&mut self, descriptor: &Descriptor, series: &Series) {
-        let span = self.write(descriptor, series);
-        self.spans.push(span);
+        self.name_len = super::prometheus::push_series_text(&mut self.bytes, descriptor, series.labels());
+        self.starts.push(self.bytes.len());
     }
 
-    fn write(&mut self, descriptor: &Descriptor, series: &Series) -> Span {
-        let start = self.bytes.len();
-        let (labels, has_line) = super::prometheus::push_series_text(&mut self.bytes, descriptor, series.labels());
-        let end = if has_line { self.bytes.len() } else { start };
-        Span { start, end, labels: (start + labels.0, start + labels.1) }
+    fn write_overflow(&mut self, descriptor: &Descriptor, series: &Series) {
+        self.overflow.clear();
+        self.name_len = super::prometheus::push_series_text(&mut self.overflow, descriptor, series.labels());
     }
 
     /// Writes every series' text again, after removals.
     fn rebuild(&mut self, descriptor: &Descriptor, series: &[Arc<Series>], overflow: Option<&Arc<Series>>) {
         self.bytes.clear();
-        self.spans.clear();
+        self.starts.truncate(1);
         for series in series {
             self.push(descriptor, series);
         }
-        self.overflow = overflow.map(|series| self.write(descriptor, series));
+        if let Some(overflow) = overflow {
+            self.write_overflow(descriptor, overflow);
+        }
         self.bytes.shrink_to_fit();
     }
 }

@@ -433,7 +433,7 @@ fn numbers_are_written_as_prometheus_reads_them() {
 }
 
 mod lookup {
-    //! The lookup (words, tails, the series last found, the hash) against a
+    //! The lookup (halves, long strings, the series last found, the hash) against a
     //! plain map, on label values made to share their first and last bytes.
     use alloc::collections::BTreeMap;
     use alloc::format;
