@@ -19,6 +19,11 @@ pub(super) struct Table {
     slots: Vec<u32>,
     /// The index of the series last found (past the end when none is).
     last: usize,
+    /// Whether the last lookup was of another series than the one before:
+    /// the next one then goes to the hash at once. Code that goes from
+    /// series to series (64 in turn in `benches/instruments.rs`) pays the
+    /// comparison with the series last found only after a repeat.
+    last_missed: bool,
     overflow: Option<Arc<Series>>,
     #[cfg(feature = "std")]
     texts: Texts,
@@ -30,6 +35,7 @@ impl Default for Table {
             series: Vec::new(),
             slots: Vec::new(),
             last: usize::MAX,
+            last_missed: false,
             overflow: None,
             #[cfg(feature = "std")]
             texts: Texts::default(),
@@ -56,8 +62,11 @@ impl Table {
     /// [`MAX_LABELS`] too, which no series has.
     #[inline]
     pub(super) fn find(&mut self, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
-        if self.series.get(self.last).is_some_and(|series| series.labels().is_as_given(labels)) {
-            return self.series.get(self.last);
+        if !self.last_missed {
+            if self.series.get(self.last).is_some_and(|series| series.labels().is_as_given(labels)) {
+                return self.series.get(self.last);
+            }
+            self.last_missed = true;
         }
         self.find_hashed(labels)
     }
@@ -77,6 +86,7 @@ impl Table {
                     let index = slot as usize - 1;
                     let set = self.series[index].labels();
                     if set.hash() == hash && set.is(labels) {
+                        self.last_missed = index != self.last;
                         self.last = index;
                         return self.series.get(index);
                     }
