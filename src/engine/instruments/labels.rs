@@ -104,7 +104,8 @@ pub(crate) fn hash(pairs: &[(&str, &str)]) -> u64 {
 }
 
 /// A label set as kept by a series: its pairs sorted by key in one string,
-/// the words of the pairs in the order they were first given, its hash.
+/// the halves and lengths of the pairs in the order they were first given,
+/// its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelSet {
     /// Every key and value, sorted by key, back to back.
@@ -180,14 +181,14 @@ impl LabelSet {
 
     /// Whether the strings of `pairs` longer than their halves hold are
     /// the set's, pair by pair in the order the set was made with.
-    #[cold]
     fn long_strings_match(&self, pairs: &[(&str, &str)]) -> bool {
         self.given.iter().zip(pairs).all(|(given, &(key, value))| {
             if key.len().max(value.len()) <= WHOLE_IN_HALVES {
                 return true;
             }
+            // A string of up to 16 bytes was all in its halves.
             let (set_key, set_value) = self.pair(given.sorted);
-            (set_key, set_value) == (key, value)
+            (key.len() <= WHOLE_IN_HALVES || set_key == key) && (value.len() <= WHOLE_IN_HALVES || set_value == value)
         })
     }
 
@@ -227,7 +228,7 @@ impl LabelSet {
                 (key_end, text.len() as u32)
             })
             .collect();
-        let given_words = given
+        let given_halves = given
             .iter()
             .map(|(key, value)| Given {
                 halves: pair_halves(key, value),
@@ -237,7 +238,7 @@ impl LabelSet {
             })
             .collect();
         let long = given.iter().any(|(key, value)| key.len().max(value.len()) > WHOLE_IN_HALVES);
-        LabelSet { text: text.into_boxed_str(), ends, given: given_words, hash, long }
+        LabelSet { text: text.into_boxed_str(), ends, given: given_halves, hash, long }
     }
 }
 

@@ -77,7 +77,8 @@ const POWERS_OF_TEN: [u64; 20] = {
 };
 
 /// How many decimal digits `n` has: its bit length times log10(2) (as
-/// 1233 / 4096), one less where that overshoots. (`ilog10` took 21
+/// 1233 / 4096, rounded down), which is that or one less, and one more
+/// where `n` reaches the next power of ten. (`ilog10` took 21
 /// instructions for a 5-digit number, by callgrind; this takes 7.)
 #[inline]
 fn decimal_len(n: u64) -> usize {

@@ -57,8 +57,10 @@ impl Table {
     /// The series of `labels`, in any order. The series last found is
     /// tried first, without a hash: code that updates one series again and
     /// again (a loop, a page's one route) pays a comparison of its labels
-    /// only; other code pays that comparison up to the first label that
-    /// differs (`benches/instruments.rs` measures both). `None` past
+    /// only; code that goes from series to series pays that comparison up
+    /// to the first label that differs, but not right after a lookup that
+    /// found another series than the one before (`last_missed`), and then
+    /// the hash (`benches/instruments.rs` measures both). `None` past
     /// [`MAX_LABELS`] too, which no series has.
     #[inline]
     pub(super) fn find(&mut self, labels: &[(&str, &str)]) -> Option<&Arc<Series>> {
@@ -223,8 +225,8 @@ struct Texts {
     starts: Vec<usize>,
     /// The overflow series' text.
     overflow: String,
-    /// The length of a line's name, for the kinds with a line (set by the
-    /// first text written: the same for every series of the instrument).
+    /// The length of a line's name, for the kinds with a line (written
+    /// again with each text: the same for every series of the instrument).
     name_len: Option<usize>,
 }
 

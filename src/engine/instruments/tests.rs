@@ -464,7 +464,7 @@ mod lookup {
             updates in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..8, 1u32..100), 1..200),
         ) {
             // Each set beside a sibling that differs in one value by a byte
-            // at its end ("a" and "aa" agree on every byte a word reads).
+            // at its end ("a" and "aa" have the same halves).
             let sets: Vec<BTreeMap<&str, String>> = sets
                 .into_iter()
                 .flat_map(|set| {
