@@ -61,6 +61,28 @@ export const tests = {
         await client.close();
     },
 
+    "a label set seen again is its series, whatever the order, the value's type or the object": async ({ MetricClient, env }) => {
+        const client = new MetricClient(options(env));
+        const name = unique("seen");
+        const hits = client.counter(name);
+        const labels = { route: "/" };
+        for (let i = 0; i < 3; i++) {
+            hits.add(1, labels);
+            hits.add(2, { route: "/", code: 200 });
+            hits.add(4, { code: "200", route: "/" });
+            hits.add(8, {});
+            hits.add(16);
+        }
+        // The same object with another value is another series.
+        labels.route = "/b";
+        hits.add(32, labels);
+        check.throws(() => hits.add(1, { route: Symbol("x") }), { name: "InstrumentError", what: "label", subject: "route" });
+        await client.flush();
+        const stored = (await rows(env, "counters", name)).map((r) => [JSON.stringify(r.labels), r.value]).sort();
+        check.deepEqual(stored, [['{"code":"200","route":"/"}', 18], ['{"route":"/"}', 3], ['{"route":"/b"}', 32], ["{}", 72]]);
+        await client.close();
+    },
+
     "bad instruments, labels and values throw naming them": async ({ MetricClient, env }) => {
         const client = new MetricClient(options(env));
         const counter = client.counter(unique("bad"));
