@@ -431,8 +431,10 @@ impl Clone for Bound {
 }
 
 impl Bound {
-    /// Records `v`.
-    #[inline]
+    /// Records `v`. (Inlined by force, with the shared cells' path out of
+    /// line: called, a bound histogram's record reloaded everything it
+    /// reads on every call, 11.9 ns against 6.7 in `benches/instruments.rs`.)
+    #[inline(always)]
     pub fn record(&self, v: f64) -> Result<(), InstrumentError> {
         match &self.own {
             Some(own) => {
@@ -442,8 +444,16 @@ impl Bound {
                 own.record(v, &self.shared.bounds);
                 Ok(())
             }
-            None => self.shared.record(v),
+            None => self.record_shared(v),
         }
+    }
+
+    /// Records `v` through the series' shared cells (the kinds without
+    /// cells of their own): every kind's update, out of line so that
+    /// [`Self::record`] stays small where it is inlined.
+    #[inline(never)]
+    fn record_shared(&self, v: f64) -> Result<(), InstrumentError> {
+        self.shared.record(v)
     }
 
     /// Adds the whole number `n`: a counter's bound handle does it without
