@@ -106,7 +106,7 @@ class Instrument {
         /**
          * Label sets seen since the last collection, bound, in a tree of
          * maps: a name, then its value, then the next name, and the handle
-         * under `END`. A set seen again costs a map lookup a name and a
+         * under `END`. A set seen again costs a map lookup for each name and
          * value (cached hashes of strings the caller keeps) rather than its
          * strings' encoding and a lookup in the core: 130 ns, where a key
          * made of the set's text cost 600 to hash. Let go at each collection
