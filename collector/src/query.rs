@@ -210,13 +210,14 @@ pub async fn list(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery,
-) -> Result<Json<J>, ApiError> {
+) -> Result<Response, ApiError> {
+    /// How a cut answer ends.
+    const TRUNCATED_END: &str = r#"],"truncated":true}"#;
     let grant = authorize(&app, &headers, &params)?;
-    let mut out = Vec::new();
     // Every collection's schema text and columns: up to --max-collections
     // times --max-schema-bytes, so the answer stops at --max-response-bytes
-    // as the rows' does.
-    let mut bytes = r#"{"collections":[],"truncated":true}"#.len();
+    // as the rows' does. Each entry is written once, into the answer.
+    let mut body = String::from(r#"{"collections":["#);
     let mut truncated = false;
     for meta in app.store.collections().await?.into_iter().filter(|m| grant.allows_collection(&m.name)) {
         let rows = app.store.row_count(&meta.name).await?;
@@ -232,17 +233,17 @@ pub async fn list(
             })
             .collect();
         let entry = json!({ "name": meta.name, "rows": rows, "fields": fields, "schema": meta.schema_json });
-        bytes += entry.to_string().len() + 1;
-        if bytes > app.limits.max_response_bytes {
+        let comma = if body.ends_with('[') { "" } else { "," };
+        let entry = entry.to_string();
+        if body.len() + comma.len() + entry.len() + TRUNCATED_END.len() > app.limits.max_response_bytes {
             truncated = true;
             break;
         }
-        out.push(entry);
+        body.push_str(comma);
+        body.push_str(&entry);
     }
-    if truncated {
-        return Ok(Json(json!({ "collections": out, "truncated": true })));
-    }
-    Ok(Json(json!({ "collections": out })))
+    body.push_str(if truncated { TRUNCATED_END } else { "]}" });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn select_list(meta: &CollectionMeta) -> String {
