@@ -14,8 +14,6 @@ use super::labels::{self, LabelSet};
 use super::own::{Own, Writer};
 use super::state::{Cells, Value};
 use super::sync::{SpinLock, Word};
-#[cfg(feature = "std")]
-use super::table::SeriesText;
 use super::table::Table;
 use super::{Descriptor, InstrumentError, Temporality};
 
@@ -97,6 +95,17 @@ impl Series {
         &self.labels
     }
 
+    /// Asks for the memory of the series' fields the exposition reads, for
+    /// a loop that will read them a few rounds later (series are each in
+    /// memory of their own): the two cache lines that may hold them.
+    #[cfg(feature = "std")]
+    #[inline(always)]
+    pub(super) fn prefetch(self: &Arc<Self>) {
+        let at = Arc::as_ptr(self).cast::<u8>();
+        super::sync::prefetch(at);
+        super::sync::prefetch(at.wrapping_add(48));
+    }
+
     /// Whether this is the overflow series.
     pub fn is_overflow(&self) -> bool {
         self.overflow
@@ -142,38 +151,30 @@ impl Series {
         }
     }
 
-    /// Everything recorded so far (totals and the open interval), given to
-    /// `each`: the scalar kinds as a number, without the series' lock, a
-    /// clone or a [`Value`] to drop.
-    /// (`each` is called in one place, as in [`Instrument::expose`], so
-    /// that the exposition's closure is inlined: called in three places
-    /// here and two there, it was a call per line.)
+    /// What a counter's, up-down counter's or gauge's series has recorded
+    /// so far (totals and the open interval), read without the series'
+    /// lock, a clone or a [`Value`] to drop; `None` for the other kinds.
     #[inline]
-    fn total(&self, each: impl FnOnce(Total<'_>)) {
-        let value;
-        let total = match &self.cells {
+    pub(super) fn scalar(&self) -> Option<f64> {
+        match &self.cells {
             Cells::Sum(whole, rest) => {
                 let mut open = whole.get() as i64 as f64 + rest.get();
                 if self.has_writers() {
                     open += self.pending_sum();
                 }
-                Total::Scalar(self.scalar_total.get() + open)
+                Some(self.scalar_total.get() + open)
             }
-            Cells::Gauge(last) => Total::Scalar(last.get()),
-            cells => {
-                value = self.value_so_far(cells);
-                Total::Value(&value)
-            }
-        };
-        each(total);
+            Cells::Gauge(last) => Some(last.get()),
+            _ => None,
+        }
     }
 
-    /// Everything recorded so far by a series of the kinds that are not a
-    /// number (out of line: the exposition's loop is for every kind).
+    /// Everything recorded so far (totals and the open interval), for the
+    /// kinds that are not a number (any kind's, under the series' lock).
     #[inline(never)]
-    fn value_so_far(&self, cells: &Cells) -> Value {
+    pub(super) fn value_so_far(&self) -> Value {
         let mut value = self.totals.lock().value.clone();
-        value.merge(&cells.peek());
+        value.merge(&self.cells.peek());
         self.read_writers(&mut value, false);
         value
     }
@@ -342,47 +343,20 @@ impl Instrument {
     pub fn snapshot(&self, mut each: impl FnMut(&Series, &Value)) {
         let table = self.table.lock();
         for series in table.series().iter().chain(table.overflow()) {
-            series.total(|total| match total {
-                Total::Scalar(v) if matches!(series.cells, Cells::Gauge(_)) => each(series, &Value::Gauge(v)),
-                Total::Scalar(v) => each(series, &Value::Sum(v)),
-                Total::Value(value) => each(series, value),
-            });
-        }
-    }
-
-    /// As [`Self::snapshot`], with each series' exposition text.
-    #[cfg(feature = "std")]
-    pub(super) fn expose(&self, mut each: impl FnMut(SeriesText<'_>, Total<'_>)) {
-        let table = self.table.lock();
-        let series = table.series();
-        // The overflow series last, in the same loop: `each` in one place
-        // only is inlined (in two, it was a call per line).
-        for at in 0..=series.len() {
-            let (one, text) = match series.get(at) {
-                Some(one) => (one, table.text(at)),
-                None => match table.overflow() {
-                    Some(overflow) => (overflow, table.overflow_text()),
-                    None => break,
-                },
-            };
-            if let Some(ahead) = series.get(at + 8) {
-                // Series are in memory of their own: the two lines that
-                // may hold the start of the one read 8 rounds later.
-                let ahead = Arc::as_ptr(ahead).cast::<u8>();
-                super::sync::prefetch(ahead);
-                super::sync::prefetch(ahead.wrapping_add(48));
+            match series.scalar() {
+                Some(v) if matches!(series.cells, Cells::Gauge(_)) => each(series, &Value::Gauge(v)),
+                Some(v) => each(series, &Value::Sum(v)),
+                None => each(series, &series.value_so_far()),
             }
-            one.total(|total| each(text, total));
         }
     }
-}
 
-/// What a series has recorded so far, as the exposition reads it.
-pub(super) enum Total<'a> {
-    /// A counter's, up-down counter's or gauge's value.
-    Scalar(f64),
-    /// The other kinds' value.
-    Value(&'a Value),
+    /// Gives `f` the instrument's series table, locked, for an
+    /// exposition that reads every series with its text.
+    #[cfg(feature = "std")]
+    pub(super) fn expose<R>(&self, f: impl FnOnce(&Table) -> R) -> R {
+        f(&self.table.lock())
+    }
 }
 
 /// A series held for recording through its shared cells, without a

@@ -376,7 +376,9 @@ fn the_exposition_text_follows_series_dropped_and_the_overflow_series() {
     r.collect(2);
     r.collect(3);
     assert_eq!(c.series_count(), 1, "/a and /b went stale");
-    for route in ["/c", "/d", "/e", "/f"] {
+    // Each line's text is copied with what follows it, here characters
+    // of two and three bytes, and cut back.
+    for route in ["/c", "/dé€", "/e", "/f"] {
         c.record(100.0, &[("route", route), ("code", "200")]).unwrap();
     }
     g.record(-2.5, &[("k", "v")]).unwrap();
@@ -387,7 +389,7 @@ fn the_exposition_text_follows_series_dropped_and_the_overflow_series() {
         "# TYPE c_total counter",
         &long_line,
         "c_total{code=\"200\",route=\"/c\"} 100",
-        "c_total{code=\"200\",route=\"/d\"} 100",
+        "c_total{code=\"200\",route=\"/dé€\"} 100",
         "c_total{code=\"200\",route=\"/e\"} 100",
         "c_total{otel_metric_overflow=\"true\"} 100",
         "# TYPE g gauge",
