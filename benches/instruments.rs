@@ -33,7 +33,12 @@ fn ours(kind: Kind, series: usize) -> (Registry, Arc<Instrument>) {
 fn updates(c: &mut Criterion) {
     let mut group = c.benchmark_group("counter add, 4 labels");
     let (_registry, counter) = ours(Kind::Counter, 0);
-    group.bench_function("edgemetrics add", |b| b.iter(|| counter.record(black_box(1.0), black_box(&LABELS)).unwrap()));
+    // What the native API's `Counter::add` does with an integer.
+    group
+        .bench_function("edgemetrics add", |b| b.iter(|| counter.add_whole(black_box(1), black_box(&LABELS)).unwrap()));
+    group.bench_function("edgemetrics add, f64", |b| {
+        b.iter(|| counter.record(black_box(1.0), black_box(&LABELS)).unwrap())
+    });
     let bound = counter.bind(&LABELS).unwrap();
     // What the native API's `BoundCounter::add` does with an integer.
     group.bench_function("edgemetrics bound", |b| b.iter(|| bound.add_whole(black_box(1)).unwrap()));

@@ -28,8 +28,8 @@ pub trait Number: Copy {
     /// The value as an `f64`.
     fn to_f64(self) -> f64;
 
-    /// The value as a whole number, for the integer types: a bound counter
-    /// adds it without going through a float.
+    /// The value as a whole number, for the integer types: a counter adds
+    /// it without going through a float.
     #[inline]
     fn whole(self) -> Option<i64> {
         None
@@ -177,9 +177,13 @@ macro_rules! handle {
 
         impl $name {
             /// Records `value` for the series of `labels` (in any order).
+            /// (An integer goes to a counter's cells without a float.)
             #[inline]
             pub fn $verb(&self, value: impl Number, labels: &[(&str, &str)]) -> Result<(), Error> {
-                Ok(self.0.record(value.to_f64(), labels)?)
+                match value.whole() {
+                    Some(n) => Ok(self.0.add_whole(n, labels)?),
+                    None => Ok(self.0.record(value.to_f64(), labels)?),
+                }
             }
 
             /// The series of `labels`, to record into without a lookup.

@@ -15,7 +15,7 @@ use super::own::{Own, Writer};
 use super::state::{Cells, Value};
 use super::sync::{SpinLock, Word};
 use super::table::Table;
-use super::{Descriptor, InstrumentError, Temporality};
+use super::{Descriptor, InstrumentError, Kind, Temporality};
 
 /// The label an overflow series carries (OpenTelemetry's).
 pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";
@@ -117,6 +117,16 @@ impl Series {
         self.touched.store(true, Ordering::Release);
     }
 
+    /// Adds `n` to a counter's or up-down counter's series (see
+    /// [`Instrument::add_whole`]).
+    #[inline]
+    fn add_whole(&self, n: i64) {
+        if let Cells::Sum(whole, _) = &self.cells {
+            whole.add(n as u64);
+            self.touched.store(true, Ordering::Release);
+        }
+    }
+
     /// What a handle's own write of `v` leaves to the series: a histogram's
     /// min and max. (Nothing marks the series updated: a collection reads
     /// the handles' cells whatever the mark says.)
@@ -171,7 +181,6 @@ impl Series {
 
     /// Everything recorded so far (totals and the open interval), for the
     /// kinds that are not a number (any kind's, under the series' lock).
-    #[inline(never)]
     pub(super) fn value_so_far(&self) -> Value {
         let mut value = self.totals.lock().value.clone();
         value.merge(&self.cells.peek());
@@ -231,6 +240,25 @@ impl Instrument {
         }
         let series = self.make(&mut table, labels)?;
         series.record(v, bounds);
+        Ok(())
+    }
+
+    /// Adds the whole number `n` to the series of `labels` (in any order),
+    /// making the series if it is new: a counter's or up-down counter's add
+    /// without a float (the native API's integer types come this way;
+    /// other kinds record `n` as a float). Allocates nothing when the
+    /// series exists.
+    pub fn add_whole(&self, n: i64, labels: &[(&str, &str)]) -> Result<(), InstrumentError> {
+        if !matches!(self.descriptor.kind, Kind::Counter | Kind::UpDownCounter) {
+            return self.record(n as f64, labels);
+        }
+        self.descriptor.check().check_whole(n)?;
+        let mut table = self.table.lock();
+        if let Some(series) = table.find(labels) {
+            series.add_whole(n);
+            return Ok(());
+        }
+        self.make(&mut table, labels)?.add_whole(n);
         Ok(())
     }
 

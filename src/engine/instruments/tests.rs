@@ -46,6 +46,41 @@ fn counters_sum_each_interval_and_labels_in_any_order_are_one_series() {
 }
 
 #[test]
+fn whole_adds_are_counted_as_float_adds_are() {
+    let r = registry(Temporality::Delta);
+    let c = make(&r, Kind::Counter, "c");
+    c.add_whole(2, &[("route", "/"), ("code", "200")]).unwrap();
+    c.record(1.5, &[("code", "200"), ("route", "/")]).unwrap();
+    c.add_whole(1 << 60, &[("route", "/big")]).unwrap();
+    assert_eq!(
+        c.add_whole(-1, &[("route", "/new")]).unwrap_err().to_string(),
+        "value -1 is negative: a counter only adds"
+    );
+    assert_eq!(c.series_count(), 2, "nothing made of the refused value");
+    let u = make(&r, Kind::UpDownCounter, "u");
+    u.add_whole(4, &[]).unwrap();
+    u.add_whole(-6, &[]).unwrap();
+    // The other kinds take a whole number as any other.
+    let g = make(&r, Kind::Gauge, "g");
+    g.add_whole(7, &[]).unwrap();
+    let h = make(&r, Kind::Histogram, "h");
+    h.add_whole(7, &[]).unwrap();
+    let values: Vec<(String, Value)> = points(&r, 1000).into_iter().map(|(name, value, ..)| (name, value)).collect();
+    let sum = |v: f64| Value::Sum(v);
+    assert_eq!(
+        values[..4],
+        [
+            (String::from(r#"{code="200",route="/"}"#), sum(3.5)),
+            (String::from(r#"{route="/big"}"#), sum((1u64 << 60) as f64)),
+            (String::from("{}"), sum(-2.0)),
+            (String::from("{}"), Value::Gauge(7.0)),
+        ]
+    );
+    let Value::Histogram(buckets) = &values[4].1 else { panic!("{values:?}") };
+    assert_eq!((buckets.count, buckets.sum, buckets.counts[2]), (1, 7.0, 1), "(5, 10]");
+}
+
+#[test]
 fn cumulative_temporality_reports_totals_from_the_series_start() {
     let r = registry(Temporality::Cumulative);
     let c = make(&r, Kind::UpDownCounter, "queue.depth");
