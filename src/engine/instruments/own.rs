@@ -65,8 +65,9 @@ impl Own {
 
     /// Adds `v` (checked by the caller). Only the handle's thread calls
     /// this, hence plain loads and stores; a histogram's min and max are
-    /// the caller's.
-    #[inline]
+    /// the caller's. (Inlined by force: where the compiler chose a call, a
+    /// bound histogram's record took 8.1 ns against 5.8 to 6.7.)
+    #[inline(always)]
     pub fn record(&self, v: f64, bounds: &[f64]) {
         match self {
             Own::Sum { whole, rest } => {

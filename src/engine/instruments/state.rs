@@ -44,11 +44,25 @@ impl Kind {
 /// or the last bucket past them all. Up to 32 bounds a scan that stops at
 /// the bucket: its branches follow the data, where the binary search's
 /// conditional moves make a chain of dependent loads (19 ns against about
-/// 7 for a bound histogram's record in `benches/instruments.rs`).
+/// 7 for a bound histogram's record in `benches/instruments.rs`). It steps
+/// four bounds at a time, by the last of each four, and counts the bounds
+/// below `v` in the four it stops at: fewer branches than a scan bound by
+/// bound, whose loop's speed moved with where the code was placed (a bound
+/// histogram's record took 5.5 to 6.9 ns in one build and 12.5 in the
+/// next, the machine code the same but for its addresses; 5.8 to 6.7 this
+/// way).
 #[inline]
 pub(crate) fn bucket_of(bounds: &[f64], v: f64) -> usize {
     if bounds.len() <= 32 {
-        bounds.iter().position(|bound| v <= *bound).unwrap_or(bounds.len())
+        let mut at = 0;
+        while let Some(&[a, b, c, d]) = bounds.get(at..at + 4) {
+            if v <= d {
+                return at + usize::from(a < v) + usize::from(b < v) + usize::from(c < v);
+            }
+            at += 4;
+        }
+        let rest = bounds.get(at..).unwrap_or_default();
+        at + rest.iter().position(|bound| v <= *bound).unwrap_or(rest.len())
     } else {
         bounds.partition_point(|bound| *bound < v)
     }
@@ -236,6 +250,26 @@ impl Cells {
             Cells::Histogram { counts, .. } => Value::Histogram(Buckets::empty(counts.len())),
             Cells::Exponential(_) => Value::Exponential(ExponentialHistogram::default()),
             Cells::Summary(_) => Value::Summary(Sketch::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::bucket_of;
+
+    #[test]
+    fn a_value_s_bucket_is_that_of_the_first_bound_at_or_above_it() {
+        for n in 0..=40 {
+            let bounds: Vec<f64> = (0..n).map(|i| f64::from(i) * 10.0).collect();
+            let mut values: Vec<f64> = bounds.iter().flat_map(|b| [b - 0.5, *b, b + 0.5]).collect();
+            values.extend([f64::NEG_INFINITY, -1e300, 1e300, f64::INFINITY]);
+            for v in values {
+                let expected = bounds.iter().position(|bound| v <= *bound).unwrap_or(bounds.len());
+                assert_eq!(bucket_of(&bounds, v), expected, "{v} in {n} bounds");
+            }
         }
     }
 }
