@@ -177,7 +177,8 @@ macro_rules! handle {
 
         impl $name {
             /// Records `value` for the series of `labels` (in any order).
-            /// (An integer goes to a counter's cells without a float.)
+            /// (A counter or up-down counter adds an integer without a
+            /// float.)
             #[inline]
             pub fn $verb(&self, value: impl Number, labels: &[(&str, &str)]) -> Result<(), Error> {
                 match value.whole() {

@@ -153,16 +153,24 @@ fn push_line(out: &mut String, line: &str, window: Option<&[u8; WINDOW]>, v: f64
     // SAFETY: `window` starts where `line` does (checked above), so what
     // is appended starts with the line's bytes, valid UTF-8. The bytes
     // after them are overwritten with ASCII digits and a newline, and what
-    // follows those is cut off, before the string is used again. Nothing
-    // in between panics: the append reserves before it writes, and
+    // follows those is cut off, before the string is used again:
+    // - the room is there (the text is at most 76 bytes, the number at
+    //   most 19 digits), and if it were not, the append is cut off whole;
+    // - `len` is the number's exact count of digits (tested at every
+    //   power of ten and of two), and `write_digits` writes every byte of
+    //   the slice it is given.
+    // Nothing in between panics: the append reserves before it writes, and
     // `write_digits` reads its table only at twice a number under 100.
     let bytes = unsafe { out.as_mut_vec() };
-    let at = bytes.len() + line.len();
+    let start = bytes.len();
+    let at = start + line.len();
     bytes.extend_from_slice(window);
-    if let Some((newline, digits)) = bytes.get_mut(at..at + len + 1).and_then(|room| room.split_last_mut()) {
-        write_digits(digits, whole);
-        *newline = b'\n';
-    }
+    let Some((newline, digits)) = bytes.get_mut(at..at + len + 1).and_then(|room| room.split_last_mut()) else {
+        bytes.truncate(start);
+        return push_line_otherwise(out, line, v);
+    };
+    write_digits(digits, whole);
+    *newline = b'\n';
     bytes.truncate(at + len + 1);
 }
 
@@ -275,10 +283,10 @@ pub fn render(registry: &Registry, out: &mut String) {
                 push_lines(out, table);
             } else {
                 table.each_text(|series, labels, _| {
-                    push_samples(out, d, (&name, suffix), labels, &series.value_so_far());
+                    push_samples(out, d, &name, labels, &series.value_so_far());
                 });
                 if let Some(overflow) = table.overflow() {
-                    push_samples(out, d, (&name, suffix), table.overflow_text(), &overflow.value_so_far());
+                    push_samples(out, d, &name, table.overflow_text(), &overflow.value_so_far());
                 }
             }
         });
@@ -301,11 +309,11 @@ fn push_lines(out: &mut String, table: &Table) {
 
 /// Appends the samples of one series of `descriptor`'s instrument.
 #[inline(never)]
-fn push_samples(out: &mut String, d: &super::Descriptor, names: (&str, &str), labels: &str, value: &Value) {
-    let (name, suffix) = names;
+fn push_samples(out: &mut String, d: &super::Descriptor, name: &str, labels: &str, value: &Value) {
     match value {
-        // The kinds with one line go through `push_lines`; a sample all the same.
-        Value::Sum(v) | Value::Gauge(v) => sample(out, name, suffix, labels, None, *v),
+        // Not reached: the kinds with one line go through `push_lines`
+        // (and `labels` would be their whole line's text).
+        Value::Sum(_) | Value::Gauge(_) => debug_assert!(false, "a one-line kind's value in push_samples"),
         Value::Histogram(h) => {
             let mut cumulative = 0;
             for (bound, n) in d.bounds.iter().zip(&h.counts) {

@@ -17,6 +17,11 @@ use super::sync::{SpinLock, Word};
 use super::table::Table;
 use super::{Descriptor, InstrumentError, Kind, Temporality};
 
+/// Whole amounts from here on go to a sum's float cell, as
+/// [`Cells::record`] sends them (the whole cell wraps; a float keeps the
+/// magnitude).
+const WHOLE_LIMIT: u64 = 1 << 53;
+
 /// The label an overflow series carries (OpenTelemetry's).
 pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";
 
@@ -249,7 +254,8 @@ impl Instrument {
     /// other kinds record `n` as a float). Allocates nothing when the
     /// series exists.
     pub fn add_whole(&self, n: i64, labels: &[(&str, &str)]) -> Result<(), InstrumentError> {
-        if !matches!(self.descriptor.kind, Kind::Counter | Kind::UpDownCounter) {
+        // Past 2^53 a float's cell, as `record` does: the whole cell wraps.
+        if !matches!(self.descriptor.kind, Kind::Counter | Kind::UpDownCounter) || n.unsigned_abs() >= WHOLE_LIMIT {
             return self.record(n as f64, labels);
         }
         self.descriptor.check().check_whole(n)?;
@@ -463,7 +469,8 @@ impl Bound {
     #[inline]
     pub fn add_whole(&self, n: i64) -> Result<(), InstrumentError> {
         match self.own.as_deref() {
-            Some(Own::Sum { whole, .. }) => {
+            // Past 2^53 a float's cell, as `record` does: the whole cell wraps.
+            Some(Own::Sum { whole, .. }) if n.unsigned_abs() < WHOLE_LIMIT => {
                 self.shared.check.check_whole(n)?;
                 whole.set(whole.get().wrapping_add(n as u64));
                 Ok(())
@@ -473,7 +480,7 @@ impl Bound {
     }
 
     /// Records a whole number as a float (a handle of another kind than a
-    /// counter's), out of line: with [`Self::record`] inlined here,
+    /// counter's, or a number past 2^53), out of line: with [`Self::record`] inlined here,
     /// `add_whole` was no longer inlined itself, and a bound counter's add
     /// took 2.2 ns against 1.0.
     #[inline(never)]

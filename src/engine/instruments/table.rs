@@ -163,6 +163,7 @@ impl Table {
     #[cfg(feature = "std")]
     #[inline(always)]
     pub(super) fn each_text<'a>(&'a self, mut each: impl FnMut(&'a Series, &'a str, Option<&'a [u8; WINDOW]>)) {
+        debug_assert_eq!(self.series.len(), self.texts.ends.len(), "a text for each series");
         let mut rest = self.texts.bytes.as_str();
         let mut start = 0;
         for (at, (series, &end)) in self.series.iter().zip(&self.texts.ends).enumerate() {
@@ -170,7 +171,11 @@ impl Table {
                 ahead.prefetch();
             }
             let window = rest.as_bytes().first_chunk();
-            let Some((text, after)) = rest.split_at_checked(end.wrapping_sub(start)) else { return };
+            debug_assert!(window.is_some(), "the padding follows the last text");
+            let Some((text, after)) = rest.split_at_checked(end.wrapping_sub(start)) else {
+                debug_assert!(false, "texts end where the next starts, at characters' boundaries");
+                return;
+            };
             (rest, start) = (after, end);
             each(series, text, window);
         }
@@ -247,5 +252,5 @@ impl Texts {
 #[cfg(feature = "std")]
 const PADDING: &str = match core::str::from_utf8(&[b' '; WINDOW]) {
     Ok(spaces) => spaces,
-    Err(_) => "",
+    Err(_) => panic!("spaces are UTF-8"),
 };

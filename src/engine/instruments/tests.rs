@@ -51,12 +51,17 @@ fn whole_adds_are_counted_as_float_adds_are() {
     let c = make(&r, Kind::Counter, "c");
     c.add_whole(2, &[("route", "/"), ("code", "200")]).unwrap();
     c.record(1.5, &[("code", "200"), ("route", "/")]).unwrap();
-    c.add_whole(1 << 60, &[("route", "/big")]).unwrap();
+    // Past 2^53 as a float, as `record` takes them: a whole cell wraps.
+    c.add_whole(i64::MAX, &[("route", "/big")]).unwrap();
+    c.add_whole(i64::MAX, &[("route", "/big")]).unwrap();
+    let bound = c.bind(&[("route", "/bound")]).unwrap();
+    bound.add_whole(i64::MAX).unwrap();
+    bound.add_whole(i64::MAX).unwrap();
     assert_eq!(
         c.add_whole(-1, &[("route", "/new")]).unwrap_err().to_string(),
         "value -1 is negative: a counter only adds"
     );
-    assert_eq!(c.series_count(), 2, "nothing made of the refused value");
+    assert_eq!(c.series_count(), 3, "nothing made of the refused value");
     let u = make(&r, Kind::UpDownCounter, "u");
     u.add_whole(4, &[]).unwrap();
     u.add_whole(-6, &[]).unwrap();
@@ -67,16 +72,18 @@ fn whole_adds_are_counted_as_float_adds_are() {
     h.add_whole(7, &[]).unwrap();
     let values: Vec<(String, Value)> = points(&r, 1000).into_iter().map(|(name, value, ..)| (name, value)).collect();
     let sum = |v: f64| Value::Sum(v);
+    let twice_max = 2.0 * i64::MAX as f64;
     assert_eq!(
-        values[..4],
+        values[..5],
         [
             (String::from(r#"{code="200",route="/"}"#), sum(3.5)),
-            (String::from(r#"{route="/big"}"#), sum((1u64 << 60) as f64)),
+            (String::from(r#"{route="/big"}"#), sum(twice_max)),
+            (String::from(r#"{route="/bound"}"#), sum(twice_max)),
             (String::from("{}"), sum(-2.0)),
             (String::from("{}"), Value::Gauge(7.0)),
         ]
     );
-    let Value::Histogram(buckets) = &values[4].1 else { panic!("{values:?}") };
+    let Value::Histogram(buckets) = &values[5].1 else { panic!("{values:?}") };
     assert_eq!((buckets.count, buckets.sum, buckets.counts[2]), (1, 7.0, 1), "(5, 10]");
 }
 
@@ -431,6 +438,18 @@ fn the_exposition_text_follows_series_dropped_and_the_overflow_series() {
         "g{k=\"v\"} -2.5",
     ];
     assert_eq!(text.lines().collect::<Vec<_>>(), expected, "{text}");
+    // A histogram's overflow series, written after its series.
+    let h = make(&r, Kind::Histogram, "h");
+    for route in ["/a", "/b", "/c", "/d", "/e"] {
+        h.record(7.0, &[("route", route)]).unwrap();
+    }
+    text.clear();
+    prometheus::render(&r, &mut text);
+    let overflow = "h_bucket{otel_metric_overflow=\"true\",le=\"+Inf\"} 1\n\
+                    h_sum{otel_metric_overflow=\"true\"} 7\n\
+                    h_count{otel_metric_overflow=\"true\"} 1\n";
+    assert!(text.ends_with(overflow), "{text}");
+    assert!(text.contains("h_count{route=\"/d\"} 1\n"), "{text}");
     // A long value that differs only in its middle is another series.
     let other = "a value LONGER than sixteen bytes";
     assert_eq!(long.len(), other.len());
