@@ -133,7 +133,7 @@ pub(super) const WINDOW: usize = 96;
 /// newline are written over what followed the text, then the rest cut
 /// off. By callgrind, a line of the bench's 100,000 (46 bytes of text, a
 /// number of 5 digits) took 193 instructions with the text and the
-/// number's room appended apart, and takes 136 this way (with the loop of
+/// number's room appended apart, and takes 140 this way (with the loop of
 /// its own, [`push_lines`]). Other lines append the text, then the number
 /// through [`push_number`].
 #[inline(always)]
