@@ -11,6 +11,7 @@
 //! values out, so an interval's values are exact whatever writes race with
 //! it.
 
+mod bound;
 mod exponential;
 pub mod labels;
 mod own;
@@ -28,10 +29,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub use bound::{Bound, SharedBound};
 pub use exponential::{Buckets as ExponentialBuckets, ExponentialHistogram, MAX_BUCKETS, MAX_SCALE, lower_bound};
-pub use registry::{
-    Bound, Instrument, OVERFLOW_LABEL, Point, Registry, RegistryConfig, RegistryStats, Series, SharedBound, describe,
-};
+pub use registry::{Instrument, OVERFLOW_LABEL, Point, Registry, RegistryConfig, RegistryStats, Series, describe};
 pub use sketch::{RELATIVE_ACCURACY, Sketch};
 pub use state::{Buckets, DEFAULT_BOUNDS, Kind, Value};
 

@@ -1,15 +1,14 @@
 //! Instruments and their series: the table that finds a label set's series,
-//! the cardinality limit and its overflow series, bound handles, and the
-//! collection that turns every series updated in an interval into what an
-//! export writes.
+//! the cardinality limit and its overflow series, the making of bound
+//! handles, and the collection that turns every series updated in an
+//! interval into what an export writes.
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::cell::Cell;
-use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use super::bound::{Bound, SharedBound};
 use super::labels::{self, LabelSet};
 use super::own::{Own, Writer};
 use super::state::{Cells, Value};
@@ -20,7 +19,7 @@ use super::{Descriptor, InstrumentError, Kind, Temporality};
 /// Whole amounts from here on go to a sum's float cell, as
 /// [`Cells::record`] sends them (the whole cell wraps; a float keeps the
 /// magnitude).
-const WHOLE_LIMIT: u64 = 1 << 53;
+pub(super) const WHOLE_LIMIT: u64 = 1 << 53;
 
 /// The label an overflow series carries (OpenTelemetry's).
 pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";
@@ -117,7 +116,7 @@ impl Series {
     }
 
     #[inline]
-    fn record(&self, v: f64, bounds: &[f64]) {
+    pub(super) fn record(&self, v: f64, bounds: &[f64]) {
         self.cells.record(v, bounds);
         self.touched.store(true, Ordering::Release);
     }
@@ -136,7 +135,7 @@ impl Series {
     /// min and max. (Nothing marks the series updated: a collection reads
     /// the handles' cells whatever the mark says.)
     #[inline]
-    fn after_own_record(&self, v: f64) {
+    pub(super) fn after_own_record(&self, v: f64) {
         if let Cells::Histogram { min, max, .. } = &self.cells {
             min.min(v);
             max.max(v);
@@ -148,7 +147,7 @@ impl Series {
     }
 
     /// Registers cells for a new handle.
-    fn register(&self, own: Own) -> Arc<Own> {
+    pub(super) fn register(&self, own: Own) -> Arc<Own> {
         let own = Arc::new(own);
         self.writers.lock().push(Writer::new(own.clone()));
         self.has_writers.store(true, Ordering::Relaxed);
@@ -273,9 +272,7 @@ impl Instrument {
     /// histogram's handle writes cells of its own: see [`Bound`].
     pub fn bind(&self, labels: &[(&str, &str)]) -> Result<Bound, InstrumentError> {
         let shared = self.bind_shared(labels)?;
-        let own =
-            Own::new(self.descriptor.kind, self.descriptor.bounds.len() + 1).map(|own| shared.series.register(own));
-        Ok(Bound { shared, own, one_writer: PhantomData })
+        Ok(Bound::new(shared, Own::new(self.descriptor.kind, self.descriptor.bounds.len() + 1)))
     }
 
     /// The series of `labels` for a handle that writes the series' shared
@@ -288,7 +285,7 @@ impl Instrument {
             None => self.make(&mut table, labels)?,
         };
         let (check, bounds) = (self.descriptor.check(), self.descriptor.bounds.clone());
-        Ok(SharedBound { series, check, bounds })
+        Ok(SharedBound::new(series, check, bounds))
     }
 
     /// A new series for `labels`, or the overflow series past the limit.
@@ -390,107 +387,6 @@ impl Instrument {
     #[cfg(feature = "std")]
     pub(super) fn expose<R>(&self, f: impl FnOnce(&Table) -> R) -> R {
         f(&self.table.lock())
-    }
-}
-
-/// A series held for recording through its shared cells, without a
-/// lookup: `Send` and `Sync`.
-#[derive(Debug, Clone)]
-pub struct SharedBound {
-    series: Arc<Series>,
-    check: super::ValueCheck,
-    bounds: Arc<[f64]>,
-}
-
-impl SharedBound {
-    /// Records `v`.
-    #[inline]
-    pub fn record(&self, v: f64) -> Result<(), InstrumentError> {
-        self.check.check(v)?;
-        self.series.record(v, &self.bounds);
-        Ok(())
-    }
-
-    /// The series' labels.
-    pub fn labels(&self) -> &LabelSet {
-        &self.series.labels
-    }
-}
-
-/// A series held for recording without a lookup. `Send` but not `Sync`:
-/// a counter's or histogram's handle writes cells of its own with plain
-/// stores, so one thread writes through it; a clone (for another thread)
-/// gets cells of its own.
-#[derive(Debug)]
-pub struct Bound {
-    shared: SharedBound,
-    own: Option<Arc<Own>>,
-    one_writer: PhantomData<Cell<()>>,
-}
-
-impl Clone for Bound {
-    fn clone(&self) -> Self {
-        Bound {
-            shared: self.shared.clone(),
-            own: self.own.as_ref().map(|own| self.shared.series.register(own.empty_like())),
-            one_writer: PhantomData,
-        }
-    }
-}
-
-impl Bound {
-    /// Records `v`. (Inlined by force, with the shared cells' path out of
-    /// line: called, a bound histogram's record reloaded everything it
-    /// reads on every call, 11.9 ns against 6.7 in `benches/instruments.rs`.)
-    #[inline(always)]
-    pub fn record(&self, v: f64) -> Result<(), InstrumentError> {
-        match &self.own {
-            Some(own) => {
-                self.shared.check.check(v)?;
-                // Extremes first: a collection that reads the count finds them.
-                self.shared.series.after_own_record(v);
-                own.record(v, &self.shared.bounds);
-                Ok(())
-            }
-            None => self.record_shared(v),
-        }
-    }
-
-    /// Records `v` through the series' shared cells (the kinds without
-    /// cells of their own): every kind's update, out of line so that
-    /// [`Self::record`] stays small where it is inlined.
-    #[inline(never)]
-    fn record_shared(&self, v: f64) -> Result<(), InstrumentError> {
-        self.shared.record(v)
-    }
-
-    /// Adds the whole number `n`: a counter's bound handle does it without
-    /// a float (the native API's integer types come this way).
-    #[inline]
-    pub fn add_whole(&self, n: i64) -> Result<(), InstrumentError> {
-        match self.own.as_deref() {
-            // Past 2^53 a float's cell, as `record` does: the whole cell wraps.
-            Some(Own::Sum { whole, .. }) if n.unsigned_abs() < WHOLE_LIMIT => {
-                self.shared.check.check_whole(n)?;
-                whole.set(whole.get().wrapping_add(n as u64));
-                Ok(())
-            }
-            _ => self.record_as_float(n),
-        }
-    }
-
-    /// Records a whole number as a float (a handle of another kind than a
-    /// counter's, or a number past 2^53), out of line: with [`Self::record`] inlined here,
-    /// `add_whole` was no longer inlined itself, and a bound counter's add
-    /// took 2.2 ns against 1.0.
-    #[inline(never)]
-    fn record_as_float(&self, n: i64) -> Result<(), InstrumentError> {
-        self.record(n as f64)
-    }
-
-    /// The series' labels.
-    pub fn labels(&self) -> &LabelSet {
-        self.shared.labels()
     }
 }
 
