@@ -8,7 +8,8 @@ use core::marker::PhantomData;
 
 use super::labels::LabelSet;
 use super::own::Own;
-use super::registry::{Series, WHOLE_LIMIT};
+use super::registry::Series;
+use super::state::WHOLE_LIMIT;
 use super::{InstrumentError, ValueCheck};
 
 /// A series held for recording through its shared cells, without a

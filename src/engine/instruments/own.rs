@@ -70,13 +70,10 @@ impl Own {
     #[inline(always)]
     pub fn record(&self, v: f64, bounds: &[f64]) {
         match self {
-            Own::Sum { whole, rest } => {
-                if v.abs() < 9.007_199_254_740_992e15 && (v as i64) as f64 == v {
-                    whole.set(whole.get().wrapping_add(v as i64 as u64));
-                } else {
-                    rest.set(rest.get() + v);
-                }
-            }
+            Own::Sum { whole, rest } => match super::state::small_whole(v) {
+                Some(n) => whole.set(whole.get().wrapping_add(n as u64)),
+                None => rest.set(rest.get() + v),
+            },
             Own::Histogram { counts, sum } => {
                 let count = &counts[super::state::bucket_of(bounds, v)];
                 count.set(count.get() + 1);

@@ -11,15 +11,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use super::bound::{Bound, SharedBound};
 use super::labels::{self, LabelSet};
 use super::own::{Own, Writer};
-use super::state::{Cells, Value};
+use super::state::{Cells, Value, WHOLE_LIMIT};
 use super::sync::{SpinLock, Word};
 use super::table::Table;
 use super::{Descriptor, InstrumentError, Kind, Temporality};
-
-/// Whole amounts from here on go to a sum's float cell, as
-/// [`Cells::record`] sends them (the whole cell wraps; a float keeps the
-/// magnitude).
-pub(super) const WHOLE_LIMIT: u64 = 1 << 53;
 
 /// The label an overflow series carries (OpenTelemetry's).
 pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";

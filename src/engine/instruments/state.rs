@@ -40,6 +40,17 @@ impl Kind {
     }
 }
 
+/// Whole amounts from here on go to a sum's float cell rather than its
+/// whole cell: the whole cell wraps, a float keeps the magnitude.
+pub(crate) const WHOLE_LIMIT: u64 = 1 << 53;
+
+/// `v` as a whole number, if it is one under [`WHOLE_LIMIT`] in magnitude
+/// (what a sum's whole cell counts).
+#[inline(always)]
+pub(crate) fn small_whole(v: f64) -> Option<i64> {
+    (v.abs() < WHOLE_LIMIT as f64 && (v as i64) as f64 == v).then_some(v as i64)
+}
+
 /// The bucket of `v`: the first bound at or above it (upper-inclusive),
 /// or the last bucket past them all. Up to 32 bounds a scan that stops at
 /// the bucket: its branches follow the data, where the binary search's
@@ -182,13 +193,10 @@ impl Cells {
     #[inline]
     pub fn record(&self, v: f64, bounds: &[f64]) {
         match self {
-            Cells::Sum(whole, rest) => {
-                if v.abs() < 9.007_199_254_740_992e15 && (v as i64) as f64 == v {
-                    whole.add(v as i64 as u64);
-                } else {
-                    rest.add(v);
-                }
-            }
+            Cells::Sum(whole, rest) => match small_whole(v) {
+                Some(n) => whole.add(n as u64),
+                None => rest.add(v),
+            },
             Cells::Gauge(last) => last.set(v),
             Cells::Histogram { sum, min, max, counts } => {
                 let bucket = bucket_of(bounds, v);
