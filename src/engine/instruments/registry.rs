@@ -232,14 +232,7 @@ impl Instrument {
     pub fn record(&self, v: f64, labels: &[(&str, &str)]) -> Result<(), InstrumentError> {
         self.descriptor.check_value(v)?;
         let bounds = &self.descriptor.bounds;
-        let mut table = self.table.lock();
-        if let Some(series) = table.find(labels) {
-            series.record(v, bounds);
-            return Ok(());
-        }
-        let series = self.make(&mut table, labels)?;
-        series.record(v, bounds);
-        Ok(())
+        self.update(labels, |series| series.record(v, bounds))
     }
 
     /// Adds the whole number `n` to the series of `labels` (in any order),
@@ -253,12 +246,19 @@ impl Instrument {
             return self.record(n as f64, labels);
         }
         self.descriptor.check().check_whole(n)?;
+        self.update(labels, |series| series.add_whole(n))
+    }
+
+    /// Gives `update` the series of `labels` (in any order), made if it is
+    /// new (refused as [`Self::make`] refuses).
+    #[inline(always)]
+    fn update(&self, labels: &[(&str, &str)], update: impl FnOnce(&Series)) -> Result<(), InstrumentError> {
         let mut table = self.table.lock();
         if let Some(series) = table.find(labels) {
-            series.add_whole(n);
+            update(series);
             return Ok(());
         }
-        self.make(&mut table, labels)?.add_whole(n);
+        update(&*self.make(&mut table, labels)?);
         Ok(())
     }
 
