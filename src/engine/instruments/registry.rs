@@ -252,14 +252,12 @@ impl Instrument {
     /// Gives `update` the series of `labels` (in any order), made if it is
     /// new (refused as [`Self::make`] refuses).
     #[inline(always)]
-    fn update(&self, labels: &[(&str, &str)], update: impl FnOnce(&Series)) -> Result<(), InstrumentError> {
+    fn update<R>(&self, labels: &[(&str, &str)], update: impl FnOnce(&Arc<Series>) -> R) -> Result<R, InstrumentError> {
         let mut table = self.table.lock();
         if let Some(series) = table.find(labels) {
-            update(series);
-            return Ok(());
+            return Ok(update(series));
         }
-        update(&*self.make(&mut table, labels)?);
-        Ok(())
+        Ok(update(&self.make(&mut table, labels)?))
     }
 
     /// The series of `labels`, to record into without a lookup (it is
@@ -274,11 +272,7 @@ impl Instrument {
     /// cells (a gauge's, which only stores; a timer's measurement,
     /// short-lived, so not worth cells of its own).
     pub fn bind_shared(&self, labels: &[(&str, &str)]) -> Result<SharedBound, InstrumentError> {
-        let mut table = self.table.lock();
-        let series = match table.find(labels) {
-            Some(series) => series.clone(),
-            None => self.make(&mut table, labels)?,
-        };
+        let series = self.update(labels, Arc::clone)?;
         let (check, bounds) = (self.descriptor.check(), self.descriptor.bounds.clone());
         Ok(SharedBound::new(series, check, bounds))
     }
